@@ -1,0 +1,49 @@
+# evalserver: `make demo` runs the platform on one machine; `make test` runs the suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench starters clean install
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=python3"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Embedded mode: SQLite and an on-disk Celery broker under ./var, DEBUG on, a real worker.
+demo: export DEBUG ?= true
+demo: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_setup
+	@echo "Starting a Celery worker and the web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops both)"
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(VENV)/bin/celery -A evalserver worker --loglevel=INFO --concurrency=2 & worker=$$!; \
+	$(VENV)/bin/gunicorn evalserver.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --timeout 600 --access-logfile -
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+starters: $(STAMP)
+	$(PY) -m starters.build build/starters
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf build var .pytest_cache .ruff_cache

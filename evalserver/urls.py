@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "evalserver administration"
+admin.site.site_title = "evalserver admin"
+
+# MEDIA_ROOT is never served directly: it holds hidden annotations. Files leave
+# through views that check access.
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("challenges.api.urls")),
+    path("", include("frontend.urls")),
+]

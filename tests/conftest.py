@@ -1,0 +1,180 @@
+"""Shared fixtures. The cast:
+
+- alice: host, member of "Alice Labs", which owns the challenges under test
+- bob: host of "Bob Corp"; should have no access to Alice's challenges
+- charlie: a participant with no host team
+- admin: staff superuser who reviews challenges
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from challenges.services.teams import host_team_create
+
+REQUIRE_SERVICES = os.environ.get("EVALSERVER_REQUIRE_SERVICES") == "1"
+
+
+def require_service(name: str, available: bool) -> None:
+    """Skip locally when a service is missing; fail in CI, where it must be there."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"missing service: {name} (EVALSERVER_REQUIRE_SERVICES=1)")
+    pytest.skip(f"missing service: {name}")
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    """Fast password hashing; static files without collectstatic's manifest."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    """Every test writes into its own MEDIA_ROOT."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(scope="session")
+def starter_dir(tmp_path_factory) -> Path:
+    from starters.build import build_starters
+
+    out = tmp_path_factory.mktemp("starters")
+    build_starters(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def starter_zips(starter_dir) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(starter_dir.glob("*.zip"))}
+
+
+@pytest.fixture
+def users(django_user_model):
+    make = django_user_model.objects.create_user
+    cast = {
+        "alice": make("alice", "alice@example.org", "pw-alice-123"),
+        "bob": make("bob", "bob@example.org", "pw-bob-123"),
+        "charlie": make("charlie", "charlie@example.org", "pw-charlie-123"),
+        "admin": django_user_model.objects.create_superuser(
+            "admin", "admin@example.org", "pw-admin-123"
+        ),
+    }
+    return cast
+
+
+@pytest.fixture
+def host_teams(users):
+    return {
+        "alice": host_team_create(name="Alice Labs", creator=users["alice"]),
+        "bob": host_team_create(name="Bob Corp", creator=users["bob"]),
+    }
+
+
+@pytest.fixture
+def api(users):
+    """api("alice") is an APIClient authenticated by alice's token; api(None) is anonymous."""
+
+    def client(name: str | None) -> APIClient:
+        c = APIClient()
+        if name:
+            token, _ = Token.objects.get_or_create(user=users[name])
+            c.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return c
+
+    return client
+
+
+# ---------------------------------------------------------------- real services
+
+
+def postgres_in_use() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+def broker_url_for_tests() -> str:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    return url if url.startswith("redis://") else "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def pipeline_env(tmp_path_factory, django_db_setup, django_db_blocker):
+    """PostgreSQL and Redis for tests whose behaviour depends on them."""
+    from django.db import connection
+
+    require_service("postgresql (set DATABASE_URL=postgres://...)", postgres_in_use())
+    require_service("redis on 127.0.0.1:6379", port_open("127.0.0.1", 6379))
+    from evalserver.celery import app
+    from tests.services import new_queue
+
+    root = tmp_path_factory.mktemp("pipeline")
+    env = {
+        "database_name": connection.settings_dict["NAME"],
+        "broker_url": broker_url_for_tests(),
+        "media_root": root / "media",
+        "var_dir": root / "var",
+        "queue": new_queue(),
+    }
+    env["media_root"].mkdir()
+    # The sandbox user reads unpacked scripts: their cache sits outside pytest's 0700 folders.
+    cache = Path(tempfile.mkdtemp(prefix="evalserver-test-cache-"))
+    cache.chmod(0o755)
+    env["cache_dir"] = cache
+    app.conf.broker_url = env["broker_url"]
+    app.conf.task_default_queue = env["queue"]
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_worker(pipeline_env, tmp_path_factory):
+    """A real `celery worker` process (two pool processes) serving this session's queue."""
+    import uuid
+
+    from tests.services import WorkerProcess, worker_env
+
+    log_dir = tmp_path_factory.mktemp("worker-logs")
+    worker = WorkerProcess(
+        env=worker_env(**pipeline_env, EVALUATION_TIME_LIMIT_S="60"),
+        log_path=log_dir / "worker.log",
+        node=f"test-{uuid.uuid4().hex[:6]}@%h",
+    ).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def pipeline(live_worker, pipeline_env, transactional_db, settings):
+    """Tests run as the web process does: same database, storage and broker as the worker."""
+    settings.MEDIA_ROOT = pipeline_env["media_root"]
+    return live_worker
+
+
+def files_under(root: Path) -> set[Path]:
+    return {p for p in Path(root).rglob("*") if p.is_file()} if Path(root).exists() else set()
+
+
+@pytest.fixture
+def media_files(settings):
+    return lambda: files_under(settings.MEDIA_ROOT)

@@ -1,0 +1,281 @@
+"""Real services for tests: a Celery worker process against PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class WorkerProcess:
+    env: dict[str, str]
+    log_path: Path
+    node: str
+    concurrency: int = 2
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "evalserver",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.concurrency}",
+                "-n",
+                self.node,
+                "-Q",
+                self.env["CELERY_QUEUE"],
+                "--without-gossip",
+                "--without-mingle",
+                *self.extra_args,
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited at start:\n{self.log()[-3000:]}")
+            if " ready." in self.log():
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready in {timeout} s:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the whole worker: main process, pool and anything they started."""
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def worker_env(
+    *,
+    database_name: str,
+    broker_url: str,
+    media_root: Path,
+    var_dir: Path,
+    cache_dir: Path,
+    queue: str,
+    **extra: str,
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    db = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/evalserver")
+    base = db.rsplit("/", 1)[0]
+    env.update(
+        {
+            "DATABASE_URL": f"{base}/{database_name}",
+            "CELERY_BROKER_URL": broker_url,
+            "CELERY_QUEUE": queue,
+            "MEDIA_ROOT": str(media_root),
+            "EVALSERVER_VAR_DIR": str(var_dir),
+            "EVALUATION_CACHE_DIR": str(cache_dir),
+            "DJANGO_SETTINGS_MODULE": "evalserver.settings",
+            **extra,
+        }
+    )
+    return env
+
+
+def new_queue() -> str:
+    return f"evalserver-test-{uuid.uuid4().hex[:8]}"
+
+
+# ---------------------------------------------------------------- a Redis of a test's own
+
+
+def spare_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RedisProcess:
+    """A throwaway `redis-server` on 127.0.0.1 that keeps nothing on disk.
+
+    `kill()` then `start()` is a Redis restart that loses every queued message, on the
+    same port, so clients configured with its URL reconnect to it.
+    """
+
+    workdir: Path
+    port: int = field(default_factory=spare_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10) -> RedisProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = (self.workdir / "redis.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited at start:\n{self.log()[-2000:]}")
+            with contextlib.suppress(Exception):
+                if self.client().ping():
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server not answering in {timeout} s:\n{self.log()[-2000:]}")
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    def log(self) -> str:
+        path = self.workdir / "redis.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no save; whatever it held is gone."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def restart(self) -> RedisProcess:
+        self.kill()
+        return self.start()
+
+
+@contextlib.contextmanager
+def publishing_to(broker_url: str, queue: str):
+    """Make this process's Celery app send tasks to `broker_url`, queue `queue`, then restore.
+
+    Celery reads the broker URL from the environment before its `conf` (CELERY_BROKER_URL,
+    CELERY_BROKER_WRITE_URL), and caches its queues, router and connection pools on first
+    use: setting `conf.broker_url` alone would keep publishing to the session's broker.
+    """
+    from kombu import pools
+
+    from evalserver.celery import app
+
+    def forget() -> None:
+        for name in ("queues", "default_queue", "router"):
+            app.amqp.__dict__.pop(name, None)
+        app.amqp._producer_pool = None
+        app._pool = None
+        pools.reset()  # drops (and closes) every cached connection and producer pool
+
+    names = ("CELERY_BROKER_URL", "CELERY_BROKER_WRITE_URL")
+    before_env = {name: os.environ.get(name) for name in names}
+    before = (app.conf.broker_url, app.conf.task_default_queue)
+    forget()
+    os.environ.pop("CELERY_BROKER_WRITE_URL", None)
+    os.environ["CELERY_BROKER_URL"] = broker_url
+    app.conf.broker_url, app.conf.task_default_queue = broker_url, queue
+    try:
+        assert app.connection_for_write().as_uri(include_password=True) == broker_url
+        yield app
+    finally:
+        forget()
+        for name, value in before_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        app.conf.broker_url, app.conf.task_default_queue = before
+
+
+# ---------------------------------------------------------------- process trees
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    ppid: int
+    uid: int
+    start_ticks: int  # with the pid, names one process even if the pid is reused later
+
+
+def _proc_info(pid: int) -> ProcInfo | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):  # a zombie has stopped running; nobody may reap it here
+        return None
+    uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+    return ProcInfo(pid=pid, ppid=int(fields[1]), uid=uid, start_ticks=int(fields[19]))
+
+
+def process_tree(root: int) -> list[ProcInfo]:
+    """Every live process descended from `root` (not `root` itself)."""
+    infos = [
+        info
+        for info in (_proc_info(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit())
+        if info is not None
+    ]
+    children: dict[int, list[ProcInfo]] = {}
+    for info in infos:
+        children.setdefault(info.ppid, []).append(info)
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child.pid)
+    return found
+
+
+def still_running(processes: list[ProcInfo]) -> list[ProcInfo]:
+    """Those of `processes` that still run (same pid and start time, not a zombie)."""
+    alive = []
+    for old in processes:
+        now = _proc_info(old.pid)
+        if now is not None and now.start_ticks == old.start_ticks:
+            alive.append(now)
+    return alive
