@@ -1,0 +1,135 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html_join
+
+from challenges.models import (
+    Challenge,
+    ChallengePhase,
+    ChallengePhaseSplit,
+    DatasetSplit,
+    EvaluationScript,
+    HostTeam,
+    HostTeamMember,
+    Leaderboard,
+)
+from challenges.services.challenges import challenge_approve, challenge_reject
+
+
+class HostTeamMemberInline(admin.TabularInline):
+    model = HostTeamMember
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(HostTeam)
+class HostTeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_by", "created_at"]
+    search_fields = ["name"]
+    inlines = [HostTeamMemberInline]
+
+
+class PhaseInline(admin.StackedInline):
+    model = ChallengePhase
+    extra = 0
+    show_change_link = True
+    fields = [
+        "name",
+        "codename",
+        "start_date",
+        "end_date",
+        "is_public",
+        "submission_type",
+        "max_submissions_per_day",
+        "max_submissions_per_month",
+        "max_submissions",
+        "max_concurrent_submissions_allowed",
+        "is_submission_paused",
+    ]
+
+
+class DatasetSplitInline(admin.TabularInline):
+    model = DatasetSplit
+    extra = 0
+
+
+class LeaderboardInline(admin.TabularInline):
+    model = Leaderboard
+    extra = 0
+
+
+class ScriptInline(admin.TabularInline):
+    model = EvaluationScript
+    extra = 0
+    can_delete = False
+    readonly_fields = [
+        "version",
+        "sha256",
+        "archive",
+        "source",
+        "requirements",
+        "created_by",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Challenge)
+class ChallengeAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "host_team",
+        "review",
+        "approved_by_admin",
+        "published",
+        "start_date",
+        "end_date",
+    ]
+    list_filter = ["review", "approved_by_admin", "published"]
+    search_fields = ["title", "host_team__name"]
+    readonly_fields = [
+        "approved_by_admin",
+        "review",
+        "reviewed_at",
+        "warnings",
+        "created_at",
+        "updated_at",
+    ]
+    exclude = ["load_warnings", "config"]
+    inlines = [PhaseInline, DatasetSplitInline, LeaderboardInline, ScriptInline]
+    actions = ["approve", "reject"]
+
+    @admin.display(description="Warnings from the last upload")
+    def warnings(self, obj):
+        if not obj.load_warnings:
+            return "none"
+        return format_html_join(
+            "\n",
+            "<div><code>{}</code> {} {}</div>",
+            ((w["file"], w["key"], w["message"]) for w in obj.load_warnings),
+        )
+
+    @admin.action(description="Approve selected challenges")
+    def approve(self, request, queryset):
+        for challenge in queryset:
+            challenge_approve(challenge=challenge, reviewer=request.user)
+        self.message_user(request, f"Approved {queryset.count()} challenge(s).", messages.SUCCESS)
+
+    @admin.action(description="Reject selected challenges")
+    def reject(self, request, queryset):
+        for challenge in queryset:
+            challenge_reject(challenge=challenge, reviewer=request.user)
+        self.message_user(request, f"Rejected {queryset.count()} challenge(s).", messages.WARNING)
+
+
+class PhaseSplitInline(admin.TabularInline):
+    model = ChallengePhaseSplit
+    extra = 0
+
+
+@admin.register(ChallengePhase)
+class ChallengePhaseAdmin(admin.ModelAdmin):
+    list_display = ["codename", "name", "challenge", "start_date", "end_date", "submission_type"]
+    list_filter = ["submission_type"]
+    search_fields = ["codename", "name", "challenge__title"]
+    inlines = [PhaseSplitInline]

@@ -1,0 +1,49 @@
+"""One place that turns domain errors into HTTP answers (never a 500 for user input)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from challenges.access import AccessDenied
+from challenges.bundle import BundleError
+from challenges.services.participation import ParticipationError
+from challenges.services.submissions import QuotaExceeded, SubmissionRefused
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, BundleError):
+        return Response(
+            {
+                "detail": f"The challenge bundle has {len(exc.errors)} problem(s); nothing was loaded.",
+                "errors": [p.as_dict() for p in exc.errors],
+                "warnings": [p.as_dict() for p in exc.warnings],
+            },
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, SubmissionRefused):
+        return _refused(exc)
+    if isinstance(exc, ParticipationError):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, AccessDenied):
+        return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, ObjectDoesNotExist):
+        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return drf_exception_handler(exc, context)
+
+
+def _refused(exc: SubmissionRefused) -> Response:
+    body: dict = {"detail": str(exc)}
+    if exc.field:
+        body["field"] = exc.field
+    headers = {}
+    if isinstance(exc, QuotaExceeded):
+        body["quota"] = exc.quota
+        body["resets_at"] = exc.resets_at.isoformat() if exc.resets_at else None
+        if exc.resets_at:
+            seconds = int((exc.resets_at - timezone.now()).total_seconds())
+            headers["Retry-After"] = str(max(seconds, 1))
+    return Response(body, status=exc.status_code, headers=headers)

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
+
+
+class HostTeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = HostTeam
+        fields = ["id", "name", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class PhaseSplitSerializer(serializers.ModelSerializer):
+    dataset_split = serializers.CharField(source="dataset_split.codename")
+    labels = serializers.ListField(source="leaderboard.labels", child=serializers.CharField())
+
+    class Meta:
+        model = ChallengePhaseSplit
+        fields = [
+            "dataset_split",
+            "labels",
+            "visibility",
+            "leaderboard_decimal_precision",
+            "is_leaderboard_order_descending",
+            "show_execution_time",
+            "show_leaderboard_by_latest_submission",
+        ]
+
+
+class PhaseSerializer(serializers.ModelSerializer):
+    splits = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChallengePhase
+        fields = [
+            "id",
+            "name",
+            "codename",
+            "description",
+            "start_date",
+            "end_date",
+            "is_open",
+            "submission_type",
+            "max_submissions_per_day",
+            "max_submissions_per_month",
+            "max_submissions",
+            "max_concurrent_submissions_allowed",
+            "allowed_submission_file_types",
+            "submission_meta_attributes",
+            "is_submission_paused",
+            "splits",
+        ]
+
+    def get_splits(self, phase) -> list[dict]:
+        # Host-only splits are listed to hosts only.
+        is_host = self.context.get("is_host", False)
+        rows = [
+            ps
+            for ps in phase.phase_splits.all()
+            if is_host or ps.visibility != ChallengePhaseSplit.Visibility.HOST
+        ]
+        return PhaseSplitSerializer(rows, many=True).data
+
+
+class ChallengeSerializer(serializers.ModelSerializer):
+    host_team = serializers.CharField(source="host_team.name")
+
+    class Meta:
+        model = Challenge
+        fields = [
+            "id",
+            "title",
+            "short_description",
+            "host_team",
+            "start_date",
+            "end_date",
+            "published",
+            "approved_by_admin",
+            "review",
+            "tags",
+            "domain",
+        ]
+
+
+class ChallengeDetailSerializer(ChallengeSerializer):
+    phases = serializers.SerializerMethodField()
+
+    class Meta(ChallengeSerializer.Meta):
+        fields = [
+            *ChallengeSerializer.Meta.fields,
+            "description",
+            "evaluation_details",
+            "terms_and_conditions",
+            "submission_guidelines",
+            "is_registration_open",
+            "anonymous_leaderboard",
+            "max_team_members",
+            "prizes",
+            "sponsors",
+            "phases",
+        ]
+
+    def get_phases(self, challenge) -> list[dict]:
+        phases = [p for p in challenge.phases.all() if p.is_public or self.context.get("is_host")]
+        return PhaseSerializer(phases, many=True, context=self.context).data
+
+
+class BundleUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The challenge zip (EvalAI layout)")
+    host_team = serializers.CharField(
+        required=False, help_text="Host team id or name (default: your only host team)"
+    )
+    approve = serializers.BooleanField(required=False, default=False, help_text="Staff only")
+
+    def validate_file(self, value):
+        if value.size > settings.BUNDLE_MAX_UPLOAD_BYTES:
+            raise serializers.ValidationError(
+                f"The bundle is {value.size} bytes; the limit is {settings.BUNDLE_MAX_UPLOAD_BYTES}."
+            )
+        return value
+
+
+class ProblemSerializer(serializers.Serializer):
+    severity = serializers.CharField()
+    file = serializers.CharField()
+    key = serializers.CharField()
+    line = serializers.IntegerField(allow_null=True)
+    column = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+
+
+class BundleLoadedSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="challenge.pk")
+    title = serializers.CharField(source="challenge.title")
+    created = serializers.BooleanField()
+    approved_by_admin = serializers.BooleanField(source="challenge.approved_by_admin")
+    script_version = serializers.IntegerField(source="script.version")
+    script_sha256 = serializers.CharField(source="script.sha256")
+    script_changed = serializers.BooleanField()
+    warnings = serializers.SerializerMethodField()
+
+    def get_warnings(self, result) -> list[dict]:
+        return [w.as_dict() for w in result.warnings]

@@ -1,0 +1,288 @@
+"""REST API: submissions, their status and logs, quotas, cancel, re-run and re-score."""
+
+from __future__ import annotations
+
+import json
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
+from challenges.models import ChallengePhase, Submission
+from challenges.selectors import participation_for_user
+from challenges.services.submissions import (
+    max_upload_bytes,
+    phase_rescore,
+    quota_state,
+    submission_cancel,
+    submission_create,
+    submission_rerun,
+)
+from challenges.submission_access import SubmissionView, access_submission
+
+
+def access_phase(user, challenge_id: int, codename: str) -> ChallengePhase:
+    challenge = access_challenge(user, challenge_id)
+    phase = ChallengePhase.objects.select_related("challenge").get(
+        challenge=challenge, codename=codename
+    )
+    if not phase.is_public and not user_is_challenge_host(user, challenge):
+        raise ChallengePhase.DoesNotExist
+    return phase
+
+
+class SubmissionCreateSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    method_name = serializers.CharField(
+        required=False, allow_blank=True, max_length=1000, default=""
+    )
+    method_description = serializers.CharField(required=False, allow_blank=True, default="")
+    project_url = serializers.URLField(required=False, allow_blank=True, default="")
+    publication_url = serializers.URLField(required=False, allow_blank=True, default="")
+    meta_attributes = serializers.CharField(
+        required=False,
+        default="",
+        help_text='JSON object of the phase\'s meta attributes, e.g. {"Model": "resnet"}',
+    )
+    is_public = serializers.BooleanField(required=False, allow_null=True, default=None)
+    is_baseline = serializers.BooleanField(required=False, default=False)
+
+    def validate_meta_attributes(self, value: str):
+        if not value:
+            return {}
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(f"not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise serializers.ValidationError("must be a JSON object of name -> value")
+        return parsed
+
+
+class ResultSerializer(serializers.Serializer):
+    split = serializers.CharField(source="phase_split.dataset_split.codename")
+    scores = serializers.JSONField()
+    labels = serializers.ListField(
+        source="phase_split.leaderboard.labels", child=serializers.CharField()
+    )
+
+
+class SubmissionOutSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.name")
+    phase = serializers.CharField(source="phase.codename")
+    challenge = serializers.IntegerField(source="phase.challenge_id")
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id",
+            "challenge",
+            "phase",
+            "team",
+            "status",
+            "file_name",
+            "input_sha256",
+            "input_size",
+            "method_name",
+            "submitted_at",
+            "started_at",
+            "finished_at",
+            "attempt",
+            "is_public",
+            "is_baseline",
+            "failure_kind",
+            "failure_message",
+        ]
+
+
+def submission_payload(view: SubmissionView, request) -> dict:
+    s = view.submission
+    data = SubmissionOutSerializer(s).data
+    data["results"] = ResultSerializer(view.visible_results(), many=True).data
+    data["submission_result"] = s.submission_result if (view.is_host or view.is_owner) else None
+    base = request.build_absolute_uri(f"/api/v1/submissions/{s.pk}/")
+    data["links"] = {}
+    if view.can_see_logs:
+        data["links"] = {"stdout": base + "stdout/", "stderr": base + "stderr/"}
+        data["traceback"] = s.traceback
+    if view.can_see_host_metadata:
+        data["submission_metadata"] = s.submission_metadata
+        data["execution"] = s.execution
+        data["script_version"] = s.script.version if s.script else None
+        data["worker"] = s.worker
+    return data
+
+
+class PhaseSubmissions(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request=SubmissionCreateSerializer,
+        responses={
+            201: OpenApiResponse(description="{id, status}"),
+            429: OpenApiResponse(description="quota reached"),
+        },
+    )
+    def post(self, request, challenge_id: int, codename: str):
+        """Submit a file to a phase. Answers 201 with the id and status; 429 names the quota reached."""
+        phase = access_phase(request.user, challenge_id, codename)
+        params = SubmissionCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        submission = submission_create(
+            user=request.user,
+            phase=phase,
+            participation=participation_for_user(request.user, phase.challenge),
+            upload=data["file"],
+            method_name=data["method_name"],
+            method_description=data["method_description"],
+            project_url=data["project_url"],
+            publication_url=data["publication_url"],
+            meta_attributes=data["meta_attributes"],
+            is_public=data["is_public"],
+            is_baseline=data["is_baseline"],
+        )
+        return Response(
+            {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(responses=SubmissionOutSerializer(many=True))
+    def get(self, request, challenge_id: int, codename: str):
+        """Your team's submissions to the phase (hosts: everyone's)."""
+        phase = access_phase(request.user, challenge_id, codename)
+        qs = Submission.objects.filter(phase=phase).select_related("team", "phase")
+        if not user_is_challenge_host(request.user, phase.challenge):
+            participation = participation_for_user(request.user, phase.challenge)
+            qs = qs.filter(team_id=participation.team_id if participation else -1)
+        return Response(SubmissionOutSerializer(qs[:500], many=True).data)
+
+
+class PhaseQuota(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        responses=OpenApiResponse(description="per quota: limit, used, remaining, resets_at")
+    )
+    def get(self, request, challenge_id: int, codename: str):
+        """What your team may still submit to the phase, per quota, and when each resets."""
+        phase = access_phase(request.user, challenge_id, codename)
+        participation = participation_for_user(request.user, phase.challenge)
+        if participation is None:
+            raise AccessDenied("Your team does not take part in this challenge.")
+        states = quota_state(phase=phase, team_id=participation.team_id)
+        return Response(
+            {
+                "remaining": min(s.remaining for s in states),
+                "max_file_bytes": max_upload_bytes(phase),
+                "allowed_file_types": phase.allowed_submission_file_types,
+                "quotas": [s.as_dict() for s in states],
+            }
+        )
+
+
+class SubmissionDetail(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        responses=OpenApiResponse(description="status, per-split results, links to logs")
+    )
+    def get(self, request, submission_id: int):
+        view = access_submission(request.user, submission_id)
+        return Response(submission_payload(view, request))
+
+
+class SubmissionLog(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    stream = "stdout"
+
+    @extend_schema(responses={200: OpenApiResponse(description="text/plain")})
+    def get(self, request, submission_id: int):
+        view = access_submission(request.user, submission_id)
+        if not view.can_see_logs:
+            raise AccessDenied("The hosts have disabled logs for this phase.")
+        from django.http import HttpResponse
+
+        return HttpResponse(
+            getattr(view.submission, self.stream), content_type="text/plain; charset=utf-8"
+        )
+
+
+class SubmissionCancel(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(request=None, responses=SubmissionOutSerializer)
+    def post(self, request, submission_id: int):
+        view = access_submission(request.user, submission_id)
+        submission_cancel(submission=view.submission, user=request.user)
+        view.submission.refresh_from_db()
+        return Response(SubmissionOutSerializer(view.submission).data)
+
+
+class SubmissionRerun(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(request=None, responses=SubmissionOutSerializer)
+    def post(self, request, submission_id: int):
+        view = access_submission(request.user, submission_id)
+        submission = submission_rerun(submission=view.submission, user=request.user)
+        return Response(SubmissionOutSerializer(submission).data)
+
+
+class PhaseRescore(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(request=None, responses=OpenApiResponse(description="{rerun: count}"))
+    def post(self, request, challenge_id: int, codename: str):
+        """Re-run every ended submission of the phase with the current script version."""
+        phase = access_phase(request.user, challenge_id, codename)
+        if not user_is_challenge_host(request.user, phase.challenge):
+            raise AccessDenied("Only the challenge's hosts can re-score a phase.")
+        return Response({"rerun": phase_rescore(phase=phase, user=request.user)})
+
+
+urlpatterns = [
+    path(
+        "challenges/<int:challenge_id>/phases/<str:codename>/submissions/",
+        PhaseSubmissions.as_view(),
+        name="api-phase-submissions",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<str:codename>/quota/",
+        PhaseQuota.as_view(),
+        name="api-phase-quota",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<str:codename>/rescore/",
+        PhaseRescore.as_view(),
+        name="api-phase-rescore",
+    ),
+    path("submissions/<int:submission_id>/", SubmissionDetail.as_view(), name="api-submission"),
+    path(
+        "submissions/<int:submission_id>/stdout/",
+        SubmissionLog.as_view(stream="stdout"),
+        name="api-submission-stdout",
+    ),
+    path(
+        "submissions/<int:submission_id>/stderr/",
+        SubmissionLog.as_view(stream="stderr"),
+        name="api-submission-stderr",
+    ),
+    path(
+        "submissions/<int:submission_id>/cancel/",
+        SubmissionCancel.as_view(),
+        name="api-submission-cancel",
+    ),
+    path(
+        "submissions/<int:submission_id>/rerun/",
+        SubmissionRerun.as_view(),
+        name="api-submission-rerun",
+    ),
+]

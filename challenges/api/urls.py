@@ -1,0 +1,23 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from challenges.api import views
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("host-teams/", views.HostTeamListCreate.as_view(), name="api-host-teams"),
+    path("challenges/", views.ChallengeList.as_view(), name="api-challenges"),
+    path("challenges/validate/", views.BundleValidate.as_view(), name="api-bundle-validate"),
+    path("challenges/<int:challenge_id>/", views.ChallengeDetail.as_view(), name="api-challenge"),
+    path(
+        "challenges/<int:challenge_id>/bundle/",
+        views.ChallengeBundleUpload.as_view(),
+        name="api-challenge-bundle",
+    ),
+    path("", include("challenges.api.participation")),
+    path("", include("challenges.api.submissions")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]

@@ -1,0 +1,280 @@
+"""Checking the `challenge_phases` of a challenge config, with EvalAI's defaults and
+this platform's extensions (code submissions, public data, resources, final picks).
+Part of `challenges.bundle`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from challenges.bundle import ChallengeSpec, PhaseSpec
+from challenges.bundle_values import MAX_BIG_INT, ConfigReader, jsonable, kind, short, to_number
+from challenges.bundle_zip import normalise_relative
+
+# EvalAI's model default plus .npz (numpy archives are common submissions).
+DEFAULT_FILE_TYPES = ".json, .zip, .txt, .tsv, .gz, .csv, .h5, .npy, .npz"
+ATTRIBUTE_TYPES = ("text", "radio", "checkbox", "boolean")
+PHASE_KEYS = {
+    "id", "name", "description", "codename", "start_date", "end_date", "test_annotation_file",
+    "leaderboard_public", "is_public", "is_submission_public", "max_submissions_per_day",
+    "max_submissions_per_month", "max_submissions", "max_concurrent_submissions_allowed",
+    "allowed_submission_file_types", "is_restricted_to_select_one_submission",
+    "is_partial_submission_evaluation_enabled", "default_submission_meta_attributes",
+    "submission_meta_attributes", "allowed_email_ids", "disable_logs", "is_submission_paused",
+    # extensions
+    "submission_type", "test_input_file", "public_data", "resources", "max_final_submissions",
+    "private_splits_reveal", "max_submission_size_bytes",
+}  # fmt: skip
+PHASE_EVALAI_KEYS = {
+    "challenge", "is_active", "environment_image", "slug", "annotations_uploaded_using_cli",
+    "submission_artifact_retention_policy", "config_id", "dataset_split", "leaderboard",
+    "is_submission_paused_reason",
+}  # fmt: skip
+RESOURCE_KEYS = ("cpus", "memory_mb", "time_limit_s")
+_FILE_TYPE = re.compile(r"\.[a-z0-9][a-z0-9_+\-]*(\.[a-z0-9][a-z0-9_+\-]*)*")
+
+
+class PhaseChecker(ConfigReader):
+    """The `challenge_phases` list; `bundle_config._Checker` adds the rest of the config."""
+
+    def phases(self, data: dict, spec: ChallengeSpec) -> list[PhaseSpec]:
+        result = []
+        ids: dict[int, str] = {}
+        codenames: dict[str, str] = {}
+        for path, item in self.items(data, "challenge_phases", "", required=True):
+            phase = self.phase(path, item)
+            self.unique(ids, phase.id if phase.id >= 0 else None, f"{path}.id", "phase id")
+            self.unique(codenames, phase.codename or None, f"{path}.codename", "phase codename")
+            if phase.id >= 0 and phase.codename:
+                result.append(phase)
+        return result
+
+    def phase(self, path: str, item: dict) -> PhaseSpec:
+        self.unknown(item, path, PHASE_KEYS, PHASE_EVALAI_KEYS)
+        pid = self.integer(item, "id", path, default=None, required=True)
+        phase = PhaseSpec(
+            id=-1 if pid is None else pid,
+            name=self.text(item, "name", path, required=True, max_len=200),
+            codename=self.text(item, "codename", path, required=True, max_len=100).strip(),
+        )
+        phase.description = self.content(item, "description", path, missing="warning")
+        phase.start_date = self.date(item, "start_date", path)
+        phase.end_date = self.date(item, "end_date", path)
+        self.dates_in_order(path, phase.start_date, phase.end_date)
+        if item.get("test_annotation_file") is None:
+            self.warning(
+                f"{path}.test_annotation_file",
+                "is missing: evaluate() will get no annotation file for this phase.",
+            )
+        phase.test_annotation_file = self.file_ref(
+            item, "test_annotation_file", path, missing="error"
+        )
+
+        phase.leaderboard_public = self.boolean(item, "leaderboard_public", path, default=False)
+        phase.is_public = self.boolean(item, "is_public", path, default=False)
+        phase.is_submission_public = self.boolean(item, "is_submission_public", path, default=False)
+        phase.is_restricted_to_select_one_submission = self.boolean(
+            item, "is_restricted_to_select_one_submission", path, default=False
+        )
+        phase.is_partial_submission_evaluation_enabled = self.boolean(
+            item, "is_partial_submission_evaluation_enabled", path, default=False
+        )
+        phase.disable_logs = self.boolean(item, "disable_logs", path, default=False)
+        phase.is_submission_paused = self.boolean(item, "is_submission_paused", path, default=False)
+        if phase.is_submission_public and phase.is_restricted_to_select_one_submission:
+            self.warning(
+                f"{path}.is_submission_public",
+                "EvalAI refuses is_submission_public together with "
+                "is_restricted_to_select_one_submission; here submissions stay private until "
+                "the team picks one for the leaderboard.",
+            )
+
+        phase.max_submissions_per_day = self.integer(
+            item, "max_submissions_per_day", path, default=100000
+        )
+        phase.max_submissions = self.integer(item, "max_submissions", path, default=100000)
+        # EvalAI: an absent monthly quota takes the total quota.
+        monthly_default = (
+            phase.max_submissions if item.get("max_submissions") is not None else 100000
+        )
+        phase.max_submissions_per_month = self.integer(
+            item, "max_submissions_per_month", path, default=monthly_default
+        )
+        phase.max_concurrent_submissions_allowed = self.integer(
+            item, "max_concurrent_submissions_allowed", path, default=3
+        )
+        # EvalAI's ChallengePhase.save(): never more running at once than allowed per day.
+        if None not in (phase.max_submissions_per_day, phase.max_concurrent_submissions_allowed):
+            phase.max_concurrent_submissions_allowed = min(
+                phase.max_concurrent_submissions_allowed, phase.max_submissions_per_day
+            )
+        phase.allowed_submission_file_types = self.file_types(item, path)
+        phase.submission_meta_attributes = self.meta_attributes(item, path)
+        phase.default_submission_meta_attributes = self.default_meta_attributes(item, path)
+        phase.allowed_email_ids = self.text_list(item, "allowed_email_ids", path)
+        self.extensions(item, path, phase)
+        return phase
+
+    def file_types(self, item: dict, prefix: str) -> list[str]:
+        path = f"{prefix}.allowed_submission_file_types"
+        value = item.get("allowed_submission_file_types")
+        if value is None:
+            value = DEFAULT_FILE_TYPES
+        if isinstance(value, str):
+            parts: list[Any] = re.split(r"[,;\s]+", value)
+        elif isinstance(value, list):
+            parts = value
+        else:
+            self.error(
+                path, f'must be a comma-separated list like ".json, .csv", not {kind(value)}.'
+            )
+            return []
+        result: list[str] = []
+        for part in parts:
+            if isinstance(part, bool) or not isinstance(part, str | int | float):
+                self.error(path, f"must list file extensions, not {kind(part)}.")
+                continue
+            ext = str(part).strip().lower()
+            if not ext:
+                continue
+            ext = ext if ext.startswith(".") else "." + ext
+            if not _FILE_TYPE.fullmatch(ext):
+                self.error(path, f"{str(part)!r} is not a file extension like .csv.")
+            elif ext not in result:
+                result.append(ext)
+        if not result and isinstance(value, str) and not value.strip():
+            self.warning(path, f"is empty; the default ({DEFAULT_FILE_TYPES}) is used.")
+            return self.file_types({}, prefix)
+        return result
+
+    def meta_attributes(self, item: dict, prefix: str) -> list[dict[str, Any]]:
+        result = []
+        names: dict[str, str] = {}
+        for path, attr in self.items(item, "submission_meta_attributes", prefix):
+            name = self.text(attr, "name", path, required=True)
+            if name in names:
+                self.warning(f"{path}.name", f"{name!r} is already the name of {names[name]}.")
+            names.setdefault(name, path)
+            if attr.get("description") is None:
+                self.warning(path, "has no description; participants see only its name.")
+            raw_type = self.text(attr, "type", path, required=True)
+            attr_type = raw_type.strip().lower()
+            entry = jsonable(attr)
+            if raw_type and attr_type not in ATTRIBUTE_TYPES:
+                self.error(
+                    f"{path}.type",
+                    f"must be one of {', '.join(ATTRIBUTE_TYPES)}, not {raw_type!r}.",
+                )
+            entry["type"] = attr_type
+            if attr_type in ("radio", "checkbox"):
+                options = attr.get("options")
+                if not isinstance(options, list) or not options:
+                    self.error(
+                        f"{path}.options" if "options" in attr else path,
+                        f'a {attr_type} attribute needs a non-empty list of options, like options: ["A", "B"].',
+                    )
+                else:
+                    entry["options"] = self.text_list(attr, "options", path)
+            result.append(entry)
+        return result
+
+    def default_meta_attributes(self, item: dict, prefix: str) -> list[dict[str, Any]]:
+        result = []
+        for path, attr in self.items(item, "default_submission_meta_attributes", prefix):
+            entry = jsonable(attr)
+            entry["name"] = self.text(attr, "name", path, required=True)
+            if "is_visible" in attr:
+                entry["is_visible"] = self.boolean(attr, "is_visible", path, default=True)
+            result.append(entry)
+        return result
+
+    def extensions(self, item: dict, path: str, phase: PhaseSpec) -> None:
+        submission_type = self.text(item, "submission_type", path, default="file").strip().lower()
+        if submission_type not in ("file", "code"):
+            self.error(
+                f"{path}.submission_type", f"must be 'file' or 'code', not {submission_type!r}."
+            )
+        else:
+            phase.submission_type = submission_type  # type: ignore[assignment]
+        phase.test_input_file = self.file_ref(item, "test_input_file", path, missing="error")
+        if submission_type == "code" and item.get("test_input_file") is None:
+            self.error(
+                f"{path}.test_input_file",
+                "is required for a code phase: the hidden input the participants' code predicts on.",
+            )
+        phase.public_data = self.public_data(item, path)
+        phase.resources = self.resources(item, path)
+        phase.max_final_submissions = self.integer(
+            item, "max_final_submissions", path, default=None, minimum=1
+        )
+        phase.max_submission_size_bytes = self.integer(
+            item, "max_submission_size_bytes", path, default=None, minimum=1, maximum=MAX_BIG_INT
+        )
+        reveal = item.get("private_splits_reveal")
+        if reveal is not None:
+            if isinstance(reveal, str) and reveal.strip().lower() == "at_end":
+                phase.private_splits_reveal = "at_end"
+            else:
+                self.error(
+                    f"{path}.private_splits_reveal",
+                    f"can only be 'at_end' (private splits are shown once the phase ends), not {kind(reveal)}.",
+                )
+
+    def public_data(self, item: dict, prefix: str) -> list[str]:
+        path = f"{prefix}.public_data"
+        value = item.get("public_data")
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.error(path, f"must be a list of paths (- data/train.csv), not {kind(value)}.")
+            return []
+        result: list[str] = []
+        for i, entry in enumerate(value):
+            entry_path = f"{path}[{i}]"
+            if not isinstance(entry, str) or not entry.strip():
+                self.error(
+                    entry_path,
+                    f"must be the path of a file or folder in the bundle, not {kind(entry)}.",
+                )
+                continue
+            rel = normalise_relative(entry)
+            if rel is None:
+                self.error(entry_path, f"must be a path inside the bundle, not {short(entry)}.")
+            elif self.folder.is_file(rel):
+                result.append(rel)
+            elif self.folder.is_dir(rel) and self.folder.files_under(rel):
+                result.extend(self.folder.files_under(rel))
+            else:
+                self.error(
+                    entry_path,
+                    f"names {short(entry)}, which is not in the zip{self.folder.hint(rel)}.",
+                )
+        return list(dict.fromkeys(result))
+
+    def resources(self, item: dict, prefix: str) -> dict[str, Any]:
+        path = f"{prefix}.resources"
+        value = item.get("resources")
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(
+                path,
+                f"must be a mapping like {{cpus: 1, memory_mb: 2048, time_limit_s: 600}}, not {kind(value)}.",
+            )
+            return {}
+        result = {}
+        for key, raw in value.items():
+            key_path = f"{path}.{key}"
+            if key not in RESOURCE_KEYS:
+                self.warning(
+                    key_path,
+                    f"Unknown resource '{key}': ignored (known: {', '.join(RESOURCE_KEYS)}).",
+                )
+                continue
+            number = to_number(raw)
+            if number is None or number <= 0:
+                self.error(key_path, f"must be a positive number, not {kind(raw)}.")
+                continue
+            result[key] = number
+        return result

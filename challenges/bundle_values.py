@@ -1,0 +1,448 @@
+"""Values of a challenge config: conversions (EvalAI's spellings of numbers, booleans
+and dates) and `ConfigReader`, the typed getters that report problems with their key
+path and position instead of raising. Part of `challenges.bundle`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import difflib
+import json
+import math
+import re
+from typing import Any
+
+from challenges.bundle import Limits, Problem, Severity
+from challenges.bundle_yaml import ParsedYaml, key_name
+from challenges.bundle_zip import Folder, MemberError, normalise_relative
+
+MAX_POSITIVE_INT = 2**31 - 1  # PositiveIntegerField
+MAX_BIG_INT = 2**63 - 1
+
+_TRUE = {"true", "yes", "on", "1", "t", "y"}
+_FALSE = {"false", "no", "off", "0", "f", "n"}
+_DATE_HELP = "Write it as YYYY-MM-DD HH:MM:SS in UTC, e.g. 2030-12-31 23:59:59."
+_REQUIRED_HELP = {
+    "title": " Add `title: Your challenge name` to the config.",
+    "evaluation_script": (
+        " Add `evaluation_script: evaluation_script.zip` and put that zip, holding your "
+        "evaluation package, next to the config."
+    ),
+    "end_date": " Add `end_date: 2030-12-31 23:59:59` (UTC).",
+}
+
+
+def jsonable(value: Any) -> Any:
+    """The YAML value as JSON-safe data (dates as ISO strings), for JSON columns."""
+    if isinstance(value, dict):
+        return {_json_key(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # PostgreSQL's jsonb refuses NaN and Infinity
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    return str(jsonable(key))
+
+
+def kind(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"true/false ({value})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"text ({short(value)})"
+    if isinstance(value, dt.date):
+        return f"a date ({value})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    return type(value).__name__
+
+
+def short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def join_key(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def to_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([+-]?\d{1,30})(\.0*)?\s*", value)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def to_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    return None
+
+
+def to_datetime(value: Any) -> dt.datetime | None:
+    """YAML timestamps, dates and the strings EvalAI accepts; naive means UTC."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        text = re.sub(r"\s*(UTC|GMT|Z|z)$", "+00:00", text)
+        if re.match(r"^\d{4}/\d{1,2}/\d{1,2}", text):
+            text = text.replace("/", "-", 2)
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+            for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+                try:
+                    moment = dt.datetime.strptime(text, fmt)  # noqa: DTZ007 - made UTC below
+                    break
+                except ValueError:
+                    continue
+            if moment is None:
+                return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def to_number(value: Any) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(number):
+            return None
+        return int(number) if number.is_integer() else number
+    return None
+
+
+class ConfigReader:
+    """Typed access to the config; every problem is collected, none raised."""
+
+    def __init__(
+        self,
+        parsed: ParsedYaml,
+        config_file: str,
+        folder: Folder,
+        limits: Limits,
+        problems: list[Problem],
+    ):
+        self.parsed = parsed
+        self.config_file = config_file
+        self.folder = folder
+        self.limits = limits
+        self.problems = problems
+
+    # -- reporting -----------------------------------------------------------------
+
+    def report(
+        self, severity: Severity, key: str, message: str, *, file: str | None = None
+    ) -> None:
+        line, column = self.parsed.position(key) if file is None else (None, None)
+        self.problems.append(
+            Problem(
+                message,
+                file=file or self.config_file,
+                key=key,
+                line=line,
+                column=column,
+                severity=severity,
+            )
+        )
+
+    def error(self, key: str, message: str, **kw: Any) -> None:
+        self.report("error", key, message, **kw)
+
+    def warning(self, key: str, message: str, **kw: Any) -> None:
+        self.report("warning", key, message, **kw)
+
+    # -- typed values --------------------------------------------------------------
+
+    def text(
+        self,
+        m: dict,
+        key: str,
+        prefix: str,
+        *,
+        required: bool = False,
+        default: str = "",
+        max_len: int | None = None,
+    ) -> str:
+        path = join_key(prefix, key)
+        value = m.get(key)
+        if value is None or (required and isinstance(value, str) and not value.strip()):
+            if required:
+                self.error(path, "is required." + _REQUIRED_HELP.get(path, ""))
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float | dt.date):
+            self.error(path, f"must be text, not {kind(value)}.")
+            return default
+        text = value.isoformat() if isinstance(value, dt.date) else str(value)
+        if max_len is not None and len(text) > max_len:
+            self.error(path, f"is {len(text)} characters long; the limit is {max_len}.")
+        return text
+
+    def integer(
+        self,
+        m: dict,
+        key: str,
+        prefix: str,
+        *,
+        default: int | None,
+        minimum: int = 0,
+        maximum: int = MAX_POSITIVE_INT,
+        required: bool = False,
+    ) -> int | None:
+        path = join_key(prefix, key)
+        value = m.get(key)
+        if value is None:
+            if required:
+                self.error(path, "is required.")
+            return default
+        number = to_int(value)
+        if number is None:
+            self.error(path, f"must be a whole number, not {kind(value)}.")
+            return default
+        if number < minimum:
+            wanted = (
+                "a positive whole number"
+                if minimum == 1
+                else f"a whole number of at least {minimum}"
+            )
+            self.error(path, f"must be {wanted}, not {number}.")
+            return default
+        if number > maximum:
+            self.error(path, f"must be at most {maximum:,}, not {number:,}.")
+            return default
+        return number
+
+    def boolean(self, m: dict, key: str, prefix: str, *, default: bool) -> bool:
+        value = m.get(key)
+        if value is None:
+            return default
+        flag = to_bool(value)
+        if flag is None:
+            self.error(join_key(prefix, key), f"must be True or False, not {kind(value)}.")
+            return default
+        return flag
+
+    def date(self, m: dict, key: str, prefix: str, *, required: bool = False) -> dt.datetime | None:
+        path = join_key(prefix, key)
+        value = m.get(key)
+        if value is None:
+            if required:
+                self.error(path, "is required." + _REQUIRED_HELP.get(path, " " + _DATE_HELP))
+            return None
+        moment = to_datetime(value)
+        if moment is None:
+            self.error(path, f"is not a date: {short(value)}. {_DATE_HELP}")
+        return moment
+
+    def dates_in_order(
+        self, prefix: str, start: dt.datetime | None, end: dt.datetime | None
+    ) -> None:
+        if start is not None and end is not None and start >= end:
+            self.error(
+                join_key(prefix, "start_date"),
+                f"must be before end_date ({start:%Y-%m-%d %H:%M:%S} is not before {end:%Y-%m-%d %H:%M:%S} UTC).",
+            )
+
+    def text_list(self, m: dict, key: str, prefix: str) -> list[str]:
+        path = join_key(prefix, key)
+        value = m.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.error(
+                path,
+                f"must be a list (one item per line, each starting with '- '), not {kind(value)}.",
+            )
+            return []
+        result = []
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                self.error(f"{path}[{i}]", f"must be text, not {kind(item)}.")
+                continue
+            result.append(str(item))
+        return result
+
+    def items(
+        self, m: dict, key: str, prefix: str, *, required: bool = False
+    ) -> list[tuple[str, dict]]:
+        """The mappings listed under `key`, each with its key path."""
+        path = join_key(prefix, key)
+        value = m.get(key)
+        if value is None or value == []:
+            if required:
+                self.error(path, f"is required: list at least one item under `{key}:`.")
+            return []
+        if not isinstance(value, list):
+            how = " (start each item with '- ')" if isinstance(value, dict) else ""
+            self.error(path, f"must be a list{how}, not {kind(value)}.")
+            return []
+        result = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.error(
+                    f"{path}[{i}]", f"must be a mapping of keys (like `id: 1`), not {kind(item)}."
+                )
+                continue
+            result.append((f"{path}[{i}]", item))
+        return result
+
+    def unknown(self, m: dict, prefix: str, known: set[str], evalai: set[str]) -> dict[str, Any]:
+        extra = {}
+        for key, value in m.items():
+            name = key_name(key)
+            if name in known:
+                continue
+            extra[str(key)] = value
+            path = join_key(prefix, name)
+            if name in evalai:
+                self.warning(
+                    path,
+                    f"'{name}' is an EvalAI setting this platform does not use; it is kept and ignored.",
+                )
+            else:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                self.warning(path, f"Unknown key '{name}': kept, but not used.{hint}")
+        return extra
+
+    # -- files in the bundle -------------------------------------------------------
+
+    def file_ref(
+        self, m: dict, key: str, prefix: str, *, missing: Severity, what: str = "file"
+    ) -> str | None:
+        """A path in the config that must name a file of the bundle: normalised, or None."""
+        path = join_key(prefix, key)
+        value = m.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.error(path, f"must be the path of a {what} in the bundle, not {kind(value)}.")
+            return None
+        rel = normalise_relative(value)
+        if rel is None:
+            self.error(
+                path,
+                f"must be a path inside the bundle, relative to the config file, not {short(value)}.",
+            )
+            return None
+        if not self.folder.is_file(rel):
+            self.report(
+                missing,
+                path,
+                f"names {short(value)}, which is not in the zip{self.folder.hint(rel)}.",
+            )
+            return None
+        return rel
+
+    def content(
+        self, m: dict, key: str, prefix: str, *, missing: Severity, inline: bool = False
+    ) -> str:
+        """The text of the HTML file a key names (EvalAI stores the content, not the path)."""
+        path = join_key(prefix, key)
+        value = m.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.error(path, f"must be the path of an HTML file in the bundle, not {kind(value)}.")
+            return ""
+        rel = normalise_relative(value)
+        if rel is not None and self.folder.is_file(rel):
+            if not inline and not rel.lower().endswith((".html", ".htm")):
+                self.warning(
+                    path,
+                    f"names {short(value)}, which is not an .html file; it is shown as it is.",
+                )
+            return self.read_text(rel, path)
+        if inline or not re.fullmatch(r"[^\s<>]+\.[A-Za-z0-9]{1,6}", value.strip()):
+            if not inline:
+                self.warning(
+                    path,
+                    "is not the path of a file in the bundle; its text is used as the content.",
+                )
+            return value
+        if rel is None:
+            self.error(
+                path,
+                f"must be a path inside the bundle, relative to the config file, not {short(value)}.",
+            )
+            return ""
+        self.report(
+            missing, path, f"names {short(value)}, which is not in the zip{self.folder.hint(rel)}."
+        )
+        return ""
+
+    def read_text(self, rel: str, path: str) -> str:
+        try:
+            data = self.folder.read(rel, self.limits.max_text_file_bytes)
+        except MemberError as exc:
+            self.error(path, f"{exc}.")
+            return ""
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16", errors="replace")
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            self.warning(
+                path,
+                "The file is not UTF-8; it was read as Windows-1252. Save it as UTF-8 so that "
+                "every character shows as intended.",
+                file=self.folder.where(rel),
+            )
+            return data.decode("cp1252", errors="replace")
+
+    def unique(self, seen: dict, value: Any, path: str, what: str) -> None:
+        if value is None:
+            return
+        if value in seen:
+            self.error(
+                path, f"{what} {value!r} is already used by {seen[value]}; it must be unique."
+            )
+        else:
+            seen[value] = path.rsplit(".", 1)[0]

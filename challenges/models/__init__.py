@@ -1,0 +1,32 @@
+from challenges.models.challenge import (
+    Challenge,
+    ChallengePhase,
+    ChallengePhaseSplit,
+    DatasetSplit,
+    EvaluationScript,
+    HostTeam,
+    HostTeamMember,
+    Leaderboard,
+)
+from challenges.models.participation import (
+    ChallengeParticipation,
+    ParticipantTeam,
+    ParticipantTeamMember,
+)
+from challenges.models.submission import Submission, SubmissionResult
+
+__all__ = [
+    "Challenge",
+    "ChallengeParticipation",
+    "ChallengePhase",
+    "ChallengePhaseSplit",
+    "DatasetSplit",
+    "EvaluationScript",
+    "HostTeam",
+    "HostTeamMember",
+    "Leaderboard",
+    "ParticipantTeam",
+    "ParticipantTeamMember",
+    "Submission",
+    "SubmissionResult",
+]

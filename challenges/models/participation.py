@@ -1,0 +1,71 @@
+"""Participant teams and their participation in challenges."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def new_invitation_code() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class ParticipantTeam(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ParticipantTeamMember", related_name="participant_teams"
+    )
+    # Whoever holds the code may join; any member can rotate it.
+    invitation_code = models.CharField(max_length=32, unique=True, default=new_invitation_code)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ParticipantTeamMember(models.Model):
+    team = models.ForeignKey(ParticipantTeam, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participant_memberships"
+    )
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="uniq_participant_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class ChallengeParticipation(models.Model):
+    """A team takes part in a challenge after accepting its terms.
+
+    Its row is the lock under which a team's submission quotas are checked.
+    """
+
+    challenge = models.ForeignKey(
+        "challenges.Challenge", on_delete=models.CASCADE, related_name="participations"
+    )
+    team = models.ForeignKey(
+        ParticipantTeam, on_delete=models.CASCADE, related_name="participations"
+    )
+    accepted_terms_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    accepted_terms_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "team"], name="uniq_participation")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} in {self.challenge}"

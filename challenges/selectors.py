@@ -1,0 +1,43 @@
+"""Non-trivial reads: querysets with their joins already applied."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Prefetch, QuerySet
+
+from challenges.models import Challenge, ChallengeParticipation, ParticipantTeam
+
+
+def participation_for_user(
+    user: AbstractBaseUser | AnonymousUser, challenge: Challenge
+) -> ChallengeParticipation | None:
+    """The participation of the user's team in `challenge`, or None.
+
+    A user is in at most one team per challenge (the participation services refuse
+    anything else), so there is at most one row; ordering makes any legacy duplicate
+    resolve the same way every time.
+    """
+    if not user.is_authenticated:
+        return None
+    return (
+        ChallengeParticipation.objects.select_related("team", "challenge", "accepted_terms_by")
+        .filter(challenge=challenge, team__memberships__user=user)
+        .order_by("pk")
+        .first()
+    )
+
+
+def teams_of_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ParticipantTeam]:
+    """The participant teams `user` belongs to, with members (by username) and participations."""
+    if not user.is_authenticated:
+        return ParticipantTeam.objects.none()
+    return (
+        ParticipantTeam.objects.filter(memberships__user=user)
+        .select_related("created_by")
+        .prefetch_related(
+            Prefetch("members", queryset=get_user_model().objects.order_by("username")),
+            Prefetch("participations", queryset=ChallengeParticipation.objects.order_by("pk")),
+        )
+        .order_by("name")
+    )

@@ -1,0 +1,1 @@
+"""Everything that writes goes through a service: keyword-only `<entity>_<action>` functions."""

@@ -1,0 +1,347 @@
+"""Loading a validated bundle into the database and storage: whole or nothing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from challenges.access import AccessDenied, user_is_host_team_member
+from challenges.bundle import (
+    Bundle,
+    BundleError,
+    ChallengeSpec,
+    Limits,
+    PhaseSpec,
+    Problem,
+    load_bundle,
+)
+from challenges.models import (
+    Challenge,
+    ChallengePhase,
+    ChallengePhaseSplit,
+    DatasetSplit,
+    EvaluationScript,
+    HostTeam,
+    Leaderboard,
+)
+from challenges.services.challenges import challenge_approve
+from challenges.services.scripts import challenge_prepare_environments
+from challenges.services.storage import delete_quietly, deterministic_zip, store_stream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadResult:
+    challenge: Challenge
+    created: bool
+    script: EvaluationScript
+    script_changed: bool
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def bundle_limits() -> Limits:
+    return Limits(
+        max_entries=settings.BUNDLE_MAX_ENTRIES,
+        max_total_uncompressed_bytes=settings.BUNDLE_MAX_UNCOMPRESSED_BYTES,
+        max_compression_ratio=float(settings.BUNDLE_MAX_COMPRESSION_RATIO),
+    )
+
+
+def bundle_validate(*, source: str | Path | IO[bytes]) -> list[Problem]:
+    """Every problem of a bundle (errors and warnings); an empty list means clean."""
+    try:
+        with load_bundle(source, limits=bundle_limits()) as bundle:
+            return list(bundle.warnings)
+    except BundleError as exc:
+        return list(exc.problems)
+
+
+def challenge_load_bundle(
+    *,
+    source: str | Path | IO[bytes],
+    user: AbstractBaseUser,
+    host_team: HostTeam,
+    challenge: Challenge | None = None,
+    approve: bool = False,
+) -> LoadResult:
+    """Create a challenge from a bundle, or update `challenge` from a new upload of it.
+
+    Raises BundleError (nothing written) for an invalid bundle and AccessDenied when
+    `user` is neither a host of `host_team` nor an admin. An update adds a script version when the script
+    changed and replaces annotations; existing submissions are untouched.
+    """
+    if not (user.is_staff or user_is_host_team_member(user, host_team)):
+        raise AccessDenied(f"You are not a member of the host team {host_team.name!r}.")
+    if challenge is not None and challenge.host_team_id != host_team.pk:
+        raise AccessDenied(
+            f"Challenge {challenge.pk} does not belong to host team {host_team.name!r}."
+        )
+
+    written: list[str] = []
+    with load_bundle(source, limits=bundle_limits()) as bundle:
+        try:
+            with transaction.atomic():
+                result = _apply(
+                    bundle=bundle,
+                    user=user,
+                    host_team=host_team,
+                    challenge=challenge,
+                    written=written,
+                )
+                if approve:
+                    challenge_approve(challenge=result.challenge, reviewer=user)
+                elif result.challenge.approved_by_admin and result.script_changed:
+                    challenge_prepare_environments(challenge=result.challenge)
+        except IntegrityError as exc:
+            delete_quietly(written)
+            raise BundleError(
+                [Problem(f"The bundle conflicts with the stored challenge: {exc}")]
+            ) from exc
+        except BaseException:
+            # The rows are rolled back; remove the files written for them too.
+            delete_quietly(written)
+            raise
+    log.info(
+        "challenge %s %s from bundle by %s (script v%s)",
+        result.challenge.pk,
+        "created" if result.created else "updated",
+        user,
+        result.script.version,
+    )
+    return result
+
+
+def _apply(
+    *, bundle: Bundle, user, host_team: HostTeam, challenge: Challenge | None, written: list[str]
+) -> LoadResult:
+    spec = bundle.spec
+    warnings = list(bundle.warnings)
+    created = challenge is None
+    if challenge is None:
+        challenge = Challenge(host_team=host_team, created_by=user)
+    else:
+        challenge = Challenge.objects.select_for_update().get(pk=challenge.pk)
+    _set_challenge_fields(challenge, spec)
+    challenge.save()
+    folder = f"challenges/{challenge.pk}"
+
+    if spec.image:
+        with bundle.open(spec.image) as stream:
+            path, _sha, _size = store_stream(
+                folder=f"{folder}/images", name=spec.image, stream=stream
+            )
+        written.append(path)
+        challenge.image.name = path
+        challenge.save(update_fields=["image"])
+
+    leaderboards = _sync_leaderboards(challenge, spec, warnings)
+    splits = _sync_splits(challenge, spec, warnings)
+    phases = {}
+    for phase_spec in spec.phases:
+        phases[phase_spec.id] = _sync_phase(challenge, phase_spec, bundle, folder, written)
+    stale = challenge.phases.exclude(bundle_id__in=list(phases))
+    for phase in stale:
+        warnings.append(
+            Problem(
+                f"Phase {phase.codename!r} is no longer in the bundle; it is kept because "
+                "submissions may refer to it.",
+                file=spec.config_file,
+                key="challenge_phases",
+                severity="warning",
+            )
+        )
+    for ps in spec.phase_splits:
+        ChallengePhaseSplit.objects.update_or_create(
+            phase=phases[ps.challenge_phase_id],
+            dataset_split=splits[ps.dataset_split_id],
+            defaults={
+                "leaderboard": leaderboards[ps.leaderboard_id],
+                "visibility": ps.visibility,
+                "leaderboard_decimal_precision": ps.leaderboard_decimal_precision,
+                "is_leaderboard_order_descending": ps.is_leaderboard_order_descending,
+                "show_execution_time": ps.show_execution_time,
+                "show_leaderboard_by_latest_submission": ps.show_leaderboard_by_latest_submission,
+            },
+        )
+
+    script, script_changed = _store_script(challenge, spec, user, folder, written)
+    challenge.load_warnings = [w.as_dict() for w in warnings]
+    challenge.save(update_fields=["load_warnings"])
+    return LoadResult(challenge, created, script, script_changed, warnings)
+
+
+def _set_challenge_fields(challenge: Challenge, spec: ChallengeSpec) -> None:
+    for name in (
+        "title",
+        "short_description",
+        "description",
+        "evaluation_details",
+        "terms_and_conditions",
+        "submission_guidelines",
+        "leaderboard_description",
+        "start_date",
+        "end_date",
+        "published",
+        "remote_evaluation",
+        "is_docker_based",
+        "is_registration_open",
+        "anonymous_leaderboard",
+        "tags",
+        "domain",
+        "prizes",
+        "sponsors",
+        "allowed_email_domains",
+        "blocked_email_domains",
+        "max_team_members",
+    ):
+        setattr(challenge, name, getattr(spec, name))
+    challenge.config = _jsonable(spec.raw_config)
+
+
+def _jsonable(value):
+    """The raw YAML may hold dates; store them as ISO strings."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _sync_leaderboards(
+    challenge: Challenge, spec: ChallengeSpec, warnings: list[Problem]
+) -> dict[int, Leaderboard]:
+    result = {}
+    for lb in spec.leaderboards:
+        schema = dict(lb.schema) or {"labels": lb.labels, "default_order_by": lb.default_order_by}
+        schema.setdefault("labels", lb.labels)
+        schema.setdefault("default_order_by", lb.default_order_by)
+        if lb.metadata:
+            schema.setdefault("metadata", lb.metadata)
+        result[lb.id], _ = Leaderboard.objects.update_or_create(
+            challenge=challenge, bundle_id=lb.id, defaults={"schema": _jsonable(schema)}
+        )
+    return result
+
+
+def _sync_splits(
+    challenge: Challenge, spec: ChallengeSpec, warnings: list[Problem]
+) -> dict[int, DatasetSplit]:
+    result = {}
+    for split in spec.dataset_splits:
+        result[split.id], _ = DatasetSplit.objects.update_or_create(
+            challenge=challenge,
+            bundle_id=split.id,
+            defaults={"name": split.name, "codename": split.codename},
+        )
+    return result
+
+
+_PHASE_FIELDS = (
+    "name",
+    "codename",
+    "description",
+    "start_date",
+    "end_date",
+    "leaderboard_public",
+    "is_public",
+    "is_submission_public",
+    "max_submissions_per_day",
+    "max_submissions_per_month",
+    "max_submissions",
+    "max_concurrent_submissions_allowed",
+    "allowed_submission_file_types",
+    "is_restricted_to_select_one_submission",
+    "is_partial_submission_evaluation_enabled",
+    "default_submission_meta_attributes",
+    "submission_meta_attributes",
+    "allowed_email_ids",
+    "disable_logs",
+    "is_submission_paused",
+    "submission_type",
+    "resources",
+    "max_final_submissions",
+    "max_submission_size_bytes",
+)
+
+
+def _sync_phase(
+    challenge: Challenge, ps: PhaseSpec, bundle: Bundle, folder: str, written: list[str]
+) -> ChallengePhase:
+    phase = ChallengePhase.objects.filter(challenge=challenge, bundle_id=ps.id).first()
+    if phase is None:
+        phase = ChallengePhase(challenge=challenge, bundle_id=ps.id)
+    for name in _PHASE_FIELDS:
+        setattr(
+            phase,
+            name,
+            _jsonable(getattr(ps, name)) if name.endswith("attributes") else getattr(ps, name),
+        )
+    phase.private_splits_reveal = ps.private_splits_reveal or ""
+    phase_folder = f"{folder}/phases/{ps.id}"
+
+    def store(path: str, kind: str) -> tuple[str, str, int]:
+        with bundle.open(path) as stream:
+            stored = store_stream(folder=f"{phase_folder}/{kind}", name=path, stream=stream)
+        written.append(stored[0])
+        return stored
+
+    if ps.test_annotation_file:
+        path, sha, _size = store(ps.test_annotation_file, "annotations")
+        phase.test_annotation.name, phase.test_annotation_sha256 = path, sha
+    if ps.test_input_file:
+        path, sha, _size = store(ps.test_input_file, "inputs")
+        phase.test_input.name, phase.test_input_sha256 = path, sha
+    public = []
+    for item in ps.public_data:
+        path, sha, size = store(item, "public")
+        public.append(
+            {
+                "name": Path(item).name,
+                "bundle_path": item,
+                "path": path,
+                "sha256": sha,
+                "size": size,
+            }
+        )
+    phase.public_data = public
+    phase.save()
+    return phase
+
+
+def _store_script(
+    challenge: Challenge, spec: ChallengeSpec, user, folder: str, written: list[str]
+) -> tuple[EvaluationScript, bool]:
+    script_spec = spec.evaluation_script
+    assert script_spec is not None  # the loader refuses a bundle without one
+    current = challenge.scripts.order_by("-version").first()
+    if current is not None and current.sha256 == script_spec.sha256:
+        return current, False
+    version = 1 if current is None else current.version + 1
+    archive = deterministic_zip(script_spec.files.items())
+    name = f"{folder}/scripts/v{version}-{script_spec.sha256[:12]}.zip"
+    path = default_storage.save(name, ContentFile(archive))
+    written.append(path)
+    script = EvaluationScript.objects.create(
+        challenge=challenge,
+        version=version,
+        sha256=script_spec.sha256,
+        archive=path,
+        requirements=script_spec.requirements or "",
+        env_status=EvaluationScript.EnvStatus.PENDING
+        if (script_spec.requirements or "").strip()
+        else EvaluationScript.EnvStatus.NOT_NEEDED,
+        source=script_spec.source,
+        created_by=user,
+    )
+    return script, True

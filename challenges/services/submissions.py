@@ -1,0 +1,665 @@
+"""Submissions: creation under quotas, state transitions, results.
+
+Every transition is a conditional update (`filter(pk=..., status=OLD).update(...)`)
+that checks how many rows changed: another worker, the sweeper or a cancel may
+have got there first, and then this caller must do nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from challenges.access import AccessDenied, user_is_challenge_host
+from challenges.models import (
+    ChallengeParticipation,
+    ChallengePhase,
+    ChallengePhaseSplit,
+    Submission,
+    SubmissionResult,
+)
+from challenges.services.storage import safe_basename, sha256_stream
+
+log = logging.getLogger(__name__)
+
+EVALUATE_TASK = "workers.evaluate_submission"
+Status = Submission.Status
+
+
+class SubmissionRefused(Exception):
+    """The submission is not accepted. The message says why and what to do."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class QuotaExceeded(SubmissionRefused):
+    status_code = 429
+
+    def __init__(self, quota: str, message: str, resets_at: dt.datetime | None):
+        super().__init__(message, field="quota")
+        self.quota = quota
+        self.resets_at = resets_at
+
+
+# ---------------------------------------------------------------- quotas
+
+
+@dataclass
+class QuotaState:
+    quota: str
+    limit: int
+    used: int
+    resets_at: dt.datetime | None
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "quota": self.quota,
+            "limit": self.limit,
+            "used": self.used,
+            "remaining": self.remaining,
+            "resets_at": self.resets_at.isoformat() if self.resets_at else None,
+        }
+
+
+def _day_and_month_start(
+    now: dt.datetime,
+) -> tuple[dt.datetime, dt.datetime, dt.datetime, dt.datetime]:
+    day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    next_month = (month + dt.timedelta(days=32)).replace(day=1)
+    return day, day + dt.timedelta(days=1), month, next_month
+
+
+def quota_state(
+    *, phase: ChallengePhase, team_id: int, now: dt.datetime | None = None
+) -> list[QuotaState]:
+    """Used and remaining submissions of a team in a phase, per quota, in one query."""
+    now = now or timezone.now()
+    day, next_day, month, next_month = _day_and_month_start(now)
+    counted = Submission.objects.filter(phase=phase, team_id=team_id).exclude(
+        status__in=Submission.NOT_COUNTED
+    )
+    counts = counted.aggregate(
+        total=Count("pk"),
+        today=Count("pk", filter=Q(submitted_at__gte=day)),
+        month=Count("pk", filter=Q(submitted_at__gte=month)),
+        concurrent=Count("pk", filter=Q(status__in=Submission.IN_FLIGHT)),
+    )
+    return [
+        QuotaState("per_day", phase.max_submissions_per_day, counts["today"], next_day),
+        QuotaState("per_month", phase.max_submissions_per_month, counts["month"], next_month),
+        QuotaState("total", phase.max_submissions, counts["total"], None),
+        QuotaState(
+            "concurrent", phase.max_concurrent_submissions_allowed, counts["concurrent"], None
+        ),
+    ]
+
+
+_QUOTA_TEXT = {
+    "per_day": "the daily limit of {limit} submission(s) (UTC day) is used up; it resets at {resets}",
+    "per_month": "the monthly limit of {limit} submission(s) is used up; it resets at {resets}",
+    "total": "the phase's limit of {limit} submission(s) in total is used up",
+    "concurrent": "{limit} submission(s) are already waiting or running, the most allowed at once; "
+    "submit again when one finishes",
+}
+
+
+def _check_quotas(states: list[QuotaState]) -> None:
+    for state in states:
+        if state.remaining <= 0:
+            resets = state.resets_at.strftime("%Y-%m-%d %H:%M UTC") if state.resets_at else ""
+            raise QuotaExceeded(
+                state.quota,
+                "Quota reached: "
+                + _QUOTA_TEXT[state.quota].format(limit=state.limit, resets=resets)
+                + ".",
+                state.resets_at,
+            )
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def _check_phase_open(phase: ChallengePhase, now: dt.datetime) -> None:
+    challenge = phase.challenge
+    if not challenge.approved_by_admin:
+        raise SubmissionRefused(
+            "This challenge is not approved yet; submissions open once an admin approves it."
+        )
+    if phase.start_date and now < phase.start_date:
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} opens at {phase.start_date:%Y-%m-%d %H:%M} UTC."
+        )
+    if phase.end_date and now >= phase.end_date:
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} closed at {phase.end_date:%Y-%m-%d %H:%M} UTC."
+        )
+    if now >= challenge.end_date:
+        raise SubmissionRefused("The challenge has ended.")
+    if phase.is_submission_paused:
+        raise SubmissionRefused(
+            f"The hosts have paused submissions to phase {phase.codename!r}; try again later."
+        )
+
+
+def max_upload_bytes(phase: ChallengePhase) -> int:
+    return phase.max_submission_size_bytes or settings.SUBMISSION_MAX_BYTES
+
+
+def _check_file(phase: ChallengePhase, upload: UploadedFile) -> None:
+    name = upload.name or ""
+    allowed = [t.lower() for t in phase.allowed_submission_file_types or []]
+    lowered = name.lower()
+    if allowed and not any(lowered.endswith(ext) for ext in allowed):
+        raise SubmissionRefused(
+            f"{safe_basename(name)!r} is not an accepted file type; this phase accepts {', '.join(allowed)}.",
+            field="file",
+        )
+    limit = max_upload_bytes(phase)
+    if upload.size is not None and upload.size > limit:
+        raise SubmissionRefused(
+            f"The file is {upload.size} bytes; this phase accepts at most {limit}.", field="file"
+        )
+    if upload.size == 0:
+        raise SubmissionRefused("The file is empty.", field="file")
+    problem = _sniff(lowered, upload)
+    if problem:
+        raise SubmissionRefused(f"{safe_basename(name)!r}: {problem}", field="file")
+
+
+def _sniff(name: str, upload: UploadedFile) -> str | None:
+    """Check the content matches the extension, reading only the start of the file."""
+    upload.seek(0)
+    head = upload.read(8192)
+    upload.seek(0)
+    if name.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(upload) as zf:
+                zf.infolist()
+        except zipfile.BadZipFile:
+            return "the file is named .zip but is not a zip archive."
+        finally:
+            upload.seek(0)
+    elif name.endswith((".csv", ".tsv", ".txt", ".json")):
+        if b"\x00" in head:
+            return "the file should be text but contains binary data."
+        if (
+            name.endswith(".json")
+            and head.lstrip()[:1] not in (b"{", b"[", b'"')
+            and not head.lstrip()[:1].isdigit()
+        ):
+            return "the file is named .json but does not start like JSON."
+    elif name.endswith(".gz") and not head.startswith(b"\x1f\x8b"):
+        return "the file is named .gz but is not gzip-compressed."
+    return None
+
+
+def validate_meta_attributes(
+    phase: ChallengePhase, values: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Check submitted meta attributes against the phase's `submission_meta_attributes`."""
+    values = dict(values or {})
+    definitions = {
+        d.get("name"): d for d in phase.submission_meta_attributes or [] if isinstance(d, dict)
+    }
+    errors = []
+    clean: dict[str, Any] = {}
+    for name in values:
+        if name not in definitions:
+            errors.append(f"{name!r} is not a meta attribute of this phase")
+    for name, definition in definitions.items():
+        kind, options = (
+            definition.get("type", "text"),
+            [str(o) for o in definition.get("options") or []],
+        )
+        required = str(definition.get("required", False)).lower() == "true"
+        if name not in values or values[name] in (None, "", []):
+            if required:
+                errors.append(f"{name!r} is required")
+            continue
+        value = values[name]
+        if kind == "text":
+            if not isinstance(value, str) or len(value) > 10000:
+                errors.append(f"{name!r} must be text of at most 10,000 characters")
+                continue
+        elif kind == "radio":
+            if str(value) not in options:
+                errors.append(f"{name!r} must be one of {', '.join(options)}")
+                continue
+            value = str(value)
+        elif kind == "checkbox":
+            chosen = value if isinstance(value, list) else [value]
+            bad = [str(v) for v in chosen if str(v) not in options]
+            if bad:
+                errors.append(f"{name!r}: {', '.join(bad)} not among {', '.join(options)}")
+                continue
+            value = [str(v) for v in chosen]
+        elif kind == "boolean":
+            if isinstance(value, str) and value.lower() in {"true", "false"}:
+                value = value.lower() == "true"
+            if not isinstance(value, bool):
+                errors.append(f"{name!r} must be true or false")
+                continue
+        clean[name] = value
+    if errors:
+        raise SubmissionRefused(
+            "Meta attributes: " + "; ".join(errors) + ".", field="meta_attributes"
+        )
+    return clean
+
+
+def _check_allowed_email(phase: ChallengePhase, user) -> None:
+    allowed = [e.lower() for e in phase.allowed_email_ids or []]
+    if allowed and (user.email or "").lower() not in allowed:
+        raise AccessDenied(
+            f"Phase {phase.codename!r} is open only to invited participants; your email is not on its list."
+        )
+
+
+# ---------------------------------------------------------------- creation
+
+
+def submission_create(
+    *,
+    user,
+    phase: ChallengePhase,
+    participation: ChallengeParticipation | None,
+    upload: UploadedFile,
+    method_name: str = "",
+    method_description: str = "",
+    project_url: str = "",
+    publication_url: str = "",
+    meta_attributes: dict[str, Any] | None = None,
+    is_public: bool | None = None,
+    is_baseline: bool = False,
+) -> Submission:
+    """Accept a submission file: checks, then stream to storage, then quotas under a row lock.
+
+    The file goes to storage before the lock so the lock is held for milliseconds, not for
+    the upload; a refused submission's file is deleted again.
+    """
+    now = timezone.now()
+    is_host = user_is_challenge_host(user, phase.challenge)
+    if participation is None:
+        raise AccessDenied(
+            "Your team does not take part in this challenge: join a team and accept the terms first."
+        )
+    if is_baseline and not is_host:
+        raise AccessDenied("Only hosts can add baseline submissions.")
+    if not is_host:
+        _check_phase_open(phase, now)
+        _check_allowed_email(phase, user)
+    elif not phase.challenge.approved_by_admin:
+        raise SubmissionRefused(
+            "This challenge is not approved yet; submissions open once an admin approves it."
+        )
+    _check_file(phase, upload)
+    meta = validate_meta_attributes(phase, meta_attributes)
+    team_id = participation.team_id
+
+    upload.seek(0)
+    sha, size = sha256_stream(upload)
+    upload.seek(0)
+    folder = f"submissions/{phase.challenge_id}/{phase.pk}/{team_id}"
+    path = default_storage.save(
+        f"{folder}/{sha[:16]}-{safe_basename(upload.name or 'submission')}", upload
+    )
+    try:
+        with transaction.atomic():
+            # The row lock serialises concurrent submissions of one team: the count and
+            # the insert below cannot interleave with another request's.
+            ChallengeParticipation.objects.select_for_update().get(pk=participation.pk)
+            if not is_host:
+                _check_quotas(quota_state(phase=phase, team_id=team_id, now=now))
+            submission = Submission.objects.create(
+                phase=phase,
+                team_id=team_id,
+                created_by=user,
+                input_file=path,
+                file_name=(upload.name or "submission")[:255],
+                input_sha256=sha,
+                input_size=size,
+                method_name=method_name,
+                method_description=method_description,
+                project_url=project_url,
+                publication_url=publication_url,
+                meta_attributes=meta,
+                is_public=phase.is_submission_public if is_public is None else bool(is_public),
+                is_baseline=is_baseline,
+                submitted_at=now,
+            )
+            transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+    except BaseException:
+        default_storage.delete(path)
+        raise
+    return submission
+
+
+# ---------------------------------------------------------------- queueing
+
+
+def submission_enqueue(*, submission_id: int) -> bool:
+    """Mark a submission queued and hand its id to the broker. Safe to call again.
+
+    When the broker is unreachable the submission stays queued; the sweeper sends it again.
+    """
+    from celery import current_app
+
+    now = timezone.now()
+    Submission.objects.filter(pk=submission_id, status=Status.SUBMITTED).update(
+        status=Status.QUEUED, queued_at=now
+    )
+    Submission.objects.filter(pk=submission_id).update(enqueue_count=F("enqueue_count") + 1)
+    try:
+        current_app.send_task(
+            EVALUATE_TASK,
+            args=[submission_id],
+            retry=True,
+            retry_policy={
+                "max_retries": 2,
+                "interval_start": 0,
+                "interval_step": 0.5,
+                "interval_max": 1,
+            },
+        )
+    except Exception as exc:  # the broker is down: the sweeper will retry
+        log.warning("could not enqueue submission %s: %s", submission_id, exc)
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- transitions
+
+
+def submission_claim(*, submission_id: int, worker: str, time_limit_s: float) -> Submission | None:
+    """Move a queued submission to running for `worker`. None if someone else has it."""
+    now = timezone.now()
+    grace = dt.timedelta(seconds=settings.SUBMISSION_DEADLINE_GRACE_S)
+    claimed = Submission.objects.filter(
+        pk=submission_id, status__in=[Status.SUBMITTED, Status.QUEUED]
+    ).update(
+        status=Status.RUNNING,
+        started_at=now,
+        finished_at=None,
+        worker=worker,
+        deadline_at=now + dt.timedelta(seconds=time_limit_s) + grace,
+    )
+    if claimed != 1:
+        return None
+    return Submission.objects.select_related("phase__challenge", "team").get(pk=submission_id)
+
+
+@dataclass
+class EvaluationRecord:
+    """What a worker reports about one attempt."""
+
+    ok: bool
+    scores: dict[str, dict[str, float]]
+    missing_splits: list[str]
+    failure_kind: str = ""
+    failure_message: str = ""
+    traceback: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    submission_result: Any = None
+    submission_metadata: Any = None
+    wall_time_s: float | None = None
+    execution: dict[str, Any] | None = None
+    script_id: int | None = None
+    annotation_sha256: str = ""
+
+
+def submission_record_outcome(*, submission: Submission, record: EvaluationRecord) -> bool:
+    """Write an attempt's outcome and its results in one transaction.
+
+    Only the attempt that is still running under this worker may finish it: after a
+    cancel, a sweep or a re-run, the update matches no row and nothing is written.
+    """
+    now = timezone.now()
+    if record.ok:
+        status = Status.PARTIALLY_EVALUATED if record.missing_splits else Status.FINISHED
+    else:
+        status = Status.FAILED
+    with transaction.atomic():
+        updated = Submission.objects.filter(
+            pk=submission.pk,
+            status=Status.RUNNING,
+            attempt=submission.attempt,
+            worker=submission.worker,
+        ).update(
+            status=status,
+            finished_at=now,
+            deadline_at=None,
+            failure_kind=record.failure_kind,
+            failure_message=record.failure_message,
+            traceback=record.traceback,
+            stdout=record.stdout,
+            stderr=record.stderr,
+            submission_result=_json_safe(record.submission_result),
+            submission_metadata=_json_safe(record.submission_metadata),
+            wall_time_s=record.wall_time_s,
+            execution=record.execution or {},
+            script_id=record.script_id,
+            annotation_sha256=record.annotation_sha256,
+        )
+        if updated != 1:
+            log.info(
+                "submission %s attempt %s was taken over; outcome dropped",
+                submission.pk,
+                submission.attempt,
+            )
+            return False
+        if record.ok:
+            splits = {
+                ps.dataset_split.codename: ps
+                for ps in ChallengePhaseSplit.objects.filter(
+                    phase_id=submission.phase_id
+                ).select_related("dataset_split")
+            }
+            SubmissionResult.objects.filter(submission=submission, is_active=True).update(
+                is_active=False
+            )
+            SubmissionResult.objects.bulk_create(
+                [
+                    SubmissionResult(
+                        submission=submission,
+                        phase_split=splits[codename],
+                        attempt=submission.attempt,
+                        scores=scores,
+                        created_at=now,
+                    )
+                    for codename, scores in record.scores.items()
+                ]
+            )
+    return True
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str).replace("NaN", "null"))
+
+
+def submission_fail(
+    *, submission_id: int, from_statuses: tuple[str, ...], kind: str, message: str
+) -> bool:
+    """Fail a submission that is still in one of `from_statuses` (sweeper, platform errors)."""
+    return (
+        Submission.objects.filter(pk=submission_id, status__in=from_statuses).update(
+            status=Status.FAILED,
+            finished_at=timezone.now(),
+            deadline_at=None,
+            failure_kind=kind,
+            failure_message=message,
+        )
+        == 1
+    )
+
+
+def submission_cancel(*, submission: Submission, user) -> bool:
+    """Cancel a submission that has not finished. The owner's team or a host may."""
+    if not (
+        user_is_challenge_host(user, submission.phase.challenge)
+        or submission.team.memberships.filter(user=user).exists()
+    ):
+        raise AccessDenied(
+            "Only the submitting team or the challenge's hosts can cancel this submission."
+        )
+    done = Submission.objects.filter(pk=submission.pk, status__in=Submission.IN_FLIGHT).update(
+        status=Status.CANCELLED,
+        finished_at=timezone.now(),
+        deadline_at=None,
+        failure_message="Cancelled.",
+    )
+    if done != 1:
+        raise SubmissionRefused(
+            f"Submission {submission.pk} has already ended; it cannot be cancelled."
+        )
+    return True
+
+
+def submission_rerun(*, submission: Submission, user) -> Submission:
+    """Host re-run: a new attempt; the old attempt's results stop counting at once."""
+    if not user_is_challenge_host(user, submission.phase.challenge):
+        raise AccessDenied("Only the challenge's hosts can re-run submissions.")
+    with transaction.atomic():
+        updated = Submission.objects.filter(pk=submission.pk, status__in=Submission.FINAL).update(
+            status=Status.SUBMITTED,
+            attempt=F("attempt") + 1,
+            queued_at=None,
+            started_at=None,
+            finished_at=None,
+            worker="",
+            failure_kind="",
+            failure_message="",
+            traceback="",
+        )
+        if updated != 1:
+            raise SubmissionRefused(
+                f"Submission {submission.pk} is still in progress; re-run it when it has ended."
+            )
+        SubmissionResult.objects.filter(submission=submission, is_active=True).update(
+            is_active=False
+        )
+        transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+    submission.refresh_from_db()
+    return submission
+
+
+def phase_rescore(*, phase: ChallengePhase, user) -> int:
+    """Re-run every ended submission of a phase (after a new script version). Returns how many."""
+    if not user_is_challenge_host(user, phase.challenge):
+        raise AccessDenied("Only the challenge's hosts can re-score a phase.")
+    ids = list(
+        Submission.objects.filter(
+            phase=phase, status__in=[Status.FINISHED, Status.PARTIALLY_EVALUATED, Status.FAILED]
+        ).values_list("pk", flat=True)
+    )
+    for submission in Submission.objects.filter(pk__in=ids).select_related("phase__challenge"):
+        submission_rerun(submission=submission, user=user)
+    return len(ids)
+
+
+# ---------------------------------------------------------------- the sweeper
+
+
+@dataclass
+class SweepReport:
+    requeued: int = 0
+    failed: int = 0
+
+
+def submissions_sweep(*, now: dt.datetime | None = None) -> SweepReport:
+    """Nothing stuck: re-send submissions nobody claimed; fail running ones whose time is up.
+
+    Losing Redis loses queued messages but no submission: they are still `submitted` or
+    `queued` here, and get sent again.
+    """
+    now = now or timezone.now()
+    report = SweepReport()
+    stale = now - dt.timedelta(seconds=settings.SWEEPER_REQUEUE_AFTER_S)
+    waiting = Submission.objects.filter(
+        Q(status=Status.SUBMITTED, submitted_at__lt=stale)
+        | Q(status=Status.QUEUED, queued_at__lt=stale)
+    ).values_list("pk", flat=True)[:1000]
+    for submission_id in waiting:
+        Submission.objects.filter(pk=submission_id, status=Status.QUEUED).update(queued_at=now)
+        submission_enqueue(submission_id=submission_id)
+        report.requeued += 1
+    overdue = Submission.objects.filter(
+        status__in=[Status.RUNNING, Status.PREDICTING, Status.VALIDATING], deadline_at__lt=now
+    ).values_list("pk", "worker")
+    for submission_id, worker in overdue:
+        if submission_fail(
+            submission_id=submission_id,
+            from_statuses=(Status.RUNNING, Status.PREDICTING, Status.VALIDATING),
+            kind="lost",
+            message=f"The worker evaluating this submission ({worker or 'unknown'}) stopped responding; "
+            "the hosts can re-run it.",
+        ):
+            report.failed += 1
+    return report
+
+
+def submissions_recover_worker(*, worker_prefix: str, max_attempts: int = 2) -> SweepReport:
+    """At worker start: submissions a previous instance of this worker left running.
+
+    They are run again once (the crash was probably not theirs); a submission whose
+    evaluation killed the worker twice fails with that reason.
+    """
+    report = SweepReport()
+    running = Submission.objects.filter(
+        status__in=[Status.RUNNING, Status.PREDICTING, Status.VALIDATING],
+        worker__startswith=worker_prefix,
+    ).values_list("pk", "lost_count")
+    for submission_id, lost_count in running:
+        if lost_count + 1 >= max_attempts:
+            # This death counts too: lost_count is the number of workers it took down.
+            failed = Submission.objects.filter(
+                pk=submission_id, status__in=[Status.RUNNING, Status.PREDICTING, Status.VALIDATING]
+            ).update(
+                status=Status.FAILED,
+                finished_at=timezone.now(),
+                deadline_at=None,
+                lost_count=F("lost_count") + 1,
+                failure_kind="lost",
+                failure_message="The worker died while evaluating this submission, twice; "
+                "it was not retried again.",
+            )
+            report.failed += failed
+            continue
+        updated = Submission.objects.filter(
+            pk=submission_id, status__in=[Status.RUNNING, Status.PREDICTING, Status.VALIDATING]
+        ).update(
+            status=Status.SUBMITTED,
+            attempt=F("attempt") + 1,
+            lost_count=F("lost_count") + 1,
+            worker="",
+            started_at=None,
+            deadline_at=None,
+        )
+        if updated == 1:
+            transaction.on_commit(lambda sid=submission_id: submission_enqueue(submission_id=sid))
+            report.requeued += 1
+    return report

@@ -1,0 +1,26 @@
+"""Host teams."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from challenges.access import AccessDenied, user_is_host_team_member
+from challenges.models import HostTeam, HostTeamMember
+
+
+@transaction.atomic
+def host_team_create(*, name: str, creator: AbstractBaseUser) -> HostTeam:
+    team = HostTeam.objects.create(name=name, created_by=creator)
+    HostTeamMember.objects.create(team=team, user=creator, role=HostTeamMember.Role.ADMIN)
+    return team
+
+
+def host_team_add_member(
+    *, team: HostTeam, user: AbstractBaseUser, added_by: AbstractBaseUser | None = None
+) -> HostTeamMember:
+    """Add `user` to `team`. `added_by` must be a member (None: an operator via manage.py)."""
+    if added_by is not None and not user_is_host_team_member(added_by, team):
+        raise AccessDenied(f"You are not a member of the host team {team.name!r}.")
+    member, _ = HostTeamMember.objects.get_or_create(team=team, user=user)
+    return member

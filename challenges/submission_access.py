@@ -1,0 +1,50 @@
+"""Who may see what of a submission. Hidden splits, logs and host-only metadata are read
+only through these functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from challenges.access import user_is_challenge_host
+from challenges.models import ChallengePhaseSplit, Submission, SubmissionResult
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    submission: Submission
+    is_host: bool
+    is_owner: bool
+
+    @property
+    def can_see_logs(self) -> bool:
+        return self.is_host or (self.is_owner and not self.submission.phase.disable_logs)
+
+    @property
+    def can_see_host_metadata(self) -> bool:
+        return self.is_host
+
+    def visible_results(self) -> list[SubmissionResult]:
+        results = self.submission.results.filter(is_active=True).select_related(
+            "phase_split__dataset_split", "phase_split__leaderboard"
+        )
+        if self.is_host:
+            return list(results)
+        return [
+            r for r in results if r.phase_split.visibility != ChallengePhaseSplit.Visibility.HOST
+        ]
+
+
+def access_submission(user: AbstractBaseUser | AnonymousUser, submission_id: int) -> SubmissionView:
+    """The submission if `user` is on its team or hosts its challenge; DoesNotExist otherwise."""
+    if not user.is_authenticated:
+        raise Submission.DoesNotExist
+    submission = Submission.objects.select_related("phase__challenge", "team", "script").get(
+        pk=submission_id
+    )
+    is_host = user_is_challenge_host(user, submission.phase.challenge)
+    is_owner = submission.team.memberships.filter(user=user).exists()
+    if not (is_host or is_owner):
+        raise Submission.DoesNotExist
+    return SubmissionView(submission, is_host=is_host, is_owner=is_owner)

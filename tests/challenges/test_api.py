@@ -1,0 +1,162 @@
+"""The REST API for hosts: tokens, uploads, visibility, and who may do what."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from challenges.models import Challenge
+from challenges.services.bundles import challenge_load_bundle
+from challenges.services.challenges import challenge_approve
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(client, zip_path, **data):
+    with open(zip_path, "rb") as fh:
+        return client.post("/api/v1/challenges/", {"file": fh, **data}, format="multipart")
+
+
+def test_a_token_is_issued_for_username_and_password(api, users):
+    response = api(None).post(
+        "/api/v1/auth/token/", {"username": "alice", "password": "pw-alice-123"}
+    )
+    assert response.status_code == 200 and len(response.json()["token"]) == 40
+    bad = api(None).post("/api/v1/auth/token/", {"username": "alice", "password": "wrong"})
+    assert bad.status_code == 400
+
+
+def test_a_host_uploads_a_bundle_with_a_token(api, host_teams, starter_zips):
+    response = upload(api("alice"), starter_zips["tabular_classification"], host_team="Alice Labs")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    challenge = Challenge.objects.get(pk=body["id"])
+    assert body["created"] and body["script_version"] == 1 and not body["approved_by_admin"]
+    assert challenge.host_team.name == "Alice Labs"
+
+
+def test_the_host_team_defaults_to_the_users_only_team(api, host_teams, starter_zips):
+    assert upload(api("alice"), starter_zips["numerai_regression"]).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [(None, 401), ("charlie", 400), ("bob", 403)],
+    ids=["anonymous", "participant-without-host-team", "host-of-another-team"],
+)
+def test_only_hosts_of_a_team_can_upload_for_it(api, host_teams, starter_zips, who, status):
+    team = {"host_team": "Alice Labs"} if who != "charlie" else {}
+    response = upload(api(who), starter_zips["tabular_classification"], **team)
+    assert response.status_code == status, response.content
+    assert Challenge.objects.count() == 0
+
+
+def test_a_participant_naming_a_team_they_are_not_in_is_refused(api, host_teams, starter_zips):
+    response = upload(
+        api("charlie"),
+        starter_zips["tabular_classification"],
+        host_team=str(host_teams["alice"].pk),
+    )
+    assert response.status_code == 403
+    assert "not a member" in response.json()["detail"]
+
+
+def test_a_broken_bundle_answers_400_with_every_problem(api, host_teams):
+    response = api("alice").post(
+        "/api/v1/challenges/", {"file": io.BytesIO(b"this is not a zip")}, format="multipart"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["errors"] and {"file", "key", "line", "column", "message"} <= set(body["errors"][0])
+    assert "nothing was loaded" in body["detail"]
+
+
+def test_validate_lists_problems_without_loading(api, host_teams, starter_zips):
+    with open(starter_zips["tabular_classification"], "rb") as fh:
+        good = api("alice").post("/api/v1/challenges/validate/", {"file": fh}, format="multipart")
+    assert good.status_code == 200 and good.json()["valid"] is True
+    bad = api("alice").post(
+        "/api/v1/challenges/validate/", {"file": io.BytesIO(b"PK\x03\x04junk")}, format="multipart"
+    )
+    assert bad.status_code == 200 and bad.json()["valid"] is False and bad.json()["problems"]
+    assert Challenge.objects.count() == 0
+
+
+@pytest.fixture
+def pending_challenge(users, host_teams, starter_zips):
+    return challenge_load_bundle(
+        source=starter_zips["tabular_classification"],
+        user=users["alice"],
+        host_team=host_teams["alice"],
+    ).challenge
+
+
+@pytest.mark.parametrize(
+    ("who", "sees_pending"),
+    [(None, False), ("charlie", False), ("bob", False), ("alice", True), ("admin", True)],
+)
+def test_unapproved_challenges_are_visible_to_their_hosts_and_admins_only(
+    api, pending_challenge, who, sees_pending
+):
+    listing = api(who).get("/api/v1/challenges/")
+    assert listing.status_code == 200
+    assert (pending_challenge.pk in [c["id"] for c in listing.json()]) is sees_pending
+    detail = api(who).get(f"/api/v1/challenges/{pending_challenge.pk}/")
+    assert detail.status_code == (200 if sees_pending else 404)
+
+
+def test_approved_and_published_challenges_are_public_without_host_only_splits(
+    api, pending_challenge, users
+):
+    challenge_approve(challenge=pending_challenge, reviewer=users["admin"])
+    Challenge.objects.filter(pk=pending_challenge.pk).update(published=True)
+    body = api(None).get(f"/api/v1/challenges/{pending_challenge.pk}/").json()
+    test_phase = next(p for p in body["phases"] if p["codename"] == "test")
+    assert [s["dataset_split"] for s in test_phase["splits"]] == ["public"]
+    host_view = api("alice").get(f"/api/v1/challenges/{pending_challenge.pk}/").json()
+    host_splits = {
+        s["dataset_split"]
+        for p in host_view["phases"]
+        if p["codename"] == "test"
+        for s in p["splits"]
+    }
+    assert host_splits == {"public", "private"}
+
+
+def test_approved_but_unpublished_challenges_stay_hidden(api, pending_challenge, users):
+    challenge_approve(challenge=pending_challenge, reviewer=users["admin"])
+    Challenge.objects.filter(pk=pending_challenge.pk).update(published=False)
+    assert api("charlie").get(f"/api/v1/challenges/{pending_challenge.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [(None, 401), ("charlie", 404), ("bob", 404), ("alice", 200), ("admin", 200)],
+)
+def test_reupload_endpoint_access(api, pending_challenge, starter_zips, who, status):
+    with open(starter_zips["tabular_classification"], "rb") as fh:
+        response = api(who).post(
+            f"/api/v1/challenges/{pending_challenge.pk}/bundle/", {"file": fh}, format="multipart"
+        )
+    assert response.status_code == status, response.content
+
+
+def test_host_teams_are_created_and_listed_per_user(api, users):
+    created = api("charlie").post("/api/v1/host-teams/", {"name": "Charlie Hosts"}, format="json")
+    assert created.status_code == 201
+    assert [t["name"] for t in api("charlie").get("/api/v1/host-teams/").json()] == [
+        "Charlie Hosts"
+    ]
+    assert api("alice").get("/api/v1/host-teams/").json() == []
+    assert (
+        api("bob").post("/api/v1/host-teams/", {"name": "Charlie Hosts"}, format="json").status_code
+        == 400
+    )
+
+
+def test_the_openapi_schema_and_docs_are_served(api):
+    schema = api(None).get("/api/v1/schema/")
+    assert schema.status_code == 200 and b"/api/v1/challenges/" in schema.content
+    docs = api(None).get("/api/v1/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
