@@ -1,0 +1,138 @@
+"""Helpers for tests that push submissions through the real pipeline."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import yaml
+
+from challenges.models import (
+    Challenge,
+    ChallengeParticipation,
+    ParticipantTeam,
+    ParticipantTeamMember,
+    Submission,
+)
+from challenges.services.bundles import challenge_load_bundle
+from challenges.services.challenges import challenge_approve
+from tests.challenges import bundle_factory as bf
+
+
+def load_approved(source, users, team) -> Challenge:
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    challenge = challenge_load_bundle(source=source, user=users["alice"], host_team=team).challenge
+    challenge_approve(challenge=challenge, reviewer=users["admin"])
+    Challenge.objects.filter(pk=challenge.pk).update(published=True)
+    challenge.refresh_from_db()
+    return challenge
+
+
+def participate(user, challenge: Challenge, team_name: str | None = None) -> ChallengeParticipation:
+    team = ParticipantTeam.objects.create(
+        name=team_name or f"team-{user.username}-{challenge.pk}", created_by=user
+    )
+    ParticipantTeamMember.objects.create(team=team, user=user)
+    return ChallengeParticipation.objects.create(
+        challenge=challenge, team=team, accepted_terms_by=user
+    )
+
+
+def submit(
+    client,
+    challenge: Challenge,
+    phase: str,
+    content: bytes | str,
+    name: str = "submission.csv",
+    **data: Any,
+):
+    if isinstance(content, str):
+        content = content.encode()
+    upload = io.BytesIO(content)
+    upload.name = name
+    return client.post(
+        f"/api/v1/challenges/{challenge.pk}/phases/{phase}/submissions/",
+        {"file": upload, **data},
+        format="multipart",
+    )
+
+
+def wait_final(ids: list[int], timeout: float = 60) -> list[Submission]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = list(Submission.objects.filter(pk__in=ids).order_by("pk"))
+        if len(rows) == len(ids) and all(r.is_final_state for r in rows):
+            return rows
+        if time.monotonic() > deadline:
+            states = {r.pk: r.status for r in rows}
+            raise AssertionError(f"submissions not final after {timeout} s: {states}")
+        time.sleep(0.1)
+
+
+SCRIPT_CONFIG = {
+    "title": "Pipeline probe",
+    "description": "templates/description.html",
+    "evaluation_script": "evaluation_script.zip",
+    "start_date": "2020-01-01 00:00:00",
+    "end_date": "2099-01-01 00:00:00",
+    "published": True,
+    "leaderboard": [
+        {"id": 1, "schema": {"labels": ["Score", "Other"], "default_order_by": "Score"}}
+    ],
+    "challenge_phases": [
+        {
+            "id": 1,
+            "name": "Probe",
+            "codename": "probe",
+            "description": "templates/description.html",
+            "is_public": True,
+            "is_submission_public": True,
+            "test_annotation_file": "annotations/truth.json",
+            "max_submissions_per_day": 1000,
+            "max_submissions_per_month": 10000,
+            "max_submissions": 100000,
+            "max_concurrent_submissions_allowed": 100,
+            "allowed_submission_file_types": ".json, .csv, .txt",
+        }
+    ],
+    "dataset_splits": [
+        {"id": 1, "name": "Main", "codename": "main"},
+        {"id": 2, "name": "Hidden", "codename": "hidden"},
+    ],
+    "challenge_phase_splits": [
+        {"challenge_phase_id": 1, "leaderboard_id": 1, "dataset_split_id": 1, "visibility": 3},
+        {"challenge_phase_id": 1, "leaderboard_id": 1, "dataset_split_id": 2, "visibility": 1},
+    ],
+}
+
+
+def script_bundle(
+    evaluate_source: str, *, title: str = "Pipeline probe", **phase_overrides: Any
+) -> bytes:
+    """A small EvalAI bundle whose evaluation_script/__init__.py is `evaluate_source`."""
+    config = yaml.safe_load(yaml.safe_dump(SCRIPT_CONFIG))
+    config["title"] = title
+    config["challenge_phases"][0].update(phase_overrides)
+    return bf.zip_bytes(
+        {
+            "challenge_config.yaml": yaml.safe_dump(config, sort_keys=False),
+            "templates/description.html": "<p>probe</p>",
+            "annotations/truth.json": '{"answer": 42}',
+            "evaluation_script.zip": bf.zip_bytes({"__init__.py": evaluate_source}),
+        }
+    )
+
+
+GOOD_EVALUATE = """
+import json
+
+def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwargs):
+    truth = json.load(open(test_annotation_file))["answer"]
+    guess = float(open(user_submission_file).read().strip() or 0)
+    score = 1.0 / (1.0 + abs(truth - guess))
+    print("scored", kwargs["submission_metadata"]["id"])
+    return {"result": [{"main": {"Score": score, "Other": guess}}, {"hidden": {"Score": score / 2, "Other": 0}}],
+            "submission_result": {"main": {"Score": score}}}
+"""

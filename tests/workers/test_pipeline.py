@@ -1,0 +1,334 @@
+"""The pipeline with real parts: PostgreSQL, Redis and a `celery worker` process.
+
+Submissions go in through the REST API, a real worker evaluates them in its sandbox,
+and the tests read the outcome from the database.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from challenges.models import ChallengePhase, Submission, SubmissionResult
+from starters.build import sample_submissions
+from tests.workers.pipeline_helpers import (
+    GOOD_EVALUATE,
+    load_approved,
+    participate,
+    script_bundle,
+    submit,
+    wait_final,
+)
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def evaluate_local(zip_path, phase, submission) -> dict:
+    out = io.StringIO()
+    call_command(
+        "evaluate_local",
+        str(zip_path),
+        "--phase",
+        phase,
+        "--submission",
+        str(submission),
+        "--json",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    return json.loads(out.getvalue())["result"]
+
+
+@pytest.mark.parametrize("starter", ["tabular_classification", "numerai_regression"])
+def test_each_starter_sample_finishes_with_the_numbers_evaluate_local_gives(
+    pipeline, starter, starter_zips, starter_dir, users, host_teams, api
+):
+    challenge = load_approved(starter_zips[starter], users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    samples = sample_submissions(starter_dir)[starter]
+    ids = {}
+    for phase, path in samples.items():
+        response = submit(api("charlie"), challenge, phase, path.read_bytes(), name=path.name)
+        assert response.status_code == 201, response.content
+        assert response.json()["status"] in {"submitted", "queued", "running", "finished"}
+        ids[phase] = response.json()["id"]
+    rows = {s.phase.codename: s for s in wait_final(list(ids.values()), timeout=90)}
+    for phase, path in samples.items():
+        submission = rows[phase]
+        assert submission.status == Submission.Status.FINISHED, (
+            submission.failure_message,
+            submission.traceback,
+        )
+        expected = evaluate_local(starter_zips[starter], phase, path)
+        stored = {
+            r.phase_split.dataset_split.codename: r.scores
+            for r in SubmissionResult.objects.filter(
+                submission=submission, is_active=True
+            ).select_related("phase_split__dataset_split")
+        }
+        assert stored.keys() == expected.keys()
+        for split, scores in expected.items():
+            assert stored[split] == pytest.approx(scores, rel=1e-9)
+        # The reproducibility record.
+        record = submission.execution
+        assert record["submission_sha256"] == submission.input_sha256
+        assert record["script_sha256"] == challenge.current_script.sha256
+        assert record["annotation_sha256"] == submission.phase.test_annotation_sha256
+        assert (
+            record["python"]
+            and record["pandas"]
+            and record["wall_s"] > 0
+            and record["peak_memory_kb"] > 0
+        )
+        assert "/" in record["worker"]
+
+
+def test_the_participant_sees_public_splits_and_logs_but_not_host_data(
+    pipeline, users, host_teams, api
+):
+    challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    sid = submit(api("charlie"), challenge, "probe", "40", name="guess.txt").json()["id"]
+    wait_final([sid])
+    mine = api("charlie").get(f"/api/v1/submissions/{sid}/").json()
+    assert mine["status"] == "finished"
+    assert [r["split"] for r in mine["results"]] == ["main"]
+    assert mine["results"][0]["scores"]["Score"] == pytest.approx(1 / 3)
+    assert "submission_metadata" not in mine and "execution" not in mine
+    assert api("charlie").get(mine["links"]["stdout"]).content.decode().strip() == f"scored {sid}"
+    host = api("alice").get(f"/api/v1/submissions/{sid}/").json()
+    assert {r["split"] for r in host["results"]} == {"main", "hidden"} and host["execution"][
+        "script_version"
+    ] == 1
+    for outsider in ("bob", None):
+        assert api(outsider).get(f"/api/v1/submissions/{sid}/").status_code in (401, 404)
+    participate(users["bob"], challenge)  # a participant of another team
+    assert api("bob").get(f"/api/v1/submissions/{sid}/").status_code == 404
+
+
+def test_fifty_concurrent_uploads_against_a_quota_of_five_accept_exactly_five(
+    pipeline, users, host_teams, api
+):
+    challenge = load_approved(
+        script_bundle(GOOD_EVALUATE, max_submissions_per_day=5), users, host_teams["alice"]
+    )
+    participate(users["charlie"], challenge)
+    barrier = threading.Barrier(50)
+    statuses: list[int] = []
+    bodies: list[dict] = []
+    lock = threading.Lock()
+
+    def one():
+        client = api("charlie")
+        barrier.wait()
+        try:
+            response = submit(client, challenge, "probe", "41", name="guess.txt")
+            with lock:
+                statuses.append(response.status_code)
+                bodies.append(response.json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(set(statuses)) == [201, 429], statuses
+    assert statuses.count(201) == 5
+    refusals = [b for b in bodies if "quota" in b]
+    assert len(refusals) == 45 and all(b["quota"] == "per_day" for b in refusals)
+    assert "daily limit of 5" in refusals[0]["detail"] and "resets at" in refusals[0]["detail"]
+    assert Submission.objects.filter(phase__challenge=challenge).count() == 5
+    quota = api("charlie").get(f"/api/v1/challenges/{challenge.pk}/phases/probe/quota/").json()
+    assert quota["remaining"] == 0
+
+
+def test_a_challenge_approved_while_the_worker_runs_is_evaluated_within_five_seconds(
+    pipeline, users, host_teams, api
+):
+    # The worker has been running since before this challenge existed.
+    assert " ready." in pipeline.log()
+    start = time.monotonic()
+    challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    sid = submit(api("charlie"), challenge, "probe", "42", name="guess.txt").json()["id"]
+    (submission,) = wait_final([sid], timeout=5)
+    assert submission.status == Submission.Status.FINISHED
+    assert time.monotonic() - start < 5
+
+
+HOSTILE = """
+import json, os, socket, time
+
+def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwargs):
+    what = open(user_submission_file).read().strip()
+    main = {"main": {"Score": 1.0, "Other": 2.0}}
+    ok = [main, {"hidden": {"Score": 0.5, "Other": 2.0}}]
+    if what == "loop":
+        while True:
+            pass
+    if what == "memory":
+        hog = bytearray(8 * 1024 ** 3)
+        return {"result": ok}
+    if what == "fork":
+        while True:
+            os.fork()
+    if what.startswith("net:"):
+        socket.create_connection(("127.0.0.1", int(what[4:])), timeout=3)
+        return {"result": ok}
+    if what == "env":
+        found = " ".join(sorted(os.environ))
+        print(found)
+        leaked = any(k in os.environ for k in ("DATABASE_URL", "SECRET_KEY", "CELERY_BROKER_URL"))
+        return {"result": [{"main": {"Score": float(leaked), "Other": float(len(os.environ))}}, ok[1]]}
+    if what == "raise":
+        raise ValueError("column 'label' is missing from your file")
+    if what == "unknown_split":
+        return {"result": [{"nope": {"Score": 1, "Other": 1}}]}
+    if what == "missing_label":
+        return {"result": [{"main": {"Score": 1}}]}
+    if what == "non_numeric":
+        return {"result": [{"main": {"Score": "high", "Other": 1}}]}
+    if what == "no_result":
+        return {"submission_result": "done"}
+    if what == "partial":
+        return {"result": [main]}
+    return {"result": ok}
+"""
+
+
+@pytest.fixture
+def hostile(pipeline, users, host_teams):
+    challenge = load_approved(
+        script_bundle(
+            HOSTILE,
+            title="Hostile",
+            resources={"time_limit_s": 4, "memory_mb": 1024},
+            is_partial_submission_evaluation_enabled=True,
+        ),
+        users,
+        host_teams["alice"],
+    )
+    participate(users["charlie"], challenge)
+    return challenge
+
+
+def run_hostile(api, challenge, what: str, timeout: float = 60) -> Submission:
+    response = submit(api("charlie"), challenge, "probe", what, name="what.txt")
+    assert response.status_code == 201, response.content
+    (submission,) = wait_final([response.json()["id"]], timeout=timeout)
+    return submission
+
+
+@pytest.mark.parametrize(
+    ("what", "kind", "fragment"),
+    [
+        ("loop", "timeout", "time limit of 4 s"),
+        ("memory", "memory", "memory limit of 1024 MB"),
+        ("fork", "processes", "processes allowed"),
+        ("raise", "exception", "column 'label' is missing"),
+        ("unknown_split", "result", "split 'nope', which is not a split of this phase"),
+        ("missing_label", "result", "lacks label 'Other'"),
+        ("non_numeric", "result", "'high', not a number"),
+        ("no_result", "result", "no 'result' key"),
+    ],
+)
+def test_hostile_evaluates_fail_with_a_message_and_the_worker_serves_on(
+    hostile, api, what, kind, fragment
+):
+    submission = run_hostile(api, hostile, what)
+    assert submission.status == Submission.Status.FAILED
+    assert submission.failure_kind == kind, submission.failure_message
+    assert fragment in submission.failure_message
+    assert not submission.results.exists()
+    after = run_hostile(api, hostile, "fine")
+    assert after.status == Submission.Status.FINISHED
+
+
+def test_a_partial_result_is_kept_where_the_phase_allows_it(hostile, api):
+    submission = run_hostile(api, hostile, "partial")
+    assert submission.status == Submission.Status.PARTIALLY_EVALUATED
+    assert [r.phase_split.dataset_split.codename for r in submission.results.all()] == ["main"]
+
+
+def test_evaluate_cannot_reach_a_server_on_loopback(hostile, api):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    try:
+        submission = run_hostile(api, hostile, f"net:{port}")
+        assert (
+            submission.status == Submission.Status.FAILED and submission.failure_kind == "network"
+        )
+        assert "network" in submission.failure_message
+        with pytest.raises(TimeoutError):
+            server.accept()  # nobody ever connected
+    finally:
+        server.close()
+
+
+def test_evaluate_sees_no_secrets_in_its_environment(hostile, api):
+    submission = run_hostile(api, hostile, "env")
+    assert submission.status == Submission.Status.FINISHED
+    score = submission.results.get(phase_split__dataset_split__codename="main").scores
+    assert score["Score"] == 0.0  # no DATABASE_URL, SECRET_KEY or CELERY_BROKER_URL
+    assert "DATABASE_URL" not in submission.stdout and "SECRET_KEY" not in submission.stdout
+
+
+def test_a_hidden_failure_traceback_reaches_the_host_and_the_participant(hostile, api):
+    submission = run_hostile(api, hostile, "raise")
+    host = api("alice").get(f"/api/v1/submissions/{submission.pk}/").json()
+    assert "ValueError" in host["traceback"]
+    mine = api("charlie").get(f"/api/v1/submissions/{submission.pk}/").json()
+    assert "ValueError" in mine["traceback"]
+    ChallengePhase.objects.filter(pk=submission.phase_id).update(disable_logs=True)
+    hidden = api("charlie").get(f"/api/v1/submissions/{submission.pk}/").json()
+    assert "traceback" not in hidden and hidden["links"] == {}
+    assert api("charlie").get(f"/api/v1/submissions/{submission.pk}/stdout/").status_code == 403
+    assert "column 'label' is missing" in hidden["failure_message"]
+
+
+def test_host_rerun_makes_a_new_attempt_and_rescore_reruns_the_phase(
+    pipeline, users, host_teams, api
+):
+    challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    sid = submit(api("charlie"), challenge, "probe", "40", name="guess.txt").json()["id"]
+    wait_final([sid])
+    assert api("charlie").post(f"/api/v1/submissions/{sid}/rerun/").status_code == 403
+    response = api("alice").post(f"/api/v1/submissions/{sid}/rerun/")
+    assert response.status_code == 200 and response.json()["attempt"] == 2
+    (submission,) = wait_final([sid])
+    assert submission.status == Submission.Status.FINISHED and submission.attempt == 2
+    results = SubmissionResult.objects.filter(submission=submission)
+    assert {(r.attempt, r.is_active) for r in results} == {(1, False), (2, True)}
+    rescore = api("alice").post(f"/api/v1/challenges/{challenge.pk}/phases/probe/rescore/")
+    assert rescore.json() == {"rerun": 1}
+    (submission,) = wait_final([sid])
+    assert submission.attempt == 3 and submission.results.filter(is_active=True).count() == 2
+
+
+def test_cancel_by_owner_stops_a_running_evaluation(hostile, api):
+    sid = submit(api("charlie"), hostile, "probe", "loop", name="what.txt").json()["id"]
+    deadline = time.monotonic() + 20
+    while Submission.objects.get(pk=sid).status != Submission.Status.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert api("bob").post(f"/api/v1/submissions/{sid}/cancel/").status_code == 404
+    response = api("charlie").post(f"/api/v1/submissions/{sid}/cancel/")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    # The worker's late outcome must not overwrite the cancel.
+    time.sleep(5)
+    submission = Submission.objects.get(pk=sid)
+    assert submission.status == Submission.Status.CANCELLED and not submission.results.exists()
+    assert api("charlie").post(f"/api/v1/submissions/{sid}/cancel/").status_code == 400

@@ -1,0 +1,179 @@
+"""Evaluating one submission: claim it, run the challenge's evaluate() in the sandbox,
+record the outcome. Called by the thin Celery task."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+from django.conf import settings
+
+from challenges.models import ChallengePhaseSplit, EvaluationScript, Submission
+from challenges.services.submissions import (
+    EvaluationRecord,
+    submission_claim,
+    submission_fail,
+    submission_record_outcome,
+)
+from workers.runner import Limits, Outcome
+from workers.scripts import sandbox_readable, script_root_for
+
+log = logging.getLogger(__name__)
+
+RECORDED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy")
+
+
+@cache
+def runtime_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def phase_limits(resources: dict | None) -> Limits:
+    return Limits.for_phase(
+        resources,
+        time_limit_s=settings.EVALUATION_TIME_LIMIT_S,
+        memory_mb=settings.EVALUATION_MEMORY_MB,
+        max_processes=settings.EVALUATION_MAX_PROCESSES,
+        log_max_bytes=settings.EVALUATION_LOG_MAX_BYTES,
+    )
+
+
+def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission | None:
+    """Run one attempt of a submission. Does nothing if another worker has it or it ended."""
+    phase_resources = (
+        Submission.objects.filter(pk=submission_id)
+        .values_list("phase__resources", flat=True)
+        .first()
+    )
+    limits = phase_limits(phase_resources)
+    submission = submission_claim(
+        submission_id=submission_id,
+        worker=f"{worker_node}/{os.getpid()}",
+        time_limit_s=limits.time_limit_s,
+    )
+    if submission is None:
+        return None
+    try:
+        record = _evaluate(submission, limits)
+    except Exception as exc:
+        log.exception("platform error evaluating submission %s", submission_id)
+        submission_fail(
+            submission_id=submission_id,
+            from_statuses=(Submission.Status.RUNNING,),
+            kind="platform",
+            message=f"The platform could not evaluate this submission ({type(exc).__name__}); the hosts have been told.",
+        )
+        return submission
+    submission_record_outcome(submission=submission, record=record)
+    return submission
+
+
+def _evaluate(submission: Submission, limits: Limits) -> EvaluationRecord:
+    phase = submission.phase
+    script = (
+        EvaluationScript.objects.filter(challenge_id=phase.challenge_id)
+        .order_by("-version")
+        .first()
+    )
+    if script is None:
+        raise RuntimeError(f"challenge {phase.challenge_id} has no evaluation script")
+    splits = {
+        ps.dataset_split.codename: ps.leaderboard.labels
+        for ps in ChallengePhaseSplit.objects.filter(phase=phase).select_related(
+            "dataset_split", "leaderboard"
+        )
+    }
+    staging = Path(tempfile.mkdtemp(prefix="evalserver-inputs-"))
+    staging.chmod(0o755)
+    try:
+        annotation = phase.test_annotation.path if phase.test_annotation else os.devnull
+        outcome = run_in_sandbox(
+            script=script,
+            annotation_file=sandbox_readable(annotation, staging / "annotation"),
+            submission_file=sandbox_readable(submission.input_file.path, staging / "submission"),
+            phase_codename=phase.codename,
+            splits=splits,
+            limits=limits,
+            submission_metadata=submission_metadata(submission),
+            partial_ok=phase.is_partial_submission_evaluation_enabled,
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return _record(outcome, submission, script)
+
+
+def run_in_sandbox(*, script: EvaluationScript, **kwargs) -> Outcome:
+    """Through the warm parent of this script version when there is one, else cold."""
+    script_root = script_root_for(script)
+    try:
+        from workers.forkserver import get_evaluator
+    except ImportError:
+        from workers.runner import run_evaluation
+
+        return run_evaluation(script_root=script_root, **kwargs)
+    evaluator = get_evaluator(
+        f"{script.challenge_id}:{script.version}:{script.sha256}", script_root
+    )
+    return evaluator.run(**kwargs)
+
+
+def submission_metadata(submission: Submission) -> dict:
+    """The kwargs["submission_metadata"] of EvalAI's evaluate() contract."""
+    return {
+        "id": submission.pk,
+        "status": submission.status,
+        "participant_team": submission.team_id,
+        "participant_team_name": submission.team.name,
+        "method_name": submission.method_name,
+        "method_description": submission.method_description,
+        "project_url": submission.project_url,
+        "publication_url": submission.publication_url,
+        "is_public": submission.is_public,
+        "submitted_at": submission.submitted_at.isoformat(),
+        "challenge_phase": submission.phase_id,
+        "created_by": submission.created_by_id,
+        "meta_attributes": submission.meta_attributes,
+        "attempt": submission.attempt,
+    }
+
+
+def _record(outcome: Outcome, submission: Submission, script: EvaluationScript) -> EvaluationRecord:
+    parsed = outcome.parsed
+    return EvaluationRecord(
+        ok=outcome.ok,
+        scores=parsed.scores if parsed else {},
+        missing_splits=parsed.missing_splits if parsed else [],
+        failure_kind=outcome.failure,
+        failure_message=outcome.message,
+        traceback=outcome.traceback,
+        stdout=outcome.stdout,
+        stderr=outcome.stderr,
+        submission_result=parsed.submission_result if parsed else None,
+        submission_metadata=parsed.submission_metadata if parsed else None,
+        wall_time_s=outcome.wall_s,
+        execution={
+            **runtime_versions(),
+            "wall_s": round(outcome.wall_s, 4),
+            "cpu_s": round(outcome.cpu_s, 4),
+            "peak_memory_kb": outcome.max_rss_kb,
+            "worker": submission.worker,
+            "submission_sha256": submission.input_sha256,
+            "script_sha256": script.sha256,
+            "script_version": script.version,
+            "annotation_sha256": submission.phase.test_annotation_sha256,
+            "sandbox": outcome.sandbox,
+        },
+        script_id=script.pk,
+        annotation_sha256=submission.phase.test_annotation_sha256,
+    )

@@ -1,0 +1,432 @@
+"""Warm evaluation: a long-lived parent per script version, one limited child per submission.
+
+A cold evaluation (workers.runner) starts a fresh interpreter that imports the script and
+its libraries: a second or more per submission. Here a parent process imports the script
+once (`python -I workers/warm_parent.py`, empty environment, standard library only on our
+side) and, for each submission, hands the request to a child it forked ahead of time. The
+child is PID 1 of a new PID namespace with its own (empty) network namespace where the
+kernel allows it, limits itself (address space, CPU time, processes, no core dumps), drops
+to the sandbox uid when the worker is root, and calls evaluate() in a fresh working folder.
+The parent keeps the wall clock, caps the child's output, kills the namespace when the
+child has reported or its time is up, and reaps it. The child's report is the one the cold
+child writes, and `runner.classify_run` judges both, so both paths fail the same way.
+
+Lifetimes: the parent dies with the worker process (parent-death signal, and the socket
+closing), the child with the parent. `get_evaluator()` keeps at most `MAX_WARM` parents per
+worker process, least recently used first out.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import platform
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from workers import runner
+from workers.runner import Limits, Outcome
+
+log = logging.getLogger(__name__)
+
+MAX_WARM = int(os.environ.get("EVALUATION_MAX_WARM", "8"))
+START_TIMEOUT_S = 300.0  # importing the script and its libraries
+REPLY_GRACE_S = 30.0  # past the time limit before we call the warm parent hung
+LOG_TAIL_BYTES = 8192
+
+
+class WarmParentDied(Exception):
+    pass
+
+
+class WarmParentHung(Exception):
+    pass
+
+
+class ScriptLoadFailed(Exception):
+    def __init__(self, error: str, tb: str) -> None:
+        super().__init__(error)
+        self.error, self.tb = error, tb
+
+
+class WarmEvaluator:
+    """The warm parent for one script version (`script_root/evaluation_script`).
+
+    Started on first use. One evaluation at a time (a lock; Celery's prefork pool runs one
+    task per process anyway). Create it from the thread that will keep using it, usually
+    the main one: the parent-death signal fires when the creating *thread* exits, so from
+    other threads we rely on the socket closing instead.
+    """
+
+    def __init__(self, script_root: Path | str, *, key: str) -> None:
+        self.script_root = Path(script_root)
+        self.key = key
+        self.hello: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self._state: Path | None = None
+        self._owner = os.getpid()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._owner == os.getpid() and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start the warm parent now rather than on the first `run()`; raises ScriptLoadFailed."""
+        with self._lock:
+            self._ensure()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def run(
+        self,
+        *,
+        annotation_file: Path | str,
+        submission_file: Path | str,
+        phase_codename: str,
+        splits: dict[str, list[str]],
+        limits: Limits,
+        submission_metadata: dict[str, Any] | None = None,
+        partial_ok: bool = False,
+    ) -> Outcome:
+        """Same arguments and result as `runner.run_evaluation`.
+
+        If the warm parent is gone (killed, or the script's import failed) it is started
+        again, once; a script that still cannot be imported fails with kind "script".
+        """
+        uid = runner.sandbox_uid()
+        request = runner.evaluate_request(
+            annotation_file=annotation_file,
+            submission_file=submission_file,
+            phase_codename=phase_codename,
+            metadata=submission_metadata,
+        )
+        with self._lock:
+            for attempt in (1, 2):
+                last = attempt == 2
+                try:
+                    self._ensure()
+                except ScriptLoadFailed as exc:
+                    if last:
+                        return runner.script_failure(
+                            exc.error, exc.tb, limits, self._sandbox({}, uid)
+                        )
+                    continue
+                except WarmParentDied:
+                    tail = self._stop()
+                    if last:
+                        return self._died(limits, uid, tail, starting=True)
+                    continue
+                # The only file of a warm evaluation: its working folder. The report and
+                # the (capped) output come back through the warm parent.
+                work = Path(tempfile.mkdtemp(prefix="evalserver-work-"))
+                try:
+                    if uid is not None:
+                        os.chown(work, uid, uid)
+                    try:
+                        self._send(self._message(work, request, limits, uid))
+                        reply = self._receive(
+                            time.monotonic() + limits.time_limit_s + REPLY_GRACE_S
+                        )
+                    except WarmParentHung:
+                        log.error("warm parent %s for %s stopped answering", self.pid, self.key)
+                        self._stop()
+                        reply = {"timed_out": True, "returncode": -9}
+                    except WarmParentDied:
+                        tail = self._stop()
+                        if last:
+                            return self._died(limits, uid, tail, starting=False)
+                        continue
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                if "error" in reply:
+                    return self._died(limits, uid, reply["error"], starting=False)
+                cap = limits.log_max_bytes
+                return runner.classify_run(
+                    report=reply.get("report"),
+                    stdout=runner.capped_text(
+                        reply.get("stdout", ""), truncated=reply.get("stdout_truncated"), cap=cap
+                    ),
+                    stderr=runner.capped_text(
+                        reply.get("stderr", ""), truncated=reply.get("stderr_truncated"), cap=cap
+                    ),
+                    limits=limits,
+                    splits=splits,
+                    partial_ok=partial_ok,
+                    returncode=reply["returncode"],
+                    timed_out=reply["timed_out"],
+                    wall_s=reply.get("wall_s", limits.time_limit_s + REPLY_GRACE_S),
+                    sandbox=self._sandbox(reply.get("sandbox", {}), uid),
+                    usage=reply,
+                )
+        raise AssertionError("unreachable")
+
+    # --- the warm parent's process ------------------------------------------------------
+
+    def _ensure(self) -> None:
+        if self._owner != os.getpid():
+            # Inherited through fork(): that parent belongs to the process that started it.
+            if self._sock is not None:
+                self._sock.close()
+            self._proc = self._sock = self._state = None
+            self._owner = os.getpid()
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        if self._proc is not None:
+            log.warning(
+                "warm parent for %s exited (status %s); starting it again",
+                self.key,
+                self._proc.returncode,
+            )
+        self._stop()
+        self._spawn()
+
+    def _spawn(self) -> None:
+        state = Path(tempfile.mkdtemp(prefix="evalserver-warm-"))
+        ours, theirs = socket.socketpair()
+        # The script's import runs here, in the parent: keep it off the network like the
+        # cold child's. Its children get namespaces of their own (warm_parent.Server).
+        prefix = ("unshare", "--net") if os.geteuid() == 0 and "--net" in runner.isolation() else ()
+        parent = os.getpid() if threading.current_thread() is threading.main_thread() else 0
+        command = [
+            *prefix,
+            sys.executable,
+            "-I",
+            str(runner.WARM_PARENT),
+            str(theirs.fileno()),
+            str(self.script_root),
+            runner.SCRIPT_PACKAGE,
+            str(parent),
+        ]
+        started = time.monotonic()
+        with (state / "server.log").open("wb") as log_file:
+            proc = subprocess.Popen(
+                command,
+                cwd=state,
+                env=runner.child_env(state),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        theirs.close()
+        self._proc, self._sock, self._state, self._buffer = proc, ours, state, b""
+        try:
+            hello = self._receive(time.monotonic() + START_TIMEOUT_S)
+        except WarmParentHung:
+            raise WarmParentDied(f"did not load the script within {START_TIMEOUT_S:g} s") from None
+        if not hello.get("ready"):
+            self._stop()
+            raise ScriptLoadFailed(
+                hello.get("error", "the script failed to load"), hello.get("traceback", "")
+            )
+        if hello.get("threads", 1) > 1:
+            log.warning(
+                "warm parent for %s runs %s threads after importing the script; forking it "
+                "may deadlock a child if one holds a lock",
+                self.key,
+                hello["threads"],
+            )
+        self.hello = hello
+        _warn_if_unreadable(self.script_root)
+        log.info(
+            "warm parent %s for %s ready in %.2f s",
+            proc.pid,
+            self.key,
+            time.monotonic() - started,
+        )
+
+    def _stop(self) -> str:
+        """Stop the warm parent (if ours); returns the tail of its log."""
+        tail = ""
+        if self._sock is not None:
+            self._sock.close()  # it sees end-of-file, kills its standby child and exits
+            self._sock = None
+        if self._proc is not None and self._owner == os.getpid():
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._state is not None:
+            tail = _tail(self._state / "server.log")
+            shutil.rmtree(self._state, ignore_errors=True)
+            self._state = None
+        return tail
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self._sock.sendall(json.dumps(message, default=str).encode() + b"\n")
+        except OSError as exc:
+            raise WarmParentDied(str(exc)) from None
+
+    def _receive(self, deadline: float) -> dict[str, Any]:
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WarmParentHung()
+            self._sock.settimeout(remaining)
+            try:
+                data = self._sock.recv(65536)
+            except TimeoutError:
+                raise WarmParentHung() from None
+            except OSError as exc:
+                raise WarmParentDied(str(exc)) from None
+            if not data:
+                raise WarmParentDied("the warm parent closed its socket")
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    # --- messages and outcomes ------------------------------------------------------------
+
+    @staticmethod
+    def _message(work: Path, request, limits: Limits, uid) -> dict[str, Any]:
+        return {
+            "request": request,
+            "work": str(work),
+            "uid": uid,
+            "limits": {
+                "time_limit_s": limits.time_limit_s,
+                "memory_mb": limits.memory_mb,
+                "cpu_s": limits.cpu_time_s or limits.time_limit_s,
+                "max_processes": limits.max_processes,
+            },
+            "log_max_bytes": limits.log_max_bytes,
+        }
+
+    def _sandbox(self, extra: dict[str, Any], uid: int | None) -> dict[str, Any]:
+        return {
+            "warm": True,
+            "warm_parent_pid": self.pid,
+            "network_isolated": False,
+            "pid_namespace": False,
+            **extra,
+            "uid": uid if uid is not None else os.geteuid(),
+            "python": platform.python_version(),
+            "host": platform.node(),
+        }
+
+    def _died(self, limits: Limits, uid, detail: str, *, starting: bool) -> Outcome:
+        log.error("warm parent for %s failed: %s", self.key, detail)
+        what = "could not start" if starting else "died during the evaluation"
+        return Outcome(
+            ok=False,
+            failure="crash",
+            message=(
+                f"The evaluation process for this script {what}, twice; the platform "
+                "operators have the details in the worker log."
+            ),
+            traceback=detail,
+            sandbox=self._sandbox({}, uid),
+        )
+
+
+def _tail(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+_warned: set[Path] = set()
+
+
+def _warn_if_unreadable(script_root: Path) -> None:
+    """A warm child can import only what the sandbox uid can read: modules the script did not
+    import at load time (say `encodings.idna`, pulled in by a host name lookup) come from
+    the interpreter's own folder. A Python under a private folder (pyenv in /root) breaks
+    those imports in evaluate() alone, and confusingly, so say it once."""
+    if runner.sandbox_uid() is None:
+        return
+    for path in (Path(os.__file__).parent, script_root):
+        closed = _closed_to_others(path)
+        if closed is not None and closed not in _warned:
+            _warned.add(closed)
+            log.warning(
+                "%s is not readable by other users, so evaluate() (uid %s) cannot import "
+                "from %s; install Python and the scripts in world-readable folders",
+                closed,
+                runner.SANDBOX_UID,
+                path,
+            )
+
+
+def _closed_to_others(path: Path) -> Path | None:
+    try:
+        path = path.resolve()
+        for folder in [*reversed(path.parents), path]:
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                return folder
+        return None if path.stat().st_mode & stat.S_IROTH else path
+    except OSError:
+        return path
+
+
+_evaluators: OrderedDict[str, WarmEvaluator] = OrderedDict()
+_evaluators_lock = threading.Lock()
+
+
+def get_evaluator(
+    key: str, script_root: Path | str, *, max_warm: int | None = None
+) -> WarmEvaluator:
+    """The process-wide warm parent for `key` (a challenge's script version), created on first
+    use; the least recently used ones are shut down beyond `max_warm` (default MAX_WARM)."""
+    evicted = []
+    with _evaluators_lock:
+        evaluator = _evaluators.get(key)
+        if evaluator is not None and evaluator.script_root != Path(script_root):
+            evicted.append(_evaluators.pop(key))
+            evaluator = None
+        if evaluator is None:
+            evaluator = _evaluators[key] = WarmEvaluator(script_root, key=key)
+        _evaluators.move_to_end(key)
+        while len(_evaluators) > (max_warm or MAX_WARM):
+            evicted.append(_evaluators.popitem(last=False)[1])
+    for old in evicted:
+        old.shutdown()
+    return evaluator
+
+
+def shutdown_all() -> None:
+    with _evaluators_lock:
+        evaluators = list(_evaluators.values())
+        _evaluators.clear()
+    for evaluator in evaluators:
+        with contextlib.suppress(Exception):
+            evaluator.shutdown()
+
+
+def _forget_after_fork() -> None:
+    # A forked worker (Celery's prefork pool) starts with no warm parents of its own; the
+    # ones it inherited belong to the process that started them.
+    global _evaluators_lock
+    _evaluators_lock = threading.Lock()
+    _evaluators.clear()
+
+
+atexit.register(shutdown_all)
+os.register_at_fork(after_in_child=_forget_after_fork)

@@ -1,0 +1,72 @@
+"""Per-machine cache of evaluation scripts, unpacked once per (challenge, script version)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+
+from challenges.models import EvaluationScript
+from workers.runner import extract_script
+
+
+def cache_root() -> Path:
+    return Path(settings.EVALUATION_CACHE_DIR)
+
+
+def script_root_for(script: EvaluationScript) -> Path:
+    """The folder holding `evaluation_script/` for this version; unpacked on first use.
+
+    Several worker processes may race here: each unpacks into its own temporary folder
+    and renames it into place; the loser throws its copy away.
+    """
+    target = (
+        cache_root() / "scripts" / f"c{script.challenge_id}-v{script.version}-{script.sha256[:16]}"
+    )
+    if (target / "evaluation_script" / "__init__.py").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
+    try:
+        with script.archive.open("rb") as archive:
+            extract_script(archive, staging)
+        staging.chmod(0o755)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / "evaluation_script" / "__init__.py").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _world_readable(path: Path) -> bool:
+    """Can an unprivileged user (the sandbox's) open `path`? Checks every folder on the way."""
+    path = path.resolve()
+    try:
+        if not path.stat().st_mode & 0o004:
+            return False
+        return all(parent.stat().st_mode & 0o001 for parent in path.parents)
+    except OSError:
+        return False
+
+
+def sandbox_readable(path: Path | str, staging: Path) -> Path:
+    """`path` itself when the sandbox user can read it; otherwise a read-only hard link
+    (or, across file systems, a copy) in `staging`, keeping the file's name and extension."""
+    path = Path(path)
+    if _world_readable(path):
+        return path
+    staging.mkdir(parents=True, exist_ok=True)
+    staging.chmod(0o755)
+    target = staging / path.name
+    try:
+        os.link(path, target)
+    except OSError:
+        shutil.copyfile(path, target)
+    target.chmod(0o644)
+    return target

@@ -1,0 +1,79 @@
+"""Celery tasks: thin. Take an id, call the service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
+
+from challenges.services.submissions import submissions_recover_worker, submissions_sweep
+from workers.evaluation import evaluate_submission as run_evaluation_of
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="workers.evaluate_submission",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def evaluate_submission(submission_id: int) -> None:
+    run_evaluation_of(
+        submission_id=submission_id, worker_node=evaluate_submission.request.hostname or "local"
+    )
+
+
+@shared_task(name="workers.sweep_submissions", ignore_result=True)
+def sweep_submissions() -> None:
+    report = submissions_sweep()
+    if report.requeued or report.failed:
+        log.info("sweeper: re-sent %s, failed %s", report.requeued, report.failed)
+
+
+@worker_ready.connect
+def _recover_after_restart(sender=None, **kwargs) -> None:
+    """Submissions that a previous run of this worker node left running."""
+    from workers.runner import isolation
+
+    if isolation():
+        log.info("sandbox: evaluations run without network, via %s", " ".join(isolation()))
+    else:
+        log.warning(
+            "sandbox: this kernel allows no new network namespace; evaluations CAN reach the network. "
+            "Run the worker as root or with CAP_SYS_ADMIN (see docs/deployment.md)."
+        )
+    node = getattr(sender, "hostname", None)
+    if not node:
+        return
+    report = submissions_recover_worker(worker_prefix=f"{node}/")
+    if report.requeued or report.failed:
+        log.warning(
+            "recovered after restart of %s: re-sent %s, failed %s",
+            node,
+            report.requeued,
+            report.failed,
+        )
+
+
+@worker_process_init.connect
+def _die_with_the_worker(**kwargs) -> None:
+    """A pool process must not outlive a kill -9 of its worker and finish a task twice."""
+    from workers.sandbox_utils import die_with_parent
+
+    die_with_parent()
+
+
+@shared_task(name="workers.build_environment", ignore_result=True)
+def build_environment(script_id: int) -> None:
+    from challenges.models import EvaluationScript
+    from workers.environments import EnvironmentError_, ensure_environment
+
+    script = EvaluationScript.objects.filter(pk=script_id).first()
+    if script is None or not script.requirements.strip():
+        return
+    try:
+        ensure_environment(script)
+    except EnvironmentError_ as exc:
+        log.warning("script %s: %s", script_id, exc)
