@@ -1,0 +1,11 @@
+import nh3
+from django import template
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+
+@register.filter
+def sanitize(html: str) -> str:
+    """Bundle HTML (descriptions, terms) with scripts, handlers and unsafe URLs removed."""
+    return mark_safe(nh3.clean(html or "", link_rel="noopener noreferrer nofollow"))  # noqa: S308

@@ -1,0 +1,71 @@
+"""Server-rendered pages: who sees which challenges; bundle HTML is sanitised."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from challenges.models import Challenge
+from challenges.services.bundles import challenge_load_bundle
+from challenges.services.challenges import challenge_approve
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def challenges(users, host_teams, starter_zips):
+    loaded = {
+        name: challenge_load_bundle(
+            source=path, user=users["alice"], host_team=host_teams["alice"]
+        ).challenge
+        for name, path in starter_zips.items()
+    }
+    challenge_approve(challenge=loaded["tabular_classification"], reviewer=users["admin"])
+    Challenge.objects.update(published=True)
+    return loaded
+
+
+def client_for(users, who):
+    client = Client()
+    if who:
+        client.force_login(users[who])
+    return client
+
+
+@pytest.mark.parametrize(
+    ("who", "sees_pending"), [(None, False), ("charlie", False), ("bob", False), ("alice", True)]
+)
+def test_home_lists_approved_and_published_challenges(users, challenges, who, sees_pending):
+    page = client_for(users, who).get("/")
+    assert page.status_code == 200
+    approved, pending = challenges["tabular_classification"], challenges["numerai_regression"]
+    assert approved.title.encode() in page.content
+    assert (pending.title.encode() in page.content) is sees_pending
+
+
+def test_a_pending_challenge_page_is_a_404_for_outsiders(users, challenges):
+    pending = challenges["numerai_regression"]
+    assert client_for(users, "charlie").get(f"/challenges/{pending.pk}/").status_code == 404
+    assert client_for(users, "alice").get(f"/challenges/{pending.pk}/").status_code == 200
+
+
+def test_bundle_html_is_sanitised(users, challenges):
+    challenge = challenges["tabular_classification"]
+    Challenge.objects.filter(pk=challenge.pk).update(
+        description='<p>Hello</p><script>alert("x")</script><img src=x onerror="alert(1)"><a href="javascript:alert(2)">x</a>'
+    )
+    page = client_for(users, None).get(f"/challenges/{challenge.pk}/")
+    assert b"<p>Hello</p>" in page.content
+    assert (
+        b"<script>alert" not in page.content
+        and b"onerror" not in page.content
+        and b"javascript:" not in page.content
+    )
+
+
+def test_host_only_splits_are_not_named_to_participants(users, challenges):
+    challenge = challenges["tabular_classification"]
+    public = client_for(users, "charlie").get(f"/challenges/{challenge.pk}/").content.decode()
+    hosts = client_for(users, "alice").get(f"/challenges/{challenge.pk}/").content.decode()
+    assert "private" not in public.split("<h2>Phases</h2>")[1].split("</table>")[0]
+    assert "private" in hosts.split("<h2>Phases</h2>")[1].split("</table>")[0]
