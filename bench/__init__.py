@@ -1,0 +1,50 @@
+"""Benchmarks of DESIGN.md section 8: `python -m bench` (or `make bench`).
+
+Real parts only: a throwaway PostgreSQL database (created, migrated, dropped), its own
+Redis queue, its own storage folders, and one `celery -A evalserver worker
+--concurrency=2` process (two pool processes) started the way production starts it.
+Submissions go in through the service layer (`submission_create` with a
+`SimpleUploadedFile`, the same call the REST API view makes), from this process, which
+plays the web process and shares the machine's two cores with the worker.
+
+Each figure is printed as one line `BENCH <name> <value> <unit>`, then all of them in a
+table with their target and PASS/MISS. Missing a target is not an error; the exit
+status is non-zero only when the benchmark itself could not run (a service is missing,
+a submission failed, something timed out).
+
+The figures:
+
+bare_evaluate_ms, bare_throughput_per_s
+    The trivial evaluate() (reads the annotation and the submission, returns one score)
+    called in a plain loop in this process, on the same stored files the worker reads:
+    mean time per call, and calls per second.
+overhead_p50_ms, overhead_p99_ms
+    Per submission, one in flight at a time, after a warm-up: time from
+    submission_create() returning (upload accepted and enqueued) until its
+    SubmissionResult row is visible to another connection, minus bare_evaluate_ms.
+    The database is polled every 2 ms, so each sample is late by up to ~2 ms plus one
+    query (about +1 ms on average).
+throughput_per_s
+    Trivial evaluate(), 2 worker processes: a burst of submissions created as fast as
+    one thread can; submissions per second from the first accepted to the moment the
+    last one's result row is seen (polled every 5 ms).
+throughput_200ms_per_s, bare_throughput_200ms_per_s, throughput_200ms_ratio
+    The same burst with an evaluate() that sleeps 200 ms, against a bare baseline of 2
+    threads in this process calling that evaluate() on the same files, the same number
+    of times in total (the ideal is 10 calls/s). The ratio is platform / bare.
+approve_to_first_finished_s
+    With the worker already running and warm for other challenges: a freshly loaded
+    challenge is approved, a team enters it and submits; seconds from the start of
+    challenge_approve() until that submission's result row is visible.
+
+Informational figures (no target) say where the time goes: the overhead split by the
+worker's own timestamps (overhead_*_p50_ms), the worker alone draining a backlog
+(worker_drain_per_s, with the CPU the worker's process tree and the bench database's
+PostgreSQL backends spent per submission), how a 200 ms burst kept each pool process
+busy (burst_200ms_*), and the same approval with a script that imports pandas. The run
+prints the machine's load average at its start and end: other processes on a 2-core
+machine move every figure.
+
+`--quick` runs fewer submissions (about 20 s instead of about a minute and a half);
+`--worker-log PATH` keeps the worker's log.
+"""

@@ -1,0 +1,291 @@
+"""The real services a benchmark run uses, all of them its own and all removed at the end:
+a PostgreSQL database, a Redis queue, storage folders and a Celery worker process.
+
+Nothing here imports Django: the environment must be complete before django.setup().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+
+
+class BenchError(Exception):
+    """The benchmark could not run; the message says why and what to do."""
+
+
+def database_server_url() -> str:
+    """DATABASE_URL from the environment (PostgreSQL only), default the local server."""
+    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+        raise BenchError(
+            f"DATABASE_URL={url!r} is not PostgreSQL; the benchmarks need a PostgreSQL server "
+            "(unset DATABASE_URL to use postgres://postgres@127.0.0.1:5432)."
+        )
+    return url
+
+
+def broker_url() -> str:
+    """CELERY_BROKER_URL from the environment (Redis only), default the local server."""
+    url = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
+    if urlsplit(url).scheme not in {"redis", "rediss"}:
+        raise BenchError(
+            f"CELERY_BROKER_URL={url!r} is not Redis; the benchmarks need a Redis server "
+            "(unset CELERY_BROKER_URL to use redis://127.0.0.1:6379/0)."
+        )
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@dataclass
+class ThrowawayDatabase:
+    """`evalserver_bench_<random>` on the server of `server_url`, created through the
+    server's `postgres` database and dropped again, connections and all."""
+
+    server_url: str
+    name: str = field(default_factory=lambda: f"evalserver_bench_{uuid.uuid4().hex[:10]}")
+
+    @property
+    def url(self) -> str:
+        return with_database(self.server_url, self.name)
+
+    def _admin(self):
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(with_database(self.server_url, "postgres"), connect_timeout=5)
+        except psycopg2.OperationalError as exc:
+            raise BenchError(
+                f"cannot reach PostgreSQL at {with_database(self.server_url, 'postgres')}: "
+                f"{str(exc).strip().rstrip('.')}. Start it, or point DATABASE_URL at one."
+            ) from exc
+        conn.autocommit = True
+        return conn
+
+    def create(self) -> ThrowawayDatabase:
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{self.name}"')
+        finally:
+            conn.close()
+        return self
+
+    def drop(self) -> None:
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                # FORCE (PostgreSQL 13+): a worker killed mid-run may still hold a connection.
+                cur.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            conn.close()
+
+
+def check_redis(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise BenchError(
+            f"cannot reach Redis at {url}: {str(exc).rstrip('.')}. Start it, or point CELERY_BROKER_URL at one."
+        ) from exc
+
+
+def forget_queue(url: str, queue: str) -> None:
+    """Remove what kombu keeps in Redis for a queue once nobody uses it."""
+    import redis
+
+    with contextlib.suppress(redis.RedisError):
+        client = redis.Redis.from_url(url, socket_connect_timeout=5)
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+
+
+@dataclass
+class Folders:
+    """MEDIA_ROOT, EVALSERVER_VAR_DIR and EVALUATION_CACHE_DIR under one temporary folder.
+
+    The sandbox runs as another user (uid 65534 when the worker is root) and must read the
+    unpacked scripts and the stored files: every folder on the way is 0755, not mkdtemp's
+    0700.
+    """
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="evalserver-bench-")))
+
+    def __post_init__(self) -> None:
+        self.root.chmod(0o755)
+        for path in (self.media, self.var, self.cache, self.logs):
+            path.mkdir(mode=0o755, exist_ok=True)
+            path.chmod(0o755)
+
+    @property
+    def media(self) -> Path:
+        return self.root / "media"
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def bench_environment(
+    *, database_url: str, broker: str, queue: str, folders: Folders
+) -> dict[str, str]:
+    """The variables both this process and the worker run with."""
+    return {
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker,
+        "CELERY_QUEUE": queue,
+        "MEDIA_ROOT": str(folders.media),
+        "EVALSERVER_VAR_DIR": str(folders.var),
+        "EVALUATION_CACHE_DIR": str(folders.cache),
+        "DJANGO_SETTINGS_MODULE": "evalserver.settings",
+        # Production settings (DEBUG off: no query log) unless the caller chose otherwise.
+        "DEBUG": os.environ.get("DEBUG", "false"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+    }
+
+
+@dataclass
+class Worker:
+    """`celery -A evalserver worker` as production starts it, serving only our queue."""
+
+    env: dict[str, str]
+    log_path: Path
+    queue: str
+    concurrency: int = 2
+    node: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:6]}@%h")
+    proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> Worker:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "evalserver",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.concurrency}",
+                "-n",
+                self.node,
+                "-Q",
+                self.queue,
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"the worker exited at start:\n{self.log_tail()}")
+            if " ready." in self.log():
+                return self
+            time.sleep(0.05)
+        raise BenchError(f"the worker was not ready within {timeout:g} s:\n{self.log_tail()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log()[-chars:]
+
+    def pids(self) -> list[int]:
+        """The main process and its pool processes (for profilers)."""
+        if not self.proc:
+            return []
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout
+        return [self.proc.pid, *(int(p) for p in out.split())]
+
+    def stop(self) -> None:
+        """Warm shutdown; the whole process group if it does not go within 20 s."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=20)
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_and_children(pid: int) -> tuple[float, list[int]]:
+    """CPU seconds of `pid` and of the children it has reaped, and its live children."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0, []
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # utime, stime, cutime, cstime are fields 14-17 of the whole line (man 5 proc).
+    ticks = sum(int(value) for value in fields[11:15])
+    return ticks / _TICK, [int(child) for child in children]
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used so far by `root` and every process under it (Linux only; 0 elsewhere).
+
+    Processes that ended count once they are reaped, through their parent's cutime."""
+    total, todo = 0.0, [root]
+    while todo:
+        cpu, children = _cpu_and_children(todo.pop())
+        total += cpu
+        todo.extend(children)
+    return total
+
+
+def postgres_cpu_seconds(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving `database` on this
+    machine (their process title names it). Backends that ended are not counted."""
+    total = 0.0
+    for entry in Path("/proc").iterdir() if Path("/proc").exists() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {database} " in title:
+            total += _cpu_and_children(int(entry.name))[0]
+    return total

@@ -1,0 +1,57 @@
+"""`python -m bench --quick` runs end to end against real PostgreSQL and Redis.
+
+Only that it runs and prints every figure as a number: speed is the benchmark's business,
+not the test suite's (CI machines vary too much to assert on it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import REQUIRED
+from tests.conftest import port_open, require_service
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_LINE = re.compile(r"^BENCH (\S+) (\S+) (\S+)$", re.MULTILINE)
+
+pytestmark = pytest.mark.services
+
+
+def _bench_env() -> dict[str, str]:
+    """The suite's environment, minus anything that would point the benchmark elsewhere
+    than PostgreSQL and Redis (it defaults to the local servers)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    if not env.get("DATABASE_URL", "").startswith("postgres"):
+        env.pop("DATABASE_URL", None)
+    if not env.get("CELERY_BROKER_URL", "").startswith("redis"):
+        env.pop("CELERY_BROKER_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+def test_quick_bench_prints_every_figure_as_a_number():
+    require_service("postgresql on 127.0.0.1:5432", port_open("127.0.0.1", 5432))
+    require_service("redis on 127.0.0.1:6379", port_open("127.0.0.1", 6379))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        env=_bench_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
+    figures = {name: value for name, value, _unit in BENCH_LINE.findall(done.stdout)}
+    missing = [name for name in REQUIRED if name not in figures]
+    assert not missing, f"no BENCH line for {missing}:\n{done.stdout}"
+    for name in REQUIRED:
+        assert float(figures[name]) >= 0, (name, figures[name])
+    assert "targets missed" in done.stdout or "every target met" in done.stdout
