@@ -8,6 +8,7 @@ uses; production and CI set DATABASE_URL and CELERY_BROKER_URL.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import dj_database_url
@@ -226,6 +227,9 @@ EVALUATION_LOG_MAX_BYTES = envint("EVALUATION_LOG_MAX_BYTES", 1024**2)
 # read it: every folder on the way needs o+x.
 EVALUATION_CACHE_DIR = Path(env("EVALUATION_CACHE_DIR", str(VAR_DIR / "cache")))
 EVALUATION_ENV_BUILD_TIMEOUT_S = envint("EVALUATION_ENV_BUILD_TIMEOUT_S", 900)
+# Extra pip arguments for requirements environments, split like a shell would: an
+# air-gapped site points pip at its own wheels ("--no-index --find-links /srv/wheels").
+EVALUATION_PIP_ARGS = shlex.split(env("EVALUATION_PIP_ARGS", ""))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
