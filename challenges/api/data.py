@@ -31,7 +31,10 @@ def access_phase_data(user, challenge_id: int, codename: str) -> ChallengePhase:
 class PhaseDataList(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses=OpenApiResponse(description="[{name, size, sha256, url}]"))
+    @extend_schema(
+        operation_id="phase_data_list",
+        responses=OpenApiResponse(description="[{name, size, sha256, url}]"),
+    )
     def get(self, request, challenge_id: int, codename: str):
         """The phase's public data files: name, size in bytes, sha256 and download URL."""
         phase = access_phase_data(request.user, challenge_id, codename)
@@ -56,7 +59,9 @@ class PhaseDataList(APIView):
 class PhaseDataFile(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses=OpenApiResponse(description="the file's bytes"))
+    @extend_schema(
+        operation_id="phase_data_file", responses=OpenApiResponse(description="the file's bytes")
+    )
     def get(self, request, challenge_id: int, codename: str, name: str):
         """Download one public data file, streamed."""
         phase = access_phase_data(request.user, challenge_id, codename)
