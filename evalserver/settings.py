@@ -50,6 +50,16 @@ def envint(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
 
 
+def envfloat(name: str, default: float) -> float:
+    raw = env(name, "")
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
@@ -216,7 +226,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.sweep_submissions",
         "schedule": float(SWEEPER_INTERVAL_S),
     },
+    "open-rounds": {
+        "task": "workers.sweep_rounds",
+        "schedule": float(SWEEPER_INTERVAL_S),
+    },
 }
+
+# Round webhooks: participants' URLs get a signed POST when a round opens.
+WEBHOOK_TIMEOUT_S = envint("WEBHOOK_TIMEOUT_S", 10)
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_RETRY_BASE_S = envfloat("WEBHOOK_RETRY_BASE_S", 10.0)
+WEBHOOK_ALLOW_PRIVATE = envbool("WEBHOOK_ALLOW_PRIVATE", False)
 
 # Evaluation defaults (per-phase `resources` in the bundle override them).
 EVALUATION_TIME_LIMIT_S = envint("EVALUATION_TIME_LIMIT_S", 600)

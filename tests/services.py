@@ -99,6 +99,10 @@ def worker_env(
             "EVALSERVER_VAR_DIR": str(var_dir),
             "EVALUATION_CACHE_DIR": str(cache_dir),
             "EVALUATION_PIP_ARGS": pip_args,
+            # Webhook tests aim only at servers they run on 127.0.0.1.
+            "WEBHOOK_ALLOW_PRIVATE": "true",
+            "WEBHOOK_RETRY_BASE_S": "0.2",
+            "WEBHOOK_MAX_ATTEMPTS": "4",
             "DJANGO_SETTINGS_MODULE": "evalserver.settings",
             **extra,
         }
