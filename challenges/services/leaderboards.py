@@ -214,7 +214,9 @@ def leaderboard_refresh_team(*, phase: ChallengePhase, team_id: int) -> int:
         results = _load(ranked_results(phase).filter(submission__team_id=team_id))
         flags = _flags(phase, [team_id]).get(team_id, _Flags())
         entries = _team_entries(phase, splits, team_id, flags, results)
-        LeaderboardEntry.objects.filter(phase_split__phase=phase, team_id=team_id).delete()
+        LeaderboardEntry.objects.filter(
+            phase_split_id__in=[s.pk for s in splits], team_id=team_id
+        ).delete()
         LeaderboardEntry.objects.bulk_create(entries)
     return len(entries)
 
@@ -233,7 +235,7 @@ def leaderboard_rebuild(*, phase: ChallengePhase, batch_size: int = 5000) -> int
         for r in _load(ranked_results(phase)):
             by_team[r.team_id].append(r)
         flags = _flags(phase)
-        LeaderboardEntry.objects.filter(phase_split__phase=phase).delete()
+        LeaderboardEntry.objects.filter(phase_split_id__in=[s.pk for s in splits]).delete()
         written = 0
         batch: list[LeaderboardEntry] = []
         for team_id, results in by_team.items():
