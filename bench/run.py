@@ -38,17 +38,36 @@ class Sizes:
     burst: int
     sleepy_warmup: int
     sleepy_burst: int
+    board_teams: int  # the leaderboard read: teams, finished submissions, timed reads
+    board_submissions: int
+    board_reads: int
 
     @classmethod
     def full(cls) -> Sizes:
         return cls(
-            warmup=10, sequential=200, bare_calls=2000, burst=300, sleepy_warmup=4, sleepy_burst=60
+            warmup=10,
+            sequential=200,
+            bare_calls=2000,
+            burst=300,
+            sleepy_warmup=4,
+            sleepy_burst=60,
+            board_teams=2000,
+            board_submissions=100_000,
+            board_reads=500,
         )
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            warmup=10, sequential=40, bare_calls=500, burst=60, sleepy_warmup=4, sleepy_burst=16
+            warmup=10,
+            sequential=40,
+            bare_calls=500,
+            burst=60,
+            sleepy_warmup=4,
+            sleepy_burst=16,
+            board_teams=400,
+            board_submissions=20_000,
+            board_reads=100,
         )
 
 
@@ -301,6 +320,8 @@ def _measure(
         3,
     )
 
+    _measure_leaderboard(sizes, cast, report)
+
     print(f"bench: {_load()} at the end", flush=True)
     print("\n" + report.table(), flush=True)
     missed = report.missed()
@@ -309,6 +330,47 @@ def _measure(
         flush=True,
     )
     return 0
+
+
+def _measure_leaderboard(sizes: Sizes, cast, report) -> None:
+    """The leaderboard API at `board_submissions` finished submissions from `board_teams`
+    teams (DESIGN.md section 8: 100,000 and 2,000)."""
+    from bench import leaderboard
+    from bench.figures import median_ms
+    from bench.report import percentile
+
+    board = leaderboard.populate(cast, teams=sizes.board_teams, submissions=sizes.board_submissions)
+    scale = f"{sizes.board_submissions:,} finished submissions, {sizes.board_teams:,} teams"
+    report.add("leaderboard_setup_s", board.setup_s, "s", f"bulk insert: {scale}")
+    report.add(
+        "leaderboard_rebuild_s",
+        board.rebuild_s,
+        "s",
+        f"leaderboard_rebuild(): {board.entries:,} entries from every result",
+    )
+    how = f"GET leaderboard/ (first page of 100), anonymous, test client; {scale}"
+    times = [t * 1000 for t in leaderboard.read_times(board.url, samples=sizes.board_reads)]
+    report.add("leaderboard_p50_ms", percentile(times, 0.5), "ms", how)
+    report.add("leaderboard_p99_ms", percentile(times, 0.99), "ms", how)
+    full = [
+        t * 1000
+        for t in leaderboard.read_times(
+            board.url, samples=max(sizes.board_reads // 5, 20), limit=5000, order_by="Loss"
+        )
+    ]
+    report.add(
+        "leaderboard_all_rows_p99_ms",
+        percentile(full, 0.99),
+        "ms",
+        "the same, every team in one page (?limit=5000), ordered by another label",
+    )
+    refresh = leaderboard.refresh_times(board, samples=50)
+    report.add(
+        "leaderboard_refresh_team_p50_ms",
+        median_ms(refresh),
+        "ms",
+        "rewrite one team's entries (~50 results), as recording a result does",
+    )
 
 
 def _print_worker_log(worker: Worker | None) -> None:

@@ -17,7 +17,12 @@ from rest_framework.views import APIView
 from challenges import leaderboard_rules as rules
 from challenges.access import AccessDenied
 from challenges.leaderboard_access import access_leaderboard
-from challenges.leaderboards import leaderboard_history, leaderboard_rows, ordering_for
+from challenges.leaderboards import (
+    leaderboard_history,
+    leaderboard_own_rows,
+    leaderboard_page,
+    ordering_for,
+)
 from challenges.services.hosting import phase_split_set_visibility
 
 PAGE_SIZE = 100
@@ -85,15 +90,15 @@ class Leaderboard(APIView):
         """The ranked leaderboard of a phase split: one row per team (its best entry, or its
         latest), baselines marked and unranked. 400 names the valid labels."""
         view, ordering, params = _read(request, challenge_id, codename, split)
-        rows = leaderboard_rows(view, ordering)
-        start = params["offset"]
+        page = leaderboard_page(view, ordering, offset=params["offset"], limit=params["limit"])
         return Response(
             {
                 **_header(view, ordering),
-                "count": len(rows),
-                "offset": start,
+                "count": page.count,
+                "ranked_teams": page.ranked,
+                "offset": params["offset"],
                 "limit": params["limit"],
-                "rows": rows[start : start + params["limit"]],
+                "rows": page.rows,
             }
         )
 
@@ -106,15 +111,13 @@ class LeaderboardMe(APIView):
         """Your team's rows on the leaderboard you can see, with their ranks (empty when
         none of its submissions shows there)."""
         view, ordering, _params = _read(request, challenge_id, codename, split)
-        rows = leaderboard_rows(view, ordering) if view.team_id is not None else []
-        own = [row for row in rows if row["is_own_team"]]
-        ranked = sum(1 for row in rows if row["rank"] is not None)
+        page = leaderboard_own_rows(view, ordering)
         return Response(
             {
                 **_header(view, ordering),
                 "team_id": view.team_id,
-                "ranked_teams": ranked,
-                "rows": own,
+                "ranked_teams": page.ranked,
+                "rows": page.rows,
             }
         )
 
@@ -147,7 +150,7 @@ class LeaderboardCsv(APIView):
                 "method_name",
             ]
         )
-        for row in leaderboard_rows(view, ordering):
+        for row in leaderboard_page(view, ordering).rows:
             writer.writerow(
                 [
                     row["rank"] if row["rank"] is not None else "",
