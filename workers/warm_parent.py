@@ -50,12 +50,16 @@ call_evaluate = _child_module.call_evaluate
 finish_report = _child_module.finish_report
 load_evaluate = _child_module.load_evaluate
 
+CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+# World-writable places: a participant's model gets empty ones nobody but root may write.
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 _libc = None
 
 
@@ -260,6 +264,17 @@ class Server:
         if "numpy.random" in sys.modules:
             with contextlib.suppress(Exception):
                 sys.modules["numpy.random"].seed()
+        if limits.get("cpus"):
+            # One core (or N) of those allowed, spread over concurrent children by pid.
+            allowed = sorted(os.sched_getaffinity(0))
+            first = os.getpid() % len(allowed)
+            count = min(int(limits["cpus"]), len(allowed))
+            os.sched_setaffinity(0, {allowed[(first + i) % len(allowed)] for i in range(count)})
+        if limits.get("max_file_mb"):
+            size = int(limits["max_file_mb"]) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        if msg.get("private_tmp") and self.root:
+            _private_tmp(msg["work"])
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
@@ -396,6 +411,35 @@ class Server:
                 return
             if pid == 0:
                 return
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags),
+                   data.encode() or None) != 0:  # fmt: skip
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def _private_tmp(work: str) -> None:
+    """A mount namespace of the child's own where /tmp, /var/tmp, /dev/shm and /run/lock are
+    empty and writable by root only, so the only folder it may write is `work` (bound back
+    at its own path when it lies under one of them). Root only; before dropping the uid."""
+    _sys("unshare", CLONE_NEWNS)
+    _mount("none", "/", "", MS_REC | MS_PRIVATE)
+    keep = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for folder in SHARED_TMP:
+            if not os.path.isdir(folder):
+                continue
+            _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+            if work.startswith(folder.rstrip("/") + "/"):
+                os.makedirs(work, mode=0o755, exist_ok=True)
+                _mount(f"/proc/self/fd/{keep}", work, "", MS_BIND)
+    finally:
+        os.close(keep)
 
 
 def _enter_user_and_network_namespace() -> None:
