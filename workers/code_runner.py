@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -88,8 +89,8 @@ def run_predict(
     prediction_range: tuple[float, float] | None = None,
     work_root: Path | str | None = None,
 ) -> PredictOutcome:
-    """Run the pickled predict() on the features in the sandbox; on success the checked
-    predictions are in `output_file` (CSV `id,prediction`, in the features' order)."""
+    """Run the pickled predict() on the features in the sandbox. On success what the child
+    wrote is copied to `output_file`, not yet trusted: `check_predictions` comes next."""
     uid = predict_uid()
     work = Path(tempfile.mkdtemp(prefix="predict-", dir=work_root))
     try:
@@ -119,7 +120,10 @@ def run_predict(
         )
         outcome = classify_predict(reply, limits, uid=uid, warm_pid=evaluator.pid)
         if outcome.ok:
-            _check_again(outcome, output, features_file, Path(output_file), prediction_range)
+            try:
+                _take_output(output, Path(output_file), uid)
+            except InvalidPredictions as exc:
+                _fail(outcome, "invalid_output", f"The predictions are not valid: {exc}")
         return outcome
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -140,15 +144,41 @@ def _place(source: Path | str, target: Path, uid: int | None) -> Path:
     return target
 
 
-def _check_again(outcome, written: Path, features_file, output_file: Path, prediction_range):
-    """The child checked its output already, but it ran the participant's code: read the
-    CSV it wrote back as data and check it again before evaluate() sees it."""
+def _take_output(written: Path, target: Path, uid: int | None) -> None:
+    """Copy the child's predictions file out of its folder as plain bytes: a regular file
+    of its own (no symlink, no hard link to a file the child could not read), capped."""
     try:
-        if not written.is_file() or written.is_symlink():
-            raise InvalidPredictions("predict() left no predictions file behind.")
-        if written.stat().st_size > MAX_OUTPUT_MB * 1024 * 1024:
+        fd = os.open(written, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        raise InvalidPredictions("predict() left no predictions file behind.") from None
+    with os.fdopen(fd, "rb") as src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise InvalidPredictions("The predictions file was replaced by a link.")
+        if uid is not None and info.st_uid != uid:
+            raise InvalidPredictions("The predictions file is not the one the model wrote.")
+        if info.st_size > MAX_OUTPUT_MB * 1024 * 1024:
             raise InvalidPredictions(f"The predictions file is larger than {MAX_OUTPUT_MB} MB.")
-        frame = pd.read_csv(written, dtype={ID_COLUMN: str})
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+
+
+def check_predictions(
+    outcome: PredictOutcome,
+    *,
+    predictions_file: Path | str,
+    features_file: Path | str,
+    prediction_range: tuple[float, float] | None = None,
+) -> PredictOutcome:
+    """The child checked its output already, but it ran the participant's code: read the
+    CSV back as data, check it again and rewrite it in the features' order, in place.
+    Marks the outcome failed ("invalid_output") when it is not valid."""
+    if not outcome.ok:
+        return outcome
+    path = Path(predictions_file)
+    try:
+        frame = pd.read_csv(path, dtype={ID_COLUMN: str})
         if list(frame.columns) != [ID_COLUMN, PREDICTION]:
             raise InvalidPredictions(
                 f"The predictions file has columns {list(frame.columns)}, not {[ID_COLUMN, PREDICTION]}."
@@ -159,12 +189,10 @@ def _check_again(outcome, written: Path, features_file, output_file: Path, predi
             prediction_range=prediction_range,
         )
     except (InvalidPredictions, ValueError) as exc:
-        outcome.ok, outcome.failure = False, "invalid_output"
-        outcome.message = f"The predictions are not valid: {exc}"
-        return
-    output_file.parent.mkdir(parents=True, exist_ok=True)
-    write_predictions(checked, str(output_file))
-    outcome.predictions, outcome.rows = output_file, len(checked)
+        return _fail(outcome, "invalid_output", f"The predictions are not valid: {exc}")
+    write_predictions(checked, str(path))
+    outcome.predictions, outcome.rows = path, len(checked)
+    return outcome
 
 
 def classify_predict(reply: dict[str, Any], limits: Limits, *, uid, warm_pid) -> PredictOutcome:

@@ -17,7 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from workers.code_runner import PredictOutcome, network_isolated, run_predict
+from workers.code_runner import (
+    PredictOutcome,
+    check_predictions,
+    network_isolated,
+    run_predict,
+)
 from workers.runner import Limits
 
 DEFAULTS = Limits(time_limit_s=600.0, memory_mb=4096, max_processes=64, cpus=1, max_file_mb=1024)
@@ -73,13 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         cpus=args.cpus,
         max_file_mb=DEFAULTS.max_file_mb,
     )
+    prediction_range = tuple(args.prediction_range) if args.prediction_range else None
     outcome = run_predict(
         model_file=args.model,
         features_file=args.features,
         output_file=args.output,
         limits=limits,
         extra_file=args.extra,
-        prediction_range=tuple(args.prediction_range) if args.prediction_range else None,
+        prediction_range=prediction_range,
+    )
+    check_predictions(
+        outcome,
+        predictions_file=args.output,
+        features_file=args.features,
+        prediction_range=prediction_range,
     )
     if outcome.stdout:
         print(outcome.stdout, end="" if outcome.stdout.endswith("\n") else "\n")
