@@ -318,7 +318,7 @@ class PhaseChecker(ConfigReader):
         except UnicodeDecodeError:
             self.error(path, f"names {short(rel)}, which is not UTF-8 text.")
             return
-        if len(header) < 2 or not all(header):
+        if not all(header):
             self.error(
                 path,
                 f"names {short(rel)}, whose first line should be a header like id,feature_1,...",
