@@ -1,4 +1,5 @@
-"""Participants' models for tests: cloudpickle files of predict() written from source.
+"""Participants' models for tests (cloudpickle files of predict() written from source)
+and a code-phase bundle to run them in.
 
 The functions are made in a namespace of their own (no importable module), so cloudpickle
 stores them by value, as it does for a function defined in a participant's notebook.
@@ -13,6 +14,10 @@ import types
 from pathlib import Path
 
 import cloudpickle
+import yaml
+
+from tests.challenges import bundle_factory as bf
+from tests.workers.pipeline_helpers import SCRIPT_CONFIG
 
 
 def model_bytes(source: str, **closure) -> bytes:
@@ -76,3 +81,47 @@ def predict(features):
     hog = bytearray(8 * 1024 ** 3)
     return hog
 """
+
+
+# ---------------------------------------------------------------- a code phase
+
+ROWS = 20
+FEATURES = "id,f\n" + "".join(f"r{i},{i % 10}\n" for i in range(ROWS))
+# Every prediction f / 10 is off by 0.05: a Score of 0.95.
+TRUTH = "id,target\n" + "".join(f"r{i},{(i % 10) / 10 + 0.05}\n" for i in range(ROWS))
+EVALUATE = """
+import csv
+
+def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwargs):
+    truth = {row["id"]: float(row["target"]) for row in csv.DictReader(open(test_annotation_file))}
+    guess = {row["id"]: float(row["prediction"]) for row in csv.DictReader(open(user_submission_file))}
+    assert set(guess) == set(truth), "the platform checked the ids"
+    error = sum(abs(truth[k] - guess[k]) for k in truth) / len(truth)
+    print("scored", len(guess), "rows")
+    return {"result": [{"main": {"Score": 1 - error, "Other": len(guess)}}, {"hidden": {"Score": 0, "Other": 0}}]}
+"""
+
+
+def code_bundle(**phase) -> bytes:
+    config = yaml.safe_load(yaml.safe_dump(SCRIPT_CONFIG))
+    config["title"] = "Code probe"
+    config["challenge_phases"][0].update(
+        {
+            "submission_type": "code",
+            "test_annotation_file": "annotations/truth.csv",
+            "test_input_file": "inputs/features.csv",
+            "allowed_submission_file_types": ".pkl",
+            "prediction_range": [0, 1],
+            "resources": {"time_limit_s": 4, "memory_mb": 1024},
+            **phase,
+        }
+    )
+    return bf.zip_bytes(
+        {
+            "challenge_config.yaml": yaml.safe_dump(config, sort_keys=False),
+            "templates/description.html": "<p>code probe</p>",
+            "annotations/truth.csv": TRUTH,
+            "inputs/features.csv": FEATURES,
+            "evaluation_script.zip": bf.zip_bytes({"__init__.py": EVALUATE}),
+        }
+    )
