@@ -12,6 +12,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "throughput_per_s": (">=", 20),
     "throughput_200ms_ratio": (">=", 0.8),
     "approve_to_first_finished_s": ("<=", 5),
+    "sandbox_overhead_ms": ("<=", 150),
 }
 
 # What `python -m bench` must print, whatever the options (the smoke test checks them).
@@ -25,6 +26,7 @@ REQUIRED = (
     "bare_throughput_200ms_per_s",
     "throughput_200ms_ratio",
     "approve_to_first_finished_s",
+    "sandbox_overhead_ms",
 )
 
 _COMPARE = {"<=": operator.le, ">=": operator.ge}

@@ -38,17 +38,30 @@ class Sizes:
     burst: int
     sleepy_warmup: int
     sleepy_burst: int
+    code_runs: int
 
     @classmethod
     def full(cls) -> Sizes:
         return cls(
-            warmup=10, sequential=200, bare_calls=2000, burst=300, sleepy_warmup=4, sleepy_burst=60
+            warmup=10,
+            sequential=200,
+            bare_calls=2000,
+            burst=300,
+            sleepy_warmup=4,
+            sleepy_burst=60,
+            code_runs=50,
         )
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            warmup=10, sequential=40, bare_calls=500, burst=60, sleepy_warmup=4, sleepy_burst=16
+            warmup=10,
+            sequential=40,
+            bare_calls=500,
+            burst=60,
+            sleepy_warmup=4,
+            sleepy_burst=16,
+            code_runs=15,
         )
 
 
@@ -300,6 +313,19 @@ def _measure(
         "the same with a script that imports pandas",
         3,
     )
+
+    # Code submissions: the model sandbox against the same work done in-process.
+    from bench.code_sandbox import ROWS, sandbox_overhead
+
+    code = sandbox_overhead(runs=sizes.code_runs)
+    report.add(
+        "sandbox_overhead_ms",
+        code["overhead_ms"],
+        "ms",
+        f"model in the sandbox minus in-process (median of {sizes.code_runs}, {ROWS} rows, warm)",
+    )
+    report.add("code_bare_ms", code["bare_ms"], "ms", "read, unpickle, predict, check in-process")
+    report.add("code_sandbox_ms", code["sandbox_ms"], "ms", "the same through workers.code_runner")
 
     print(f"bench: {_load()} at the end", flush=True)
     print("\n" + report.table(), flush=True)

@@ -17,6 +17,7 @@ No Django here: `python -m workers.predict` runs exactly this on a participant's
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shutil
@@ -75,8 +76,15 @@ def network_isolated() -> bool:
 
 
 def feature_ids(path: Path | str) -> pd.Index:
-    """The ids predictions must cover, as text (how they come back from the CSV)."""
-    return pd.Index(read_features(str(path)).index.astype(str), name=ID_COLUMN)
+    """The ids predictions must cover, as text (how they come back from the CSV). Cached
+    per file version: a phase's input is read once per worker process, not per model."""
+    info = os.stat(path)
+    return _feature_ids(str(path), info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _feature_ids(path: str, _mtime_ns: int, _size: int) -> pd.Index:
+    return pd.Index(read_features(path).index.astype(str), name=ID_COLUMN)
 
 
 def run_predict(
