@@ -331,6 +331,8 @@ class WarmEvaluator:
                 "cpu_s": limits.cpu_time_s or limits.time_limit_s,
                 "max_processes": limits.max_processes,
                 "cpus": limits.cpus,
+                # Which core(s): concurrent pool processes pin their children apart.
+                "cpu_slot": os.getpid(),
                 "max_file_mb": limits.max_file_mb,
             },
             "log_max_bytes": limits.log_max_bytes,

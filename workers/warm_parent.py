@@ -55,9 +55,10 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
 # World-writable places: a participant's model gets empty ones nobody but root may write.
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 _libc = None
@@ -267,14 +268,14 @@ class Server:
         if limits.get("cpus"):
             # One core (or N) of those allowed, spread over concurrent children by pid.
             allowed = sorted(os.sched_getaffinity(0))
-            first = os.getpid() % len(allowed)
+            first = int(limits.get("cpu_slot") or 0) % len(allowed)
             count = min(int(limits["cpus"]), len(allowed))
             os.sched_setaffinity(0, {allowed[(first + i) % len(allowed)] for i in range(count)})
         if limits.get("max_file_mb"):
             size = int(limits["max_file_mb"]) * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         if msg.get("private_tmp") and self.root:
-            _private_tmp(msg["work"])
+            _private_mounts(msg["work"])
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
@@ -282,6 +283,9 @@ class Server:
         _sys("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         # Changing uid cleared the parent-death signal; the parent is the warm server.
         _sys("prctl", PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Not dumpable: another child of the same uid cannot read this one's memory through
+        # /proc or ptrace (the script or model may turn it back on for itself only).
+        _sys("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
         os.chdir(msg["work"])
         os.environ["HOME"] = os.environ["TMPDIR"] = msg["work"]
         if "tempfile" in sys.modules:
@@ -423,12 +427,15 @@ def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") ->
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
 
-def _private_tmp(work: str) -> None:
+def _private_mounts(work: str) -> None:
     """A mount namespace of the child's own where /tmp, /var/tmp, /dev/shm and /run/lock are
     empty and writable by root only, so the only folder it may write is `work` (bound back
-    at its own path when it lies under one of them). Root only; before dropping the uid."""
+    at its own path when it lies under one of them), and where /proc shows only its own PID
+    namespace. Root only; before dropping the uid."""
     _sys("unshare", CLONE_NEWNS)
     _mount("none", "/", "", MS_REC | MS_PRIVATE)
+    if os.getpid() == 1:  # PID 1 of its own PID namespace: a /proc of that namespace
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     keep = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for folder in SHARED_TMP:
