@@ -120,3 +120,18 @@ def test_missing_files_are_a_usage_error(tmp_path, features):
         timeout=60,
     )
     assert done.returncode == 2 and "nope.pkl: no such file" in done.stderr
+
+
+def test_a_phase_with_extra_data_calls_predict_with_it(tmp_path, features):
+    extra = tmp_path / "extra.csv"
+    pd.DataFrame({"id": ["r0"], "scale": [20.0]}).to_csv(extra, index=False)
+    source = """
+    import pandas as pd
+
+    def predict(features, extra):
+        scale = float(extra.loc["r0", "scale"])
+        return pd.DataFrame({"prediction": features["f"] / scale}, index=features.index)
+    """
+    done = run_cli(tmp_path, source, features, "--extra", str(extra))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert pd.read_csv(tmp_path / "predictions.csv")["prediction"].max() == 9 / 20
