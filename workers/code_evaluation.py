@@ -14,18 +14,16 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from challenges.models import Submission
 from challenges.services.submissions import EvaluationRecord, submission_advance
-from workers.code_runner import (
-    PredictOutcome,
-    check_predictions,
-    network_isolated,
-    run_predict,
-)
-from workers.runner import Limits
+from workers.runner import Limits, isolation
+
+if TYPE_CHECKING:
+    from workers.code_runner import PredictOutcome
 
 log = logging.getLogger(__name__)
 Status = Submission.Status
@@ -34,6 +32,10 @@ NO_NETWORK_ISOLATION = (
     "namespace), so it does not run code submissions. The operators have been told; the "
     "hosts can re-run this submission once a worker can."
 )
+
+
+def network_isolated() -> bool:
+    return "--net" in isolation()
 
 
 def code_refused() -> bool:
@@ -73,6 +75,9 @@ def evaluate_code(
             "This code phase has no test input file; the hosts must upload the bundle again.",
             record_base,
         ), Status.PREDICTING
+    # Imported here: pandas stays out of the Celery worker until it runs a model.
+    from workers.code_runner import check_predictions, run_predict
+
     prediction_range = tuple(phase.prediction_range) if phase.prediction_range else None
     staging = Path(tempfile.mkdtemp(prefix="evalserver-code-"))
     try:

@@ -275,7 +275,10 @@ class Server:
             size = int(limits["max_file_mb"]) * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         if msg.get("private_tmp") and self.root:
-            _private_mounts(msg["work"])
+            try:
+                _private_mounts(msg["work"])
+            except OSError as exc:  # no CAP_SYS_ADMIN: the operator allowed weaker isolation
+                print(f"sandbox: shared /tmp and /proc ({exc})", file=sys.stderr, flush=True)
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
@@ -355,6 +358,9 @@ class Server:
             if b"\n" not in report:
                 status = _reaped_status(standby.pid)
         wall = time.monotonic() - started
+        if status is not None and b"\n" not in report:
+            # It reported and exited between our poll and the reap: the line is in the pipe.
+            report += _drain(standby.info_r)
         if status is None:
             # Reported, out of time, or orphaned: as PID 1 of its namespace, everything in
             # it dies with it; without one, its process group goes too.
@@ -509,6 +515,16 @@ def _peer_closed(conn: socket.socket) -> bool:
         return False
     except OSError:
         return True
+
+
+def _drain(fd: int) -> bytes:
+    """What is left in a pipe whose writer has exited, without waiting for more."""
+    os.set_blocking(fd, False)
+    data = b""
+    with contextlib.suppress(OSError):  # BlockingIOError: nothing more for now
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    return data
 
 
 def _read_line(fd: int) -> dict:
