@@ -20,7 +20,6 @@ are killed by process group only); the reply says which.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import importlib.util
 import json
@@ -34,44 +33,32 @@ import time
 import traceback
 
 
-def _load_child():
+def _load(name: str):
     # By path, under a name no evaluation script will import: -I keeps this folder (with
     # the project's other modules) off sys.path, and it should stay off.
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.py")
-    spec = importlib.util.spec_from_file_location("_evalserver_child", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_evalserver_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-_child_module = _load_child()
+_child_module = _load("child")
+_confine = _load("confine")
 ScriptError = _child_module.ScriptError
 call_evaluate = _child_module.call_evaluate
 finish_report = _child_module.finish_report
 load_evaluate = _child_module.load_evaluate
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
-# World-writable places: a participant's model gets empty ones nobody but root may write.
-SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
-_libc = None
-
-
-def _sys(name: str, *args: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    # prctl is variadic: pass full-width arguments so the kernel sees zeros, not stack junk.
-    if getattr(_libc, name)(*(ctypes.c_ulong(a) for a in args)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{name}: {os.strerror(err)}")
+_sys = _confine.sys_call
+enter_user_and_network_namespace = _confine.enter_user_and_network_namespace
+pin_cpus = _confine.pin_cpus
+private_mounts = _confine.private_mounts
+CLONE_NEWNET, CLONE_NEWPID = _confine.CLONE_NEWNET, _confine.CLONE_NEWPID
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = _confine.PR_SET_PDEATHSIG, _confine.PR_SET_DUMPABLE
+PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = (
+    _confine.PR_SET_CHILD_SUBREAPER,
+    _confine.PR_SET_NO_NEW_PRIVS,
+)
 
 
 def _vm_size_bytes() -> int:
@@ -232,7 +219,7 @@ class Server:
             if self.root:
                 _sys("unshare", CLONE_NEWNET)
             else:
-                _enter_user_and_network_namespace()
+                enter_user_and_network_namespace()
             info["network_isolated"] = True
         except OSError as exc:
             info["why"] = str(exc)
@@ -266,17 +253,13 @@ class Server:
             with contextlib.suppress(Exception):
                 sys.modules["numpy.random"].seed()
         if limits.get("cpus"):
-            # One core (or N) of those allowed, spread over concurrent children by pid.
-            allowed = sorted(os.sched_getaffinity(0))
-            first = int(limits.get("cpu_slot") or 0) % len(allowed)
-            count = min(int(limits["cpus"]), len(allowed))
-            os.sched_setaffinity(0, {allowed[(first + i) % len(allowed)] for i in range(count)})
+            pin_cpus(int(limits["cpus"]), int(limits.get("cpu_slot") or 0))
         if limits.get("max_file_mb"):
             size = int(limits["max_file_mb"]) * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         if msg.get("private_tmp") and self.root:
             try:
-                _private_mounts(msg["work"])
+                private_mounts(msg["work"])
             except OSError as exc:  # no CAP_SYS_ADMIN: the operator allowed weaker isolation
                 print(f"sandbox: shared /tmp and /proc ({exc})", file=sys.stderr, flush=True)
         if uid is not None:
@@ -421,54 +404,6 @@ class Server:
                 return
             if pid == 0:
                 return
-
-
-def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags),
-                   data.encode() or None) != 0:  # fmt: skip
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {target}: {os.strerror(err)}")
-
-
-def _private_mounts(work: str) -> None:
-    """A mount namespace of the child's own where /tmp, /var/tmp, /dev/shm and /run/lock are
-    empty and writable by root only, so the only folder it may write is `work` (bound back
-    at its own path when it lies under one of them), and where /proc shows only its own PID
-    namespace. Root only; before dropping the uid."""
-    _sys("unshare", CLONE_NEWNS)
-    _mount("none", "/", "", MS_REC | MS_PRIVATE)
-    if os.getpid() == 1:  # PID 1 of its own PID namespace: a /proc of that namespace
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    keep = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for folder in SHARED_TMP:
-            if not os.path.isdir(folder):
-                continue
-            _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-            if work.startswith(folder.rstrip("/") + "/"):
-                os.makedirs(work, mode=0o755, exist_ok=True)
-                _mount(f"/proc/self/fd/{keep}", work, "", MS_BIND)
-    finally:
-        os.close(keep)
-
-
-def _enter_user_and_network_namespace() -> None:
-    """Not root: a user namespace lets us make a network namespace. Map our own ids only."""
-    uid, gid = os.geteuid(), os.getegid()
-    _sys("unshare", CLONE_NEWUSER | CLONE_NEWNET)
-    for name, text in (
-        ("setgroups", "deny"),
-        ("uid_map", f"{uid} {uid} 1"),
-        ("gid_map", f"{gid} {gid} 1"),
-    ):
-        try:
-            with open(f"/proc/self/{name}", "w") as fh:
-                fh.write(text)
-        except OSError:
-            pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
