@@ -56,6 +56,9 @@ def test_a_valid_model_finishes_with_the_expected_score_through_the_api(code_cha
     assert record["rows"] == ROWS and record["sandbox"]["network_isolated"]
     assert record["sandbox"]["uid"] == 65533 and record["sandbox"]["cpus"] == 1
     assert "scored 20 rows" in submission.stdout
+    # Staging it for evaluate() (a hard link) left the stored file closed to other users.
+    annotation = Path(code_challenge.phases.get().test_annotation.path)
+    assert not annotation.stat().st_mode & 0o007, oct(annotation.stat().st_mode)
 
 
 def test_a_model_goes_through_predicting_before_running(code_challenge, api):
