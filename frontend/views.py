@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from challenges.access import challenges_visible_to, user_is_challenge_host
 from challenges.models import Challenge
+from challenges.runtime import code_runtime
 
 
 def home(request):
@@ -35,5 +36,10 @@ def challenge_detail(request, challenge_id: int):
     return render(
         request,
         "frontend/challenge.html",
-        {"challenge": challenge, "phases": phases, "is_host": is_host},
+        {
+            "challenge": challenge,
+            "phases": phases,
+            "is_host": is_host,
+            "runtime": code_runtime() if any(p.submission_type == "code" for p in phases) else None,
+        },
     )

@@ -69,3 +69,18 @@ def test_host_only_splits_are_not_named_to_participants(users, challenges):
     hosts = client_for(users, "alice").get(f"/challenges/{challenge.pk}/").content.decode()
     assert "private" not in public.split("<h2>Phases</h2>")[1].split("</table>")[0]
     assert "private" in hosts.split("<h2>Phases</h2>")[1].split("</table>")[0]
+
+
+def test_the_challenge_page_names_the_runtime_of_its_code_phases(users, challenges):
+    import platform
+
+    numerai = challenges["numerai_regression"]
+    challenge_approve(challenge=numerai, reviewer=users["admin"])
+    page = client_for(users, "charlie").get(f"/challenges/{numerai.pk}/").content.decode()
+    assert f"run your model with Python {platform.python_version()}" in page
+    assert "<code>live_code</code>" in page and "scikit-learn" in page
+    tabular = challenges["tabular_classification"]
+    assert (
+        "run your model"
+        not in client_for(users, "charlie").get(f"/challenges/{tabular.pk}/").content.decode()
+    )
