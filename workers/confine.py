@@ -18,6 +18,11 @@ PR_SET_NO_NEW_PRIVS = 38
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
 # World-writable places: a participant's model gets empty ones nobody but root may write.
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# Unix sockets of local services (PostgreSQL, Redis, Docker, D-Bus) live under /run. A
+# network namespace does not cover them, and a server that trusts local connections (a
+# PostgreSQL with `local all all trust`) would let sandboxed code straight in: every
+# sandboxed child gets an empty /run.
+RUNTIME_DIRS = ("/run", "/var/run")
 _libc = None
 
 
@@ -41,6 +46,20 @@ def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") ->
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
 
+def _hide_runtime_dirs() -> None:
+    for folder in RUNTIME_DIRS:
+        if os.path.isdir(folder) and not os.path.islink(folder):
+            _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755")
+
+
+def hide_local_sockets() -> None:
+    """A mount namespace of the child's own in which /run is empty. Root only; before
+    dropping the uid."""
+    sys_call("unshare", CLONE_NEWNS)
+    _mount("none", "/", "", MS_REC | MS_PRIVATE)
+    _hide_runtime_dirs()
+
+
 def private_mounts(work: str) -> None:
     """A mount namespace of the child's own where /tmp, /var/tmp, /dev/shm and /run/lock are
     empty and writable by root only, so the only folder it may write is `work` (bound back
@@ -50,6 +69,7 @@ def private_mounts(work: str) -> None:
     _mount("none", "/", "", MS_REC | MS_PRIVATE)
     if os.getpid() == 1:  # PID 1 of its own PID namespace: a /proc of that namespace
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _hide_runtime_dirs()
     keep = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for folder in SHARED_TMP:

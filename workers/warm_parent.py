@@ -53,6 +53,7 @@ _sys = _confine.sys_call
 enter_user_and_network_namespace = _confine.enter_user_and_network_namespace
 pin_cpus = _confine.pin_cpus
 private_mounts = _confine.private_mounts
+hide_local_sockets = _confine.hide_local_sockets
 CLONE_NEWNET, CLONE_NEWPID = _confine.CLONE_NEWNET, _confine.CLONE_NEWPID
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = _confine.PR_SET_PDEATHSIG, _confine.PR_SET_DUMPABLE
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = (
@@ -262,6 +263,11 @@ class Server:
                 private_mounts(msg["work"])
             except OSError as exc:  # no CAP_SYS_ADMIN: the operator allowed weaker isolation
                 print(f"sandbox: shared /tmp and /proc ({exc})", file=sys.stderr, flush=True)
+        elif self.root:
+            try:
+                hide_local_sockets()
+            except OSError as exc:
+                print(f"sandbox: /run is visible ({exc})", file=sys.stderr, flush=True)
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
