@@ -30,7 +30,7 @@ from challenges.models import (
     Submission,
     SubmissionResult,
 )
-from challenges.services.leaderboards import leaderboard_refresh_team
+from challenges.services.leaderboards import leaderboard_add_results, leaderboard_refresh_team
 from challenges.services.storage import safe_basename, sha256_stream
 
 log = logging.getLogger(__name__)
@@ -483,7 +483,7 @@ def submission_record_outcome(*, submission: Submission, record: EvaluationRecor
                 ps.dataset_split.codename: ps
                 for ps in ChallengePhaseSplit.objects.filter(
                     phase_id=submission.phase_id
-                ).select_related("dataset_split")
+                ).select_related("dataset_split", "leaderboard")
             }
             SubmissionResult.objects.filter(submission=submission, is_active=True).update(
                 is_active=False
@@ -502,7 +502,13 @@ def submission_record_outcome(*, submission: Submission, record: EvaluationRecor
             )
             # The team's standing changes with the result, in the same transaction: a
             # reader never sees a result without its leaderboard entry, or the reverse.
-            leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
+            leaderboard_add_results(
+                submission=submission,
+                scores_by_split={
+                    splits[codename].pk: scores for codename, scores in record.scores.items()
+                },
+                splits=splits.values(),
+            )
     return True
 
 

@@ -278,3 +278,59 @@ def test_entries_follow_a_new_bundle_version(users, host_teams, api, django_user
     )
     assert teams_of(api(None).get(board_url(challenge))) == ["B", "A"]
     assert LeaderboardEntry.objects.filter(team=a).exists()
+
+
+def _snapshot(challenge) -> set[tuple]:
+    return set(
+        LeaderboardEntry.objects.filter(phase_split__phase__challenge=challenge).values_list(
+            "phase_split_id", "team_id", "scope", "label", "submission_id", "value", "is_baseline"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"main": {"show_leaderboard_by_latest_submission": True}},
+        {"phase": {"max_final_submissions": 2}},
+    ],
+    ids=["best", "latest", "final-cap"],
+)
+def test_merging_each_new_result_gives_what_a_full_rebuild_gives(
+    users, host_teams, django_user_model, options
+):
+    """The hot path (merge one result into the team's entries) against the reference
+    (derive every entry from every result), over a random history with ties, missing
+    labels, private submissions, baselines and final picks."""
+    import random
+
+    from challenges.services.leaderboards import leaderboard_rebuild
+    from challenges.services.submission_choices import submission_set_final
+
+    rng = random.Random(4)
+    challenge = load(users, host_teams["alice"], **options)
+    teams = [team(django_user_model, challenge, f"T{i}") for i in range(4)]
+
+    def scores():
+        return {
+            label: rng.choice([0.1, 0.5, 0.9, rng.random()])
+            for label in ("Acc", "Err", "F1")
+            if rng.random() < 0.85
+        }
+
+    for _ in range(60):
+        t = rng.choice(teams)
+        submission = submit_row(challenge, t, is_public=rng.random() < 0.7)
+        if rng.random() < 0.1:
+            Submission.objects.filter(pk=submission.pk).update(is_baseline=True)
+        finish(submission, {"main": scores(), "hidden": scores()})
+        capped = challenge.phases.get().max_final_submissions
+        picked = Submission.objects.filter(team=t, is_final=True).count()
+        if capped and picked < capped and rng.random() < 0.15:
+            fresh = Submission.objects.select_related("phase", "team").get(pk=submission.pk)
+            submission_set_final(submission=fresh, user=t.created_by, is_final=True)
+    merged = _snapshot(challenge)
+    leaderboard_rebuild(phase=challenge.phases.get())
+    assert merged == _snapshot(challenge)
+    assert len(merged) > 50
