@@ -167,6 +167,11 @@ def populate(cast: Cast, *, teams: int, submissions: int, seed: int = 7) -> Boar
             ],
             batch_size=5000,
         )
+    # Right after a bulk insert the planner still thinks the tables are empty and
+    # joins 100,000 results by nested loops (minutes instead of seconds); autovacuum
+    # would analyze them soon, a loader should not wait for it.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     setup_s = time.perf_counter() - started
     t = time.perf_counter()
     entries = leaderboard_rebuild(phase=phase)
