@@ -200,7 +200,7 @@ def leaderboard_history(view: LeaderboardView, ordering: Ordering) -> list[dict[
     """The best score over time: one point per submission that beat every earlier one
     the reader may see. Baselines are references, not progress: they are left out."""
     split = view.split
-    results = ranked_results(view.phase).filter(phase_split=split, submission__is_baseline=False)
+    results = ranked_results([split]).filter(submission__is_baseline=False)
     banned = ChallengeParticipation.objects.filter(challenge=view.challenge, is_banned=True).values(
         "team_id"
     )
