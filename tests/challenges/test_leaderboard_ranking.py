@@ -334,3 +334,16 @@ def test_merging_each_new_result_gives_what_a_full_rebuild_gives(
     leaderboard_rebuild(phase=challenge.phases.get())
     assert merged == _snapshot(challenge)
     assert len(merged) > 50
+
+
+def test_a_phase_rescore_empties_the_board_until_the_new_results(api, challenge, make_team, users):
+    from challenges.services.submissions import phase_rescore
+
+    a, b = make_team("A"), make_team("B")
+    first = scored(challenge, a, {"Acc": 0.9})
+    scored(challenge, b, {"Acc": 0.5})
+    assert phase_rescore(phase=challenge.phases.get(), user=users["alice"]) == 2
+    assert teams_of(api(None).get(board_url(challenge))) == []
+    Submission.objects.filter(pk=first.pk).update(status="queued")
+    finish(Submission.objects.get(pk=first.pk), {"main": {"Acc": 0.2}, "hidden": {"Acc": 0.2}})
+    assert [r["scores"][0] for r in api(None).get(board_url(challenge)).json()["rows"]] == [0.2]
