@@ -347,3 +347,20 @@ def test_a_phase_rescore_empties_the_board_until_the_new_results(api, challenge,
     Submission.objects.filter(pk=first.pk).update(status="queued")
     finish(Submission.objects.get(pk=first.pk), {"main": {"Acc": 0.2}, "hidden": {"Acc": 0.2}})
     assert [r["scores"][0] for r in api(None).get(board_url(challenge)).json()["rows"]] == [0.2]
+
+
+def test_rebuild_leaderboards_derives_entries_for_results_from_before_them(
+    api, challenge, make_team
+):
+    import io
+
+    from django.core.management import call_command
+
+    scored(challenge, make_team("A"), {"Acc": 0.4})
+    scored(challenge, make_team("B"), {"Acc": 0.6})
+    LeaderboardEntry.objects.all().delete()  # as after upgrading an older database
+    assert teams_of(api(None).get(board_url(challenge))) == []
+    out = io.StringIO()
+    call_command("rebuild_leaderboards", "--challenge", str(challenge.pk), stdout=out)
+    assert "1 phase(s)" in out.getvalue()
+    assert teams_of(api(None).get(board_url(challenge))) == ["B", "A"]
