@@ -43,6 +43,14 @@ sandbox_overhead_ms
     read, unpickle, predict and check done in this process (code_bare_ms). Medians after
     warm-up runs; no database.
 
+leaderboard_p50_ms, leaderboard_p99_ms
+    The leaderboard API (the first page of 100 rows, anonymous reader, through URL
+    routing, middleware and the DRF view with Django's test client) over 100,000
+    finished submissions from 2,000 teams (--quick: 20,000 from 400), bulk-inserted as
+    rows and turned into entries once by leaderboard_rebuild(). Informational:
+    every team in one page, the rebuild, and what keeping entries current costs per
+    recorded result (merge) and per toggle (recompute one team).
+
 Informational figures (no target) say where the time goes: the overhead split by the
 worker's own timestamps (overhead_*_p50_ms), the worker alone draining a backlog
 (worker_drain_per_s, with the CPU the worker's process tree and the bench database's

@@ -97,6 +97,9 @@ def access_leaderboard(
     visibility = effective_visibility(split)
     participation = participation_for_user(user, challenge) if user.is_authenticated else None
     team_id = participation.team_id if participation else None
+    if not is_host and visibility == Visibility.HOST:
+        # Before looking at the parameters: a hidden split answers as a missing one.
+        raise ChallengePhaseSplit.DoesNotExist
     if scope and not is_host:
         raise AccessDenied("Only the challenge's hosts can choose the scope of a leaderboard.")
     if scope and scope not in Scope.values:
@@ -111,8 +114,6 @@ def access_leaderboard(
             else Scope.ALL
         )
         chosen = scope or default
-    elif visibility == Visibility.HOST:
-        raise ChallengePhaseSplit.DoesNotExist
     elif visibility == Visibility.OWNER_AND_HOST:
         chosen = Scope.ALL
         only_team_id = team_id if team_id is not None else -1

@@ -4,28 +4,18 @@ time. Each costs one query on top of `access_leaderboard`, whatever the number o
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, Count, F, Max, Q, Subquery, Value, When, Window
-from django.db.models.functions import RowNumber
+from django.db import connection
+from django.db.models import Subquery
+from django.utils import dateparse, timezone
 
 from challenges import leaderboard_rules as rules
 from challenges.leaderboard_access import LeaderboardView, Scope
-from challenges.models import ChallengeParticipation, LeaderboardEntry
+from challenges.models import ChallengeParticipation, LeaderboardEntry, ParticipantTeam
 from challenges.services.leaderboards import ranked_results
-
-_ROW_FIELDS = (
-    "team_id",
-    "team__name",
-    "submission_id",
-    "scores",
-    "submitted_at",
-    "is_baseline",
-    "is_host_team",
-    "wall_time_s",
-    "method_name",
-)
 
 
 @dataclass(frozen=True)
@@ -43,63 +33,132 @@ def ordering_for(view: LeaderboardView, requested: str | None) -> Ordering:
     )
 
 
-def _ranked(view: LeaderboardView, ordering: Ordering):
-    """Entries in rank order, each with its rank (ROW_NUMBER among ranked rows), the
-    number of rows and of ranked rows: computed by the database over at most one row
-    per team, so a page costs one query whatever its offset."""
-    qs = LeaderboardEntry.objects.filter(
-        phase_split=view.split, scope=view.scope, label=ordering.label
-    )
+# One query per page, in SQL that PostgreSQL and SQLite (>= 3.25: window functions)
+# both run. The ranking reads narrow columns of at most one row per team; only the
+# page's rows are joined to their wide columns and team names. A rank is the running
+# count of ranked rows (baselines and the hosts' own entries take none), so it needs no
+# partition and no second sort. Written as SQL because the ORM cannot join a limited,
+# windowed subquery back to its table; it was also half the time of two ORM queries
+# (no query compilation, one round trip).
+_PAGE_SQL = """
+SELECT e.team_id, t.name, e.submission_id, e.scores, e.submitted_at, e.is_baseline,
+    e.is_host_team, e.wall_time_s, e.method_name, r.position, r.total, r.ranked_total
+FROM (
+    SELECT id, value, submitted_at, submission_id,
+        SUM({ranked}) OVER (ORDER BY {key} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+            AS position,
+        COUNT(*) OVER () AS total,
+        SUM({ranked}) OVER () AS ranked_total
+    FROM {entry}
+    WHERE phase_split_id = %s AND scope = %s AND label = %s {only_team}
+    ORDER BY {key}
+    LIMIT %s OFFSET %s
+) r
+JOIN {entry} e ON e.id = r.id
+JOIN {team} t ON t.id = e.team_id
+{where}
+ORDER BY {outer_key}
+"""
+
+
+def _ranked(
+    view: LeaderboardView,
+    ordering: Ordering,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    team_id: int | None = None,
+) -> list[_Entry]:
+    """Entries in rank order with `position` (rank among ranked rows), `total` and
+    `ranked_total` (rows on the whole board), `team_name`; `team_id`: only that team's
+    rows, still ranked against everyone's."""
+    qn = connection.ops.quote_name
+    direction = "DESC" if ordering.descending else "ASC"
+    # Missing scores last whatever the direction; ties to the earlier submission.
+    key = "(value IS NULL), value {d}, submitted_at, submission_id"
+    params: list[Any] = [view.split.pk, view.scope, ordering.label]
+    only_team = ""
     if view.only_team_id is not None:
-        qs = qs.filter(team_id=view.only_team_id)
-    value = (
-        F("value").desc(nulls_last=True) if ordering.descending else F("value").asc(nulls_last=True)
+        only_team = "AND team_id = %s"
+        params.append(view.only_team_id)
+    params += [limit if limit is not None else 2**62, offset]
+    where = ""
+    if team_id is not None:
+        where = "WHERE e.team_id = %s"
+        params.append(team_id)
+    sql = _PAGE_SQL.format(
+        ranked="CASE WHEN is_baseline OR is_host_team THEN 0 ELSE 1 END",
+        key=key.format(d=direction),
+        outer_key=f"(r.value IS NULL), r.value {direction}, r.submitted_at, r.submission_id",
+        entry=qn(LeaderboardEntry._meta.db_table),
+        team=qn(ParticipantTeam._meta.db_table),
+        only_team=only_team,
+        where=where,
     )
-    order = [value, F("submitted_at").asc(), F("submission_id").asc()]
-    unranked = Q(is_baseline=True) | Q(is_host_team=True)
-    return qs.annotate(
-        # Baselines and the hosts' own entries form their own partitions: they take no rank.
-        position=Window(
-            RowNumber(), partition_by=[F("is_baseline"), F("is_host_team")], order_by=order
-        ),
-        total=Window(Count("pk")),
-        ranked_total=Window(Count("pk", filter=~unranked)),
-    ).order_by(*order)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [_Entry.decode(row) for row in cursor.fetchall()]
 
 
-def _row(view: LeaderboardView, labels: list[str], values: tuple) -> dict[str, Any]:
-    (
-        team_id,
-        team_name,
-        submission_id,
-        scores,
-        submitted_at,
-        is_baseline,
-        is_host_team,
-        wall_time_s,
-        method_name,
-        position,
-    ) = values
+_SCORES = LeaderboardEntry._meta.get_field("scores")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A ranked row as the page query returns it (no model instances: a tenth of the
+    time for 100 rows)."""
+
+    team_id: int
+    team_name: str
+    submission_id: int
+    scores: dict[str, Any]
+    submitted_at: dt.datetime
+    is_baseline: bool
+    is_host_team: bool
+    wall_time_s: float | None
+    method_name: str
+    position: int
+    total: int
+    ranked_total: int
+
+    @classmethod
+    def decode(cls, row: tuple) -> _Entry:
+        values = list(row)
+        # What the ORM's converters would do: JSON text to a dict, SQLite's text and
+        # integers to datetimes and booleans.
+        values[3] = _SCORES.from_db_value(values[3], None, connection)
+        at = values[4]
+        if isinstance(at, str):
+            at = dateparse.parse_datetime(at)
+        if timezone.is_naive(at):
+            at = timezone.make_aware(at, dt.UTC)
+        values[4] = at
+        values[5], values[6] = bool(values[5]), bool(values[6])
+        return cls(*values)
+
+
+def _row(view: LeaderboardView, labels: list[str], e: _Entry) -> dict[str, Any]:
     split = view.split
-    numbers = rules.ordered_scores(scores, labels)
-    named = view.shows_name(team_id, is_baseline)
+    numbers = rules.ordered_scores(e.scores, labels)
+    named = view.shows_name(e.team_id, e.is_baseline)
+    unranked = e.is_baseline or e.is_host_team
     row = {
-        "rank": None if (is_baseline or is_host_team) else position,
-        "team": team_name if named else None,
-        "is_own_team": team_id == view.team_id,
-        "is_baseline": is_baseline,
-        "is_host_team": is_host_team,
-        "method_name": method_name if named else "",
+        "rank": None if unranked else int(e.position),
+        "team": e.team_name if named else None,
+        "is_own_team": e.team_id == view.team_id,
+        "is_baseline": e.is_baseline,
+        "is_host_team": e.is_host_team,
+        "method_name": e.method_name if named else "",
         "scores": numbers,
         "display": [rules.display(v, split.leaderboard_decimal_precision) for v in numbers],
-        "submitted_at": submitted_at.isoformat(),
+        "submitted_at": e.submitted_at.isoformat(),
     }
     if view.is_host:
-        row["team_id"] = team_id
-    if view.shows_submission(team_id):
-        row["submission_id"] = submission_id
+        row["team_id"] = e.team_id
+    if view.shows_submission(e.team_id):
+        row["submission_id"] = e.submission_id
     if split.show_execution_time:
-        row["execution_time_s"] = wall_time_s
+        row["execution_time_s"] = e.wall_time_s
     return row
 
 
@@ -110,28 +169,12 @@ class Page:
     rows: list[dict[str, Any]]
 
 
-def _page(view: LeaderboardView, ordering: Ordering, ranked_rows) -> Page:
-    """Rows for (pk, position, total, ranked_total) tuples, in their order.
-
-    Ranking sorts every row of the board; it reads only narrow columns. The wide ones
-    (scores, names) are fetched for the page's rows alone, by primary key: at 2,000
-    teams that halves the database's time.
-    """
-    ranked_rows = list(ranked_rows)
-    if not ranked_rows:
+def _page(view: LeaderboardView, entries: list[_Entry]) -> Page:
+    if not entries:
         return Page(0, 0, [])
     labels = rules.labels_of(view.split.leaderboard.schema)
-    wide = {
-        values[0]: values[1:]
-        for values in LeaderboardEntry.objects.filter(
-            pk__in=[pk for pk, *_ in ranked_rows]
-        ).values_list("pk", *_ROW_FIELDS)
-    }
-    rows = [_row(view, labels, (*wide[pk], position)) for pk, position, _t, _r in ranked_rows]
-    return Page(ranked_rows[0][2], ranked_rows[0][3], rows)
-
-
-_RANK_FIELDS = ("pk", "position", "total", "ranked_total")
+    first = entries[0]
+    return Page(int(first.total), int(first.ranked_total), [_row(view, labels, e) for e in entries])
 
 
 def leaderboard_page(
@@ -139,13 +182,10 @@ def leaderboard_page(
 ) -> Page:
     """Rows the reader may see, best first, with ranks; `limit` rows from `offset`.
     Baselines and the hosts' own entries show without a rank and take none."""
-    qs = _ranked(view, ordering).values_list(*_RANK_FIELDS)
-    page = _page(view, ordering, qs[offset : offset + limit] if limit is not None else qs[offset:])
+    page = _page(view, _ranked(view, ordering, offset=offset, limit=limit))
     if not page.rows and offset:
         # Past the end: the window counts came with no row; count them on their own.
-        everything = _ranked(view, ordering).values_list("total", "ranked_total")[:1]
-        count, ranked = next(iter(everything), (0, 0))
-        return Page(count, ranked, [])
+        return Page(_page(view, _ranked(view, ordering, limit=1)).count, 0, [])
     return page
 
 
@@ -153,23 +193,14 @@ def leaderboard_own_rows(view: LeaderboardView, ordering: Ordering) -> Page:
     """The reader's team's rows with their ranks on the whole leaderboard."""
     if view.team_id is None:
         return Page(0, 0, [])
-    # A filter on a plain column would go into the WHERE clause, before the ranking;
-    # one on a window annotation is applied to the ranked rows (Django wraps the query).
-    mine = Case(When(team_id=view.team_id, then=Value(1)), default=Value(0))
-    qs = (
-        _ranked(view, ordering)
-        .annotate(is_mine=Window(Max(mine), partition_by=[F("pk")]))
-        .filter(is_mine=1)
-        .values_list(*_RANK_FIELDS)
-    )
-    return _page(view, ordering, qs)
+    return _page(view, _ranked(view, ordering, team_id=view.team_id))
 
 
 def leaderboard_history(view: LeaderboardView, ordering: Ordering) -> list[dict[str, Any]]:
     """The best score over time: one point per submission that beat every earlier one
     the reader may see. Baselines are references, not progress: they are left out."""
     split = view.split
-    results = ranked_results(view.phase).filter(phase_split=split, submission__is_baseline=False)
+    results = ranked_results([split]).filter(submission__is_baseline=False)
     banned = ChallengeParticipation.objects.filter(challenge=view.challenge, is_banned=True).values(
         "team_id"
     )

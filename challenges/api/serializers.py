@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from challenges.leaderboard_access import effective_visibility
 from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
 from challenges.runtime import code_runtime
 
@@ -68,10 +69,11 @@ class PhaseSerializer(serializers.ModelSerializer):
     def get_splits(self, phase) -> list[dict]:
         # Host-only splits are listed to hosts only.
         is_host = self.context.get("is_host", False)
+        # A private split revealed at the end of its phase is listed to everyone.
         rows = [
             ps
             for ps in phase.phase_splits.all()
-            if is_host or ps.visibility != ChallengePhaseSplit.Visibility.HOST
+            if is_host or effective_visibility(ps) != ChallengePhaseSplit.Visibility.HOST
         ]
         return PhaseSplitSerializer(rows, many=True).data
 

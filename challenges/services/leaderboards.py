@@ -82,10 +82,18 @@ class _Flags:
     is_banned: bool = False
 
 
-def ranked_results(phase: ChallengePhase):
-    """Active results of ranked submissions of a phase (the rows entries derive from)."""
+def ranked_results(splits: Iterable[ChallengePhaseSplit]):
+    """Active results of ranked submissions on `splits` (the rows entries derive from).
+
+    Selected by split ids, which `result_active_split_idx` serves, rather than by the
+    submissions' phase: with stale statistics (right after a bulk load) PostgreSQL
+    planned the latter as a nested loop re-reading that index per submission, minutes
+    at 100,000 results.
+    """
     return SubmissionResult.objects.filter(
-        submission__phase=phase, is_active=True, submission__status__in=RANKED_STATUSES
+        phase_split_id__in=[split.pk for split in splits],
+        is_active=True,
+        submission__status__in=RANKED_STATUSES,
     )
 
 
@@ -211,7 +219,7 @@ def leaderboard_refresh_team(*, phase: ChallengePhase, team_id: int) -> int:
         # then both insert: the lock makes the second see the first's rows and replace them.
         list(ParticipantTeam.objects.select_for_update().filter(pk=team_id).values_list("pk"))
         splits = _splits(phase)
-        results = _load(ranked_results(phase).filter(submission__team_id=team_id))
+        results = _load(ranked_results(splits).filter(submission__team_id=team_id))
         flags = _flags(phase, [team_id]).get(team_id, _Flags())
         entries = _team_entries(phase, splits, team_id, flags, results)
         LeaderboardEntry.objects.filter(
@@ -219,6 +227,108 @@ def leaderboard_refresh_team(*, phase: ChallengePhase, team_id: int) -> int:
         ).delete()
         LeaderboardEntry.objects.bulk_create(entries)
     return len(entries)
+
+
+def leaderboard_add_results(
+    *,
+    submission: Submission,
+    scores_by_split: dict[int, dict[str, Any]],
+    splits: Iterable[ChallengePhaseSplit] | None = None,
+) -> int:
+    """Merge a newly finished submission into its team's entries. Returns rows written.
+
+    The hot path: run for every recorded result, so it must not read all of a team's
+    results (a team with 800 submissions would pay ~50 ms). It is exact because the
+    submission had no active result before (a first attempt has none; a re-run
+    deactivated them and refreshed the team): adding a candidate can only replace an
+    entry by a better (or, in latest mode, later) one, and baselines are rows of their
+    own. The one non-monotonic case, final-pick fallback under a cap (a new submission
+    may push another out of the team's top on the public split), and banned teams, take
+    the full `leaderboard_refresh_team`.
+    """
+    phase = submission.phase
+    team_id = submission.team_id
+    with transaction.atomic():
+        list(ParticipantTeam.objects.select_for_update().filter(pk=team_id).values_list("pk"))
+        flags = _flags(phase, [team_id]).get(team_id, _Flags())
+        has_picks = Submission.objects.filter(phase=phase, team_id=team_id, is_final=True).exists()
+        fallback_capped = bool(phase.max_final_submissions) and not has_picks
+        if flags.is_banned or fallback_capped:
+            return leaderboard_refresh_team(phase=phase, team_id=team_id)
+        splits = {split.pk: split for split in (_splits(phase) if splits is None else splits)}
+        # The caller's object may predate the outcome (status, wall time) or a toggle.
+        status, is_public, is_final, is_baseline, submitted_at, wall_time_s, method_name = (
+            Submission.objects.values_list(
+                "status",
+                "is_public",
+                "is_final",
+                "is_baseline",
+                "submitted_at",
+                "wall_time_s",
+                "method_name",
+            ).get(pk=submission.pk)
+        )
+        if status not in RANKED_STATUSES:
+            return 0
+        host = flags.is_host_team
+        scopes = [Scope.ALL]
+        if is_baseline or (is_public and not host):
+            scopes.append(Scope.PUBLIC)
+        # A team's picks are its final submissions; with no cap, every submission of a
+        # team that picked none stands in for its picks (as in `_final_picks`).
+        if is_baseline or (not host and (is_final or not has_picks)):
+            scopes.append(Scope.FINAL)
+        existing = {
+            (split_id, scope, label): (pk, sid, value, at)
+            for pk, split_id, scope, label, sid, value, at in LeaderboardEntry.objects.filter(
+                phase_split_id__in=list(splits), team_id=team_id, is_baseline=False
+            ).values_list(
+                "pk", "phase_split_id", "scope", "label", "submission_id", "value", "submitted_at"
+            )
+        }
+        stale: list[int] = []
+        fresh: list[LeaderboardEntry] = []
+        for split_id, scores in scores_by_split.items():
+            split = splits[split_id]
+            schema = split.leaderboard.schema
+            for label in rules.labels_of(schema):
+                value = rules.score_value(scores, label)
+                descending = rules.is_descending(
+                    schema, label, split.is_leaderboard_order_descending
+                )
+                for scope in scopes:
+                    old = existing.get((split_id, scope, label))
+                    if not is_baseline and old is not None:
+                        _pk, old_sid, old_value, old_at = old
+                        if split.show_leaderboard_by_latest_submission:
+                            better = (submitted_at, submission.pk) > (old_at, old_sid)
+                        else:
+                            better = rules.rank_key(
+                                value, submitted_at, submission.pk, descending
+                            ) < rules.rank_key(old_value, old_at, old_sid, descending)
+                        if not better:
+                            continue
+                        stale.append(old[0])
+                    fresh.append(
+                        LeaderboardEntry(
+                            phase_split_id=split_id,
+                            team_id=team_id,
+                            scope=scope,
+                            label=label,
+                            submission_id=submission.pk,
+                            value=value,
+                            scores=scores or {},
+                            submitted_at=submitted_at,
+                            is_baseline=is_baseline,
+                            is_host_team=host,
+                            wall_time_s=wall_time_s,
+                            method_name=method_name[:1000],
+                        )
+                    )
+        if stale:
+            LeaderboardEntry.objects.filter(pk__in=stale).delete()
+        LeaderboardEntry.objects.bulk_create(fresh)
+    return len(fresh)
 
 
 def leaderboard_refresh_teams(*, phase: ChallengePhase, team_ids: Iterable[int]) -> None:
@@ -232,7 +342,7 @@ def leaderboard_rebuild(*, phase: ChallengePhase, batch_size: int = 5000) -> int
     with transaction.atomic():
         splits = _splits(phase)
         by_team: dict[int, list[_Result]] = defaultdict(list)
-        for r in _load(ranked_results(phase)):
+        for r in _load(ranked_results(splits)):
             by_team[r.team_id].append(r)
         flags = _flags(phase)
         LeaderboardEntry.objects.filter(phase_split_id__in=[s.pk for s in splits]).delete()

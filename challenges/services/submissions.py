@@ -30,7 +30,11 @@ from challenges.models import (
     Submission,
     SubmissionResult,
 )
-from challenges.services.leaderboards import leaderboard_refresh_team
+from challenges.services.leaderboards import (
+    leaderboard_add_results,
+    leaderboard_rebuild,
+    leaderboard_refresh_team,
+)
 from challenges.services.storage import safe_basename, sha256_stream
 
 log = logging.getLogger(__name__)
@@ -503,7 +507,7 @@ def submission_record_outcome(
                 ps.dataset_split.codename: ps
                 for ps in ChallengePhaseSplit.objects.filter(
                     phase_id=submission.phase_id
-                ).select_related("dataset_split")
+                ).select_related("dataset_split", "leaderboard")
             }
             SubmissionResult.objects.filter(submission=submission, is_active=True).update(
                 is_active=False
@@ -522,7 +526,13 @@ def submission_record_outcome(
             )
             # The team's standing changes with the result, in the same transaction: a
             # reader never sees a result without its leaderboard entry, or the reverse.
-            leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
+            leaderboard_add_results(
+                submission=submission,
+                scores_by_split={
+                    splits[codename].pk: scores for codename, scores in record.scores.items()
+                },
+                splits=splits.values(),
+            )
     return True
 
 
@@ -572,8 +582,14 @@ def submission_cancel(*, submission: Submission, user) -> bool:
     return True
 
 
-def submission_rerun(*, submission: Submission, user) -> Submission:
-    """Host re-run: a new attempt; the old attempt's results stop counting at once."""
+def submission_rerun(
+    *, submission: Submission, user, refresh_leaderboard: bool = True
+) -> Submission:
+    """Host re-run: a new attempt; the old attempt's results stop counting at once.
+
+    `refresh_leaderboard=False` leaves the team's entries to the caller, which must
+    rebuild them (`phase_rescore` rebuilds the phase once instead of once per rerun).
+    """
     if not user_is_challenge_host(user, submission.phase.challenge):
         raise AccessDenied("Only the challenge's hosts can re-run submissions.")
     with transaction.atomic():
@@ -595,7 +611,8 @@ def submission_rerun(*, submission: Submission, user) -> Submission:
         SubmissionResult.objects.filter(submission=submission, is_active=True).update(
             is_active=False
         )
-        leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
+        if refresh_leaderboard:
+            leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
         transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
     submission.refresh_from_db()
     return submission
@@ -610,8 +627,13 @@ def phase_rescore(*, phase: ChallengePhase, user) -> int:
             phase=phase, status__in=[Status.FINISHED, Status.PARTIALLY_EVALUATED, Status.FAILED]
         ).values_list("pk", flat=True)
     )
-    for submission in Submission.objects.filter(pk__in=ids).select_related("phase__challenge"):
-        submission_rerun(submission=submission, user=user)
+    with transaction.atomic():
+        for submission in Submission.objects.filter(pk__in=ids).select_related("phase__challenge"):
+            submission_rerun(submission=submission, user=user, refresh_leaderboard=False)
+        # One rebuild rather than one recomputation per team and submission; in the same
+        # transaction, so no reader sees entries of results that no longer count, and
+        # enqueued reruns (sent on commit) merge their results into the rebuilt entries.
+        leaderboard_rebuild(phase=phase)
     return len(ids)
 
 

@@ -147,6 +147,14 @@ def test_private_submissions_stay_off_the_public_board_until_made_public(api, wo
     assert teams_of(api(None).get(board_url(challenge))) == ["Other"]
 
 
+def test_a_hidden_split_is_not_found_whatever_the_parameters(api, world):
+    challenge, _ = world
+    assert api("charlie").get(board_url(challenge, "hidden"), {"scope": "all"}).status_code == 404
+    assert (
+        api("charlie").get(board_url(challenge, "hidden"), {"order_by": "Nope"}).status_code == 404
+    )
+
+
 def test_participants_cannot_choose_the_scope(api, world):
     challenge, _ = world
     response = api("charlie").get(board_url(challenge), {"scope": "all"})

@@ -129,3 +129,13 @@ def test_without_the_reveal_option_a_private_split_stays_hidden(
     scored(challenge, team(django_user_model, challenge, "A"), {"Acc": 0.5})
     end_phase(challenge)
     assert api(None).get(board_url(challenge, "hidden")).status_code == 404
+
+
+def test_the_challenge_page_lists_the_private_split_once_revealed(api, challenge, teams):
+    def splits():
+        body = api("charlie").get(f"/api/v1/challenges/{challenge.pk}/").json()
+        return [s["dataset_split"] for s in body["phases"][0]["splits"]]
+
+    assert splits() == ["main"]
+    end_phase(challenge)
+    assert splits() == ["main", "hidden"]

@@ -59,9 +59,10 @@ def test_a_leaderboard_read_costs_a_constant_number_of_queries(
     assert max(one.values()) <= 7, one
 
 
-def test_recording_a_result_costs_a_constant_number_of_queries(
-    challenge, django_user_model, django_assert_max_num_queries
+def test_recording_a_result_costs_the_same_queries_however_many_results_the_team_has(
+    challenge, django_user_model
 ):
+    """The entries are merged, not recomputed: a team's 31st result costs what its first did."""
     from challenges.models import Submission
     from challenges.services.submissions import (
         EvaluationRecord,
@@ -71,16 +72,27 @@ def test_recording_a_result_costs_a_constant_number_of_queries(
     from tests.challenges.leaderboard_helpers import submit_row
 
     t = team(django_user_model, challenge, "Busy")
-    for _ in range(30):
-        scored(challenge, t, {"Acc": 0.1})
-    claimed = submission_claim(
-        submission_id=submit_row(challenge, t).pk, worker="test/1", time_limit_s=60
-    )
-    record = EvaluationRecord(
-        ok=True, scores={"main": {"Acc": 0.2}, "hidden": {"Acc": 0.2}}, missing_splits=[]
-    )
-    # The outcome and the results (5 queries), then the team's entries: lock, splits,
-    # results, flags, delete, insert; plus two savepoints.
-    with django_assert_max_num_queries(14):
-        submission_record_outcome(submission=claimed, record=record)
-    assert Submission.objects.get(pk=claimed.pk).status == "finished"
+
+    def record_queries(acc: float) -> int:
+        claimed = submission_claim(
+            submission_id=submit_row(challenge, t).pk, worker="test/1", time_limit_s=60
+        )
+        record = EvaluationRecord(
+            ok=True, scores={"main": {"Acc": acc}, "hidden": {"Acc": acc}}, missing_splits=[]
+        )
+        with CaptureQueriesContext(connection) as ctx:
+            assert submission_record_outcome(submission=claimed, record=record)
+        return len(ctx.captured_queries)
+
+    first = record_queries(0.1)
+    for i in range(29):
+        scored(challenge, t, {"Acc": i / 100})
+    # A better result replaces the team's entries (one DELETE more than the first,
+    # which had none to replace); a worse one writes no entry (one INSERT fewer).
+    assert record_queries(0.9) == first + 1
+    assert record_queries(0.05) == first - 1
+    # The outcome and the results (4 queries), then the team's entries: lock, flags,
+    # whether it picked finals, the submission, its current entries, the replaced ones
+    # out, the new ones in; and the savepoints of the two transactions.
+    assert first <= 14
+    assert Submission.objects.filter(team=t, status="finished").count() == 32

@@ -278,3 +278,89 @@ def test_entries_follow_a_new_bundle_version(users, host_teams, api, django_user
     )
     assert teams_of(api(None).get(board_url(challenge))) == ["B", "A"]
     assert LeaderboardEntry.objects.filter(team=a).exists()
+
+
+def _snapshot(challenge) -> set[tuple]:
+    return set(
+        LeaderboardEntry.objects.filter(phase_split__phase__challenge=challenge).values_list(
+            "phase_split_id", "team_id", "scope", "label", "submission_id", "value", "is_baseline"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"main": {"show_leaderboard_by_latest_submission": True}},
+        {"phase": {"max_final_submissions": 2}},
+    ],
+    ids=["best", "latest", "final-cap"],
+)
+def test_merging_each_new_result_gives_what_a_full_rebuild_gives(
+    users, host_teams, django_user_model, options
+):
+    """The hot path (merge one result into the team's entries) against the reference
+    (derive every entry from every result), over a random history with ties, missing
+    labels, private submissions, baselines and final picks."""
+    import random
+
+    from challenges.services.leaderboards import leaderboard_rebuild
+    from challenges.services.submission_choices import submission_set_final
+
+    rng = random.Random(4)
+    challenge = load(users, host_teams["alice"], **options)
+    teams = [team(django_user_model, challenge, f"T{i}") for i in range(4)]
+
+    def scores():
+        return {
+            label: rng.choice([0.1, 0.5, 0.9, rng.random()])
+            for label in ("Acc", "Err", "F1")
+            if rng.random() < 0.85
+        }
+
+    for _ in range(60):
+        t = rng.choice(teams)
+        submission = submit_row(challenge, t, is_public=rng.random() < 0.7)
+        if rng.random() < 0.1:
+            Submission.objects.filter(pk=submission.pk).update(is_baseline=True)
+        finish(submission, {"main": scores(), "hidden": scores()})
+        capped = challenge.phases.get().max_final_submissions
+        picked = Submission.objects.filter(team=t, is_final=True).count()
+        if capped and picked < capped and rng.random() < 0.15:
+            fresh = Submission.objects.select_related("phase", "team").get(pk=submission.pk)
+            submission_set_final(submission=fresh, user=t.created_by, is_final=True)
+    merged = _snapshot(challenge)
+    leaderboard_rebuild(phase=challenge.phases.get())
+    assert merged == _snapshot(challenge)
+    assert len(merged) > 50
+
+
+def test_a_phase_rescore_empties_the_board_until_the_new_results(api, challenge, make_team, users):
+    from challenges.services.submissions import phase_rescore
+
+    a, b = make_team("A"), make_team("B")
+    first = scored(challenge, a, {"Acc": 0.9})
+    scored(challenge, b, {"Acc": 0.5})
+    assert phase_rescore(phase=challenge.phases.get(), user=users["alice"]) == 2
+    assert teams_of(api(None).get(board_url(challenge))) == []
+    Submission.objects.filter(pk=first.pk).update(status="queued")
+    finish(Submission.objects.get(pk=first.pk), {"main": {"Acc": 0.2}, "hidden": {"Acc": 0.2}})
+    assert [r["scores"][0] for r in api(None).get(board_url(challenge)).json()["rows"]] == [0.2]
+
+
+def test_rebuild_leaderboards_derives_entries_for_results_from_before_them(
+    api, challenge, make_team
+):
+    import io
+
+    from django.core.management import call_command
+
+    scored(challenge, make_team("A"), {"Acc": 0.4})
+    scored(challenge, make_team("B"), {"Acc": 0.6})
+    LeaderboardEntry.objects.all().delete()  # as after upgrading an older database
+    assert teams_of(api(None).get(board_url(challenge))) == []
+    out = io.StringIO()
+    call_command("rebuild_leaderboards", "--challenge", str(challenge.pk), stdout=out)
+    assert "1 phase(s)" in out.getvalue()
+    assert teams_of(api(None).get(board_url(challenge))) == ["B", "A"]

@@ -92,6 +92,17 @@ def test_each_starter_sample_finishes_with_the_numbers_evaluate_local_gives(
             and record["peak_memory_kb"] > 0
         )
         assert "/" in record["worker"]
+        # And the leaderboard of every split shows the team's row with those numbers.
+        for split, scores in expected.items():
+            board = api("alice").get(
+                f"/api/v1/challenges/{challenge.pk}/phases/{phase}/splits/{split}/leaderboard/",
+                {"scope": "all"},
+            )
+            assert board.status_code == 200, board.content
+            (row,) = board.json()["rows"]
+            labels = board.json()["labels"]
+            assert row["rank"] == 1 and row["submission_id"] == submission.pk
+            assert row["scores"] == pytest.approx([scores.get(label) for label in labels])
 
 
 def test_the_participant_sees_public_splits_and_logs_but_not_host_data(
