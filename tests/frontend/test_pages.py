@@ -67,5 +67,9 @@ def test_host_only_splits_are_not_named_to_participants(users, challenges):
     challenge = challenges["tabular_classification"]
     public = client_for(users, "charlie").get(f"/challenges/{challenge.pk}/").content.decode()
     hosts = client_for(users, "alice").get(f"/challenges/{challenge.pk}/").content.decode()
-    assert "private" not in public.split("<h2>Phases</h2>")[1].split("</table>")[0]
-    assert "private" in hosts.split("<h2>Phases</h2>")[1].split("</table>")[0]
+
+    def phases(page: str) -> str:
+        return page.split('<h2 id="phases">Phases</h2>')[1].split('<h2 id="guidelines">')[0]
+
+    assert "leaderboard/private/" not in phases(public)
+    assert "leaderboard/private/" in phases(hosts)
