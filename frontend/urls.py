@@ -1,7 +1,22 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
 from frontend.views import host, leaderboard, participant, public
+
+
+class CodenameConverter:
+    """Phase and split codenames: any text but "/" and NUL (which PostgreSQL refuses)."""
+
+    regex = "[^/\x00]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(CodenameConverter, "codename")
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -17,12 +32,12 @@ urlpatterns = [
         name="my-submissions",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<str:codename>/submit/",
+        "challenges/<int:challenge_id>/phases/<codename:codename>/submit/",
         participant.submit,
         name="submit",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<str:codename>/leaderboard/<str:split>/",
+        "challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/<codename:split>/",
         leaderboard.leaderboard,
         name="leaderboard",
     ),
@@ -39,7 +54,7 @@ urlpatterns = [
         name="host-submissions",
     ),
     path(
-        "host/challenges/<int:challenge_id>/phases/<str:codename>/rescore/",
+        "host/challenges/<int:challenge_id>/phases/<codename:codename>/rescore/",
         host.rescore,
         name="host-rescore",
     ),
