@@ -104,7 +104,7 @@
           const label = data.status.replace("_", " ");
           status.textContent = label.charAt(0).toUpperCase() + label.slice(1);
           status.className = "status status-" + data.status;
-          el.dataset.status = data.status;
+          el.dataset.state = data.status;
           if (FINAL.indexOf(data.status) === -1) { setTimeout(poll, 1000); return; }
           delete el.dataset.live;
           if (el.hasAttribute("data-reload")) { window.location.reload(); return; }
