@@ -104,10 +104,29 @@ def participate(request, challenge_id: int):
     return redirect(url + "#phases")
 
 
+QUOTA_LABELS = {
+    "per_day": ("Today (UTC day)", None),
+    "per_month": ("This month", None),
+    "total": ("In total", "never"),
+    "concurrent": ("At once (waiting or running)", "when one finishes"),
+}
+
+
 def _quota(phase: ChallengePhase, participation) -> dict:
     states = quota_state(phase=phase, team_id=participation.team_id)
     return {
-        "states": states,
+        "states": [
+            {
+                "label": QUOTA_LABELS[s.quota][0],
+                "used": s.used,
+                "limit": s.limit,
+                "remaining": s.remaining,
+                "resets": (
+                    f"{s.resets_at:%Y-%m-%d %H:%M} UTC" if s.resets_at else QUOTA_LABELS[s.quota][1]
+                ),
+            }
+            for s in states
+        ],
         "remaining": min(s.remaining for s in states),
         "max_bytes": max_upload_bytes(phase),
     }
