@@ -12,6 +12,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "throughput_per_s": (">=", 20),
     "throughput_200ms_ratio": (">=", 0.8),
     "approve_to_first_finished_s": ("<=", 5),
+    "upload_rss_growth_mib": ("<=", 64),
 }
 
 # What `python -m bench` must print, whatever the options (the smoke test checks them).

@@ -38,17 +38,30 @@ class Sizes:
     burst: int
     sleepy_warmup: int
     sleepy_burst: int
+    upload_bytes: int
 
     @classmethod
     def full(cls) -> Sizes:
         return cls(
-            warmup=10, sequential=200, bare_calls=2000, burst=300, sleepy_warmup=4, sleepy_burst=60
+            warmup=10,
+            sequential=200,
+            bare_calls=2000,
+            burst=300,
+            sleepy_warmup=4,
+            sleepy_burst=60,
+            upload_bytes=1024**3,
         )
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            warmup=10, sequential=40, bare_calls=500, burst=60, sleepy_warmup=4, sleepy_burst=16
+            warmup=10,
+            sequential=40,
+            bare_calls=500,
+            burst=60,
+            sleepy_warmup=4,
+            sleepy_burst=16,
+            upload_bytes=128 * 1024**2,
         )
 
 
@@ -301,6 +314,8 @@ def _measure(
         3,
     )
 
+    _measure_upload(report, cast, sizes, worker.log_path.parent)
+
     print(f"bench: {_load()} at the end", flush=True)
     print("\n" + report.table(), flush=True)
     missed = report.missed()
@@ -309,6 +324,21 @@ def _measure(
         flush=True,
     )
     return 0
+
+
+def _measure_upload(report, cast, sizes: Sizes, logs: Path) -> None:
+    from bench.upload import disk_has_room, measure_upload
+
+    size = sizes.upload_bytes
+    if not disk_has_room(logs, size):
+        print(f"bench: not enough free disk for a {size >> 20} MiB upload; skipped", flush=True)
+        return
+    upload = measure_upload(cast, size_bytes=size, log_path=logs / "gunicorn.log")
+    how = f"{size >> 20} MiB through gunicorn + REST API: web worker's peak RSS - RSS before"
+    if not upload.peak_reset:
+        how += " (peak not resettable: counts from the worker's start)"
+    report.add("upload_rss_growth_mib", upload.growth_mib, "MiB", how, 1)
+    report.add("upload_mib_per_s", upload.mib_per_s, "MiB/s", "same upload, until 201", 1)
 
 
 def _print_worker_log(worker: Worker | None) -> None:

@@ -10,6 +10,9 @@ from challenges.models import (
     HostTeam,
     HostTeamMember,
     Leaderboard,
+    Round,
+    Webhook,
+    WebhookDelivery,
 )
 from challenges.services.challenges import challenge_approve, challenge_reject
 
@@ -133,3 +136,28 @@ class ChallengePhaseAdmin(admin.ModelAdmin):
     list_filter = ["submission_type"]
     search_fields = ["codename", "name", "challenge__title"]
     inlines = [PhaseSplitInline]
+
+
+@admin.register(Round)
+class RoundAdmin(admin.ModelAdmin):
+    list_display = ("phase", "number", "data_version", "opened_at", "opened_by")
+    list_filter = ("phase__challenge",)
+    readonly_fields = ("opened_at",)
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ("team", "challenge", "url", "is_active", "created_at")
+    list_filter = ("is_active", "challenge")
+    search_fields = ("team__name", "url")
+    exclude = ("secret",)  # signs deliveries: shown to the team only
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("pk", "webhook", "status", "attempts", "last_status_code", "created_at")
+    list_filter = ("status",)
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -8,6 +8,7 @@ uses; production and CI set DATABASE_URL and CELERY_BROKER_URL.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +48,16 @@ def envint(name: str, default: int) -> int:
         return int(raw.replace("_", ""))
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+
+
+def envfloat(name: str, default: float) -> float:
+    raw = env(name, "")
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -215,7 +226,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.sweep_submissions",
         "schedule": float(SWEEPER_INTERVAL_S),
     },
+    "open-rounds": {
+        "task": "workers.sweep_rounds",
+        "schedule": float(SWEEPER_INTERVAL_S),
+    },
 }
+
+# Round webhooks: participants' URLs get a signed POST when a round opens.
+WEBHOOK_TIMEOUT_S = envint("WEBHOOK_TIMEOUT_S", 10)
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_RETRY_BASE_S = envfloat("WEBHOOK_RETRY_BASE_S", 10.0)
+WEBHOOK_ALLOW_PRIVATE = envbool("WEBHOOK_ALLOW_PRIVATE", False)
 
 # Evaluation defaults (per-phase `resources` in the bundle override them).
 EVALUATION_TIME_LIMIT_S = envint("EVALUATION_TIME_LIMIT_S", 600)
@@ -226,6 +247,9 @@ EVALUATION_LOG_MAX_BYTES = envint("EVALUATION_LOG_MAX_BYTES", 1024**2)
 # read it: every folder on the way needs o+x.
 EVALUATION_CACHE_DIR = Path(env("EVALUATION_CACHE_DIR", str(VAR_DIR / "cache")))
 EVALUATION_ENV_BUILD_TIMEOUT_S = envint("EVALUATION_ENV_BUILD_TIMEOUT_S", 900)
+# Extra pip arguments for requirements environments, split like a shell would: an
+# air-gapped site points pip at its own wheels ("--no-index --find-links /srv/wheels").
+EVALUATION_PIP_ARGS = shlex.split(env("EVALUATION_PIP_ARGS", ""))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -127,7 +127,7 @@ def pipeline_env(tmp_path_factory, django_db_setup, django_db_blocker):
     require_service("postgresql (set DATABASE_URL=postgres://...)", postgres_in_use())
     require_service("redis on 127.0.0.1:6379", port_open("127.0.0.1", 6379))
     from evalserver.celery import app
-    from tests.services import new_queue
+    from tests.services import build_probe_wheel, new_queue
 
     root = tmp_path_factory.mktemp("pipeline")
     env = {
@@ -142,6 +142,10 @@ def pipeline_env(tmp_path_factory, django_db_setup, django_db_blocker):
     cache = Path(tempfile.mkdtemp(prefix="evalserver-test-cache-"))
     cache.chmod(0o755)
     env["cache_dir"] = cache
+    # Requirements environments install from here, never from an index.
+    wheelhouse = Path(tempfile.mkdtemp(prefix="evalserver-test-wheels-"))
+    build_probe_wheel(wheelhouse)
+    env["pip_args"] = f"--no-index --find-links {wheelhouse}"
     app.conf.broker_url = env["broker_url"]
     app.conf.task_default_queue = env["queue"]
     return env

@@ -84,6 +84,7 @@ def worker_env(
     var_dir: Path,
     cache_dir: Path,
     queue: str,
+    pip_args: str = "--no-index",
     **extra: str,
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
@@ -97,6 +98,11 @@ def worker_env(
             "MEDIA_ROOT": str(media_root),
             "EVALSERVER_VAR_DIR": str(var_dir),
             "EVALUATION_CACHE_DIR": str(cache_dir),
+            "EVALUATION_PIP_ARGS": pip_args,
+            # Webhook tests aim only at servers they run on 127.0.0.1.
+            "WEBHOOK_ALLOW_PRIVATE": "true",
+            "WEBHOOK_RETRY_BASE_S": "0.2",
+            "WEBHOOK_MAX_ATTEMPTS": "4",
             "DJANGO_SETTINGS_MODULE": "evalserver.settings",
             **extra,
         }
@@ -279,3 +285,33 @@ def still_running(processes: list[ProcInfo]) -> list[ProcInfo]:
         if now is not None and now.start_ticks == old.start_ticks:
             alive.append(now)
     return alive
+
+
+def build_probe_wheel(folder: Path, *, name: str = "evalserver_probe_pkg", value: int = 7) -> Path:
+    """A one-module wheel, written by hand, for requirements environments built without any
+    package index (`--no-index --find-links folder`)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{name}-1.0.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VALUE = {value}\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: 1.0\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: evalserver-tests\n"
+        "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+
+    def digest(text: str) -> str:
+        raw = hashlib.sha256(text.encode()).digest()
+        return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    record = "".join(
+        f"{path},{digest(text)},{len(text.encode())}\n" for path, text in files.items()
+    )
+    files[f"{dist}/RECORD"] = record + f"{dist}/RECORD,,\n"
+    wheel = folder / f"{name}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel

@@ -90,6 +90,7 @@ def _build(target: Path, requirements: str) -> tuple[bool, str]:
             # Wheels only: building an sdist would run the host's setup code in the
             # worker, outside the sandbox. Installing a wheel runs nothing.
             "--only-binary=:all:",
+            *settings.EVALUATION_PIP_ARGS,
             "-r",
             "/dev/stdin",
         ],

@@ -22,6 +22,8 @@ from challenges.services.submissions import (
     submission_fail,
     submission_record_outcome,
 )
+from workers.environments import EnvironmentError_, python_for
+from workers.forkserver import get_evaluator
 from workers.runner import Limits, Outcome
 from workers.scripts import sandbox_readable, script_root_for
 
@@ -66,6 +68,14 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
         return None
     try:
         record = _evaluate(submission, limits)
+    except EnvironmentError_ as exc:
+        submission_fail(
+            submission_id=submission_id,
+            from_statuses=(Submission.Status.RUNNING,),
+            kind="environment",
+            message=str(exc),
+        )
+        return submission
     except Exception as exc:
         log.exception("platform error evaluating submission %s", submission_id)
         submission_fail(
@@ -107,23 +117,24 @@ def _evaluate(submission: Submission, limits: Limits) -> EvaluationRecord:
             limits=limits,
             submission_metadata=submission_metadata(submission),
             partial_ok=phase.is_partial_submission_evaluation_enabled,
+            cancelled=lambda: _was_cancelled(submission.pk),
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _record(outcome, submission, script)
 
 
-def run_in_sandbox(*, script: EvaluationScript, **kwargs) -> Outcome:
-    """Through the warm parent of this script version when there is one, else cold."""
-    script_root = script_root_for(script)
-    try:
-        from workers.forkserver import get_evaluator
-    except ImportError:
-        from workers.runner import run_evaluation
+def _was_cancelled(submission_id: int) -> bool:
+    return Submission.objects.filter(pk=submission_id, status=Submission.Status.CANCELLED).exists()
 
-        return run_evaluation(script_root=script_root, **kwargs)
+
+def run_in_sandbox(*, script: EvaluationScript, **kwargs) -> Outcome:
+    """Through the warm parent of this script version, in the script's own environment
+    when it has a requirements.txt."""
     evaluator = get_evaluator(
-        f"{script.challenge_id}:{script.version}:{script.sha256}", script_root
+        f"{script.challenge_id}:{script.version}:{script.sha256}",
+        script_root_for(script),
+        python=python_for(script),
     )
     return evaluator.run(**kwargs)
 

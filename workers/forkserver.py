@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_WARM = int(os.environ.get("EVALUATION_MAX_WARM", "8"))
 START_TIMEOUT_S = 300.0  # importing the script and its libraries
 REPLY_GRACE_S = 30.0  # past the time limit before we call the warm parent hung
+CANCEL_POLL_S = 0.5  # how often a running evaluation asks whether it was cancelled
 LOG_TAIL_BYTES = 8192
 
 
@@ -52,6 +54,10 @@ class WarmParentDied(Exception):
 
 
 class WarmParentHung(Exception):
+    pass
+
+
+class EvaluationCancelled(Exception):
     pass
 
 
@@ -70,9 +76,11 @@ class WarmEvaluator:
     other threads we rely on the socket closing instead.
     """
 
-    def __init__(self, script_root: Path | str, *, key: str) -> None:
+    def __init__(self, script_root: Path | str, *, key: str, python: str | None = None) -> None:
         self.script_root = Path(script_root)
         self.key = key
+        # The script version's own environment when it has a requirements.txt.
+        self.python = python or sys.executable
         self.hello: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
@@ -107,11 +115,14 @@ class WarmEvaluator:
         limits: Limits,
         submission_metadata: dict[str, Any] | None = None,
         partial_ok: bool = False,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Outcome:
         """Same arguments and result as `runner.run_evaluation`.
 
         If the warm parent is gone (killed, or the script's import failed) it is started
         again, once; a script that still cannot be imported fails with kind "script".
+        `cancelled` is asked every CANCEL_POLL_S while evaluate() runs; when it says yes,
+        the warm parent is stopped, which kills the child and everything it started.
         """
         uid = runner.sandbox_uid()
         request = runner.evaluate_request(
@@ -145,7 +156,18 @@ class WarmEvaluator:
                     try:
                         self._send(self._message(work, request, limits, uid))
                         reply = self._receive(
-                            time.monotonic() + limits.time_limit_s + REPLY_GRACE_S
+                            time.monotonic() + limits.time_limit_s + REPLY_GRACE_S, cancelled
+                        )
+                    except EvaluationCancelled:
+                        # The parent forks the next child while it waits: stopping it is the
+                        # one sure way to stop this child now. The next run starts it again.
+                        log.info("evaluation cancelled; stopping warm parent %s", self.pid)
+                        self._stop()
+                        return Outcome(
+                            ok=False,
+                            failure="cancelled",
+                            message="Cancelled while evaluate() was running; it was stopped.",
+                            sandbox=self._sandbox({}, uid),
                         )
                     except WarmParentHung:
                         log.error("warm parent %s for %s stopped answering", self.pid, self.key)
@@ -209,7 +231,7 @@ class WarmEvaluator:
         parent = os.getpid() if threading.current_thread() is threading.main_thread() else 0
         command = [
             *prefix,
-            sys.executable,
+            self.python,
             "-I",
             str(runner.WARM_PARENT),
             str(theirs.fileno()),
@@ -281,16 +303,20 @@ class WarmEvaluator:
         except OSError as exc:
             raise WarmParentDied(str(exc)) from None
 
-    def _receive(self, deadline: float) -> dict[str, Any]:
+    def _receive(
+        self, deadline: float, cancelled: Callable[[], bool] | None = None
+    ) -> dict[str, Any]:
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WarmParentHung()
-            self._sock.settimeout(remaining)
+            self._sock.settimeout(min(remaining, CANCEL_POLL_S) if cancelled else remaining)
             try:
                 data = self._sock.recv(65536)
             except TimeoutError:
-                raise WarmParentHung() from None
+                if cancelled is not None and cancelled():
+                    raise EvaluationCancelled() from None
+                continue
             except OSError as exc:
                 raise WarmParentDied(str(exc)) from None
             if not data:
@@ -391,18 +417,25 @@ _evaluators_lock = threading.Lock()
 
 
 def get_evaluator(
-    key: str, script_root: Path | str, *, max_warm: int | None = None
+    key: str,
+    script_root: Path | str,
+    *,
+    python: str | None = None,
+    max_warm: int | None = None,
 ) -> WarmEvaluator:
     """The process-wide warm parent for `key` (a challenge's script version), created on first
     use; the least recently used ones are shut down beyond `max_warm` (default MAX_WARM)."""
     evicted = []
     with _evaluators_lock:
         evaluator = _evaluators.get(key)
-        if evaluator is not None and evaluator.script_root != Path(script_root):
+        if evaluator is not None and (
+            evaluator.script_root != Path(script_root)
+            or evaluator.python != (python or sys.executable)
+        ):
             evicted.append(_evaluators.pop(key))
             evaluator = None
         if evaluator is None:
-            evaluator = _evaluators[key] = WarmEvaluator(script_root, key=key)
+            evaluator = _evaluators[key] = WarmEvaluator(script_root, key=key, python=python)
         _evaluators.move_to_end(key)
         while len(_evaluators) > (max_warm or MAX_WARM):
             evicted.append(_evaluators.popitem(last=False)[1])

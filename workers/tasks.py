@@ -32,6 +32,24 @@ def sweep_submissions() -> None:
         log.info("sweeper: re-sent %s, failed %s", report.requeued, report.failed)
 
 
+@shared_task(name="workers.sweep_rounds", ignore_result=True)
+def sweep_rounds() -> None:
+    from challenges.services.webhooks import rounds_open_due, webhook_deliveries_resend_stale
+
+    opened, resent = rounds_open_due(), webhook_deliveries_resend_stale()
+    if opened or resent:
+        log.info("rounds: opened %s, re-sent %s webhook deliveries", opened, resent)
+
+
+@shared_task(name="workers.deliver_webhook", bind=True, ignore_result=True, max_retries=None)
+def deliver_webhook(self, delivery_id: int) -> None:
+    from workers.webhooks import deliver
+
+    delay = deliver(delivery_id)
+    if delay is not None:
+        raise self.retry(countdown=delay)
+
+
 @worker_ready.connect
 def _recover_after_restart(sender=None, **kwargs) -> None:
     """Submissions that a previous run of this worker node left running."""

@@ -12,6 +12,7 @@ from challenges.access import AccessDenied
 from challenges.bundle import BundleError
 from challenges.services.participation import ParticipationError
 from challenges.services.submissions import QuotaExceeded, SubmissionRefused
+from challenges.services.webhooks import WebhookRefused
 
 
 def exception_handler(exc, context):
@@ -26,7 +27,7 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, SubmissionRefused):
         return _refused(exc)
-    if isinstance(exc, ParticipationError):
+    if isinstance(exc, ParticipationError | WebhookRefused):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)

@@ -17,6 +17,8 @@ urlpatterns = [
     ),
     path("", include("challenges.api.participation")),
     path("", include("challenges.api.submissions")),
+    path("", include("challenges.api.data")),
+    path("", include("challenges.api.webhooks")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

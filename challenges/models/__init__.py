@@ -14,6 +14,7 @@ from challenges.models.participation import (
     ParticipantTeamMember,
 )
 from challenges.models.submission import Submission, SubmissionResult
+from challenges.models.webhooks import Round, Webhook, WebhookDelivery
 
 __all__ = [
     "Challenge",
@@ -27,6 +28,9 @@ __all__ = [
     "Leaderboard",
     "ParticipantTeam",
     "ParticipantTeamMember",
+    "Round",
     "Submission",
     "SubmissionResult",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -67,6 +67,11 @@ def store_stream(*, folder: str, name: str, stream: IO[bytes]) -> tuple[str, str
     return path, reader.digest.hexdigest(), reader.size
 
 
+def open_stored(path: str) -> IO[bytes]:
+    """A stored file, opened for reading; `path` is one we chose when storing it."""
+    return default_storage.open(path, "rb")
+
+
 def deterministic_zip(files: Iterable[tuple[str, bytes]]) -> bytes:
     """A zip whose bytes depend only on the (path, content) pairs."""
     buffer = io.BytesIO()

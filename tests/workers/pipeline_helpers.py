@@ -109,9 +109,14 @@ SCRIPT_CONFIG = {
 
 
 def script_bundle(
-    evaluate_source: str, *, title: str = "Pipeline probe", **phase_overrides: Any
+    evaluate_source: str,
+    *,
+    title: str = "Pipeline probe",
+    script_files: dict[str, str] | None = None,
+    **phase_overrides: Any,
 ) -> bytes:
-    """A small EvalAI bundle whose evaluation_script/__init__.py is `evaluate_source`."""
+    """A small EvalAI bundle whose evaluation_script/__init__.py is `evaluate_source`
+    (plus `script_files`, such as a requirements.txt, beside it)."""
     config = yaml.safe_load(yaml.safe_dump(SCRIPT_CONFIG))
     config["title"] = title
     config["challenge_phases"][0].update(phase_overrides)
@@ -120,7 +125,9 @@ def script_bundle(
             "challenge_config.yaml": yaml.safe_dump(config, sort_keys=False),
             "templates/description.html": "<p>probe</p>",
             "annotations/truth.json": '{"answer": 42}',
-            "evaluation_script.zip": bf.zip_bytes({"__init__.py": evaluate_source}),
+            "evaluation_script.zip": bf.zip_bytes(
+                {"__init__.py": evaluate_source, **(script_files or {})}
+            ),
         }
     )
 

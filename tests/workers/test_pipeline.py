@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -201,6 +204,12 @@ def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwarg
         return {"submission_result": "done"}
     if what == "partial":
         return {"result": [main]}
+    if what.startswith("beat:"):
+        # A heartbeat the test can watch: it stops when the child is killed.
+        while True:
+            with open(what[5:], "a") as fh:
+                fh.write(".")
+            time.sleep(0.05)
     return {"result": ok}
 """
 
@@ -318,17 +327,98 @@ def test_host_rerun_makes_a_new_attempt_and_rescore_reruns_the_phase(
     assert submission.attempt == 3 and submission.results.filter(is_active=True).count() == 2
 
 
-def test_cancel_by_owner_stops_a_running_evaluation(hostile, api):
-    sid = submit(api("charlie"), hostile, "probe", "loop", name="what.txt").json()["id"]
+@pytest.fixture
+def patient(pipeline, users, host_teams):
+    """The hostile script with a time limit long enough that only a cancel stops it."""
+    challenge = load_approved(
+        script_bundle(HOSTILE, title="Patient", resources={"time_limit_s": 60}),
+        users,
+        host_teams["alice"],
+    )
+    participate(users["charlie"], challenge)
+    return challenge
+
+
+@pytest.fixture
+def heartbeat_file():
+    # Outside pytest's 0700 folders: the sandbox uid writes here.
+    folder = Path(tempfile.mkdtemp(prefix="evalserver-beat-"))
+    folder.chmod(0o777)
+    yield folder / "beat"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def test_cancel_by_owner_stops_a_running_evaluation(patient, api, heartbeat_file):
+    what = f"beat:{heartbeat_file}"
+    sid = submit(api("charlie"), patient, "probe", what, name="what.txt").json()["id"]
     deadline = time.monotonic() + 20
-    while Submission.objects.get(pk=sid).status != Submission.Status.RUNNING:
-        assert time.monotonic() < deadline
+    while _size(heartbeat_file) < 3:
+        assert time.monotonic() < deadline, Submission.objects.get(pk=sid).status
         time.sleep(0.05)
     assert api("bob").post(f"/api/v1/submissions/{sid}/cancel/").status_code == 404
     response = api("charlie").post(f"/api/v1/submissions/{sid}/cancel/")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
-    # The worker's late outcome must not overwrite the cancel.
-    time.sleep(5)
+    # The worker notices within a poll interval and kills the child: the heartbeat stops,
+    # long before the 60 s time limit would have stopped it.
+    time.sleep(2)
+    stopped_at = _size(heartbeat_file)
+    time.sleep(1)
+    assert _size(heartbeat_file) == stopped_at, "evaluate() kept running after the cancel"
     submission = Submission.objects.get(pk=sid)
     assert submission.status == Submission.Status.CANCELLED and not submission.results.exists()
     assert api("charlie").post(f"/api/v1/submissions/{sid}/cancel/").status_code == 400
+    # The worker serves on: the same script's next submission is evaluated.
+    assert run_hostile(api, patient, "fine").status == Submission.Status.FINISHED
+
+
+def test_host_cancel_stops_a_running_evaluation_too(patient, api, heartbeat_file):
+    sid = submit(api("charlie"), patient, "probe", f"beat:{heartbeat_file}", name="w.txt").json()[
+        "id"
+    ]
+    deadline = time.monotonic() + 20
+    while _size(heartbeat_file) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert api("alice").post(f"/api/v1/submissions/{sid}/cancel/").status_code == 200
+    time.sleep(2)
+    stopped_at = _size(heartbeat_file)
+    time.sleep(1)
+    assert _size(heartbeat_file) == stopped_at
+    assert Submission.objects.get(pk=sid).status == Submission.Status.CANCELLED
+
+
+REQUIREMENTS_EVALUATE = """
+import evalserver_probe_pkg
+
+def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwargs):
+    value = evalserver_probe_pkg.VALUE
+    return {"result": [{"main": {"Score": value, "Other": 0}}, {"hidden": {"Score": value, "Other": 0}}]}
+"""
+
+
+def test_a_script_with_requirements_runs_in_its_own_environment(pipeline, users, host_teams, api):
+    """The wheelhouse (tests/conftest.py) holds evalserver-probe-pkg, which the worker's own
+    environment lacks: only the script version's environment can import it."""
+    bundle = script_bundle(
+        REQUIREMENTS_EVALUATE,
+        title="Needs a package",
+        script_files={"requirements.txt": "evalserver-probe-pkg==1.0\n"},
+    )
+    challenge = load_approved(bundle, users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    response = submit(api("charlie"), challenge, "probe", "1", name="s.txt")
+    assert response.status_code == 201, response.content
+    (submission,) = wait_final([response.json()["id"]], timeout=120)
+    assert submission.status == Submission.Status.FINISHED, (
+        submission.failure_message,
+        submission.traceback,
+    )
+    result = submission.results.get(phase_split__dataset_split__codename="main")
+    assert result.scores["Score"] == 7.0
+    script = challenge.scripts.get()
+    script.refresh_from_db()
+    assert script.env_status == "ready", script.env_log

@@ -1,0 +1,88 @@
+"""REST API: the files a phase's bundle lists as `public_data`, for its participants."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from django.urls import path, reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from challenges.access import AccessDenied, user_is_challenge_host
+from challenges.api.submissions import access_phase
+from challenges.models import ChallengePhase
+from challenges.selectors import participation_for_user
+from challenges.services.storage import open_stored
+
+
+def access_phase_data(user, challenge_id: int, codename: str) -> ChallengePhase:
+    """Like Kaggle: a phase's data is for teams that accepted the terms, and for its hosts."""
+    phase = access_phase(user, challenge_id, codename)
+    if user_is_challenge_host(user, phase.challenge):
+        return phase
+    if participation_for_user(user, phase.challenge) is None:
+        raise AccessDenied(
+            "Take part in the challenge (accept its terms with your team) to download its data."
+        )
+    return phase
+
+
+class PhaseDataList(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        operation_id="phase_data_list",
+        responses=OpenApiResponse(description="[{name, size, sha256, url}]"),
+    )
+    def get(self, request, challenge_id: int, codename: str):
+        """The phase's public data files: name, size in bytes, sha256 and download URL."""
+        phase = access_phase_data(request.user, challenge_id, codename)
+        return Response(
+            [
+                {
+                    "name": item["name"],
+                    "size": item["size"],
+                    "sha256": item["sha256"],
+                    "url": request.build_absolute_uri(
+                        reverse(
+                            "api-phase-data-file",
+                            args=[phase.challenge_id, phase.codename, item["name"]],
+                        )
+                    ),
+                }
+                for item in phase.public_data
+            ]
+        )
+
+
+class PhaseDataFile(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        operation_id="phase_data_file", responses=OpenApiResponse(description="the file's bytes")
+    )
+    def get(self, request, challenge_id: int, codename: str, name: str):
+        """Download one public data file, streamed."""
+        phase = access_phase_data(request.user, challenge_id, codename)
+        # The name is looked up, never used as a path.
+        item = next((i for i in phase.public_data if i["name"] == name), None)
+        if item is None:
+            raise ChallengePhase.DoesNotExist
+        response = FileResponse(open_stored(item["path"]), as_attachment=True, filename=name)
+        response["X-Content-SHA256"] = item["sha256"]
+        return response
+
+
+urlpatterns = [
+    path(
+        "challenges/<int:challenge_id>/phases/<str:codename>/data/",
+        PhaseDataList.as_view(),
+        name="api-phase-data",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<str:codename>/data/<str:name>",
+        PhaseDataFile.as_view(),
+        name="api-phase-data-file",
+    ),
+]

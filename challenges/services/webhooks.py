@@ -1,0 +1,245 @@
+"""Rounds and round webhooks: when a phase opens or a host starts a new round, every
+participating team's webhook gets a signed POST (DESIGN section 7).
+
+The body is `{roundNumber, dataVersion, triggerId, isTest, challenge, phase}` as compact
+JSON; the header `X-Evalserver-Signature: sha256=<hex>` is HMAC-SHA256 of exactly those
+bytes under the webhook's secret. Deliveries go out from workers (`workers.deliver_webhook`)
+after the transaction commits, are retried with exponential backoff, and every attempt
+is logged on the delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from celery import current_app
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
+from challenges.models import (
+    ChallengeParticipation,
+    ChallengePhase,
+    ParticipantTeam,
+    Round,
+    Webhook,
+    WebhookDelivery,
+)
+
+DELIVER_TASK = "workers.deliver_webhook"
+MAX_WEBHOOKS_PER_TEAM = 5
+Status = WebhookDelivery.Status
+
+
+class WebhookRefused(Exception):
+    """The webhook cannot be registered or sent; the message says why."""
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why the platform will not POST to `url`, or None. Checked when a team registers it
+    and again before every delivery (a name may resolve elsewhere later)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "The webhook URL must start with http:// or https:// and name a host."
+    if settings.WEBHOOK_ALLOW_PRIVATE:
+        return None
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return f"The webhook host {parts.hostname!r} does not resolve."
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            # Participants choose these URLs: never let them aim the server at its own
+            # network (database, metadata services, the admin on localhost).
+            return (
+                f"The webhook host {parts.hostname!r} resolves to {address}, a private or "
+                "local address; the operator allows only public ones (WEBHOOK_ALLOW_PRIVATE)."
+            )
+    return None
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_body(payload: dict) -> bytes:
+    """The exact bytes that are signed and sent."""
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def webhook_create(*, user, team: ParticipantTeam, challenge, url: str) -> Webhook:
+    if not user_is_team_member(user, team):
+        raise AccessDenied("Only members of the team can manage its webhooks.")
+    if not ChallengeParticipation.objects.filter(team=team, challenge=challenge).exists():
+        raise WebhookRefused("The team does not take part in this challenge.")
+    problem = webhook_url_problem(url)
+    if problem:
+        raise WebhookRefused(problem)
+    if Webhook.objects.filter(team=team, challenge=challenge).count() >= MAX_WEBHOOKS_PER_TEAM:
+        raise WebhookRefused(
+            f"A team may register at most {MAX_WEBHOOKS_PER_TEAM} webhooks per challenge."
+        )
+    return Webhook.objects.create(
+        team=team, challenge=challenge, url=url, secret=secrets.token_hex(32), created_by=user
+    )
+
+
+def webhook_delete(*, user, webhook: Webhook) -> None:
+    if not user_is_team_member(user, webhook.team):
+        raise AccessDenied("Only members of the team can manage its webhooks.")
+    webhook.delete()
+
+
+def webhook_send_test(*, user, webhook: Webhook) -> WebhookDelivery:
+    """What the "send test" button does: the latest round's payload with isTest true."""
+    if not user_is_team_member(user, webhook.team):
+        raise AccessDenied("Only members of the team can test its webhooks.")
+    latest = (
+        Round.objects.filter(phase__challenge_id=webhook.challenge_id)
+        .select_related("phase")
+        .order_by("-opened_at", "-pk")
+        .first()
+    )
+    with transaction.atomic():
+        return _deliver(webhook, latest, is_test=True, phase=latest.phase if latest else None)
+
+
+def round_start(*, user, phase: ChallengePhase, data_version: str = "") -> Round:
+    """A host opens the phase's next round; every participating team's webhook is told."""
+    if not user_is_challenge_host(user, phase.challenge):
+        raise AccessDenied("Only the challenge's hosts can start a round.")
+    with transaction.atomic():
+        # One new number at a time per phase.
+        ChallengePhase.objects.select_for_update().filter(pk=phase.pk).first()
+        number = (phase.rounds.aggregate(n=Max("number"))["n"] or 0) + 1
+        opened = Round.objects.create(
+            phase=phase, number=number, data_version=data_version[:100], opened_by=user
+        )
+        _notify(opened)
+    return opened
+
+
+def rounds_open_due(*, now=None) -> int:
+    """Round 1 of every open phase of an approved challenge that has none yet (the beat
+    sweeper calls this): 'when a phase opens'. Safe to run anywhere, any number of times."""
+    now = now or timezone.now()
+    # A phase without dates is open with its challenge (EvalAI leaves both optional).
+    starts = Q(start_date__lte=now) | Q(start_date__isnull=True, challenge__start_date__lte=now)
+    starts |= Q(start_date__isnull=True, challenge__start_date__isnull=True)
+    ends = Q(end_date__gt=now) | Q(end_date__isnull=True, challenge__end_date__gt=now)
+    due = ChallengePhase.objects.filter(
+        starts, ends, challenge__approved_by_admin=True, rounds__isnull=True
+    )
+    opened = 0
+    for phase in due:
+        try:
+            with transaction.atomic():
+                first = Round.objects.create(phase=phase, number=1, opened_at=now)
+                _notify(first)
+        except IntegrityError:
+            continue  # another sweeper opened it first
+        opened += 1
+    return opened
+
+
+def webhook_deliveries_resend_stale(*, now=None) -> int:
+    """Pending deliveries whose next attempt is long overdue (their message was lost with
+    the broker): send them again."""
+    now = now or timezone.now()
+    stale = list(
+        WebhookDelivery.objects.filter(
+            status=Status.PENDING,
+            next_attempt_at__lt=now - timedelta(seconds=settings.SWEEPER_REQUEUE_AFTER_S),
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in stale:
+        WebhookDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=now)
+        _send(delivery_id)
+    return len(stale)
+
+
+def webhook_delivery_record(
+    *, delivery_id: int, status_code: int | None, error: str, seconds: float
+) -> float | None:
+    """Log one attempt. Returns the delay before the next one, or None when it is over
+    (delivered, or out of attempts)."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.status != Status.PENDING:
+            return None
+        ok = status_code is not None and 200 <= status_code < 300
+        delivery.attempts += 1
+        delivery.last_status_code = status_code
+        delivery.last_error = error[:2000]
+        delivery.log = [
+            *delivery.log,
+            {
+                "at": now.isoformat(),
+                "status_code": status_code,
+                "error": error[:500],
+                "seconds": round(seconds, 3),
+            },
+        ]
+        delay = None
+        if ok:
+            delivery.status, delivery.delivered_at = Status.DELIVERED, now
+        elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            delivery.status = Status.FAILED
+        else:
+            delay = settings.WEBHOOK_RETRY_BASE_S * 2 ** (delivery.attempts - 1)
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+        delivery.save()
+    return delay
+
+
+def webhook_delivery_give_up(*, delivery_id: int, reason: str) -> None:
+    """No attempt is possible (the URL is no longer allowed): fail it, saying why."""
+    WebhookDelivery.objects.filter(pk=delivery_id, status=Status.PENDING).update(
+        status=Status.FAILED, last_error=reason[:2000]
+    )
+
+
+def _notify(opened: Round) -> None:
+    teams = ChallengeParticipation.objects.filter(challenge_id=opened.phase.challenge_id).values(
+        "team_id"
+    )
+    for webhook in Webhook.objects.filter(
+        challenge_id=opened.phase.challenge_id, is_active=True, team_id__in=teams
+    ):
+        _deliver(webhook, opened, is_test=False, phase=opened.phase)
+
+
+def _deliver(webhook: Webhook, opened: Round | None, *, is_test: bool, phase) -> WebhookDelivery:
+    trigger = uuid.uuid4().hex
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook,
+        round=opened,
+        trigger_id=trigger,
+        payload={
+            "roundNumber": opened.number if opened else 0,
+            "dataVersion": opened.data_version if opened else "",
+            "triggerId": trigger,
+            "isTest": is_test,
+            "challenge": webhook.challenge_id,
+            "phase": phase.codename if phase else None,
+        },
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: _send(delivery.pk))
+    return delivery
+
+
+def _send(delivery_id: int) -> None:
+    current_app.send_task(DELIVER_TASK, args=[delivery_id])

@@ -1,0 +1,401 @@
+"""`evalserver-cli`: the participant's (and bot's) command line, over the REST API only.
+
+    evalserver-cli login https://comp.example.org alice          # asks for the password
+    evalserver-cli challenges
+    evalserver-cli data 3 dev --out data/                       # the phase's public files
+    evalserver-cli quota 3 dev
+    evalserver-cli submit 3 dev predictions.csv --wait          # progress bar, then the result
+    evalserver-cli status 41 --wait
+    evalserver-cli leaderboard 3 dev public
+
+No Django here: a participant installs the project (or copies this file) and needs only
+`requests`. The server and token come from --url/--token, EVALSERVER_URL/EVALSERVER_TOKEN,
+or the file `login` writes (EVALSERVER_CONFIG, default ~/.config/evalserver/cli.json).
+Exit status: 0 done, 1 the server refused (its message is printed), 2 usage, 3 the
+submission ended failed or cancelled, 4 --wait timed out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+FINAL = {"finished", "failed", "cancelled", "partially_evaluated"}
+CHUNK = 1024 * 1024
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def config_path() -> Path:
+    default = Path.home() / ".config" / "evalserver" / "cli.json"
+    return Path(os.environ.get("EVALSERVER_CONFIG", default))
+
+
+class Api:
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Token {token}"
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            response = self.session.request(
+                method, f"{self.url}/api/v1/{path}", timeout=kwargs.pop("timeout", 60), **kwargs
+            )
+        except requests.RequestException as exc:
+            raise CliError(f"cannot reach {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise CliError(f"{method} /api/v1/{path}: {response.status_code} {_detail(response)}")
+        return response
+
+    def get(self, path: str, **kwargs) -> Any:
+        return self.call("GET", path, **kwargs).json()
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    if isinstance(body, dict) and set(body) == {"detail"}:
+        return str(body["detail"])
+    return json.dumps(body, indent=2)
+
+
+class _Multipart:
+    """A multipart body read from disk as it is sent, with a known length (no chunked
+    encoding), reporting progress: a 10 GB file never sits in memory."""
+
+    def __init__(self, file: Path, fields: dict[str, str], progress) -> None:
+        boundary = f"evalserver-{uuid.uuid4().hex}"
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        head = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            for name, value in fields.items()
+        )
+        head += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        self.parts: list[bytes | Path] = [head, file, f"\r\n--{boundary}--\r\n".encode()]
+        self.size = file.stat().st_size
+        self.length = len(head) + self.size + len(self.parts[2])
+        self.progress = progress
+        self.sent = 0
+        self._open: IO[bytes] | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, n: int = -1) -> bytes:
+        while self.parts:
+            part = self.parts[0]
+            if isinstance(part, bytes):
+                self.parts.pop(0)
+                if part:
+                    return part
+                continue
+            if self._open is None:
+                self._open = part.open("rb")
+            data = self._open.read(CHUNK if n is None or n < 0 else n)
+            if data:
+                self.sent += len(data)
+                self.progress(self.sent, self.size)
+                return data
+            self._open.close()
+            self._open = None
+            self.parts.pop(0)
+        return b""
+
+
+def _progress_bar(enabled: bool):
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        if not enabled:
+            return
+        fraction = done / total if total else 1.0
+        rate = done / max(time.monotonic() - started, 1e-6) / CHUNK
+        bar = "#" * int(fraction * 30)
+        sys.stderr.write(
+            f"\r[{bar:<30}] {fraction:6.1%} {done / CHUNK:8.1f}/{total / CHUNK:.1f} MiB "
+            f"{rate:6.1f} MiB/s"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    shown = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in shown)]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for r in shown:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_login(args, _api) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    api = Api(args.server, None)
+    token = api.call(
+        "POST", "auth/token/", data={"username": args.username, "password": password}
+    ).json()["token"]
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"url": args.server, "token": token}, fh)
+    print(f"logged in to {args.server} as {args.username}; token saved in {path}")
+    return 0
+
+
+def cmd_challenges(args, api: Api) -> int:
+    body = api.get("challenges/")
+    rows = body["results"] if isinstance(body, dict) and "results" in body else body
+    _print_table(rows, ["id", "title", "start_date", "end_date"])
+    return 0
+
+
+def cmd_challenge(args, api: Api) -> int:
+    challenge = api.get(f"challenges/{args.challenge}/")
+    print(f"{challenge['id']}: {challenge['title']}")
+    phases = challenge.get("phases", [])
+    if phases:
+        _print_table(phases, ["codename", "name", "start_date", "end_date"])
+    return 0
+
+
+def cmd_data(args, api: Api) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for item in api.get(f"challenges/{args.challenge}/phases/{args.phase}/data/"):
+        target = out / Path(item["name"]).name
+        response = api.call(
+            "GET",
+            f"challenges/{args.challenge}/phases/{args.phase}/data/{item['name']}",
+            stream=True,
+        )
+        digest = hashlib.sha256()
+        with target.open("wb") as fh:
+            for chunk in response.iter_content(CHUNK):
+                digest.update(chunk)
+                fh.write(chunk)
+        if digest.hexdigest() != item["sha256"]:
+            raise CliError(f"{target}: sha256 does not match the server's; download it again")
+        print(f"{target} ({item['size']} bytes, sha256 ok)")
+    return 0
+
+
+def cmd_quota(args, api: Api) -> int:
+    body = api.get(f"challenges/{args.challenge}/phases/{args.phase}/quota/")
+    print(f"remaining: {body['remaining']}")
+    _print_table(body["quotas"], ["quota", "limit", "used", "remaining", "resets_at"])
+    return 0
+
+
+def cmd_submit(args, api: Api) -> int:
+    file = Path(args.file)
+    if not file.is_file():
+        raise CliError(f"{file}: no such file", code=2)
+    fields = {"method_name": args.method_name or "", "method_description": args.description or ""}
+    if args.meta:
+        fields["meta_attributes"] = args.meta
+    if args.public is not None:
+        fields["is_public"] = "true" if args.public else "false"
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    body = _Multipart(file, fields, _progress_bar(show))
+    created = api.call(
+        "POST",
+        f"challenges/{args.challenge}/phases/{args.phase}/submissions/",
+        data=body,
+        headers={"Content-Type": body.content_type},
+        timeout=None,
+    ).json()
+    print(f"submission {created['id']}: {created['status']}")
+    if not args.wait:
+        return 0
+    return _wait_and_show(api, created["id"], args.timeout)
+
+
+def cmd_status(args, api: Api) -> int:
+    if args.wait:
+        return _wait_and_show(api, args.submission, args.timeout)
+    return _show(api.get(f"submissions/{args.submission}/"))
+
+
+def cmd_submissions(args, api: Api) -> int:
+    body = api.get(f"challenges/{args.challenge}/phases/{args.phase}/submissions/")
+    rows = body["results"] if isinstance(body, dict) and "results" in body else body
+    _print_table(rows, ["id", "status", "submitted_at", "method_name"])
+    return 0
+
+
+def cmd_leaderboard(args, api: Api) -> int:
+    params = {"order_by": args.order_by} if args.order_by else {}
+    body = api.get(
+        f"challenges/{args.challenge}/phases/{args.phase}/splits/{args.split}/leaderboard/",
+        params=params,
+    )
+    rows = body.get("rows", body.get("results", [])) if isinstance(body, dict) else body
+    labels = body.get("labels", []) if isinstance(body, dict) else []
+    flat = []
+    for row in rows:
+        scores = row.get("scores", [])
+        if isinstance(scores, dict):
+            scores = [scores.get(label) for label in labels]
+        flat.append(
+            {
+                "rank": row.get("rank"),
+                "team": row.get("team") or row.get("team_name"),
+                **dict(zip(labels, scores, strict=False)),
+                "baseline": "yes" if row.get("is_baseline") or row.get("baseline") else "",
+            }
+        )
+    _print_table(flat, ["rank", "team", *labels, "baseline"])
+    return 0
+
+
+def _wait_and_show(api: Api, submission_id: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while True:
+        body = api.get(f"submissions/{submission_id}/")
+        if body["status"] in FINAL:
+            return _show(body)
+        if time.monotonic() > deadline:
+            print(f"submission {submission_id}: still {body['status']} after {timeout:g} s")
+            return 4
+        time.sleep(delay)
+        delay = min(delay * 1.5, 5.0)
+
+
+def _show(body: dict) -> int:
+    print(f"submission {body['id']}: {body['status']}")
+    if body.get("failure_message"):
+        print(f"  {body['failure_message']}")
+    for result in body.get("results", []):
+        split = result.get("split") or result.get("dataset_split")
+        print(f"  {split}: {json.dumps(result.get('scores', {}))}")
+    return 3 if body["status"] in {"failed", "cancelled"} else 0
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evalserver-cli", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", help="the server (default: EVALSERVER_URL or the saved login)")
+    p.add_argument("--token", help="an API token (default: EVALSERVER_TOKEN or the saved login)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("login", help="get an API token and save it")
+    c.add_argument("server")
+    c.add_argument("username")
+    c.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    c.set_defaults(run=cmd_login, needs_api=False)
+
+    c = sub.add_parser("challenges", help="the challenges you can see")
+    c.set_defaults(run=cmd_challenges)
+    c = sub.add_parser("challenge", help="one challenge and its phases")
+    c.add_argument("challenge", type=int)
+    c.set_defaults(run=cmd_challenge)
+
+    for name, run, text in (
+        ("data", cmd_data, "download the phase's public data (sha256 checked)"),
+        ("quota", cmd_quota, "what your team may still submit"),
+        ("submissions", cmd_submissions, "your team's submissions to a phase"),
+    ):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("challenge", type=int)
+        c.add_argument("phase")
+        if name == "data":
+            c.add_argument("--out", default=".", help="folder (default: here)")
+        c.set_defaults(run=run)
+
+    c = sub.add_parser("submit", help="upload a file to a phase")
+    c.add_argument("challenge", type=int)
+    c.add_argument("phase")
+    c.add_argument("file")
+    c.add_argument("--method-name")
+    c.add_argument("--description")
+    c.add_argument("--meta", help='meta attributes as JSON, e.g. {"Model": "gbm"}')
+    c.add_argument("--public", action=argparse.BooleanOptionalAction, default=None)
+    c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    c.add_argument("--wait", action="store_true", help="wait for the result")
+    c.add_argument("--timeout", type=float, default=3600)
+    c.set_defaults(run=cmd_submit)
+
+    c = sub.add_parser("status", help="a submission's status and results")
+    c.add_argument("submission", type=int)
+    c.add_argument("--wait", action="store_true")
+    c.add_argument("--timeout", type=float, default=3600)
+    c.set_defaults(run=cmd_status)
+
+    c = sub.add_parser("leaderboard", help="a phase split's leaderboard")
+    c.add_argument("challenge", type=int)
+    c.add_argument("phase")
+    c.add_argument("split")
+    c.add_argument("--order-by")
+    c.set_defaults(run=cmd_leaderboard)
+    return p
+
+
+def _api(args) -> Api:
+    saved: dict[str, str] = {}
+    path = config_path()
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            raise CliError(f"{path} is not valid JSON; run `evalserver-cli login` again") from None
+    url = args.url or os.environ.get("EVALSERVER_URL") or saved.get("url")
+    token = args.token or os.environ.get("EVALSERVER_TOKEN") or saved.get("token")
+    if not url:
+        raise CliError("no server: run `evalserver-cli login URL USERNAME` or pass --url", 2)
+    return Api(url, token)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        api = _api(args) if getattr(args, "needs_api", True) else None
+        return args.run(args, api)
+    except CliError as exc:
+        print(f"evalserver-cli: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
