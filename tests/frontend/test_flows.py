@@ -248,3 +248,13 @@ def test_the_submission_json_api_drives_the_live_status(world, client_as):
     )
     assert data["status"] == "finished"
     assert {r["split"] for r in data["results"]} == {"public"}
+
+
+def test_the_challenge_page_links_the_public_data_for_teams_that_take_part(world, client_as):
+    url = f"/challenges/{world.challenge.pk}/"
+    link = f"/api/v1/challenges/{world.challenge.pk}/phases/dev/data/train.csv"
+    page = client_as("participant").get(url).content.decode()
+    assert link in page
+    assert client_as("participant").get(link).status_code == 200
+    outsider = client_as("outsider").get(url).content.decode()
+    assert link not in outsider and "for teams that take part" in outsider
