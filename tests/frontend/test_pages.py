@@ -69,7 +69,17 @@ def test_host_only_splits_are_not_named_to_participants(users, challenges):
     hosts = client_for(users, "alice").get(f"/challenges/{challenge.pk}/").content.decode()
 
     def phases(page: str) -> str:
-        return page.split('<h2 id="phases">Phases</h2>')[1].split('<h2 id="guidelines">')[0]
+        return page.split('<h2 id="phases">Phases</h2>')[1].split('<section id="guidelines"')[0]
 
     assert "leaderboard/private/" not in phases(public)
     assert "leaderboard/private/" in phases(hosts)
+
+
+def test_bundle_pages_with_their_own_heading_get_no_second_one(users, challenges):
+    challenge = challenges["tabular_classification"]
+    Challenge.objects.filter(pk=challenge.pk).update(
+        evaluation_details="<h2>How we score</h2><p>x</p>", terms_and_conditions="<p>Be nice</p>"
+    )
+    page = client_for(users, None).get(f"/challenges/{challenge.pk}/").content.decode()
+    assert "<h2>Evaluation</h2>" not in page and "<h2>How we score</h2>" in page
+    assert "<h2>Terms and conditions</h2>" in page
