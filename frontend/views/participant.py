@@ -18,6 +18,8 @@ from challenges.services.participation import (
     challenge_participate,
     participant_team_create,
     participant_team_join,
+    participant_team_leave,
+    participant_team_rotate_code,
 )
 from challenges.services.submissions import (
     SubmissionRefused,
@@ -65,7 +67,25 @@ def teams(request):
                     )
                     messages.success(request, f"You are in the team {team.name!r}.")
                     return redirect(safe_next(request, reverse("teams")))
+            elif action in ("rotate", "leave"):
+                team = (
+                    teams_of_user(request.user)
+                    .filter(pk=int_param(request.POST.get("team")) or 0)
+                    .first()
+                )
+                if team is None:
+                    messages.error(request, "You are not a member of that team.")
+                elif action == "rotate":
+                    participant_team_rotate_code(team=team, user=request.user)
+                    messages.success(request, f"{team.name} has a new invitation code.")
+                else:
+                    participant_team_leave(team=team, user=request.user)
+                    messages.success(request, f"You left {team.name}.")
+                return redirect("teams")
         except ParticipationError as exc:
+            if action in ("rotate", "leave"):
+                messages.error(request, str(exc))
+                return redirect("teams")
             (create_form if action == "create" else join_form).add_error(None, str(exc))
     return render(
         request,

@@ -258,3 +258,15 @@ def test_the_challenge_page_links_the_public_data_for_teams_that_take_part(world
     assert client_as("participant").get(link).status_code == 200
     outsider = client_as("outsider").get(url).content.decode()
     assert link not in outsider and "for teams that take part" in outsider
+
+
+def test_members_rotate_the_code_and_cannot_leave_during_a_challenge(world, client_as):
+    client = client_as("participant")
+    old = world.charlie_team.invitation_code
+    client.post("/teams/", {"action": "rotate", "team": world.charlie_team.pk})
+    world.charlie_team.refresh_from_db()
+    assert world.charlie_team.invitation_code != old
+    page = client.post("/teams/", {"action": "leave", "team": world.charlie_team.pk}, follow=True)
+    assert b"cannot leave until the challenge ends" in page.content
+    other = client.post("/teams/", {"action": "rotate", "team": world.dave_team.pk}, follow=True)
+    assert b"You are not a member of that team." in other.content
