@@ -39,6 +39,9 @@ class Sizes:
     sleepy_warmup: int
     sleepy_burst: int
     upload_bytes: int
+    board_teams: int  # the leaderboard read: teams, finished submissions, timed reads
+    board_submissions: int
+    board_reads: int
 
     @classmethod
     def full(cls) -> Sizes:
@@ -50,6 +53,9 @@ class Sizes:
             sleepy_warmup=4,
             sleepy_burst=60,
             upload_bytes=1024**3,
+            board_teams=2000,
+            board_submissions=100_000,
+            board_reads=500,
         )
 
     @classmethod
@@ -62,6 +68,9 @@ class Sizes:
             sleepy_warmup=4,
             sleepy_burst=16,
             upload_bytes=128 * 1024**2,
+            board_teams=400,
+            board_submissions=20_000,
+            board_reads=100,
         )
 
 
@@ -315,6 +324,7 @@ def _measure(
     )
 
     _measure_upload(report, cast, sizes, worker.log_path.parent)
+    _measure_leaderboard(sizes, cast, report)
 
     print(f"bench: {_load()} at the end", flush=True)
     print("\n" + report.table(), flush=True)
@@ -339,6 +349,47 @@ def _measure_upload(report, cast, sizes: Sizes, logs: Path) -> None:
         how += " (peak not resettable: counts from the worker's start)"
     report.add("upload_rss_growth_mib", upload.growth_mib, "MiB", how, 1)
     report.add("upload_mib_per_s", upload.mib_per_s, "MiB/s", "same upload, until 201", 1)
+
+
+def _measure_leaderboard(sizes: Sizes, cast, report) -> None:
+    """The leaderboard API at `board_submissions` finished submissions from `board_teams`
+    teams (DESIGN.md section 8: 100,000 and 2,000)."""
+    from bench import leaderboard
+    from bench.figures import median_ms
+    from bench.report import percentile
+
+    board = leaderboard.populate(cast, teams=sizes.board_teams, submissions=sizes.board_submissions)
+    scale = f"{sizes.board_submissions:,} finished submissions, {sizes.board_teams:,} teams"
+    report.add("leaderboard_setup_s", board.setup_s, "s", f"bulk insert: {scale}")
+    report.add(
+        "leaderboard_rebuild_s",
+        board.rebuild_s,
+        "s",
+        f"leaderboard_rebuild(): {board.entries:,} entries from every result",
+    )
+    how = f"GET leaderboard/ (first page of 100), anonymous, test client; {scale}"
+    times = [t * 1000 for t in leaderboard.read_times(board.url, samples=sizes.board_reads)]
+    report.add("leaderboard_p50_ms", percentile(times, 0.5), "ms", how)
+    report.add("leaderboard_p99_ms", percentile(times, 0.99), "ms", how)
+    full = [
+        t * 1000
+        for t in leaderboard.read_times(
+            board.url, samples=max(sizes.board_reads // 5, 20), limit=5000, order_by="Loss"
+        )
+    ]
+    report.add(
+        "leaderboard_all_rows_p99_ms",
+        percentile(full, 0.99),
+        "ms",
+        "the same, every team in one page (?limit=5000), ordered by another label",
+    )
+    refresh = leaderboard.refresh_times(board, samples=50)
+    report.add(
+        "leaderboard_refresh_team_p50_ms",
+        median_ms(refresh),
+        "ms",
+        "rewrite one team's entries (~50 results), as recording a result does",
+    )
 
 
 def _print_worker_log(worker: Worker | None) -> None:

@@ -169,6 +169,8 @@ def bench_environment(
         "EVALSERVER_VAR_DIR": str(folders.var),
         "EVALUATION_CACHE_DIR": str(folders.cache),
         "DJANGO_SETTINGS_MODULE": "evalserver.settings",
+        # The leaderboard figures send requests to the app in process, as this host.
+        "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS") or "localhost",
         # Production settings (DEBUG off: no query log) unless the caller chose otherwise.
         "DEBUG": os.environ.get("DEBUG", "false"),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),

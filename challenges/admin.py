@@ -3,6 +3,7 @@ from django.utils.html import format_html_join
 
 from challenges.models import (
     Challenge,
+    ChallengeParticipation,
     ChallengePhase,
     ChallengePhaseSplit,
     DatasetSplit,
@@ -15,6 +16,7 @@ from challenges.models import (
     WebhookDelivery,
 )
 from challenges.services.challenges import challenge_approve, challenge_reject
+from challenges.services.hosting import participation_set_banned
 
 
 class HostTeamMemberInline(admin.TabularInline):
@@ -161,3 +163,40 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(ChallengeParticipation)
+class ChallengeParticipationAdmin(admin.ModelAdmin):
+    """Bans go through the actions (or the form), which call the service: the team's
+    leaderboard entries must go in the same transaction as the flag."""
+
+    list_display = ["team", "challenge", "is_banned", "banned_reason", "is_host_team"]
+    list_filter = ["is_banned", "is_host_team"]
+    search_fields = ["team__name", "challenge__title", "team__members__username"]
+    fields = ["challenge", "team", "accepted_terms_by", "accepted_terms_at", "is_host_team"]
+    fields += ["is_banned", "banned_reason"]
+    readonly_fields = ["challenge", "team", "accepted_terms_by", "accepted_terms_at"]
+    readonly_fields += ["is_host_team"]
+    actions = ["ban", "unban"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        participation_set_banned(
+            participation=obj, banned=obj.is_banned, reason=obj.banned_reason or ""
+        )
+
+    @admin.action(description="Ban selected teams from the leaderboards")
+    def ban(self, request, queryset):
+        for participation in queryset.select_related("challenge"):
+            participation_set_banned(
+                participation=participation, banned=True, reason=f"banned by {request.user}"
+            )
+        self.message_user(request, f"Banned {queryset.count()} team(s).", messages.WARNING)
+
+    @admin.action(description="Lift the ban of selected teams")
+    def unban(self, request, queryset):
+        for participation in queryset.select_related("challenge"):
+            participation_set_banned(participation=participation, banned=False)
+        self.message_user(request, f"Lifted {queryset.count()} ban(s).", messages.SUCCESS)

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from evalserver.health import OpsStatus
+
 admin.site.site_header = "evalserver administration"
 admin.site.site_title = "evalserver admin"
 
@@ -8,6 +10,7 @@ admin.site.site_title = "evalserver admin"
 # through views that check access.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/ops/status/", OpsStatus.as_view(), name="api-ops-status"),
     path("api/v1/", include("challenges.api.urls")),
     path("", include("frontend.urls")),
 ]

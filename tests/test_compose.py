@@ -598,6 +598,17 @@ def test_the_compose_commands_start_natively_and_answer(compose, database, broke
         assert stylesheet, "the home page links no stylesheet"
         status, css = http_get(port, stylesheet[1].decode())
         assert status == 200 and css, "collected static files are not served"
+        # What the web container's healthcheck runs, word for word.
+        health = compose["services"]["web"]["healthcheck"]["test"]
+        assert health[:2] == ["CMD", "python"]
+        # The container listens on 8000; the native web on `port`.
+        command = [part.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for part in health[2:]]
+        check = subprocess.run(
+            [str(BIN / "python"), *command], capture_output=True, text=True, timeout=30
+        )
+        assert check.returncode == 0, check.stderr
+        status, body = http_get(port, "/healthz")
+        assert status == 200 and json.loads(body)["database"] == "ok"
 
         node = re.search(r"(celery@\S+) ready\.", started["worker"].log())[1]
         ping = subprocess.run(

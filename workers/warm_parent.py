@@ -351,6 +351,13 @@ class Server:
             os.set_blocking(fd, False)
             while _pump(fd, capture):
                 pass
+        # The child may have written its report and exited between our last poll and the
+        # wait4() that saw it gone: what it wrote is still in the pipe.
+        if b"\n" not in report:
+            os.set_blocking(standby.info_r, False)
+            with contextlib.suppress(BlockingIOError, OSError):
+                while chunk := os.read(standby.info_r, 65536):
+                    report += chunk
         standby.close()  # before the next fork, which would inherit its pipes
         if worker_gone:
             return None

@@ -10,6 +10,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from challenges.access import AccessDenied
 from challenges.bundle import BundleError
+from challenges.leaderboard_access import InvalidScope
+from challenges.leaderboard_rules import UnknownLabel
 from challenges.services.participation import ParticipationError
 from challenges.services.submissions import QuotaExceeded, SubmissionRefused
 from challenges.services.webhooks import WebhookRefused
@@ -27,6 +29,13 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, SubmissionRefused):
         return _refused(exc)
+    if isinstance(exc, UnknownLabel):
+        return Response(
+            {"detail": str(exc), "field": "order_by", "labels": exc.labels},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, InvalidScope):
+        return Response({"detail": str(exc), "field": "scope"}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ParticipationError | WebhookRefused):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):

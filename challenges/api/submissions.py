@@ -14,6 +14,12 @@ from rest_framework.views import APIView
 from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user
+from challenges.services.hosting import host_participation_for
+from challenges.services.submission_choices import (
+    submission_set_baseline,
+    submission_set_final,
+    submission_set_public,
+)
 from challenges.services.submissions import (
     max_upload_bytes,
     phase_rescore,
@@ -94,6 +100,7 @@ class SubmissionOutSerializer(serializers.ModelSerializer):
             "attempt",
             "is_public",
             "is_baseline",
+            "is_final",
             "failure_kind",
             "failure_message",
         ]
@@ -134,10 +141,14 @@ class PhaseSubmissions(APIView):
         params = SubmissionCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        participation = participation_for_user(request.user, phase.challenge)
+        if participation is None and user_is_challenge_host(request.user, phase.challenge):
+            # Hosts cannot join their own challenge; they submit as its host team.
+            participation = host_participation_for(challenge=phase.challenge, user=request.user)
         submission = submission_create(
             user=request.user,
             phase=phase,
-            participation=participation_for_user(request.user, phase.challenge),
+            participation=participation,
             upload=data["file"],
             method_name=data["method_name"],
             method_description=data["method_description"],
@@ -185,8 +196,15 @@ class PhaseQuota(APIView):
         )
 
 
+class SubmissionChoices(serializers.Serializer):
+    is_public = serializers.BooleanField(required=False)
+    is_final = serializers.BooleanField(required=False)
+    is_baseline = serializers.BooleanField(required=False)
+
+
 class SubmissionDetail(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
 
     @extend_schema(
         responses=OpenApiResponse(description="status, per-split results, links to logs")
@@ -194,6 +212,29 @@ class SubmissionDetail(APIView):
     def get(self, request, submission_id: int):
         view = access_submission(request.user, submission_id)
         return Response(submission_payload(view, request))
+
+    @extend_schema(request=SubmissionChoices, responses=SubmissionOutSerializer)
+    def patch(self, request, submission_id: int):
+        """The team: is_public (show on the leaderboard), is_final (a final pick).
+        Hosts: is_baseline."""
+        view = access_submission(request.user, submission_id)
+        params = SubmissionChoices(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        submission = view.submission
+        if "is_baseline" in data:
+            submission = submission_set_baseline(
+                submission=submission, user=request.user, is_baseline=data["is_baseline"]
+            )
+        if "is_public" in data:
+            submission = submission_set_public(
+                submission=submission, user=request.user, is_public=data["is_public"]
+            )
+        if "is_final" in data:
+            submission = submission_set_final(
+                submission=submission, user=request.user, is_final=data["is_final"]
+            )
+        return Response(SubmissionOutSerializer(submission).data)
 
 
 class SubmissionLog(APIView):

@@ -8,6 +8,7 @@ from challenges.models.challenge import (
     HostTeamMember,
     Leaderboard,
 )
+from challenges.models.leaderboard import LeaderboardEntry
 from challenges.models.participation import (
     ChallengeParticipation,
     ParticipantTeam,
@@ -26,6 +27,7 @@ __all__ = [
     "HostTeam",
     "HostTeamMember",
     "Leaderboard",
+    "LeaderboardEntry",
     "ParticipantTeam",
     "ParticipantTeamMember",
     "Round",

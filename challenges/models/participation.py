@@ -61,6 +61,14 @@ class ChallengeParticipation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     accepted_terms_at = models.DateTimeField(default=timezone.now)
+    # The hosts' own team, made when a host first submits (a baseline, or a trial run):
+    # hosts cannot join their own challenge as participants. Its submissions stay off
+    # the public ranking unless they are baselines.
+    is_host_team = models.BooleanField(default=False)
+    # Set by an admin (or a host) through `participation_set_banned`: the team's
+    # submissions vanish from every leaderboard of the challenge.
+    is_banned = models.BooleanField(default=False)
+    banned_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         constraints = [

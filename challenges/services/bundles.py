@@ -33,6 +33,7 @@ from challenges.models import (
     Leaderboard,
 )
 from challenges.services.challenges import challenge_approve
+from challenges.services.leaderboards import leaderboard_rebuild
 from challenges.services.scripts import challenge_prepare_environments
 from challenges.services.storage import delete_quietly, deterministic_zip, store_stream
 
@@ -97,6 +98,11 @@ def challenge_load_bundle(
                     challenge=challenge,
                     written=written,
                 )
+                if not result.created:
+                    # Labels, directions or latest-vs-best may have changed: re-derive
+                    # every entry from the results.
+                    for phase in result.challenge.phases.all():
+                        leaderboard_rebuild(phase=phase)
                 if approve:
                     challenge_approve(challenge=result.challenge, reviewer=user)
                 elif result.challenge.approved_by_admin and result.script_changed:

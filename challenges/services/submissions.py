@@ -22,6 +22,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from challenges.access import AccessDenied, user_is_challenge_host
+from challenges.leaderboard_rules import initial_is_public
 from challenges.models import (
     ChallengeParticipation,
     ChallengePhase,
@@ -29,6 +30,7 @@ from challenges.models import (
     Submission,
     SubmissionResult,
 )
+from challenges.services.leaderboards import leaderboard_refresh_team
 from challenges.services.storage import safe_basename, sha256_stream
 
 log = logging.getLogger(__name__)
@@ -330,6 +332,12 @@ def submission_create(
             ChallengeParticipation.objects.select_for_update().get(pk=participation.pk)
             if not is_host:
                 _check_quotas(quota_state(phase=phase, team_id=team_id, now=now))
+            public = initial_is_public(phase, is_public)
+            if public and phase.is_restricted_to_select_one_submission:
+                # One public submission per team: the new one replaces the old (as in EvalAI).
+                Submission.objects.filter(phase=phase, team_id=team_id, is_public=True).update(
+                    is_public=False
+                )
             submission = Submission.objects.create(
                 phase=phase,
                 team_id=team_id,
@@ -343,10 +351,12 @@ def submission_create(
                 project_url=project_url,
                 publication_url=publication_url,
                 meta_attributes=meta,
-                is_public=phase.is_submission_public if is_public is None else bool(is_public),
+                is_public=public,
                 is_baseline=is_baseline,
                 submitted_at=now,
             )
+            if public and phase.is_restricted_to_select_one_submission:
+                leaderboard_refresh_team(phase=phase, team_id=team_id)
             transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
     except BaseException:
         default_storage.delete(path)
@@ -490,6 +500,9 @@ def submission_record_outcome(*, submission: Submission, record: EvaluationRecor
                     for codename, scores in record.scores.items()
                 ]
             )
+            # The team's standing changes with the result, in the same transaction: a
+            # reader never sees a result without its leaderboard entry, or the reverse.
+            leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
     return True
 
 
@@ -562,6 +575,7 @@ def submission_rerun(*, submission: Submission, user) -> Submission:
         SubmissionResult.objects.filter(submission=submission, is_active=True).update(
             is_active=False
         )
+        leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
         transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
     submission.refresh_from_db()
     return submission

@@ -1,0 +1,221 @@
+"""REST API: leaderboards per phase split, the reader's own standing, CSV export, the best
+score over time, and the host's split visibility switch."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.http import HttpResponse
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from challenges import leaderboard_rules as rules
+from challenges.access import AccessDenied
+from challenges.leaderboard_access import access_leaderboard
+from challenges.leaderboards import (
+    leaderboard_history,
+    leaderboard_own_rows,
+    leaderboard_page,
+    ordering_for,
+)
+from challenges.services.hosting import phase_split_set_visibility
+
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 5000
+
+ORDER_BY = OpenApiParameter("order_by", str, description="a label of the leaderboard's schema")
+SCOPE = OpenApiParameter(
+    "scope", str, description="hosts only: public, all (every submission) or final (final picks)"
+)
+
+
+class LeaderboardQuery(serializers.Serializer):
+    order_by = serializers.CharField(required=False, allow_blank=True, default="")
+    scope = serializers.CharField(required=False, allow_blank=True, default="")
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE
+    )
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+def _read(request, challenge_id: int, codename: str, split: str):
+    query = LeaderboardQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    params = query.validated_data
+    view = access_leaderboard(
+        request.user, challenge_id, codename, split, scope=params["scope"] or None
+    )
+    ordering = ordering_for(view, params["order_by"] or None)
+    return view, ordering, params
+
+
+def _header(view, ordering) -> dict:
+    split = view.split
+    return {
+        "challenge": view.challenge.pk,
+        "phase": view.phase.codename,
+        "split": split.dataset_split.codename,
+        "labels": rules.labels_of(split.leaderboard.schema),
+        "order_by": ordering.label,
+        "descending": ordering.descending,
+        "scope": view.scope,
+        "visibility": view.visibility,
+        "revealed": view.revealed,
+        "decimal_precision": split.leaderboard_decimal_precision,
+        "show_execution_time": split.show_execution_time,
+    }
+
+
+class Leaderboard(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[
+            ORDER_BY,
+            SCOPE,
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses=OpenApiResponse(
+            description="{labels, order_by, count, rows: [{rank, team, scores, display, "
+            "submitted_at, is_baseline, ...}]}"
+        ),
+    )
+    def get(self, request, challenge_id: int, codename: str, split: str):
+        """The ranked leaderboard of a phase split: one row per team (its best entry, or its
+        latest), baselines marked and unranked. 400 names the valid labels."""
+        view, ordering, params = _read(request, challenge_id, codename, split)
+        page = leaderboard_page(view, ordering, offset=params["offset"], limit=params["limit"])
+        return Response(
+            {
+                **_header(view, ordering),
+                "count": page.count,
+                "ranked_teams": page.ranked,
+                "offset": params["offset"],
+                "limit": params["limit"],
+                "rows": page.rows,
+            }
+        )
+
+
+class LeaderboardMe(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(parameters=[ORDER_BY], responses=OpenApiResponse(description="{team, rows}"))
+    def get(self, request, challenge_id: int, codename: str, split: str):
+        """Your team's rows on the leaderboard you can see, with their ranks (empty when
+        none of its submissions shows there)."""
+        view, ordering, _params = _read(request, challenge_id, codename, split)
+        page = leaderboard_own_rows(view, ordering)
+        return Response(
+            {
+                **_header(view, ordering),
+                "team_id": view.team_id,
+                "ranked_teams": page.ranked,
+                "rows": page.rows,
+            }
+        )
+
+
+class LeaderboardCsv(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        parameters=[ORDER_BY, SCOPE], responses={200: OpenApiResponse(description="text/csv")}
+    )
+    def get(self, request, challenge_id: int, codename: str, split: str):
+        """Hosts: the whole leaderboard as CSV, raw scores (not rounded)."""
+        view, ordering, _params = _read(request, challenge_id, codename, split)
+        if not view.is_host:
+            raise AccessDenied("Only the challenge's hosts can export leaderboards.")
+        labels = rules.labels_of(view.split.leaderboard.schema)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            [
+                "rank",
+                "team",
+                "team_id",
+                "submission_id",
+                "is_baseline",
+                "is_host_team",
+                "submitted_at",
+                *labels,
+                "execution_time_s",
+                "method_name",
+            ]
+        )
+        for row in leaderboard_page(view, ordering).rows:
+            writer.writerow(
+                [
+                    row["rank"] if row["rank"] is not None else "",
+                    row["team"],
+                    row["team_id"],
+                    row["submission_id"],
+                    row["is_baseline"],
+                    row["is_host_team"],
+                    row["submitted_at"],
+                    *("" if v is None else repr(v) for v in row["scores"]),
+                    "" if row.get("execution_time_s") is None else row["execution_time_s"],
+                    row["method_name"],
+                ]
+            )
+        name = f"leaderboard-{view.challenge.pk}-{view.phase.codename}-{view.split.dataset_split.codename}.csv"
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class LeaderboardHistory(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[ORDER_BY, SCOPE],
+        responses=OpenApiResponse(description="{points: [{at, value, team}]}"),
+    )
+    def get(self, request, challenge_id: int, codename: str, split: str):
+        """The best score over time (for a chart): a point each time the best improved."""
+        view, ordering, _params = _read(request, challenge_id, codename, split)
+        return Response({**_header(view, ordering), "points": leaderboard_history(view, ordering)})
+
+
+class PhaseSplitUpdate(serializers.Serializer):
+    visibility = serializers.ChoiceField(choices=[1, 2, 3])
+
+
+class PhaseSplitDetail(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(request=PhaseSplitUpdate, responses=OpenApiResponse(description="{visibility}"))
+    def patch(self, request, challenge_id: int, codename: str, split: str):
+        """Hosts: set who sees the split's leaderboard (1 host, 2 host and team, 3 public)."""
+        view = access_leaderboard(request.user, challenge_id, codename, split)
+        if not view.is_host:
+            raise AccessDenied("Only the challenge's hosts can change a leaderboard's visibility.")
+        params = PhaseSplitUpdate(data=request.data)
+        params.is_valid(raise_exception=True)
+        updated = phase_split_set_visibility(
+            phase_split=view.split,
+            user=request.user,
+            visibility=params.validated_data["visibility"],
+        )
+        return Response({"split": split, "visibility": updated.visibility})
+
+
+_BASE = "challenges/<int:challenge_id>/phases/<str:codename>/splits/<str:split>/"
+
+urlpatterns = [
+    path(_BASE, PhaseSplitDetail.as_view(), name="api-phase-split"),
+    path(_BASE + "leaderboard/", Leaderboard.as_view(), name="api-leaderboard"),
+    path(_BASE + "leaderboard/me/", LeaderboardMe.as_view(), name="api-leaderboard-me"),
+    path(
+        _BASE + "leaderboard/history/", LeaderboardHistory.as_view(), name="api-leaderboard-history"
+    ),
+    path(_BASE + "leaderboard.csv", LeaderboardCsv.as_view(), name="api-leaderboard-csv"),
+]

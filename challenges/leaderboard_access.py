@@ -1,0 +1,138 @@
+"""Who sees which leaderboard rows. Every leaderboard read goes through
+`access_leaderboard`, which decides the scope of entries and whose rows a reader gets.
+
+Per split visibility (after the reveal, below):
+
+- 1, host only: hosts (and admins) see every team's best over all submissions; anyone
+  else gets a 404, as for a split that does not exist.
+- 2, host and the submitting team: hosts as above; everyone else sees only the rows of
+  their own team (none when they have no team), best over all of its submissions.
+- 3, public: everyone sees the public ranking (public submissions, and baselines);
+  hosts may ask for `?scope=all` (every submission) or `?scope=final` (final picks).
+
+`private_splits_reveal: at_end` makes a host-only split public once its phase has ended,
+ranked by each team's final picks; computed at read time, so nothing has to run at the
+deadline. `anonymous_leaderboard` hides other teams' names from everyone but hosts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils import timezone
+
+from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
+from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, LeaderboardEntry
+from challenges.selectors import participation_for_user
+
+Scope = LeaderboardEntry.Scope
+Visibility = ChallengePhaseSplit.Visibility
+REVEAL_AT_END = "at_end"
+
+
+def effective_visibility(split: ChallengePhaseSplit, now: dt.datetime | None = None) -> int:
+    """The split's visibility, with a host-only split revealed once its phase ended."""
+    if split.visibility == Visibility.HOST and is_revealed(split, now):
+        return Visibility.PUBLIC
+    return split.visibility
+
+
+def is_revealed(split: ChallengePhaseSplit, now: dt.datetime | None = None) -> bool:
+    phase = split.phase
+    return (
+        split.visibility == Visibility.HOST
+        and phase.private_splits_reveal == REVEAL_AT_END
+        and phase.end_date is not None
+        and (now or timezone.now()) >= phase.end_date
+    )
+
+
+@dataclass(frozen=True)
+class LeaderboardView:
+    challenge: Challenge
+    phase: ChallengePhase
+    split: ChallengePhaseSplit
+    is_host: bool
+    # The reader's team in this challenge (hosts: the hosts' own team, if any).
+    team_id: int | None
+    scope: str
+    # Only this team's rows (visibility 2 for non-hosts); None: every team's.
+    only_team_id: int | None
+    visibility: int
+    revealed: bool
+
+    def shows_name(self, team_id: int, is_baseline: bool) -> bool:
+        return (
+            self.is_host
+            or is_baseline
+            or team_id == self.team_id
+            or not self.challenge.anonymous_leaderboard
+        )
+
+    def shows_submission(self, team_id: int) -> bool:
+        return self.is_host or team_id == self.team_id
+
+
+def access_leaderboard(
+    user: AbstractBaseUser | AnonymousUser,
+    challenge_id: int,
+    codename: str,
+    split_codename: str,
+    *,
+    scope: str | None = None,
+) -> LeaderboardView:
+    """The leaderboard view `user` gets; DoesNotExist for what they may not know exists."""
+    challenge = access_challenge(user, challenge_id)
+    is_host = user_is_challenge_host(user, challenge)
+    split = ChallengePhaseSplit.objects.select_related("phase", "leaderboard", "dataset_split").get(
+        phase__challenge=challenge, phase__codename=codename, dataset_split__codename=split_codename
+    )
+    phase = split.phase
+    phase.challenge = challenge
+    if not phase.is_public and not is_host:
+        raise ChallengePhase.DoesNotExist
+    revealed = is_revealed(split)
+    visibility = effective_visibility(split)
+    participation = participation_for_user(user, challenge) if user.is_authenticated else None
+    team_id = participation.team_id if participation else None
+    if scope and not is_host:
+        raise AccessDenied("Only the challenge's hosts can choose the scope of a leaderboard.")
+    if scope and scope not in Scope.values:
+        raise InvalidScope(scope)
+    only_team_id = None
+    if is_host:
+        default = (
+            Scope.FINAL
+            if revealed
+            else Scope.PUBLIC
+            if visibility == Visibility.PUBLIC
+            else Scope.ALL
+        )
+        chosen = scope or default
+    elif visibility == Visibility.HOST:
+        raise ChallengePhaseSplit.DoesNotExist
+    elif visibility == Visibility.OWNER_AND_HOST:
+        chosen = Scope.ALL
+        only_team_id = team_id if team_id is not None else -1
+    else:
+        chosen = Scope.FINAL if revealed else Scope.PUBLIC
+    return LeaderboardView(
+        challenge=challenge,
+        phase=phase,
+        split=split,
+        is_host=is_host,
+        team_id=team_id,
+        scope=chosen,
+        only_team_id=only_team_id,
+        visibility=visibility,
+        revealed=revealed,
+    )
+
+
+class InvalidScope(ValueError):
+    def __init__(self, scope: str):
+        super().__init__(
+            f"{scope!r} is not a leaderboard scope; use one of: {', '.join(Scope.values)}."
+        )

@@ -1,0 +1,81 @@
+"""Host-side leaderboard actions: the hosts' own team, split visibility, bans."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from challenges.access import AccessDenied, user_is_challenge_host
+from challenges.models import (
+    Challenge,
+    ChallengeParticipation,
+    ChallengePhaseSplit,
+    ParticipantTeam,
+)
+from challenges.services.leaderboards import leaderboard_refresh_team
+from challenges.services.participation import TEAM_NAME_MAX_LENGTH, ParticipationError
+
+
+def host_participation_for(*, challenge: Challenge, user) -> ChallengeParticipation:
+    """The participation the hosts submit with (baselines, trial runs); made on first use.
+
+    Hosts cannot take part in their own challenge as participants (participation
+    services refuse it), so they get a team of their own, flagged `is_host_team`, with
+    no members: membership would make hosts participants everywhere that team goes. Its
+    submissions stay off the public ranking unless marked as baselines.
+    """
+    if not user_is_challenge_host(user, challenge):
+        raise AccessDenied("Only the challenge's hosts can submit as the host team.")
+    with transaction.atomic():
+        # One host team per challenge even when two hosts submit at once.
+        Challenge.objects.select_for_update().filter(pk=challenge.pk).exists()
+        existing = (
+            ChallengeParticipation.objects.select_related("team")
+            .filter(challenge=challenge, is_host_team=True)
+            .order_by("pk")
+            .first()
+        )
+        if existing is not None:
+            return existing
+        base = f"{challenge.host_team.name} (hosts)"
+        name = base[:TEAM_NAME_MAX_LENGTH]
+        if ParticipantTeam.objects.filter(name__iexact=name).exists():
+            suffix = f" #{challenge.pk}"
+            name = base[: TEAM_NAME_MAX_LENGTH - len(suffix)] + suffix
+        team = ParticipantTeam.objects.create(name=name, created_by=user)
+        return ChallengeParticipation.objects.create(
+            challenge=challenge, team=team, accepted_terms_by=user, is_host_team=True
+        )
+
+
+def phase_split_set_visibility(
+    *, phase_split: ChallengePhaseSplit, user, visibility: int
+) -> ChallengePhaseSplit:
+    """Hosts flip a split between host only (1), host and the submitting team (2) and
+    public (3) at any time. Entries of every scope are kept, so nothing is recomputed."""
+    if not user_is_challenge_host(user, phase_split.phase.challenge):
+        raise AccessDenied("Only the challenge's hosts can change a leaderboard's visibility.")
+    if visibility not in ChallengePhaseSplit.Visibility.values:
+        raise ParticipationError(
+            f"visibility must be 1 (host only), 2 (host and the submitting team) or "
+            f"3 (public), not {visibility!r}."
+        )
+    ChallengePhaseSplit.objects.filter(pk=phase_split.pk).update(visibility=visibility)
+    phase_split.visibility = visibility
+    return phase_split
+
+
+def participation_set_banned(
+    *, participation: ChallengeParticipation, banned: bool, reason: str = ""
+) -> ChallengeParticipation:
+    """Ban a team from a challenge's leaderboards (admin action), or lift the ban.
+
+    The team's entries go at once; its submissions stay, visible to hosts.
+    """
+    with transaction.atomic():
+        ChallengeParticipation.objects.filter(pk=participation.pk).update(
+            is_banned=banned, banned_reason=reason[:500] if banned else ""
+        )
+        for phase in participation.challenge.phases.all():
+            leaderboard_refresh_team(phase=phase, team_id=participation.team_id)
+    participation.refresh_from_db()
+    return participation

@@ -1,0 +1,251 @@
+"""Leaderboard entries: derived from results, rewritten wherever something they depend on
+changes, in the same transaction as the change.
+
+What an entry depends on, and who rewrites it:
+
+- a result recorded, or deactivated by a re-run: `submission_record_outcome`,
+  `submission_rerun` (challenges.services.submissions);
+- is_public, a final pick, a baseline mark: `submission_set_public`,
+  `submission_set_final`, `submission_set_baseline` (challenges.services.submission_choices);
+- a ban: `participation_set_banned`;
+- a new bundle version (labels, directions): `leaderboard_rebuild` for each phase.
+
+Split visibility and the reveal at the end of a phase change only which scope a reader
+gets (see challenges.leaderboard_access), never the entries: all three scopes are kept.
+
+Locks: a team's entries are rewritten under the row lock of the team
+(`ParticipantTeam`), taken after any submission row the caller updated. Services that
+change several submissions of a team (one public submission per team, the final-pick
+cap) first take the team's participation lock, the one quotas use, so they never wait
+on each other while holding submission rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from challenges import leaderboard_rules as rules
+from challenges.models import (
+    ChallengeParticipation,
+    ChallengePhase,
+    ChallengePhaseSplit,
+    LeaderboardEntry,
+    ParticipantTeam,
+    Submission,
+    SubmissionResult,
+)
+
+Scope = LeaderboardEntry.Scope
+# Only these submissions rank; a partially evaluated one only on the splits it has.
+RANKED_STATUSES = (Submission.Status.FINISHED, Submission.Status.PARTIALLY_EVALUATED)
+
+_RESULT_FIELDS = (
+    "phase_split_id",
+    "submission_id",
+    "submission__submitted_at",
+    "scores",
+    "submission__is_public",
+    "submission__is_final",
+    "submission__is_baseline",
+    "submission__wall_time_s",
+    "submission__method_name",
+    "submission__team_id",
+)
+
+
+@dataclass(frozen=True)
+class _Result:
+    split_id: int
+    submission_id: int
+    submitted_at: Any
+    scores: dict[str, Any]
+    is_public: bool
+    is_final: bool
+    is_baseline: bool
+    wall_time_s: float | None
+    method_name: str
+    team_id: int
+
+    @property
+    def candidate(self) -> rules.Candidate:
+        return rules.Candidate(self.submission_id, self.submitted_at, self.scores or {})
+
+
+@dataclass(frozen=True)
+class _Flags:
+    is_host_team: bool = False
+    is_banned: bool = False
+
+
+def ranked_results(phase: ChallengePhase):
+    """Active results of ranked submissions of a phase (the rows entries derive from)."""
+    return SubmissionResult.objects.filter(
+        submission__phase=phase, is_active=True, submission__status__in=RANKED_STATUSES
+    )
+
+
+def _splits(phase: ChallengePhase) -> list[ChallengePhaseSplit]:
+    return list(
+        ChallengePhaseSplit.objects.filter(phase=phase).select_related("leaderboard").order_by("pk")
+    )
+
+
+def _public_split(splits: list[ChallengePhaseSplit]) -> ChallengePhaseSplit | None:
+    """The split whose ranking stands in for a team's final picks when it made none."""
+    for split in splits:
+        if split.visibility == ChallengePhaseSplit.Visibility.PUBLIC:
+            return split
+    return None
+
+
+def _final_picks(
+    phase: ChallengePhase, splits: list[ChallengePhaseSplit], results: list[_Result]
+) -> set[int]:
+    """The team's final picks; when it picked none, its best `max_final_submissions`
+    submissions on the public split (all of them when the phase sets no cap)."""
+    own = [r for r in results if not r.is_baseline]
+    picked = {r.submission_id for r in own if r.is_final}
+    if picked:
+        return picked
+    public = _public_split(splits)
+    if public is None:
+        return {r.submission_id for r in own}
+    schema = public.leaderboard.schema
+    label = rules.default_label(schema)
+    descending = rules.is_descending(schema, label, public.is_leaderboard_order_descending)
+    on_public = sorted(
+        (r for r in own if r.split_id == public.pk),
+        key=lambda r: rules.rank_key(
+            rules.score_value(r.scores, label), r.submitted_at, r.submission_id, descending
+        ),
+    )
+    cap = phase.max_final_submissions
+    return {r.submission_id for r in (on_public[:cap] if cap else on_public)}
+
+
+def _team_entries(
+    phase: ChallengePhase,
+    splits: list[ChallengePhaseSplit],
+    team_id: int,
+    flags: _Flags,
+    results: list[_Result],
+) -> list[LeaderboardEntry]:
+    if flags.is_banned or not results:
+        return []
+    host = flags.is_host_team
+    picks = _final_picks(phase, splits, results)
+    by_split: dict[int, list[_Result]] = defaultdict(list)
+    for r in results:
+        by_split[r.split_id].append(r)
+    pools = {
+        Scope.PUBLIC: lambda r: r.is_baseline or (r.is_public and not host),
+        Scope.ALL: lambda r: True,
+        Scope.FINAL: lambda r: r.is_baseline or (not host and r.submission_id in picks),
+    }
+    entries = []
+    for split in splits:
+        rows = by_split.get(split.pk, [])
+        if not rows:
+            continue
+        schema = split.leaderboard.schema
+        for scope, admits in pools.items():
+            pool = [r for r in rows if admits(r)]
+            baselines = [r for r in pool if r.is_baseline]
+            others = {r.submission_id: r for r in pool if not r.is_baseline}
+            for label in rules.labels_of(schema):
+                descending = rules.is_descending(
+                    schema, label, split.is_leaderboard_order_descending
+                )
+                chosen = list(baselines)
+                best = rules.pick_entry(
+                    (r.candidate for r in others.values()),
+                    label=label,
+                    descending=descending,
+                    latest=split.show_leaderboard_by_latest_submission,
+                )
+                if best is not None:
+                    chosen.append(others[best.submission_id])
+                entries.extend(
+                    LeaderboardEntry(
+                        phase_split_id=split.pk,
+                        team_id=team_id,
+                        scope=scope,
+                        label=label,
+                        submission_id=r.submission_id,
+                        value=rules.score_value(r.scores, label),
+                        scores=r.scores or {},
+                        submitted_at=r.submitted_at,
+                        is_baseline=r.is_baseline,
+                        is_host_team=host,
+                        wall_time_s=r.wall_time_s,
+                        method_name=r.method_name[:1000],
+                    )
+                    for r in chosen
+                )
+    return entries
+
+
+def _load(queryset) -> list[_Result]:
+    return [_Result(*row) for row in queryset.values_list(*_RESULT_FIELDS)]
+
+
+def _flags(phase: ChallengePhase, team_ids: Iterable[int] | None = None) -> dict[int, _Flags]:
+    qs = ChallengeParticipation.objects.filter(challenge_id=phase.challenge_id)
+    if team_ids is not None:
+        qs = qs.filter(team_id__in=list(team_ids))
+    return {
+        team_id: _Flags(is_host_team=host, is_banned=banned)
+        for team_id, host, banned in qs.values_list("team_id", "is_host_team", "is_banned")
+    }
+
+
+def leaderboard_refresh_team(*, phase: ChallengePhase, team_id: int) -> int:
+    """Rewrite one team's entries on every split of `phase`. Returns how many it wrote."""
+    with transaction.atomic():
+        # Two writers for one team (a result and a toggle) would otherwise both delete,
+        # then both insert: the lock makes the second see the first's rows and replace them.
+        list(ParticipantTeam.objects.select_for_update().filter(pk=team_id).values_list("pk"))
+        splits = _splits(phase)
+        results = _load(ranked_results(phase).filter(submission__team_id=team_id))
+        flags = _flags(phase, [team_id]).get(team_id, _Flags())
+        entries = _team_entries(phase, splits, team_id, flags, results)
+        LeaderboardEntry.objects.filter(
+            phase_split_id__in=[s.pk for s in splits], team_id=team_id
+        ).delete()
+        LeaderboardEntry.objects.bulk_create(entries)
+    return len(entries)
+
+
+def leaderboard_refresh_teams(*, phase: ChallengePhase, team_ids: Iterable[int]) -> None:
+    for team_id in sorted(set(team_ids)):
+        leaderboard_refresh_team(phase=phase, team_id=team_id)
+
+
+def leaderboard_rebuild(*, phase: ChallengePhase, batch_size: int = 5000) -> int:
+    """Rewrite every entry of a phase from its results (after a new bundle version, or
+    to load data in bulk). Returns how many entries it wrote."""
+    with transaction.atomic():
+        splits = _splits(phase)
+        by_team: dict[int, list[_Result]] = defaultdict(list)
+        for r in _load(ranked_results(phase)):
+            by_team[r.team_id].append(r)
+        flags = _flags(phase)
+        LeaderboardEntry.objects.filter(phase_split_id__in=[s.pk for s in splits]).delete()
+        written = 0
+        batch: list[LeaderboardEntry] = []
+        for team_id, results in by_team.items():
+            batch.extend(
+                _team_entries(phase, splits, team_id, flags.get(team_id, _Flags()), results)
+            )
+            if len(batch) >= batch_size:
+                LeaderboardEntry.objects.bulk_create(batch)
+                written += len(batch)
+                batch = []
+        LeaderboardEntry.objects.bulk_create(batch)
+        written += len(batch)
+    return written

@@ -1,0 +1,103 @@
+"""What participants and hosts choose about finished work: which submissions show on the
+leaderboard (is_public), which are final (Kaggle's picks), which are baselines.
+
+EvalAI's rules for is_public (docs: "Lock Submission Visibility"): when a phase's
+`is_submission_public` is true (and its leaderboard is public), every submission is
+public and participants cannot hide one; when false (the default), submissions start
+private and participants choose. With `is_restricted_to_select_one_submission`, a team
+has at most one public submission per phase: making one public makes the previous one
+private (EvalAI does the same), and the lock above does not apply.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
+from challenges.leaderboard_rules import visibility_is_locked
+from challenges.models import ChallengeParticipation, Submission
+from challenges.services.leaderboards import RANKED_STATUSES, leaderboard_refresh_team
+from challenges.services.submissions import SubmissionRefused
+
+
+def _lock_participation(submission: Submission) -> None:
+    list(
+        ChallengeParticipation.objects.select_for_update()
+        .filter(challenge_id=submission.phase.challenge_id, team_id=submission.team_id)
+        .values_list("pk")
+    )
+
+
+def _check_owner(submission: Submission, user, what: str) -> None:
+    if not user_is_team_member(user, submission.team):
+        raise AccessDenied(f"Only members of the submitting team can {what}.")
+
+
+def submission_set_public(*, submission: Submission, user, is_public: bool) -> Submission:
+    """Show a submission on the leaderboard or hide it (the submitting team decides)."""
+    _check_owner(submission, user, "choose whether this submission shows on the leaderboard")
+    phase = submission.phase
+    if visibility_is_locked(phase) and not is_public:
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} shows every submission on its leaderboard "
+            "(is_submission_public); submissions cannot be hidden.",
+            field="is_public",
+        )
+    with transaction.atomic():
+        _lock_participation(submission)
+        if is_public and phase.is_restricted_to_select_one_submission:
+            Submission.objects.filter(
+                phase=phase, team_id=submission.team_id, is_public=True
+            ).exclude(pk=submission.pk).update(is_public=False)
+        Submission.objects.filter(pk=submission.pk).update(is_public=is_public)
+        leaderboard_refresh_team(phase=phase, team_id=submission.team_id)
+    submission.refresh_from_db()
+    return submission
+
+
+def submission_set_final(*, submission: Submission, user, is_final: bool) -> Submission:
+    """Pick a finished submission as one of the team's final ones, or unpick it."""
+    _check_owner(submission, user, "pick its final submissions")
+    phase = submission.phase
+    cap = phase.max_final_submissions
+    if not cap:
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} has no final picks (max_final_submissions is not set).",
+            field="is_final",
+        )
+    if is_final and submission.status not in RANKED_STATUSES:
+        raise SubmissionRefused(
+            f"Submission {submission.pk} is {submission.status}; only finished submissions "
+            "can be final picks.",
+            field="is_final",
+        )
+    with transaction.atomic():
+        _lock_participation(submission)
+        if is_final:
+            picked = list(
+                Submission.objects.filter(phase=phase, team_id=submission.team_id, is_final=True)
+                .exclude(pk=submission.pk)
+                .values_list("pk", flat=True)
+            )
+            if len(picked) >= cap:
+                raise SubmissionRefused(
+                    f"Your team has already picked {len(picked)} final submission(s) in phase "
+                    f"{phase.codename!r}, the most allowed ({cap}): unpick one of "
+                    f"{', '.join(map(str, sorted(picked)))} first.",
+                    field="is_final",
+                )
+        Submission.objects.filter(pk=submission.pk).update(is_final=is_final)
+        leaderboard_refresh_team(phase=phase, team_id=submission.team_id)
+    submission.refresh_from_db()
+    return submission
+
+
+def submission_set_baseline(*, submission: Submission, user, is_baseline: bool) -> Submission:
+    """Hosts mark a submission as a baseline: it always shows, marked, without a rank."""
+    if not user_is_challenge_host(user, submission.phase.challenge):
+        raise AccessDenied("Only the challenge's hosts can mark baselines.")
+    with transaction.atomic():
+        Submission.objects.filter(pk=submission.pk).update(is_baseline=is_baseline)
+        leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
+    submission.refresh_from_db()
+    return submission
