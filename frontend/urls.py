@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from frontend.views import host, leaderboard, participant, public
+from frontend.views import choices, host, leaderboard, participant, public
 
 
 class CodenameConverter:
@@ -41,9 +41,33 @@ urlpatterns = [
         leaderboard.leaderboard,
         name="leaderboard",
     ),
+    path(
+        "host/challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/"
+        "<codename:split>/visibility/",
+        leaderboard.set_visibility,
+        name="leaderboard-visibility",
+    ),
     path("submissions/<int:submission_id>/", participant.submission_detail, name="submission"),
     path("submissions/<int:submission_id>/cancel/", participant.cancel, name="submission-cancel"),
     path("submissions/<int:submission_id>/rerun/", host.rerun, name="submission-rerun"),
+    path(
+        "submissions/<int:submission_id>/public/",
+        choices.choose,
+        {"what": "public"},
+        name="submission-public",
+    ),
+    path(
+        "submissions/<int:submission_id>/final/",
+        choices.choose,
+        {"what": "final"},
+        name="submission-final",
+    ),
+    path(
+        "submissions/<int:submission_id>/baseline/",
+        choices.choose,
+        {"what": "baseline"},
+        name="submission-baseline",
+    ),
     path("teams/", participant.teams, name="teams"),
     path("host/", host.dashboard, name="host"),
     path("host/upload/", host.upload, name="host-upload"),

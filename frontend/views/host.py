@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from challenges.access import access_challenge_as_host
 from challenges.bundle import BundleError
-from challenges.models import Challenge, HostTeam, Submission
+from challenges.models import Challenge, ChallengePhaseSplit, HostTeam, Submission
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.submissions import SubmissionRefused, phase_rescore, submission_rerun
 from challenges.services.teams import host_team_create
@@ -117,6 +117,7 @@ def challenge_manage(request, challenge_id: int):
             "phase_splits__dataset_split", "phase_splits__leaderboard"
         ).annotate(submission_count=Count("submissions")),
         "scripts": challenge.scripts.order_by("-version")[:5],
+        "visibilities": ChallengePhaseSplit.Visibility.choices,
     }
     if request.method == "POST":
         if not form.is_valid():

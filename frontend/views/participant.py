@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from challenges.access import access_challenge, user_is_challenge_host
+from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user, teams_of_user
 from challenges.services.participation import (
@@ -216,15 +217,17 @@ def my_submissions(request, challenge_id: int):
         messages.info(request, "Your team does not take part in this challenge yet.")
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
     is_host = user_is_challenge_host(request.user, challenge)
-    phases = [p for p in challenge.phases.all() if p.is_public or is_host]
+    phases = {p.pk: p for p in challenge.phases.all() if p.is_public or is_host}
+    for phase in phases.values():
+        phase.visibility_locked = visibility_is_locked(phase)
     submissions = (
-        Submission.objects.filter(team=participation.team, phase__in=phases)
-        .select_related("phase")
+        Submission.objects.filter(team=participation.team, phase__in=list(phases))
         .prefetch_related("results__phase_split__dataset_split")
         .order_by("-submitted_at", "-pk")[:200]
     )
     rows = []
     for s in submissions:
+        s.phase = phases[s.phase_id]
         results = [
             r
             for r in s.results.all()
@@ -234,7 +237,12 @@ def my_submissions(request, challenge_id: int):
     return render(
         request,
         "frontend/my_submissions.html",
-        {"challenge": challenge, "team": participation.team, "rows": rows, "phases": phases},
+        {
+            "challenge": challenge,
+            "team": participation.team,
+            "rows": rows,
+            "phases": list(phases.values()),
+        },
     )
 
 
@@ -242,6 +250,7 @@ def my_submissions(request, challenge_id: int):
 @page
 def submission_detail(request, submission_id: int):
     view = access_submission(request.user, submission_id)
+    view.submission.phase.visibility_locked = visibility_is_locked(view.submission.phase)
     return render(
         request,
         "frontend/submission.html",

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from challenges.access import access_challenge, challenges_visible_to, user_is_challenge_host
+from challenges.leaderboard_access import effective_visibility
 from challenges.models import ChallengePhaseSplit
 from challenges.selectors import participation_for_user, teams_of_user
 from frontend.forms import SignupForm
@@ -48,7 +49,7 @@ def challenge_detail(request, challenge_id: int):
         phase.shown_splits = [
             ps
             for ps in phase.phase_splits.all()
-            if is_host or ps.visibility != ChallengePhaseSplit.Visibility.HOST
+            if is_host or effective_visibility(ps) != ChallengePhaseSplit.Visibility.HOST
         ]
     participation = participation_for_user(request.user, challenge)
     teams = list(teams_of_user(request.user)) if participation is None else []

@@ -23,6 +23,7 @@ from challenges.models import (
 )
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.challenges import challenge_approve
+from challenges.services.leaderboards import leaderboard_refresh_team
 
 ROLES = ["anonymous", "outsider", "participant", "other_team", "host", "other_host", "admin"]
 USER_OF_ROLE = {
@@ -78,6 +79,8 @@ def _finished(phase, team, user, *, scores: dict[str, dict], stdout: str, **fiel
             attempt=1,
             scores=values,
         )
+    # What submission_record_outcome does after writing results.
+    leaderboard_refresh_team(phase=phase, team_id=team.pk)
     return submission
 
 

@@ -116,6 +116,26 @@ PAGES = {
         lambda w: f"/challenges/{w.pending.pk}/participate/",
         expect(anonymous=LOGIN, host=AWAY, admin=AWAY, rest=404),
     ),
+    "split visibility": (
+        "POST",
+        lambda w: f"/host/challenges/{w.challenge.pk}/phases/test/leaderboard/private/visibility/",
+        expect(anonymous=LOGIN, host=AWAY, admin=AWAY, rest=403),
+    ),
+    "show on leaderboard": (
+        "POST",
+        lambda w: f"/submissions/{w.charlie_sub.pk}/public/",
+        expect(anonymous=LOGIN, participant=AWAY, host=403, admin=403, rest=404),
+    ),
+    "final pick": (
+        "POST",
+        lambda w: f"/submissions/{w.charlie_sub.pk}/final/",
+        expect(anonymous=LOGIN, participant=AWAY, host=403, admin=403, rest=404),
+    ),
+    "baseline": (
+        "POST",
+        lambda w: f"/submissions/{w.charlie_sub.pk}/baseline/",
+        expect(anonymous=LOGIN, participant=403, host=AWAY, admin=AWAY, rest=404),
+    ),
     "signup": ("GET", lambda w: "/accounts/signup/", expect(anonymous=OK, rest=AWAY)),
     "password reset": ("GET", lambda w: "/accounts/password-reset/", expect(rest=OK)),
 }

@@ -43,6 +43,7 @@ def urls(w):
         f"/challenges/{c}/phases/%00/submit/",
         f"/challenges/{c}/phases/test/leaderboard/public/",
         f"/challenges/{c}/phases/test/leaderboard/%3Cx%3E/",
+        f"/challenges/{c}/phases/test/leaderboard/private/",
         f"/submissions/{HUGE_ID}/",
         f"/submissions/{w.charlie_sub.pk}/",
         "/teams/",
@@ -63,7 +64,15 @@ def test_weird_query_strings_never_crash_a_page(world, client_as, role):
     client = client_as(role)
     for url in urls(world):
         for value in WEIRD:
-            params = {"order": value, "phase": value, "status": value, "team": value, "next": value}
+            params = {
+                "order": value,
+                "phase": value,
+                "status": value,
+                "team": value,
+                "next": value,
+                "scope": value,
+                "page": value,
+            }
             answer = client.get(url, params)
             assert answer.status_code in (200, 302, 403, 404), (url, value, answer.status_code)
         answer = client.get(url, {"format": "csv", "phase": "nope"})
@@ -75,7 +84,15 @@ def test_weird_form_posts_never_crash_a_page(world, client_as, role):
     client = client_as(role)
     c = world.challenge.pk
     bodies = [{}] + [
-        {"team": v, "accept_terms": v, "action": v, "name": v * 50, "create-name": v * 50}
+        {
+            "team": v,
+            "accept_terms": v,
+            "action": v,
+            "name": v * 50,
+            "create-name": v * 50,
+            "value": v,
+            "visibility": v,
+        }
         for v in WEIRD
     ]
     files = [
@@ -92,6 +109,10 @@ def test_weird_form_posts_never_crash_a_page(world, client_as, role):
         f"/host/challenges/{c}/phases/nope/rescore/",
         f"/submissions/{HUGE_ID}/rerun/",
         f"/submissions/{HUGE_ID}/cancel/",
+        f"/submissions/{world.charlie_sub.pk}/final/",
+        f"/submissions/{world.charlie_sub.pk}/public/",
+        f"/submissions/{world.charlie_sub.pk}/baseline/",
+        f"/host/challenges/{c}/phases/test/leaderboard/private/visibility/",
     ]
     for url in posts:
         for body in bodies:

@@ -7,7 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from challenges.models import ChallengePhaseSplit, Submission
+from challenges.models import ChallengePhaseSplit
+from challenges.services.hosting import host_participation_for
+from challenges.services.submission_choices import submission_set_public
 from frontend.charts import best_score_svg, running_best
 from tests.frontend.conftest import _finished
 
@@ -26,14 +28,16 @@ def test_teams_rank_by_the_default_label_and_sort_by_any_label(world, client_as)
     assert "Dave Team" in first and "0.9100" in first  # Accuracy 0.91 beats 0.81
     page = client_as("anonymous").get(url, {"order": "Macro-F1"}).content.decode()
     first, second = rows(page)
-    assert "Charlie Team" in first and "<td>2</td>" in first  # rank stays by Accuracy
+    assert "Charlie Team" in first and "<td>1</td>" in first  # ranked by Macro-F1 now
+    assert 'aria-sort="descending"' in page
 
 
 def test_the_own_row_is_highlighted_and_baselines_are_marked(world, client_as, users):
     test = world.challenge.phases.get(codename="test")
+    hosts = host_participation_for(challenge=world.challenge, user=users["alice"])
     _finished(
         test,
-        world.charlie_team,
+        hosts.team,
         users["alice"],
         scores={"public": {"Accuracy": 0.5, "Macro-F1": 0.5}},
         stdout="",
@@ -49,12 +53,18 @@ def test_the_own_row_is_highlighted_and_baselines_are_marked(world, client_as, u
     assert 'class="baseline"' in page  # the chart's dashed line
 
 
-def test_hidden_submissions_show_only_to_their_team_and_hosts(world, client_as):
-    Submission.objects.filter(pk=world.dave_sub.pk).update(is_public=False)
+def test_a_hidden_submission_leaves_the_public_board_hosts_still_see_it(world, client_as, users):
+    # The starter shows every submission (is_submission_public); let teams choose.
+    world.challenge.phases.filter(codename="test").update(is_submission_public=False)
+    world.dave_sub.refresh_from_db()
+    submission_set_public(submission=world.dave_sub, user=users["dave"], is_public=False)
     url = f"/challenges/{world.challenge.pk}/phases/test/leaderboard/public/"
-    assert "Dave Team" not in client_as("participant").get(url).content.decode()
-    assert "Dave Team" in client_as("other_team").get(url).content.decode()
-    assert "Dave Team" in client_as("host").get(url).content.decode()
+    for role in ("participant", "other_team", "host"):
+        assert "Dave Team" not in "".join(rows(client_as(role).get(url).content.decode()))
+    everything = client_as("host").get(url, {"scope": "all"}).content.decode()
+    assert "Dave Team" in "".join(rows(everything))
+    ignored = client_as("participant").get(url, {"scope": "all"}).content.decode()
+    assert "Dave Team" not in "".join(rows(ignored))
 
 
 def test_an_owner_only_split_shows_each_team_its_own_row(world, client_as):
