@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from challenges.leaderboard_rules import initial_is_public, visibility_is_locked
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH
 
@@ -92,10 +93,22 @@ class SubmissionForm(forms.Form):
     file = forms.FileField(label="Submission file")
     is_public = forms.BooleanField(label="Show on the leaderboard", required=False)
 
-    def __init__(self, *args, phase: ChallengePhase, **kwargs):
+    def __init__(self, *args, phase: ChallengePhase, host: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.phase = phase
-        self.fields["is_public"].initial = phase.is_submission_public
+        self.fields["is_public"].initial = initial_is_public(phase, None)
+        if visibility_is_locked(phase):
+            self.fields["is_public"].disabled = True
+            self.fields["is_public"].help_text = "This phase shows every submission."
+        elif phase.is_restricted_to_select_one_submission:
+            self.fields[
+                "is_public"
+            ].help_text = "Your team shows one submission per phase: this one would replace it."
+        if host:
+            self.fields["is_baseline"] = forms.BooleanField(
+                label="Baseline (shown on the leaderboard, marked, without a rank)",
+                required=False,
+            )
         if phase.allowed_submission_file_types:
             self.fields["file"].widget.attrs["accept"] = ",".join(
                 phase.allowed_submission_file_types

@@ -14,6 +14,7 @@ from challenges.access import access_challenge, user_is_challenge_host
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user, teams_of_user
+from challenges.services.hosting import host_participation_for
 from challenges.services.participation import (
     ParticipationError,
     challenge_participate,
@@ -156,16 +157,21 @@ def _quota(phase: ChallengePhase, participation) -> dict:
 @login_required
 @page
 def submit(request, challenge_id: int, codename: str):
+    """Participants submit for their team; hosts submit as the hosts' own team (baselines
+    and trial runs), which is made on their first upload."""
     phase = access_phase(request.user, challenge_id, codename)
     challenge = phase.challenge
+    is_host = user_is_challenge_host(request.user, challenge)
     participation = participation_for_user(request.user, challenge)
-    if participation is None:
+    if participation is None and not is_host:
         messages.info(request, "Take part in the challenge first: choose a team, accept the terms.")
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
-    form = SubmissionForm(request.POST or None, request.FILES or None, phase=phase)
+    form = SubmissionForm(request.POST or None, request.FILES or None, phase=phase, host=is_host)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            if participation is None:
+                participation = host_participation_for(challenge=challenge, user=request.user)
             submission = submission_create(
                 user=request.user,
                 phase=phase,
@@ -177,30 +183,29 @@ def submit(request, challenge_id: int, codename: str):
                 publication_url=data.get("publication_url") or "",
                 meta_attributes=form.meta_values(),
                 is_public=data["is_public"],
+                is_baseline=bool(data.get("is_baseline")),
             )
         except SubmissionRefused as exc:
             form.add_error("file" if exc.field == "file" else None, str(exc))
         else:
-            detail = reverse("submission", args=[submission.pk])
             if wants_json(request):
-                return JsonResponse(
-                    {
-                        "ok": True,
-                        "html": render_to_string(
-                            "frontend/_submitted.html",
-                            {"submission": submission, "challenge": challenge},
-                            request=request,
-                        ),
-                    }
+                html = render_to_string(
+                    "frontend/_submitted.html",
+                    {"submission": submission, "challenge": challenge},
+                    request=request,
                 )
+                return JsonResponse({"ok": True, "html": html})
             messages.success(request, f"Submission {submission.pk} is queued.")
-            return redirect(detail)
+            return redirect(reverse("submission", args=[submission.pk]))
     context = {
         "phase": phase,
         "challenge": challenge,
         "form": form,
-        "team": participation.team,
-        "quota": _quota(phase, participation),
+        "team": participation.team if participation else None,
+        "is_host": is_host,
+        # Hosts have no quota.
+        "quota": _quota(phase, participation) if participation and not is_host else None,
+        "visibility_locked": visibility_is_locked(phase),
     }
     if request.method == "POST" and wants_json(request):
         html = render_to_string("frontend/_form_errors.html", context, request=request)

@@ -43,7 +43,7 @@ PAGES = {
     "submit": (
         "GET",
         lambda w: f"/challenges/{w.challenge.pk}/phases/dev/submit/",
-        expect(anonymous=LOGIN, participant=OK, other_team=OK, rest=AWAY),
+        expect(anonymous=LOGIN, participant=OK, other_team=OK, host=OK, admin=OK, rest=AWAY),
     ),
     "submit, unknown phase": (
         "GET",

@@ -270,3 +270,21 @@ def test_members_rotate_the_code_and_cannot_leave_during_a_challenge(world, clie
     assert b"cannot leave until the challenge ends" in page.content
     other = client.post("/teams/", {"action": "rotate", "team": world.dave_team.pk}, follow=True)
     assert b"You are not a member of that team." in other.content
+
+
+def test_a_host_submits_a_baseline_as_the_hosts_team(world, client_as, starter_dir):
+    client = client_as("host")
+    url = f"/challenges/{world.challenge.pk}/phases/dev/submit/"
+    form = client.get(url).content.decode()
+    assert "without quotas" in form and 'name="is_baseline"' in form
+    sample = (starter_dir / "tabular_classification" / "sample_submission_dev.csv").read_bytes()
+    answer = client.post(
+        url, {"file": upload("base.csv", sample), "is_baseline": "on", "method_name": "majority"}
+    )
+    assert answer.status_code == 302
+    baseline = Submission.objects.get(file_name="base.csv")
+    assert baseline.is_baseline and baseline.created_by.username == "alice"
+    assert ChallengeParticipation.objects.get(team=baseline.team).is_host_team
+    # A participant cannot make a baseline by sending the field.
+    client_as("participant").post(url, {"file": upload("sneaky.csv", sample), "is_baseline": "on"})
+    assert not Submission.objects.get(file_name="sneaky.csv").is_baseline
