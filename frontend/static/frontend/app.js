@@ -81,7 +81,10 @@
       const row = table.insertRow();
       row.insertCell().textContent = r.split;
       row.insertCell().textContent = Object.keys(r.scores)
-        .map(function (k) { return k + " " + r.scores[k]; })
+        .map(function (k) {
+          const v = r.scores[k];
+          return k + " " + (typeof v === "number" ? String(Math.round(v * 1e4) / 1e4) : v);
+        })
         .join(" · ");
     });
     target.innerHTML = "";
