@@ -50,7 +50,8 @@ def leaderboard(request, challenge_id: int, codename: str, split: str):
     except rules.UnknownLabel:
         ordering = ordering_for(view, None)
     labels = rules.labels_of(view.split.leaderboard.schema)
-    number = int_param(request.GET.get("page")) or 1
+    # Capped: an absurd page number must not become an offset the database refuses.
+    number = min(int_param(request.GET.get("page")) or 1, 1_000_000)
     board = leaderboard_page(view, ordering, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     pages = Paginator(range(board.count), PAGE_SIZE).get_page(number) if board.count else None
     own = (

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.django_db
 
 HUGE_ID = "9" * 30
 WEIRD = [
+    "99999999999999999",
     "",
     " ",
     "0",
