@@ -270,7 +270,8 @@ def cmd_leaderboard(args, api: Api) -> int:
     labels = body.get("labels", []) if isinstance(body, dict) else []
     flat = []
     for row in rows:
-        scores = row.get("scores", [])
+        # `display` holds the scores rounded to the split's decimal precision.
+        scores = row.get("display") or row.get("scores", [])
         if isinstance(scores, dict):
             scores = [scores.get(label) for label in labels]
         flat.append(

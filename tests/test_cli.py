@@ -76,6 +76,11 @@ def test_a_participant_logs_in_downloads_submits_with_progress_and_waits(
     assert code == 0 and "finished" in out
     code, out, _ = run(capsys, "submissions", str(challenge.pk), "dev")
     assert code == 0 and str(submission_id) in out
+    code, out, _ = run(capsys, "leaderboard", str(challenge.pk), "dev", "dev_split")
+    assert code == 0, out
+    header, first = out.splitlines()[:2]
+    assert header.split() == ["rank", "team", "Accuracy", "Macro-F1", "baseline"]
+    assert first.split()[:3] == ["1", f"team-charlie-{challenge.pk}", "0.6800"]  # precision 4
 
 
 def test_refusals_print_the_servers_reason_and_exit_non_zero(

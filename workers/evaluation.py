@@ -9,11 +9,13 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 
 from challenges.models import ChallengePhaseSplit, EvaluationScript, Submission
 from challenges.services.submissions import (
@@ -51,59 +53,103 @@ def phase_limits(resources: dict | None) -> Limits:
     )
 
 
+# A database restart cuts every connection; PostgreSQL is back within seconds. Waiting
+# that long beats failing an evaluation that already ran (or leaving it running until the
+# sweeper's deadline). Every write retried here is a conditional update: if the first
+# try committed and only the answer was lost, the retry matches no row.
+DB_RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def _db_retry(what: str, fn):
+    for delay in (*DB_RETRY_DELAYS_S, None):
+        try:
+            return fn()
+        except (OperationalError, InterfaceError) as exc:
+            if delay is None:
+                raise
+            log.warning("database unavailable while %s (%s); retrying in %g s", what, exc, delay)
+            connection.close()
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission | None:
     """Run one attempt of a submission. Does nothing if another worker has it or it ended."""
-    phase_resources = (
-        Submission.objects.filter(pk=submission_id)
-        .values_list("phase__resources", flat=True)
-        .first()
+    phase_resources = _db_retry(
+        "reading the phase",
+        lambda: (
+            Submission.objects.filter(pk=submission_id)
+            .values_list("phase__resources", flat=True)
+            .first()
+        ),
     )
     limits = phase_limits(phase_resources)
-    submission = submission_claim(
-        submission_id=submission_id,
-        worker=f"{worker_node}/{os.getpid()}",
-        time_limit_s=limits.time_limit_s,
+    submission = _db_retry(
+        "claiming",
+        lambda: submission_claim(
+            submission_id=submission_id,
+            worker=f"{worker_node}/{os.getpid()}",
+            time_limit_s=limits.time_limit_s,
+        ),
     )
     if submission is None:
         return None
     try:
         record = _evaluate(submission, limits)
     except EnvironmentError_ as exc:
-        submission_fail(
-            submission_id=submission_id,
-            from_statuses=(Submission.Status.RUNNING,),
-            kind="environment",
-            message=str(exc),
-        )
+        _fail(submission_id, "environment", str(exc))
         return submission
     except Exception as exc:
         log.exception("platform error evaluating submission %s", submission_id)
-        submission_fail(
-            submission_id=submission_id,
-            from_statuses=(Submission.Status.RUNNING,),
-            kind="platform",
-            message=f"The platform could not evaluate this submission ({type(exc).__name__}); the hosts have been told.",
+        _fail(
+            submission_id,
+            "platform",
+            f"The platform could not evaluate this submission ({type(exc).__name__}); "
+            "the hosts have been told.",
         )
         return submission
-    submission_record_outcome(submission=submission, record=record)
+    _db_retry(
+        "recording the outcome",
+        lambda: submission_record_outcome(submission=submission, record=record),
+    )
     return submission
 
 
-def _evaluate(submission: Submission, limits: Limits) -> EvaluationRecord:
+def _fail(submission_id: int, kind: str, message: str) -> None:
+    _db_retry(
+        "recording the failure",
+        lambda: submission_fail(
+            submission_id=submission_id,
+            from_statuses=(Submission.Status.RUNNING,),
+            kind=kind,
+            message=message,
+        ),
+    )
+
+
+def _script_and_splits(submission: Submission):
     phase = submission.phase
     script = (
         EvaluationScript.objects.filter(challenge_id=phase.challenge_id)
         .order_by("-version")
         .first()
     )
-    if script is None:
-        raise RuntimeError(f"challenge {phase.challenge_id} has no evaluation script")
     splits = {
         ps.dataset_split.codename: ps.leaderboard.labels
         for ps in ChallengePhaseSplit.objects.filter(phase=phase).select_related(
             "dataset_split", "leaderboard"
         )
     }
+    return script, splits, submission_metadata(submission)
+
+
+def _evaluate(submission: Submission, limits: Limits) -> EvaluationRecord:
+    phase = submission.phase
+    script, splits, metadata = _db_retry(
+        "reading the script", lambda: _script_and_splits(submission)
+    )
+    if script is None:
+        raise RuntimeError(f"challenge {phase.challenge_id} has no evaluation script")
     staging = Path(tempfile.mkdtemp(prefix="evalserver-inputs-"))
     staging.chmod(0o755)
     try:
@@ -115,7 +161,7 @@ def _evaluate(submission: Submission, limits: Limits) -> EvaluationRecord:
             phase_codename=phase.codename,
             splits=splits,
             limits=limits,
-            submission_metadata=submission_metadata(submission),
+            submission_metadata=metadata,
             partial_ok=phase.is_partial_submission_evaluation_enabled,
             cancelled=lambda: _was_cancelled(submission.pk),
         )
@@ -125,7 +171,13 @@ def _evaluate(submission: Submission, limits: Limits) -> EvaluationRecord:
 
 
 def _was_cancelled(submission_id: int) -> bool:
-    return Submission.objects.filter(pk=submission_id, status=Submission.Status.CANCELLED).exists()
+    try:
+        return Submission.objects.filter(
+            pk=submission_id, status=Submission.Status.CANCELLED
+        ).exists()
+    except (OperationalError, InterfaceError):
+        connection.close()  # asked again in half a second, on a new connection
+        return False
 
 
 def run_in_sandbox(*, script: EvaluationScript, **kwargs) -> Outcome:

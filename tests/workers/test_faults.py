@@ -104,7 +104,7 @@ class Rig:
     logs: Path
     workers: list[WorkerProcess] = field(default_factory=list)
 
-    def worker(self, node: str, concurrency: int = 2) -> WorkerProcess:
+    def worker(self, node: str, concurrency: int = 2, **env: str) -> WorkerProcess:
         """Start a worker and wait until it is ready (after its start-up recovery ran)."""
         started = WorkerProcess(
             env=worker_env(
@@ -112,6 +112,7 @@ class Rig:
                 broker_url=self.redis.url,
                 queue=self.queue,
                 EVALUATION_TIME_LIMIT_S="60",
+                **env,
             ),
             # One log per start: readiness is read from the log.
             log_path=self.logs / f"worker-{len(self.workers)}.log",
@@ -403,3 +404,61 @@ def test_the_sweeper_resends_submissions_stuck_in_queued_and_a_live_worker_finis
     for r in rows:
         assert results_of(r) == [("hidden", 1, True), ("main", 1, True)]
     assert submissions_sweep() == SweepReport(requeued=0, failed=0)
+
+
+# ---------------------------------------------------------------- the database goes away
+
+
+def test_the_workers_database_connections_dropping_during_a_burst_lose_nothing(
+    rig, pausing, api, settings
+):
+    """What a PostgreSQL restart does to a worker: every connection it holds is cut. The
+    worker's connections are told apart by their application_name, so the test's own
+    survive (a real restart of the shared server would cut the test's too)."""
+    from django.db import connection
+
+    name = f"evalserver-faults-{uuid.uuid4().hex[:8]}"
+    worker = rig.worker(node_name(), PGAPPNAME=name)
+    ids = [submit_pause(api, pausing, 0.1) for _ in range(30)]
+
+    def cut() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                [name],
+            )
+            return cursor.fetchone()[0]
+
+    cuts = 0
+    settings.SWEEPER_REQUEUE_AFTER_S = 1
+    deadline = time.monotonic() + 60
+    started = time.monotonic()
+    while Submission.objects.filter(pk__in=ids).exclude(status__in=Submission.FINAL).exists():
+        assert time.monotonic() < deadline, (
+            list(
+                Submission.objects.filter(pk__in=ids)
+                .exclude(status__in=Submission.FINAL)
+                .values_list("pk", "status", "attempt", "enqueue_count")
+            ),
+            worker.log()[-6000:],
+        )
+        if time.monotonic() - started < 4:
+            cuts += cut()
+        submissions_sweep()
+        time.sleep(0.25)
+    assert cuts > 0  # otherwise this test proved nothing
+
+    rows = wait_final(ids, timeout=1)
+    assert {r.status for r in rows} == {Status.FINISHED}, [
+        (r.pk, r.status, r.failure_message) for r in rows if r.status != Status.FINISHED
+    ]
+    # None evaluated twice: each result is the one attempt that finished, and only one
+    # attempt's output is on record.
+    for r in rows:
+        assert len(set(r.results.values_list("attempt", flat=True))) == 1
+        attempt = r.attempt
+        assert r.stdout.splitlines() == [
+            f"evaluating {r.pk} attempt {attempt}",
+            f"evaluated {r.pk} attempt {attempt}",
+        ]
