@@ -83,3 +83,27 @@ def test_bundle_pages_with_their_own_heading_get_no_second_one(users, challenges
     page = client_for(users, None).get(f"/challenges/{challenge.pk}/").content.decode()
     assert "<h2>Evaluation</h2>" not in page and "<h2>How we score</h2>" in page
     assert "<h2>Terms and conditions</h2>" in page
+
+
+def test_the_challenge_page_lists_prizes_and_phase_quotas(users, challenges):
+    challenge = challenges["tabular_classification"]
+    Challenge.objects.filter(pk=challenge.pk).update(
+        prizes=[{"rank": 1, "amount": "1000 EUR", "description": "<b>gold</b>"}]
+    )
+    page = client_for(users, None).get(f"/challenges/{challenge.pk}/").content.decode()
+    assert '<h2 id="prizes">Prizes</h2>' in page and "1000 EUR" in page
+    assert "&lt;b&gt;gold&lt;/b&gt;" in page  # prize text is escaped, not HTML
+    assert "<th>Per day</th>" in page and "<td>10</td>" in page
+
+
+def test_logging_out_ends_the_session(users, challenges):
+    client = client_for(users, "charlie")
+    assert client.get("/teams/").status_code == 200
+    assert client.post("/accounts/logout/")["Location"] == "/"
+    assert client.get("/teams/").status_code == 302
+
+
+def test_a_first_visit_explains_what_to_do(users, challenges):
+    page = client_for(users, None).get("/").content.decode()
+    assert "sign up" in page.lower() and "create or join a team" in page
+    assert 'href="/accounts/signup/"' in page
