@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from challenges.access import access_challenge, user_is_challenge_host
+from challenges.api.submissions import access_phase
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user, teams_of_user
@@ -33,17 +34,6 @@ from challenges.services.submissions import (
 from challenges.submission_access import access_submission
 from frontend.forms import SubmissionForm, TeamCreateForm, TeamJoinForm
 from frontend.views.common import int_param, page, safe_next, wants_json
-
-
-def access_phase(user, challenge_id: int, codename: str) -> ChallengePhase:
-    """A phase of a challenge `user` may see; hidden phases are for hosts only."""
-    challenge = access_challenge(user, challenge_id)
-    phase = ChallengePhase.objects.select_related("challenge").get(
-        challenge=challenge, codename=codename
-    )
-    if not phase.is_public and not user_is_challenge_host(user, challenge):
-        raise ChallengePhase.DoesNotExist
-    return phase
 
 
 @login_required
