@@ -7,9 +7,10 @@ import re
 import zipfile
 
 import pytest
+from django.db import transaction
 from playwright.sync_api import expect
 
-from challenges.models import Challenge, Submission
+from challenges.models import Challenge, Submission, SubmissionResult
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.challenges import challenge_approve
 from tests.challenges import bundle_factory as bf
@@ -216,3 +217,38 @@ def test_a_failed_browser_test_leaves_a_screenshot(e2e):
     saved = save_screenshots([page], "screenshot-probe")
     assert saved and saved[0].stat().st_size > 1000
     saved[0].unlink()
+
+
+def test_my_submissions_follow_the_status_without_a_reload(e2e, users, host_teams, starter_zips):
+    challenge = load_starter(users, host_teams["alice"], starter_zips["tabular_classification"])
+    team = _team(users["charlie"], "Charlie Team", challenge)
+    phase = challenge.phases.get(codename="dev")
+    running = Submission.objects.create(
+        phase=phase,
+        team=team,
+        created_by=users["charlie"],
+        input_file="submissions/x.csv",
+        file_name="waiting.csv",
+        input_sha256="0" * 64,
+        input_size=1,
+        status=Submission.Status.RUNNING,
+    )
+    page = e2e.page()
+    e2e.login(page, "charlie")
+    page.goto(f"/challenges/{challenge.pk}/submissions/")
+    row = page.locator(f"tr[data-submission='{running.pk}']")
+    expect(row.locator("[data-status]")).to_have_text("Running")
+    page.evaluate("window.__noReload = true")
+    # What a worker's submission_record_outcome leaves: results, then the final status,
+    # in one transaction (the page must never see one without the other).
+    with transaction.atomic():
+        SubmissionResult.objects.create(
+            submission=running,
+            phase_split=phase.phase_splits.get(dataset_split__codename="dev_split"),
+            attempt=1,
+            scores={"Accuracy": 0.9, "Macro-F1": 0.85},
+        )
+        Submission.objects.filter(pk=running.pk).update(status=Submission.Status.FINISHED)
+    expect(row.locator("[data-status]")).to_have_text("Finished", timeout=10_000)
+    expect(row.locator("[data-results]")).to_contain_text("Accuracy 0.9")
+    assert page.evaluate("window.__noReload") is True
