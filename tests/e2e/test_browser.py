@@ -252,3 +252,32 @@ def test_my_submissions_follow_the_status_without_a_reload(e2e, users, host_team
     expect(row.locator("[data-status]")).to_have_text("Finished", timeout=10_000)
     expect(row.locator("[data-results]")).to_contain_text("Accuracy 0.9")
     assert page.evaluate("window.__noReload") is True
+
+
+def test_a_host_opens_a_split_and_rescores_a_phase(e2e, users, host_teams, starter_zips):
+    challenge = load_starter(users, host_teams["alice"], starter_zips["tabular_classification"])
+    team = _team(users["charlie"], "Charlie Team", challenge)
+    _finished(
+        challenge.phases.get(codename="test"),
+        team,
+        users["charlie"],
+        scores={"public": {"Accuracy": 0.8}, "private": {"Accuracy": 0.6543}},
+        stdout="",
+    )
+    host = e2e.page()
+    e2e.login(host, "alice")
+    host.goto(f"/host/challenges/{challenge.pk}/")
+    host.get_by_label("Visibility of private").select_option("3")
+    host.get_by_label("Visibility of private").locator("xpath=..").get_by_role(
+        "button", name="Set"
+    ).click()
+    expect(host.locator(".flash.success")).to_contain_text("test / private is now: public")
+    host.on("dialog", lambda dialog: dialog.accept())
+    host.get_by_role("button", name="Re-score Test Phase").click()
+    expect(host.locator(".flash.success")).to_contain_text("1 submission(s) of Test Phase")
+
+    participant = e2e.page()
+    e2e.login(participant, "charlie")
+    participant.goto(f"/challenges/{challenge.pk}/")
+    participant.get_by_role("link", name="Leaderboard: Test Split (private)").click()
+    expect(participant.locator("h1")).to_contain_text("Test Split (private)")
