@@ -107,3 +107,11 @@ def test_a_first_visit_explains_what_to_do(users, challenges):
     page = client_for(users, None).get("/").content.decode()
     assert "sign up" in page.lower() and "create or join a team" in page
     assert 'href="/accounts/signup/"' in page
+
+
+def test_an_expired_form_gets_a_page_that_says_what_to_do(users):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users["charlie"])
+    page = client.post("/teams/", {"action": "create", "create-name": "x"})
+    assert page.status_code == 403
+    assert b"This form has expired" in page.content and b"reload the page" in page.content
