@@ -208,10 +208,12 @@ def submit(request, challenge_id: int, codename: str):
 def my_submissions(request, challenge_id: int):
     challenge = access_challenge(request.user, challenge_id)
     participation = participation_for_user(request.user, challenge)
+    is_host = user_is_challenge_host(request.user, challenge)
     if participation is None:
+        if is_host:
+            return redirect("host-submissions", challenge.pk)
         messages.info(request, "Your team does not take part in this challenge yet.")
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
-    is_host = user_is_challenge_host(request.user, challenge)
     phases = {p.pk: p for p in challenge.phases.all() if p.is_public or is_host}
     for phase in phases.values():
         phase.visibility_locked = visibility_is_locked(phase)
