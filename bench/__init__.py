@@ -36,6 +36,12 @@ approve_to_first_finished_s
     With the worker already running and warm for other challenges: a freshly loaded
     challenge is approved, a team enters it and submits; seconds from the start of
     challenge_approve() until that submission's result row is visible.
+sandbox_overhead_ms
+    Code submissions: a cloudpickled scikit-learn model on 1,800 rows of 20 features,
+    run through workers.code_runner (the worker's call: warm parent, forked child in its
+    namespaces as the model uid, predictions checked again in the parent) minus the same
+    read, unpickle, predict and check done in this process (code_bare_ms). Medians after
+    warm-up runs; no database.
 
 Informational figures (no target) say where the time goes: the overhead split by the
 worker's own timestamps (overhead_*_p50_ms), the worker alone draining a backlog

@@ -42,6 +42,7 @@ class Sizes:
     board_teams: int  # the leaderboard read: teams, finished submissions, timed reads
     board_submissions: int
     board_reads: int
+    code_runs: int
 
     @classmethod
     def full(cls) -> Sizes:
@@ -56,6 +57,7 @@ class Sizes:
             board_teams=2000,
             board_submissions=100_000,
             board_reads=500,
+            code_runs=50,
         )
 
     @classmethod
@@ -71,6 +73,7 @@ class Sizes:
             board_teams=400,
             board_submissions=20_000,
             board_reads=100,
+            code_runs=15,
         )
 
 
@@ -325,6 +328,19 @@ def _measure(
 
     _measure_upload(report, cast, sizes, worker.log_path.parent)
     _measure_leaderboard(sizes, cast, report)
+
+    # Code submissions: the model sandbox against the same work done in-process.
+    from bench.code_sandbox import ROWS, sandbox_overhead
+
+    code = sandbox_overhead(runs=sizes.code_runs)
+    report.add(
+        "sandbox_overhead_ms",
+        code["overhead_ms"],
+        "ms",
+        f"model in the sandbox minus in-process (median of {sizes.code_runs}, {ROWS} rows, warm)",
+    )
+    report.add("code_bare_ms", code["bare_ms"], "ms", "read, unpickle, predict, check in-process")
+    report.add("code_sandbox_ms", code["sandbox_ms"], "ms", "the same through workers.code_runner")
 
     print(f"bench: {_load()} at the end", flush=True)
     print("\n" + report.table(), flush=True)

@@ -130,7 +130,9 @@ class PhaseSpec:
     is_submission_paused: bool = False
     # extensions (ours)
     submission_type: Literal["file", "code"] = "file"
-    test_input_file: str | None = None
+    test_input_file: str | None = None  # features a code submission predicts on
+    test_extra_file: str | None = None  # code phases: predict(features, extra)
+    prediction_range: list[float] | None = None  # code phases: [low, high] allowed predictions
     public_data: list[str] = field(default_factory=list)  # paths relative to the config folder
     resources: dict[str, Any] = field(default_factory=dict)  # cpus, memory_mb, time_limit_s
     max_final_submissions: int | None = None

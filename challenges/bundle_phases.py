@@ -24,7 +24,7 @@ PHASE_KEYS = {
     "submission_meta_attributes", "allowed_email_ids", "disable_logs", "is_submission_paused",
     # extensions
     "submission_type", "test_input_file", "public_data", "resources", "max_final_submissions",
-    "private_splits_reveal", "max_submission_size_bytes",
+    "private_splits_reveal", "max_submission_size_bytes", "test_extra_file", "prediction_range",
 }  # fmt: skip
 PHASE_EVALAI_KEYS = {
     "challenge", "is_active", "environment_image", "slug", "annotations_uploaded_using_cli",
@@ -32,6 +32,7 @@ PHASE_EVALAI_KEYS = {
     "is_submission_paused_reason",
 }  # fmt: skip
 RESOURCE_KEYS = ("cpus", "memory_mb", "time_limit_s")
+INPUT_TYPES = (".parquet", ".pq", ".csv")
 _FILE_TYPE = re.compile(r"\.[a-z0-9][a-z0-9_+\-]*(\.[a-z0-9][a-z0-9_+\-]*)*")
 
 
@@ -198,11 +199,23 @@ class PhaseChecker(ConfigReader):
         else:
             phase.submission_type = submission_type  # type: ignore[assignment]
         phase.test_input_file = self.file_ref(item, "test_input_file", path, missing="error")
-        if submission_type == "code" and item.get("test_input_file") is None:
-            self.error(
-                f"{path}.test_input_file",
-                "is required for a code phase: the hidden input the participants' code predicts on.",
-            )
+        phase.test_extra_file = self.file_ref(item, "test_extra_file", path, missing="error")
+        if submission_type == "code":
+            if item.get("test_input_file") is None:
+                self.error(
+                    f"{path}.test_input_file",
+                    "is required for a code phase: the hidden input the participants' code predicts on.",
+                )
+            for key in ("test_input_file", "test_extra_file"):
+                self.model_input(getattr(phase, key), f"{path}.{key}")
+            phase.prediction_range = self.prediction_range(item, path)
+        else:
+            for key in ("test_input_file", "test_extra_file", "prediction_range"):
+                if item.get(key) is not None:
+                    self.warning(
+                        f"{path}.{key}",
+                        "is used by code phases only (submission_type: code); ignored here.",
+                    )
         phase.public_data = self.public_data(item, path)
         phase.resources = self.resources(item, path)
         phase.max_final_submissions = self.integer(
@@ -278,3 +291,54 @@ class PhaseChecker(ConfigReader):
                 continue
             result[key] = number
         return result
+
+    def model_input(self, rel: str | None, path: str) -> None:
+        """A code phase's input must be data pandas reads: Parquet or CSV with a header."""
+        if rel is None:
+            return
+        lowered = rel.lower()
+        if not lowered.endswith(INPUT_TYPES):
+            self.error(path, f"must be a Parquet (.parquet) or CSV (.csv) file, not {short(rel)}.")
+            return
+        try:
+            with self.folder.open(rel, cap=self.folder.size(rel)) as stream:
+                head = stream.read(4096)
+        except Exception as exc:
+            self.error(path, f"names {short(rel)}, which cannot be read: {exc}")
+            return
+        if lowered.endswith((".parquet", ".pq")):
+            if not head.startswith(b"PAR1"):
+                self.error(
+                    path, f"names {short(rel)}, which is not a Parquet file (no PAR1 header)."
+                )
+            return
+        first = head.split(b"\n", 1)[0].strip()
+        try:
+            header = [c.strip().strip('"') for c in first.decode("utf-8-sig").split(",")]
+        except UnicodeDecodeError:
+            self.error(path, f"names {short(rel)}, which is not UTF-8 text.")
+            return
+        if not all(header):
+            self.error(
+                path,
+                f"names {short(rel)}, whose first line should be a header like id,feature_1,...",
+            )
+        elif "id" not in header:
+            self.warning(
+                path,
+                f"{short(rel)} has no `id` column: its first column ({header[0]!r}) is the index "
+                "that predictions must match.",
+            )
+
+    def prediction_range(self, item: dict, prefix: str) -> list[float] | None:
+        path = f"{prefix}.prediction_range"
+        value = item.get("prediction_range")
+        if value is None:
+            return None
+        numbers = [to_number(v) for v in value] if isinstance(value, list) else []
+        if len(numbers) != 2 or None in numbers or numbers[0] >= numbers[1]:
+            self.error(
+                path, f"must be [low, high] with low < high, like [0, 1], not {kind(value)}."
+            )
+            return None
+        return [float(numbers[0]), float(numbers[1])]

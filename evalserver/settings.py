@@ -180,6 +180,10 @@ STORAGES = {
 # Uploads: anything over 2.5 MiB streams to a temporary file, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", "") or None
+# Stored files are for the platform's processes only: participants' models run as another
+# uid (EVALUATION_PREDICT_UID) that must not read annotations or other teams' files.
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 
 # Challenge bundles: caps against zip bombs (see challenges.bundle.Limits).
@@ -251,6 +255,14 @@ EVALUATION_ENV_BUILD_TIMEOUT_S = envint("EVALUATION_ENV_BUILD_TIMEOUT_S", 900)
 # Extra pip arguments for requirements environments, split like a shell would: an
 # air-gapped site points pip at its own wheels ("--no-index --find-links /srv/wheels").
 EVALUATION_PIP_ARGS = shlex.split(env("EVALUATION_PIP_ARGS", ""))
+# Code submissions: participants' models run as this uid (when the worker is root), never
+# the evaluate() uid, which may read staged annotation files. workers.code_runner reads it
+# from the environment too, so `python -m workers.predict` needs no settings.
+EVALUATION_PREDICT_UID = envint("EVALUATION_PREDICT_UID", 65533)
+# Without a network namespace the worker refuses code submissions unless this says yes.
+EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION = envbool(
+    "EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION", False
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

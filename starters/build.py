@@ -32,6 +32,7 @@ import yaml
 STARTERS_DIR = Path(__file__).resolve().parent
 STARTERS: list[str] = ["tabular_classification", "numerai_regression"]
 CONFIG_NAME = "challenge_config.yaml"
+SAMPLE_EXTENSION = {"file": "csv", "code": "pkl"}
 EVALUATION_SCRIPT_DIR = "evaluation_script"
 GENERATOR_NAME = "generate.py"
 # Source files that are build tooling, not bundle content.
@@ -77,11 +78,20 @@ def build_starter(name: str, out_dir: Path) -> Path:
 
         sample_dir = out_dir / name
         sample_dir.mkdir(exist_ok=True)
-        for stale in sample_dir.glob("sample_submission_*.csv"):
+        for stale in sample_dir.glob("sample_submission_*.*"):
             stale.unlink()
-        for sample in sorted(samples_dir.glob("sample_submission_*.csv")):
+        for sample in sorted(samples_dir.glob("sample_submission_*.*")):
             shutil.copyfile(sample, sample_dir / sample.name)
     return zip_path
+
+
+def starter_submission_types(name: str) -> dict[str, str]:
+    """Phase codename -> "file" or "code" (whose sample is a model pickle)."""
+    config = yaml.safe_load((STARTERS_DIR / name / CONFIG_NAME).read_text(encoding="utf-8"))
+    return {
+        phase["codename"]: phase.get("submission_type", "file")
+        for phase in config["challenge_phases"]
+    }
 
 
 def starter_phases(name: str) -> dict[str, list[str]]:
@@ -98,11 +108,12 @@ def starter_phases(name: str) -> dict[str, list[str]]:
 
 
 def sample_submissions(out_dir: Path) -> dict[str, dict[str, Path]]:
-    """Starter -> phase codename -> its sample submission (written by build_starters)."""
+    """Starter -> phase codename -> its sample submission (written by build_starters): a CSV,
+    or for a code phase a model pickle."""
     return {
         name: {
-            phase: Path(out_dir) / name / f"sample_submission_{phase}.csv"
-            for phase in starter_phases(name)
+            phase: Path(out_dir) / name / f"sample_submission_{phase}.{SAMPLE_EXTENSION[kind]}"
+            for phase, kind in starter_submission_types(name).items()
         }
         for name in STARTERS
     }
@@ -154,6 +165,7 @@ def _check_references(name: str, config: dict, files: dict[str, bytes]) -> None:
     ]
     for phase in config["challenge_phases"]:
         referenced += [phase["description"], phase["test_annotation_file"]]
+        referenced += [phase[k] for k in ("test_input_file", "test_extra_file") if phase.get(k)]
         referenced += phase.get("public_data", [])
     missing = sorted(set(referenced) - set(files))
     if missing:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -130,10 +131,17 @@ def pipeline_env(tmp_path_factory, django_db_setup, django_db_blocker):
     from tests.services import build_probe_wheel, new_queue
 
     root = tmp_path_factory.mktemp("pipeline")
+    # Storage as production has it: outside /tmp (which models see empty), in folders every
+    # user may pass through (pytest's are 0700), so only the stored files' own modes keep
+    # the sandbox uids out.
+    var = Path(__file__).resolve().parent.parent / "var"
+    var.mkdir(exist_ok=True)
+    media = Path(tempfile.mkdtemp(prefix="test-media-", dir=var))
+    media.chmod(0o755)
     env = {
         "database_name": connection.settings_dict["NAME"],
         "broker_url": broker_url_for_tests(),
-        "media_root": root / "media",
+        "media_root": media / "media",
         "var_dir": root / "var",
         "queue": new_queue(),
     }
@@ -148,7 +156,8 @@ def pipeline_env(tmp_path_factory, django_db_setup, django_db_blocker):
     env["pip_args"] = f"--no-index --find-links {wheelhouse}"
     app.conf.broker_url = env["broker_url"]
     app.conf.task_default_queue = env["queue"]
-    return env
+    yield env
+    shutil.rmtree(media, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

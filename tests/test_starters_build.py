@@ -66,8 +66,35 @@ def _phase(config, codename):
     return next(p for p in config["challenge_phases"] if p["codename"] == codename)
 
 
+def _predictions_of(model_path, features_path, prediction_range):
+    """A code phase's sample is a model: its checked predictions, as the worker makes them
+    (in-process here; the sandbox has its own tests)."""
+    import cloudpickle
+
+    from workers.harness.evalserver_predict import (
+        read_features,
+        validate_predictions,
+        write_predictions,
+    )
+
+    features = read_features(str(features_path))
+    with open(model_path, "rb") as fh:
+        predict = cloudpickle.load(fh)
+    checked = validate_predictions(
+        predict(features), ids=features.index, prediction_range=tuple(prediction_range)
+    )
+    target = model_path.with_suffix(".predictions.csv")
+    write_predictions(checked, str(target))
+    return target
+
+
 def _evaluate(bundles, name, phase, submission):
     folder, config, module = bundles[name]
+    spec = _phase(config, phase)
+    if spec.get("submission_type") == "code":
+        submission = _predictions_of(
+            submission, folder / spec["test_input_file"], spec["prediction_range"]
+        )
     annotations = folder / _phase(config, phase)["test_annotation_file"]
     metadata = {"id": 1, "status": "running", "participant_team_name": "Test Team"}
     return module.evaluate(str(annotations), str(submission), phase, submission_metadata=metadata)
@@ -112,7 +139,11 @@ def test_zip_has_evalai_layout(built, name):
         assert phase["test_annotation_file"] in names
         assert phase["description"] in names
         assert phase["public_data"] and set(phase["public_data"]) <= names
-        assert phase["allowed_submission_file_types"] == ".csv"
+        code = phase.get("submission_type") == "code"
+        assert phase["allowed_submission_file_types"] == (".pkl" if code else ".csv")
+        if code:  # the hidden features are in the zip, and not for download
+            assert phase["test_input_file"] in names
+            assert phase["test_input_file"] not in phase["public_data"]
         assert not any(path.startswith("annotations/") for path in phase["public_data"])
     # Sample submissions are fixtures for the platform, not bundle content.
     assert not any("sample_submission" in n for n in names)

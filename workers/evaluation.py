@@ -17,21 +17,23 @@ from pathlib import Path
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
-from challenges.models import ChallengePhaseSplit, EvaluationScript, Submission
+from challenges.models import ChallengePhase, ChallengePhaseSplit, EvaluationScript, Submission
 from challenges.services.submissions import (
     EvaluationRecord,
     submission_claim,
     submission_fail,
     submission_record_outcome,
 )
+from workers.code_evaluation import evaluate_code
 from workers.environments import EnvironmentError_, python_for
 from workers.forkserver import get_evaluator
-from workers.runner import Limits, Outcome
+from workers.runner import SANDBOX_UID, Limits, Outcome
 from workers.scripts import sandbox_readable, script_root_for
 
 log = logging.getLogger(__name__)
 
-RECORDED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy")
+RECORDED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "cloudpickle", "pyarrow")
+Status = Submission.Status
 
 
 @cache
@@ -75,27 +77,40 @@ def _db_retry(what: str, fn):
 
 def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission | None:
     """Run one attempt of a submission. Does nothing if another worker has it or it ended."""
-    phase_resources = _db_retry(
+    row = _db_retry(
         "reading the phase",
         lambda: (
             Submission.objects.filter(pk=submission_id)
-            .values_list("phase__resources", flat=True)
+            .values_list("phase__resources", "phase__submission_type")
             .first()
         ),
     )
+    if row is None:
+        return None
+    phase_resources, submission_type = row
     limits = phase_limits(phase_resources)
+    code = submission_type == ChallengePhase.SubmissionType.CODE
     submission = _db_retry(
         "claiming",
         lambda: submission_claim(
             submission_id=submission_id,
             worker=f"{worker_node}/{os.getpid()}",
-            time_limit_s=limits.time_limit_s,
+            # A code submission's model and then evaluate() each get the phase's time limit.
+            time_limit_s=limits.time_limit_s * (2 if code else 1),
+            status=Status.PREDICTING if code else Status.RUNNING,
         ),
     )
     if submission is None:
         return None
     try:
-        record = _evaluate(submission, limits)
+        if code:
+            record, from_status = evaluate_code(
+                submission, limits, evaluate=_evaluate, record_base=runtime_versions
+            )
+            if record is None:
+                return submission  # cancelled or swept between two steps
+        else:
+            record, from_status = _evaluate(submission, limits), Status.RUNNING
     except EnvironmentError_ as exc:
         _fail(submission_id, "environment", str(exc))
         return submission
@@ -110,7 +125,9 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
         return submission
     _db_retry(
         "recording the outcome",
-        lambda: submission_record_outcome(submission=submission, record=record),
+        lambda: submission_record_outcome(
+            submission=submission, record=record, from_status=from_status
+        ),
     )
     return submission
 
@@ -120,7 +137,7 @@ def _fail(submission_id: int, kind: str, message: str) -> None:
         "recording the failure",
         lambda: submission_fail(
             submission_id=submission_id,
-            from_statuses=(Submission.Status.RUNNING,),
+            from_statuses=(Status.RUNNING, Status.PREDICTING, Status.VALIDATING),
             kind=kind,
             message=message,
         ),
@@ -143,7 +160,9 @@ def _script_and_splits(submission: Submission):
     return script, splits, submission_metadata(submission)
 
 
-def _evaluate(submission: Submission, limits: Limits) -> EvaluationRecord:
+def _evaluate(
+    submission: Submission, limits: Limits, *, submission_file: Path | None = None
+) -> EvaluationRecord:
     phase = submission.phase
     script, splits, metadata = _db_retry(
         "reading the script", lambda: _script_and_splits(submission)
@@ -151,13 +170,20 @@ def _evaluate(submission: Submission, limits: Limits) -> EvaluationRecord:
     if script is None:
         raise RuntimeError(f"challenge {phase.challenge_id} has no evaluation script")
     staging = Path(tempfile.mkdtemp(prefix="evalserver-inputs-"))
-    staging.chmod(0o755)
+    if os.geteuid() == 0:
+        # evaluate()'s uid may read the staged annotation file; a model's uid may not.
+        os.chown(staging, 0, SANDBOX_UID)
+        staging.chmod(0o750)
+    else:
+        staging.chmod(0o755)
     try:
         annotation = phase.test_annotation.path if phase.test_annotation else os.devnull
         outcome = run_in_sandbox(
             script=script,
             annotation_file=sandbox_readable(annotation, staging / "annotation"),
-            submission_file=sandbox_readable(submission.input_file.path, staging / "submission"),
+            submission_file=sandbox_readable(
+                submission_file or submission.input_file.path, staging / "submission"
+            ),
             phase_codename=phase.codename,
             splits=splits,
             limits=limits,

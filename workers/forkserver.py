@@ -76,9 +76,17 @@ class WarmEvaluator:
     other threads we rely on the socket closing instead.
     """
 
-    def __init__(self, script_root: Path | str, *, key: str, python: str | None = None) -> None:
+    def __init__(
+        self,
+        script_root: Path | str,
+        *,
+        key: str,
+        module: str = runner.SCRIPT_PACKAGE,
+        python: str | None = None,
+    ) -> None:
         self.script_root = Path(script_root)
         self.key = key
+        self.module = module
         # The script version's own environment when it has a requirements.txt.
         self.python = python or sys.executable
         self.hello: dict[str, Any] = {}
@@ -131,6 +139,63 @@ class WarmEvaluator:
             phase_codename=phase_codename,
             metadata=submission_metadata,
         )
+        work = Path(tempfile.mkdtemp(prefix="evalserver-work-"))
+        try:
+            if uid is not None:
+                os.chown(work, uid, uid)
+            reply = self.call(
+                request=request, limits=limits, uid=uid, work=work, cancelled=cancelled
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if "cancelled" in reply:
+            return Outcome(
+                ok=False,
+                failure="cancelled",
+                message="Cancelled while evaluate() was running; it was stopped.",
+                sandbox=self._sandbox({}, uid),
+            )
+        if "script_error" in reply:
+            error, tb = reply["script_error"]
+            return runner.script_failure(error, tb, limits, self._sandbox({}, uid))
+        if "died" in reply:
+            return self._died(limits, uid, reply["died"], starting=reply["starting"])
+        if "error" in reply:
+            return self._died(limits, uid, reply["error"], starting=False)
+        cap = limits.log_max_bytes
+        return runner.classify_run(
+            report=reply.get("report"),
+            stdout=runner.capped_text(
+                reply.get("stdout", ""), truncated=reply.get("stdout_truncated"), cap=cap
+            ),
+            stderr=runner.capped_text(
+                reply.get("stderr", ""), truncated=reply.get("stderr_truncated"), cap=cap
+            ),
+            limits=limits,
+            splits=splits,
+            partial_ok=partial_ok,
+            returncode=reply["returncode"],
+            timed_out=reply["timed_out"],
+            wall_s=reply.get("wall_s", limits.time_limit_s + REPLY_GRACE_S),
+            sandbox=self._sandbox(reply.get("sandbox", {}), uid),
+            usage=reply,
+        )
+
+    def call(
+        self,
+        *,
+        request: dict[str, Any],
+        limits: Limits,
+        uid: int | None,
+        work: Path,
+        options: dict[str, Any] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
+        """One request through the warm parent, run in `work` (made by the caller, writable
+        by `uid`). Returns the warm parent's raw reply, or `{"script_error": (error, tb)}`
+        when the module cannot be loaded, or `{"died": detail, "starting": bool}` when the
+        warm parent failed twice. `options` go to the child with the limits (`cpus`,
+        `private_tmp`: see warm_parent)."""
         with self._lock:
             for attempt in (1, 2):
                 last = attempt == 2
@@ -138,68 +203,33 @@ class WarmEvaluator:
                     self._ensure()
                 except ScriptLoadFailed as exc:
                     if last:
-                        return runner.script_failure(
-                            exc.error, exc.tb, limits, self._sandbox({}, uid)
-                        )
+                        return {"script_error": (exc.error, exc.tb)}
                     continue
                 except WarmParentDied:
                     tail = self._stop()
                     if last:
-                        return self._died(limits, uid, tail, starting=True)
+                        return {"died": tail, "starting": True}
                     continue
-                # The only file of a warm evaluation: its working folder. The report and
-                # the (capped) output come back through the warm parent.
-                work = Path(tempfile.mkdtemp(prefix="evalserver-work-"))
+                message = self._message(work, request, limits, uid) | (options or {})
                 try:
-                    if uid is not None:
-                        os.chown(work, uid, uid)
-                    try:
-                        self._send(self._message(work, request, limits, uid))
-                        reply = self._receive(
-                            time.monotonic() + limits.time_limit_s + REPLY_GRACE_S, cancelled
-                        )
-                    except EvaluationCancelled:
-                        # The parent forks the next child while it waits: stopping it is the
-                        # one sure way to stop this child now. The next run starts it again.
-                        log.info("evaluation cancelled; stopping warm parent %s", self.pid)
-                        self._stop()
-                        return Outcome(
-                            ok=False,
-                            failure="cancelled",
-                            message="Cancelled while evaluate() was running; it was stopped.",
-                            sandbox=self._sandbox({}, uid),
-                        )
-                    except WarmParentHung:
-                        log.error("warm parent %s for %s stopped answering", self.pid, self.key)
-                        self._stop()
-                        reply = {"timed_out": True, "returncode": -9}
-                    except WarmParentDied:
-                        tail = self._stop()
-                        if last:
-                            return self._died(limits, uid, tail, starting=False)
-                        continue
-                finally:
-                    shutil.rmtree(work, ignore_errors=True)
-                if "error" in reply:
-                    return self._died(limits, uid, reply["error"], starting=False)
-                cap = limits.log_max_bytes
-                return runner.classify_run(
-                    report=reply.get("report"),
-                    stdout=runner.capped_text(
-                        reply.get("stdout", ""), truncated=reply.get("stdout_truncated"), cap=cap
-                    ),
-                    stderr=runner.capped_text(
-                        reply.get("stderr", ""), truncated=reply.get("stderr_truncated"), cap=cap
-                    ),
-                    limits=limits,
-                    splits=splits,
-                    partial_ok=partial_ok,
-                    returncode=reply["returncode"],
-                    timed_out=reply["timed_out"],
-                    wall_s=reply.get("wall_s", limits.time_limit_s + REPLY_GRACE_S),
-                    sandbox=self._sandbox(reply.get("sandbox", {}), uid),
-                    usage=reply,
-                )
+                    self._send(message)
+                    return self._receive(
+                        time.monotonic() + limits.time_limit_s + REPLY_GRACE_S, cancelled
+                    )
+                except EvaluationCancelled:
+                    # The parent forks the next child while it waits: stopping it is the
+                    # one sure way to stop this child now. The next run starts it again.
+                    log.info("evaluation cancelled; stopping warm parent %s", self.pid)
+                    self._stop()
+                    return {"cancelled": True}
+                except WarmParentHung:
+                    log.error("warm parent %s for %s stopped answering", self.pid, self.key)
+                    self._stop()
+                    return {"timed_out": True, "returncode": -9}
+                except WarmParentDied:
+                    tail = self._stop()
+                    if last:
+                        return {"died": tail, "starting": False}
         raise AssertionError("unreachable")
 
     # --- the warm parent's process ------------------------------------------------------
@@ -236,7 +266,7 @@ class WarmEvaluator:
             str(runner.WARM_PARENT),
             str(theirs.fileno()),
             str(self.script_root),
-            runner.SCRIPT_PACKAGE,
+            self.module,
             str(parent),
         ]
         started = time.monotonic()
@@ -338,6 +368,10 @@ class WarmEvaluator:
                 "memory_mb": limits.memory_mb,
                 "cpu_s": limits.cpu_time_s or limits.time_limit_s,
                 "max_processes": limits.max_processes,
+                "cpus": limits.cpus,
+                # Which core(s): concurrent pool processes pin their children apart.
+                "cpu_slot": os.getpid(),
+                "max_file_mb": limits.max_file_mb,
             },
             "log_max_bytes": limits.log_max_bytes,
         }
@@ -420,8 +454,9 @@ def get_evaluator(
     key: str,
     script_root: Path | str,
     *,
-    python: str | None = None,
     max_warm: int | None = None,
+    module: str = runner.SCRIPT_PACKAGE,
+    python: str | None = None,
 ) -> WarmEvaluator:
     """The process-wide warm parent for `key` (a challenge's script version), created on first
     use; the least recently used ones are shut down beyond `max_warm` (default MAX_WARM)."""
@@ -435,7 +470,9 @@ def get_evaluator(
             evicted.append(_evaluators.pop(key))
             evaluator = None
         if evaluator is None:
-            evaluator = _evaluators[key] = WarmEvaluator(script_root, key=key, python=python)
+            evaluator = _evaluators[key] = WarmEvaluator(
+                script_root, key=key, module=module, python=python
+            )
         _evaluators.move_to_end(key)
         while len(_evaluators) > (max_warm or MAX_WARM):
             evicted.append(_evaluators.popitem(last=False)[1])

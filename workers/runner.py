@@ -50,6 +50,8 @@ class Limits:
     cpu_time_s: float | None = None  # default: the wall-clock limit times the CPUs allowed
     max_processes: int = 64
     log_max_bytes: int = 1024**2
+    cpus: int | None = None  # pin to this many cores (code submissions: 1); None: no pinning
+    max_file_mb: int | None = None  # RLIMIT_FSIZE, the largest file the child may write
 
     @classmethod
     def for_phase(cls, resources: dict[str, Any] | None, **defaults: Any) -> Limits:
@@ -257,6 +259,10 @@ def child_env(work: Path | str) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        # pyarrow (which pandas imports) would start jemalloc's background thread: a warm
+        # parent must stay single-threaded to fork safely.
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+        "JE_ARROW_MALLOC_CONF": "background_thread:false",
     }
 
 

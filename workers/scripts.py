@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 
 from challenges.models import EvaluationScript
-from workers.runner import extract_script
+from workers.runner import SANDBOX_UID, extract_script
 
 
 def cache_root() -> Path:
@@ -57,7 +57,11 @@ def _world_readable(path: Path) -> bool:
 
 def sandbox_readable(path: Path | str, staging: Path) -> Path:
     """`path` itself when the sandbox user can read it; otherwise a read-only hard link
-    (or, across file systems, a copy) in `staging`, keeping the file's name and extension."""
+    (or, across file systems, a copy) in `staging`, keeping the file's name and extension.
+
+    As root, readable by the sandbox's group only (0640, group SANDBOX_UID): a hard link
+    shares the stored file's mode, and participants' models (another uid) must not read it.
+    """
     path = Path(path)
     if _world_readable(path):
         return path
@@ -68,5 +72,9 @@ def sandbox_readable(path: Path | str, staging: Path) -> Path:
         os.link(path, target)
     except OSError:
         shutil.copyfile(path, target)
-    target.chmod(0o644)
+    if os.geteuid() == 0:
+        os.chown(target, -1, SANDBOX_UID)
+        target.chmod(0o640)
+    else:
+        target.chmod(0o644)
     return target

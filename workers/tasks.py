@@ -62,6 +62,16 @@ def _recover_after_restart(sender=None, **kwargs) -> None:
             "sandbox: this kernel allows no new network namespace; evaluations CAN reach the network. "
             "Run the worker as root or with CAP_SYS_ADMIN (see docs/deployment.md)."
         )
+    from workers.code_evaluation import code_refused
+
+    if code_refused():
+        log.error(
+            "sandbox: no network namespace, so this worker REFUSES code submissions (they fail "
+            "with a platform error). Give it one, or set "
+            "EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION=true to run models anyway."
+        )
+    elif not isolation():
+        log.warning("sandbox: code submissions run WITH network access (allowed by the operator).")
     node = getattr(sender, "hostname", None)
     if not node:
         return

@@ -20,7 +20,6 @@ are killed by process group only); the reply says which.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import importlib.util
 import json
@@ -34,39 +33,33 @@ import time
 import traceback
 
 
-def _load_child():
+def _load(name: str):
     # By path, under a name no evaluation script will import: -I keeps this folder (with
     # the project's other modules) off sys.path, and it should stay off.
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.py")
-    spec = importlib.util.spec_from_file_location("_evalserver_child", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_evalserver_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-_child_module = _load_child()
+_child_module = _load("child")
+_confine = _load("confine")
 ScriptError = _child_module.ScriptError
 call_evaluate = _child_module.call_evaluate
 finish_report = _child_module.finish_report
 load_evaluate = _child_module.load_evaluate
-
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
-_libc = None
-
-
-def _sys(name: str, *args: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    # prctl is variadic: pass full-width arguments so the kernel sees zeros, not stack junk.
-    if getattr(_libc, name)(*(ctypes.c_ulong(a) for a in args)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{name}: {os.strerror(err)}")
+_sys = _confine.sys_call
+enter_user_and_network_namespace = _confine.enter_user_and_network_namespace
+pin_cpus = _confine.pin_cpus
+private_mounts = _confine.private_mounts
+hide_local_sockets = _confine.hide_local_sockets
+CLONE_NEWNET, CLONE_NEWPID = _confine.CLONE_NEWNET, _confine.CLONE_NEWPID
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = _confine.PR_SET_PDEATHSIG, _confine.PR_SET_DUMPABLE
+PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = (
+    _confine.PR_SET_CHILD_SUBREAPER,
+    _confine.PR_SET_NO_NEW_PRIVS,
+)
 
 
 def _vm_size_bytes() -> int:
@@ -227,7 +220,7 @@ class Server:
             if self.root:
                 _sys("unshare", CLONE_NEWNET)
             else:
-                _enter_user_and_network_namespace()
+                enter_user_and_network_namespace()
             info["network_isolated"] = True
         except OSError as exc:
             info["why"] = str(exc)
@@ -260,6 +253,21 @@ class Server:
         if "numpy.random" in sys.modules:
             with contextlib.suppress(Exception):
                 sys.modules["numpy.random"].seed()
+        if limits.get("cpus"):
+            pin_cpus(int(limits["cpus"]), int(limits.get("cpu_slot") or 0))
+        if limits.get("max_file_mb"):
+            size = int(limits["max_file_mb"]) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        if msg.get("private_tmp") and self.root:
+            try:
+                private_mounts(msg["work"])
+            except OSError as exc:  # no CAP_SYS_ADMIN: the operator allowed weaker isolation
+                print(f"sandbox: shared /tmp and /proc ({exc})", file=sys.stderr, flush=True)
+        elif self.root:
+            try:
+                hide_local_sockets()
+            except OSError as exc:
+                print(f"sandbox: /run is visible ({exc})", file=sys.stderr, flush=True)
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
@@ -267,6 +275,9 @@ class Server:
         _sys("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         # Changing uid cleared the parent-death signal; the parent is the warm server.
         _sys("prctl", PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Not dumpable: another child of the same uid cannot read this one's memory through
+        # /proc or ptrace (the script or model may turn it back on for itself only).
+        _sys("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
         os.chdir(msg["work"])
         os.environ["HOME"] = os.environ["TMPDIR"] = msg["work"]
         if "tempfile" in sys.modules:
@@ -336,6 +347,9 @@ class Server:
             if b"\n" not in report:
                 status = _reaped_status(standby.pid)
         wall = time.monotonic() - started
+        if status is not None and b"\n" not in report:
+            # It reported and exited between our poll and the reap: the line is in the pipe.
+            report += _drain(standby.info_r)
         if status is None:
             # Reported, out of time, or orphaned: as PID 1 of its namespace, everything in
             # it dies with it; without one, its process group goes too.
@@ -351,13 +365,6 @@ class Server:
             os.set_blocking(fd, False)
             while _pump(fd, capture):
                 pass
-        # The child may have written its report and exited between our last poll and the
-        # wait4() that saw it gone: what it wrote is still in the pipe.
-        if b"\n" not in report:
-            os.set_blocking(standby.info_r, False)
-            with contextlib.suppress(BlockingIOError, OSError):
-                while chunk := os.read(standby.info_r, 65536):
-                    report += chunk
         standby.close()  # before the next fork, which would inherit its pipes
         if worker_gone:
             return None
@@ -405,22 +412,6 @@ class Server:
                 return
 
 
-def _enter_user_and_network_namespace() -> None:
-    """Not root: a user namespace lets us make a network namespace. Map our own ids only."""
-    uid, gid = os.geteuid(), os.getegid()
-    _sys("unshare", CLONE_NEWUSER | CLONE_NEWNET)
-    for name, text in (
-        ("setgroups", "deny"),
-        ("uid_map", f"{uid} {uid} 1"),
-        ("gid_map", f"{gid} {gid} 1"),
-    ):
-        try:
-            with open(f"/proc/self/{name}", "w") as fh:
-                fh.write(text)
-        except OSError:
-            pass
-
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -465,6 +456,16 @@ def _peer_closed(conn: socket.socket) -> bool:
         return False
     except OSError:
         return True
+
+
+def _drain(fd: int) -> bytes:
+    """What is left in a pipe whose writer has exited, without waiting for more."""
+    os.set_blocking(fd, False)
+    data = b""
+    with contextlib.suppress(OSError):  # BlockingIOError: nothing more for now
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    return data
 
 
 def _read_line(fd: int) -> dict:

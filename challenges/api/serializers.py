@@ -4,6 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
+from challenges.runtime import code_runtime
 
 
 class HostTeamSerializer(serializers.ModelSerializer):
@@ -32,6 +33,9 @@ class PhaseSplitSerializer(serializers.ModelSerializer):
 
 class PhaseSerializer(serializers.ModelSerializer):
     splits = serializers.SerializerMethodField()
+    runtime = serializers.SerializerMethodField(
+        help_text="Code phases: the Python version and packages models run with; else null"
+    )
 
     class Meta:
         model = ChallengePhase
@@ -51,8 +55,15 @@ class PhaseSerializer(serializers.ModelSerializer):
             "allowed_submission_file_types",
             "submission_meta_attributes",
             "is_submission_paused",
+            "prediction_range",
+            "runtime",
             "splits",
         ]
+
+    def get_runtime(self, phase) -> dict | None:
+        if phase.submission_type != ChallengePhase.SubmissionType.CODE:
+            return None
+        return code_runtime()
 
     def get_splits(self, phase) -> list[dict]:
         # Host-only splits are listed to hosts only.

@@ -230,6 +230,11 @@ class ChallengePhase(models.Model):
     )
     test_input = models.FileField(upload_to="challenges/inputs/", blank=True, max_length=300)
     test_input_sha256 = models.CharField(max_length=64, blank=True)
+    # Code phases: a second input, passed as predict(features, extra), and the range the
+    # predictions must lie in ([low, high]), if any. Hidden like the annotations.
+    test_extra = models.FileField(upload_to="challenges/inputs/", blank=True, max_length=300)
+    test_extra_sha256 = models.CharField(max_length=64, blank=True)
+    prediction_range = models.JSONField(null=True, blank=True)
     public_data = models.JSONField(
         default=list,
         blank=True,

@@ -305,9 +305,15 @@ def _sync_phase(
     if ps.test_annotation_file:
         path, sha, _size = store(ps.test_annotation_file, "annotations")
         phase.test_annotation.name, phase.test_annotation_sha256 = path, sha
-    if ps.test_input_file:
+    phase.test_input.name, phase.test_input_sha256 = "", ""
+    phase.test_extra.name, phase.test_extra_sha256 = "", ""
+    if ps.test_input_file and ps.submission_type == "code":
         path, sha, _size = store(ps.test_input_file, "inputs")
         phase.test_input.name, phase.test_input_sha256 = path, sha
+    if ps.test_extra_file and ps.submission_type == "code":
+        path, sha, _size = store(ps.test_extra_file, "inputs")
+        phase.test_extra.name, phase.test_extra_sha256 = path, sha
+    phase.prediction_range = ps.prediction_range
     public = []
     for item in ps.public_data:
         path, sha, size = store(item, "public")

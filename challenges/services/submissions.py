@@ -400,14 +400,17 @@ def submission_enqueue(*, submission_id: int) -> bool:
 # ---------------------------------------------------------------- transitions
 
 
-def submission_claim(*, submission_id: int, worker: str, time_limit_s: float) -> Submission | None:
-    """Move a queued submission to running for `worker`. None if someone else has it."""
+def submission_claim(
+    *, submission_id: int, worker: str, time_limit_s: float, status: str = Status.RUNNING
+) -> Submission | None:
+    """Move a queued submission to running (code submissions: predicting) for `worker`.
+    None if someone else has it."""
     now = timezone.now()
     grace = dt.timedelta(seconds=settings.SUBMISSION_DEADLINE_GRACE_S)
     claimed = Submission.objects.filter(
         pk=submission_id, status__in=[Status.SUBMITTED, Status.QUEUED]
     ).update(
-        status=Status.RUNNING,
+        status=status,
         started_at=now,
         finished_at=None,
         worker=worker,
@@ -416,6 +419,20 @@ def submission_claim(*, submission_id: int, worker: str, time_limit_s: float) ->
     if claimed != 1:
         return None
     return Submission.objects.select_related("phase__challenge", "team").get(pk=submission_id)
+
+
+def submission_advance(*, submission: Submission, from_status: str, to_status: str) -> bool:
+    """A code submission's next step (predicting -> validating -> running), for the attempt
+    this worker holds. False when a cancel, a sweep or a re-run got there first: stop."""
+    moved = Submission.objects.filter(
+        pk=submission.pk,
+        status=from_status,
+        attempt=submission.attempt,
+        worker=submission.worker,
+    ).update(status=to_status)
+    if moved == 1:
+        submission.status = to_status
+    return moved == 1
 
 
 @dataclass
@@ -438,11 +455,14 @@ class EvaluationRecord:
     annotation_sha256: str = ""
 
 
-def submission_record_outcome(*, submission: Submission, record: EvaluationRecord) -> bool:
+def submission_record_outcome(
+    *, submission: Submission, record: EvaluationRecord, from_status: str = Status.RUNNING
+) -> bool:
     """Write an attempt's outcome and its results in one transaction.
 
     Only the attempt that is still running under this worker may finish it: after a
-    cancel, a sweep or a re-run, the update matches no row and nothing is written.
+    cancel, a sweep or a re-run, the update matches no row and nothing is written. A code
+    submission whose model failed ends from `predicting` or `validating`.
     """
     now = timezone.now()
     if record.ok:
@@ -452,7 +472,7 @@ def submission_record_outcome(*, submission: Submission, record: EvaluationRecor
     with transaction.atomic():
         updated = Submission.objects.filter(
             pk=submission.pk,
-            status=Status.RUNNING,
+            status=from_status,
             attempt=submission.attempt,
             worker=submission.worker,
         ).update(

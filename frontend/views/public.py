@@ -10,6 +10,7 @@ from django.utils import timezone
 from challenges.access import access_challenge, challenges_visible_to, user_is_challenge_host
 from challenges.leaderboard_access import effective_visibility
 from challenges.models import ChallengePhaseSplit
+from challenges.runtime import code_runtime
 from challenges.selectors import participation_for_user, teams_of_user
 from frontend.forms import SignupForm
 from frontend.views.common import page, safe_next
@@ -63,6 +64,7 @@ def challenge_detail(request, challenge_id: int):
             "participation": participation,
             "teams": teams,
             "prizes": [p for p in challenge.prizes or [] if isinstance(p, dict)],
+            "runtime": code_runtime() if any(p.submission_type == "code" for p in phases) else None,
         },
     )
 

@@ -14,13 +14,18 @@ Into BUNDLE_DIR (these go into the challenge zip):
   annotations/validation_annotations.csv  id, era, target, split           split: validation_split
   annotations/live_annotations.csv        id, era, target, split           split: public (eras 43-51)
                                                                            | private (eras 52-60)
+  inputs/live_code_features.parquet       id (index), era, feature_00..19  eras 43-60: the
+                                          hidden input of the code phase live_code
 Into SAMPLES_DIR (kept out of the zip): sample_submission_validation.csv and
-sample_submission_live.csv (id,prediction) from a Ridge model trained on data/train.csv.
+sample_submission_live.csv (id,prediction) from a Ridge model trained on data/train.csv,
+and sample_submission_live_code.pkl: that model as a cloudpickled predict(features) for
+the code phase, its predictions clipped to the phase's prediction_range [0, 1].
 """
 
 import sys
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
@@ -96,6 +101,23 @@ def generate(bundle_dir: Path, samples_dir: Path) -> None:
         prediction = np.round(model.predict(part[FEATURES]), 6)
         sample = pd.DataFrame({"id": part["id"], "prediction": prediction})
         _write(sample, samples_dir / f"sample_submission_{phase}.csv")
+
+    hidden = bundle_dir / "inputs" / "live_code_features.parquet"
+    hidden.parent.mkdir(parents=True, exist_ok=True)
+    live[["id", "era", *FEATURES]].set_index("id").to_parquet(hidden, compression="zstd")
+    with (samples_dir / "sample_submission_live_code.pkl").open("wb") as fh:
+        cloudpickle.dump(make_predict(model), fh, protocol=5)
+
+
+def make_predict(model):
+    """What a participant uploads to a code phase: a function of the features' DataFrame
+    returning one `prediction` column on the same index."""
+
+    def predict(features):
+        values = model.predict(features[FEATURES])
+        return pd.DataFrame({"prediction": np.clip(values, 0.0, 1.0)}, index=features.index)
+
+    return predict
 
 
 if __name__ == "__main__":

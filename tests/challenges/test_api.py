@@ -160,3 +160,28 @@ def test_the_openapi_schema_and_docs_are_served(api):
     assert schema.status_code == 200 and b"/api/v1/challenges/" in schema.content
     docs = api(None).get("/api/v1/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_a_code_phase_lists_its_runtime_and_file_phases_do_not(
+    api, host_teams, users, starter_zips
+):
+    import platform
+
+    challenge = challenge_load_bundle(
+        source=starter_zips["numerai_regression"],
+        user=users["alice"],
+        host_team=host_teams["alice"],
+    ).challenge
+    challenge_approve(challenge=challenge, reviewer=users["admin"])
+    Challenge.objects.filter(pk=challenge.pk).update(published=True)
+    phases = {
+        p["codename"]: p
+        for p in api(None).get(f"/api/v1/challenges/{challenge.pk}/").json()["phases"]
+    }
+    code = phases["live_code"]
+    assert code["submission_type"] == "code" and code["prediction_range"] == [0.0, 1.0]
+    assert code["runtime"]["python"] == platform.python_version()
+    names = {p["name"].lower(): p["version"] for p in code["runtime"]["packages"]}
+    assert {"pandas", "numpy", "scikit-learn", "cloudpickle", "pyarrow"} <= set(names)
+    assert phases["live"]["runtime"] is None
+    assert "test_input" not in code and "test_annotation" not in code

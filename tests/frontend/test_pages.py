@@ -115,3 +115,18 @@ def test_an_expired_form_gets_a_page_that_says_what_to_do(users):
     page = client.post("/teams/", {"action": "create", "create-name": "x"})
     assert page.status_code == 403
     assert b"This form has expired" in page.content and b"reload the page" in page.content
+
+
+def test_the_challenge_page_names_the_runtime_of_its_code_phases(users, challenges):
+    import platform
+
+    numerai = challenges["numerai_regression"]
+    challenge_approve(challenge=numerai, reviewer=users["admin"])
+    page = client_for(users, "charlie").get(f"/challenges/{numerai.pk}/").content.decode()
+    assert f"run your model with Python {platform.python_version()}" in page
+    assert "<code>live_code</code>" in page and "scikit-learn" in page
+    tabular = challenges["tabular_classification"]
+    assert (
+        "run your model"
+        not in client_for(users, "charlie").get(f"/challenges/{tabular.pk}/").content.decode()
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -204,6 +205,11 @@ def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwarg
         return {"submission_result": "done"}
     if what == "partial":
         return {"result": [main]}
+    if what.startswith("unix:"):
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(what[5:])  # a local service's socket, e.g. PostgreSQL's under /run
+        client.sendall(b"ping")
+        return {"result": ok}
     if what.startswith("beat:"):
         # A heartbeat the test can watch: it stops when the child is killed.
         while True:
@@ -284,6 +290,28 @@ def test_evaluate_cannot_reach_a_server_on_loopback(hostile, api):
             server.accept()  # nobody ever connected
     finally:
         server.close()
+
+
+def test_evaluate_cannot_reach_local_services_through_unix_sockets(hostile, api):
+    """A PostgreSQL trusting local connections listens on /run/postgresql: the network
+    namespace does not cover Unix sockets, the empty /run of the sandbox does."""
+    if os.geteuid() != 0:
+        pytest.skip("the worker hides /run only when it runs as root, as in the image")
+    path = Path(f"/run/evalserver-test-{os.getpid()}.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    path.chmod(0o777)  # anyone may connect: only the mount namespace stands in the way
+    server.listen(8)
+    server.settimeout(0.5)
+    try:
+        submission = run_hostile(api, hostile, f"unix:{path}")
+        assert submission.status == Submission.Status.FAILED, submission.failure_message
+        assert "No such file or directory" in submission.failure_message
+        with pytest.raises(TimeoutError):
+            server.accept()  # nobody got through
+    finally:
+        server.close()
+        path.unlink()
 
 
 def test_evaluate_sees_no_secrets_in_its_environment(hostile, api):

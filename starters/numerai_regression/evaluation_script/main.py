@@ -28,13 +28,18 @@ from scipy.stats import rankdata
 
 # Split codenames of each phase, in the order the results are returned. They must match
 # the challenge_phase_splits of challenge_config.yaml.
-PHASE_SPLITS = {"validation": ["validation_split"], "live": ["public", "private"]}
+PHASE_SPLITS = {
+    "validation": ["validation_split"],
+    "live": ["public", "private"],
+    "live_code": ["public", "private"],
+}
 # Splits the participant may see right away (visibility 3 in challenge_config.yaml).
-PUBLIC_SPLITS = {"validation": ["validation_split"], "live": ["public"]}
-# The public file whose ids a phase's submission must cover, named in error messages.
+PUBLIC_SPLITS = {"validation": ["validation_split"], "live": ["public"], "live_code": ["public"]}
+# The file whose ids a phase's submission must cover, named in error messages.
 PHASE_FEATURES = {
     "validation": "data/validation_features.csv",
     "live": "data/live_features.csv",
+    "live_code": "the hidden live features (the platform ran your model on them)",
 }
 SUBMISSION_COLUMNS = ["id", "prediction"]
 LABELS = ["Corr", "Sharpe", "MaxDrawdown", "CorrPearson"]

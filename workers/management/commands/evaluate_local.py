@@ -1,5 +1,6 @@
 """Run a bundle's evaluate() on a submission the way a worker will, before uploading."""
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -61,6 +62,14 @@ class Command(BaseCommand):
                         annotation.open("wb") as dst,
                     ):
                         shutil.copyfileobj(src, dst)
+                inputs = {}
+                for key in ("test_input_file", "test_extra_file"):
+                    rel = getattr(phase, key) if phase.submission_type == "code" else None
+                    if rel:
+                        inputs[key] = workdir / "inputs" / key / Path(rel).name
+                        inputs[key].parent.mkdir(parents=True)
+                        with bundle.open(rel) as src, inputs[key].open("wb") as dst:
+                            shutil.copyfileobj(src, dst)
                 script_root = workdir / "script"
                 package = script_root / "evaluation_script"
                 for rel, content in spec.evaluation_script.files.items():
@@ -75,6 +84,8 @@ class Command(BaseCommand):
                 memory_mb=settings.EVALUATION_MEMORY_MB,
                 max_processes=settings.EVALUATION_MAX_PROCESSES,
             )
+            if phase.submission_type == "code":
+                submission = self._predict(phase, submission, inputs, limits, workdir)
             outcome = run_evaluation(
                 script_root=script_root,
                 annotation_file=annotation,
@@ -109,6 +120,40 @@ class Command(BaseCommand):
             "submission_result": outcome.parsed.submission_result,
         }
         self.stdout.write(json.dumps(result, indent=None if opts["json"] else 2, sort_keys=True))
+
+    def _predict(self, phase, model: Path, inputs: dict, limits, workdir: Path) -> Path:
+        """A code phase: run the model in the sandbox a worker uses, check its predictions."""
+        from workers.code_runner import check_predictions, run_predict
+
+        predictions = workdir / "predictions" / "predictions.csv"
+        limits = dataclasses.replace(
+            limits, cpus=int(phase.resources.get("cpus") or 1), max_file_mb=1024
+        )
+        prediction_range = tuple(phase.prediction_range) if phase.prediction_range else None
+        outcome = run_predict(
+            model_file=model,
+            features_file=inputs["test_input_file"],
+            extra_file=inputs.get("test_extra_file"),
+            output_file=predictions,
+            limits=limits,
+            prediction_range=prediction_range,
+        )
+        check_predictions(
+            outcome,
+            predictions_file=predictions,
+            features_file=inputs["test_input_file"],
+            prediction_range=prediction_range,
+        )
+        if not outcome.ok:
+            if outcome.traceback:
+                self.stderr.write(outcome.traceback.rstrip())
+            raise CommandError(f"{outcome.failure}: {outcome.message}")
+        self.stderr.write(
+            f"--- predict(): {outcome.rows} predictions in {outcome.wall_s:.3f} s ---"
+        )
+        predictions.parent.chmod(0o755)
+        predictions.chmod(0o644)
+        return predictions
 
 
 def _phase_splits(spec, phase_id: int) -> dict[str, list[str]]:

@@ -1,0 +1,1 @@
+"""Code that runs inside the sandbox, by path, with `workers/harness` alone on sys.path."""
