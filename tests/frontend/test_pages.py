@@ -130,3 +130,16 @@ def test_the_challenge_page_names_the_runtime_of_its_code_phases(users, challeng
         "run your model"
         not in client_for(users, "charlie").get(f"/challenges/{tabular.pk}/").content.decode()
     )
+
+
+def test_the_submit_page_of_a_code_phase_says_the_model_runs(users, challenges):
+    from tests.workers.pipeline_helpers import participate
+
+    numerai = challenges["numerai_regression"]
+    challenge_approve(challenge=numerai, reviewer=users["admin"])
+    participate(users["charlie"], numerai)
+    client = client_for(users, "charlie")
+    code = client.get(f"/challenges/{numerai.pk}/phases/live_code/submit/").content.decode()
+    assert "This phase runs your model" in code and 'accept=".pkl"' in code
+    files = client.get(f"/challenges/{numerai.pk}/phases/validation/submit/").content.decode()
+    assert "This phase runs your model" not in files
