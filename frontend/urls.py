@@ -1,11 +1,103 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import views
+import evalserver.converters  # noqa: F401  (registers <codename:>)
+from frontend.views import choices, host, leaderboard, participant, public
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("challenges/<int:challenge_id>/", views.challenge_detail, name="challenge"),
+    path("", public.home, name="home"),
+    path("challenges/<int:challenge_id>/", public.challenge_detail, name="challenge"),
+    path(
+        "challenges/<int:challenge_id>/participate/",
+        participant.participate,
+        name="participate",
+    ),
+    path(
+        "challenges/<int:challenge_id>/submissions/",
+        participant.my_submissions,
+        name="my-submissions",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/submit/",
+        participant.submit,
+        name="submit",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/<codename:split>/",
+        leaderboard.leaderboard,
+        name="leaderboard",
+    ),
+    path(
+        "host/challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/"
+        "<codename:split>/visibility/",
+        leaderboard.set_visibility,
+        name="leaderboard-visibility",
+    ),
+    path("submissions/<int:submission_id>/", participant.submission_detail, name="submission"),
+    path("submissions/<int:submission_id>/cancel/", participant.cancel, name="submission-cancel"),
+    path("submissions/<int:submission_id>/rerun/", host.rerun, name="submission-rerun"),
+    path(
+        "submissions/<int:submission_id>/public/",
+        choices.choose,
+        {"what": "public"},
+        name="submission-public",
+    ),
+    path(
+        "submissions/<int:submission_id>/final/",
+        choices.choose,
+        {"what": "final"},
+        name="submission-final",
+    ),
+    path(
+        "submissions/<int:submission_id>/baseline/",
+        choices.choose,
+        {"what": "baseline"},
+        name="submission-baseline",
+    ),
+    path("teams/", participant.teams, name="teams"),
+    path("host/", host.dashboard, name="host"),
+    path("host/upload/", host.upload, name="host-upload"),
+    path("host/challenges/<int:challenge_id>/", host.challenge_manage, name="host-challenge"),
+    path(
+        "host/challenges/<int:challenge_id>/submissions/",
+        host.submissions,
+        name="host-submissions",
+    ),
+    path(
+        "host/challenges/<int:challenge_id>/phases/<codename:codename>/rescore/",
+        host.rescore,
+        name="host-rescore",
+    ),
+    # Accounts: Django's views with our templates; reset emails go to the console backend.
+    path("accounts/signup/", public.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password-reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="frontend/accounts/password_reset_form.html"
+        ),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(
+            template_name="frontend/accounts/password_reset_done.html"
+        ),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="frontend/accounts/password_reset_confirm.html"
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="frontend/accounts/password_reset_complete.html"
+        ),
+        name="password_reset_complete",
+    ),
 ]

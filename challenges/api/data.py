@@ -76,12 +76,12 @@ class PhaseDataFile(APIView):
 
 urlpatterns = [
     path(
-        "challenges/<int:challenge_id>/phases/<str:codename>/data/",
+        "challenges/<int:challenge_id>/phases/<codename:codename>/data/",
         PhaseDataList.as_view(),
         name="api-phase-data",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<str:codename>/data/<str:name>",
+        "challenges/<int:challenge_id>/phases/<codename:codename>/data/<codename:name>",
         PhaseDataFile.as_view(),
         name="api-phase-data-file",
     ),

@@ -14,6 +14,7 @@ from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges import leaderboard_rules as rules
 from challenges.access import AccessDenied
 from challenges.leaderboard_access import access_leaderboard
@@ -208,7 +209,7 @@ class PhaseSplitDetail(APIView):
         return Response({"split": split, "visibility": updated.visibility})
 
 
-_BASE = "challenges/<int:challenge_id>/phases/<str:codename>/splits/<str:split>/"
+_BASE = "challenges/<int:challenge_id>/phases/<codename:codename>/splits/<codename:split>/"
 
 urlpatterns = [
     path(_BASE, PhaseSplitDetail.as_view(), name="api-phase-split"),

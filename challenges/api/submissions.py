@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user
@@ -291,17 +292,17 @@ class PhaseRescore(APIView):
 
 urlpatterns = [
     path(
-        "challenges/<int:challenge_id>/phases/<str:codename>/submissions/",
+        "challenges/<int:challenge_id>/phases/<codename:codename>/submissions/",
         PhaseSubmissions.as_view(),
         name="api-phase-submissions",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<str:codename>/quota/",
+        "challenges/<int:challenge_id>/phases/<codename:codename>/quota/",
         PhaseQuota.as_view(),
         name="api-phase-quota",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<str:codename>/rescore/",
+        "challenges/<int:challenge_id>/phases/<codename:codename>/rescore/",
         PhaseRescore.as_view(),
         name="api-phase-rescore",
     ),

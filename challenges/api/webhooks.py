@@ -8,6 +8,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges.access import AccessDenied, access_challenge
 from challenges.api.submissions import access_phase
 from challenges.models import ParticipantTeamMember, Round, Webhook, WebhookDelivery
@@ -162,7 +163,7 @@ urlpatterns = [
         name="api-webhook-deliveries",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<str:codename>/rounds/",
+        "challenges/<int:challenge_id>/phases/<codename:codename>/rounds/",
         PhaseRounds.as_view(),
         name="api-phase-rounds",
     ),

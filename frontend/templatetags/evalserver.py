@@ -1,3 +1,5 @@
+import re
+
 import nh3
 from django import template
 from django.utils.safestring import mark_safe
@@ -9,3 +11,9 @@ register = template.Library()
 def sanitize(html: str) -> str:
     """Bundle HTML (descriptions, terms) with scripts, handlers and unsafe URLs removed."""
     return mark_safe(nh3.clean(html or "", link_rel="noopener noreferrer nofollow"))  # noqa: S308
+
+
+@register.filter
+def opens_with_heading(html: str) -> bool:
+    """Whether bundle HTML starts with its own heading (then the page adds none)."""
+    return bool(re.match(r"\s*<h[1-3][\s>]", html or "", re.IGNORECASE))

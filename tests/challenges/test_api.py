@@ -185,3 +185,17 @@ def test_a_code_phase_lists_its_runtime_and_file_phases_do_not(
     assert {"pandas", "numpy", "scikit-learn", "cloudpickle", "pyarrow"} <= set(names)
     assert phases["live"]["runtime"] is None
     assert "test_input" not in code and "test_annotation" not in code
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/challenges/1/phases/%00/quota/",
+        "/api/v1/challenges/1/phases/dev%00x/submissions/",
+        "/api/v1/challenges/1/phases/dev/splits/%00/leaderboard/",
+        "/api/v1/challenges/1/phases/dev/data/a%00b.csv",
+        "/api/v1/challenges/1/phases/%00/rounds/",
+    ],
+)
+def test_a_nul_in_a_codename_is_not_found_never_a_500(api, users, path):
+    assert api("charlie").get(path).status_code == 404

@@ -67,8 +67,54 @@ def test_host_only_splits_are_not_named_to_participants(users, challenges):
     challenge = challenges["tabular_classification"]
     public = client_for(users, "charlie").get(f"/challenges/{challenge.pk}/").content.decode()
     hosts = client_for(users, "alice").get(f"/challenges/{challenge.pk}/").content.decode()
-    assert "private" not in public.split("<h2>Phases</h2>")[1].split("</table>")[0]
-    assert "private" in hosts.split("<h2>Phases</h2>")[1].split("</table>")[0]
+
+    def phases(page: str) -> str:
+        return page.split('<h2 id="phases">Phases</h2>')[1].split('<section id="guidelines"')[0]
+
+    assert "leaderboard/private/" not in phases(public)
+    assert "leaderboard/private/" in phases(hosts)
+
+
+def test_bundle_pages_with_their_own_heading_get_no_second_one(users, challenges):
+    challenge = challenges["tabular_classification"]
+    Challenge.objects.filter(pk=challenge.pk).update(
+        evaluation_details="<h2>How we score</h2><p>x</p>", terms_and_conditions="<p>Be nice</p>"
+    )
+    page = client_for(users, None).get(f"/challenges/{challenge.pk}/").content.decode()
+    assert "<h2>Evaluation</h2>" not in page and "<h2>How we score</h2>" in page
+    assert "<h2>Terms and conditions</h2>" in page
+
+
+def test_the_challenge_page_lists_prizes_and_phase_quotas(users, challenges):
+    challenge = challenges["tabular_classification"]
+    Challenge.objects.filter(pk=challenge.pk).update(
+        prizes=[{"rank": 1, "amount": "1000 EUR", "description": "<b>gold</b>"}]
+    )
+    page = client_for(users, None).get(f"/challenges/{challenge.pk}/").content.decode()
+    assert '<h2 id="prizes">Prizes</h2>' in page and "1000 EUR" in page
+    assert "&lt;b&gt;gold&lt;/b&gt;" in page  # prize text is escaped, not HTML
+    assert "<th>Per day</th>" in page and "<td>10</td>" in page
+
+
+def test_logging_out_ends_the_session(users, challenges):
+    client = client_for(users, "charlie")
+    assert client.get("/teams/").status_code == 200
+    assert client.post("/accounts/logout/")["Location"] == "/"
+    assert client.get("/teams/").status_code == 302
+
+
+def test_a_first_visit_explains_what_to_do(users, challenges):
+    page = client_for(users, None).get("/").content.decode()
+    assert "sign up" in page.lower() and "create or join a team" in page
+    assert 'href="/accounts/signup/"' in page
+
+
+def test_an_expired_form_gets_a_page_that_says_what_to_do(users):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users["charlie"])
+    page = client.post("/teams/", {"action": "create", "create-name": "x"})
+    assert page.status_code == 403
+    assert b"This form has expired" in page.content and b"reload the page" in page.content
 
 
 def test_the_challenge_page_names_the_runtime_of_its_code_phases(users, challenges):
@@ -84,3 +130,16 @@ def test_the_challenge_page_names_the_runtime_of_its_code_phases(users, challeng
         "run your model"
         not in client_for(users, "charlie").get(f"/challenges/{tabular.pk}/").content.decode()
     )
+
+
+def test_the_submit_page_of_a_code_phase_says_the_model_runs(users, challenges):
+    from tests.workers.pipeline_helpers import participate
+
+    numerai = challenges["numerai_regression"]
+    challenge_approve(challenge=numerai, reviewer=users["admin"])
+    participate(users["charlie"], numerai)
+    client = client_for(users, "charlie")
+    code = client.get(f"/challenges/{numerai.pk}/phases/live_code/submit/").content.decode()
+    assert "This phase runs your model" in code and 'accept=".pkl"' in code
+    files = client.get(f"/challenges/{numerai.pk}/phases/validation/submit/").content.decode()
+    assert "This phase runs your model" not in files

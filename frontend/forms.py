@@ -1,0 +1,191 @@
+"""Forms parse and check what a browser sends; services decide what happens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from challenges.leaderboard_rules import initial_is_public, visibility_is_locked
+from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
+from challenges.services.participation import TEAM_NAME_MAX_LENGTH
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(
+        required=True, help_text="Used for password resets and challenges open to some domains."
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "An account with this email exists already: log in, or reset its password."
+            )
+        return email
+
+
+class TeamCreateForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=TEAM_NAME_MAX_LENGTH)
+
+
+class TeamJoinForm(forms.Form):
+    invitation_code = forms.CharField(label="Invitation code", max_length=64)
+
+
+class HostTeamForm(forms.Form):
+    name = forms.CharField(label="Host team name", max_length=100)
+
+
+class BundleForm(forms.Form):
+    file = forms.FileField(
+        label="Challenge zip",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.BUNDLE_MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The zip is {upload.size} bytes; the limit is {settings.BUNDLE_MAX_UPLOAD_BYTES}."
+            )
+        return upload
+
+
+class NewChallengeForm(BundleForm):
+    host_team = forms.ModelChoiceField(queryset=None, label="Host team", empty_label=None)
+
+    def __init__(self, *args, host_teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["host_team"].queryset = host_teams
+
+
+def default_meta_fields() -> dict[str, forms.Field]:
+    """EvalAI's default meta attributes, fresh for each form."""
+    return {
+        "method_name": forms.CharField(label="Method name", max_length=1000, required=False),
+        "method_description": forms.CharField(
+            label="Method description", required=False, widget=forms.Textarea(attrs={"rows": 3})
+        ),
+        "project_url": forms.URLField(
+            label="Project URL", max_length=1000, required=False, assume_scheme="https"
+        ),
+        "publication_url": forms.URLField(
+            label="Publication URL", max_length=1000, required=False, assume_scheme="https"
+        ),
+    }
+
+
+class SubmissionForm(forms.Form):
+    """The file, the default meta attributes the phase shows, and its own meta attributes.
+
+    The phase's attributes get fields named `meta_<n>` (their names are free text); the
+    submission service checks their values.
+    """
+
+    file = forms.FileField(label="Submission file")
+    is_public = forms.BooleanField(label="Show on the leaderboard", required=False)
+
+    def __init__(self, *args, phase: ChallengePhase, host: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.phase = phase
+        self.fields["is_public"].initial = initial_is_public(phase, None)
+        if visibility_is_locked(phase):
+            self.fields["is_public"].disabled = True
+            self.fields["is_public"].help_text = "This phase shows every submission."
+        elif phase.is_restricted_to_select_one_submission:
+            self.fields[
+                "is_public"
+            ].help_text = "Your team shows one submission per phase: this one would replace it."
+        if host:
+            self.fields["is_baseline"] = forms.BooleanField(
+                label="Baseline (shown on the leaderboard, marked, without a rank)",
+                required=False,
+            )
+        if phase.allowed_submission_file_types:
+            self.fields["file"].widget.attrs["accept"] = ",".join(
+                phase.allowed_submission_file_types
+            )
+        visible = [
+            d.get("name")
+            for d in phase.default_submission_meta_attributes or []
+            if isinstance(d, dict) and str(d.get("is_visible", True)).lower() == "true"
+        ]
+        for name, field in default_meta_fields().items():
+            if not phase.default_submission_meta_attributes or name in visible:
+                self.fields[name] = field
+        self.meta_names: dict[str, str] = {}
+        for index, definition in enumerate(phase.submission_meta_attributes or []):
+            if not isinstance(definition, dict) or not definition.get("name"):
+                continue
+            key = f"meta_{index}"
+            self.meta_names[key] = str(definition["name"])
+            self.fields[key] = _meta_field(definition)
+
+    @property
+    def meta_fields(self):
+        return [self[key] for key in self.meta_names]
+
+    @property
+    def method_fields(self):
+        return [self[name] for name in default_meta_fields() if name in self.fields]
+
+    def meta_values(self) -> dict[str, Any]:
+        return {
+            name: self.cleaned_data.get(key)
+            for key, name in self.meta_names.items()
+            if self.cleaned_data.get(key) not in (None, "", [])
+            or isinstance(self.cleaned_data.get(key), bool)
+        }
+
+
+def _meta_field(definition: dict[str, Any]) -> forms.Field:
+    kind = definition.get("type", "text")
+    label = str(definition["name"])
+    help_text = str(definition.get("description", ""))
+    required = str(definition.get("required", False)).lower() == "true"
+    options = [(str(o), str(o)) for o in definition.get("options") or []]
+    if kind == "radio":
+        return forms.ChoiceField(
+            label=label,
+            help_text=help_text,
+            required=required,
+            choices=options,
+            widget=forms.RadioSelect,
+        )
+    if kind == "checkbox":
+        return forms.MultipleChoiceField(
+            label=label,
+            help_text=help_text,
+            required=required,
+            choices=options,
+            widget=forms.CheckboxSelectMultiple,
+        )
+    if kind == "boolean":
+        return forms.BooleanField(label=label, help_text=help_text, required=False)
+    return forms.CharField(label=label, help_text=help_text, required=required, max_length=10000)
+
+
+class HostSubmissionFilter(forms.Form):
+    """The host's submission list filters. Bad values are ignored, never an error page."""
+
+    phase = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, choices=[("", "any"), *Submission.Status.choices])
+    team = forms.CharField(required=False, max_length=100, label="Team name contains")
+
+    def __init__(self, *args, phases, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["phase"].choices = [("", "any"), *[(p.codename, p.name) for p in phases]]
+
+
+class VisibilityForm(forms.Form):
+    visibility = forms.TypedChoiceField(
+        coerce=int, choices=ChallengePhaseSplit.Visibility.choices, label="Visibility"
+    )

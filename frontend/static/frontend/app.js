@@ -1,0 +1,135 @@
+// evalserver's only script: upload progress, live submission status, confirmations.
+// Pages work without it (plain form posts, a reload shows the status).
+"use strict";
+
+(function () {
+  const FINAL = ["finished", "partially_evaluated", "failed", "cancelled"];
+
+  function csrfToken(form) {
+    const input = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  // Forms marked data-upload are sent with XMLHttpRequest so the progress bar can move.
+  // The page view answers JSON: {ok, redirect} or {ok, html} (errors or the new submission).
+  function bindUpload(form) {
+    const bar = form.querySelector("progress");
+    const text = form.querySelector("[data-progress-text]");
+    const result = document.querySelector(form.dataset.result || "#upload-result");
+    const button = form.querySelector("button[type=submit]");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action || window.location.href);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-CSRFToken", csrfToken(form));
+      xhr.upload.addEventListener("loadstart", function () {
+        bar.hidden = false;
+        bar.value = 0;
+        if (text) text.textContent = "Uploading…";
+      });
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) {
+          bar.value = Math.round((100 * e.loaded) / e.total);
+          if (text) text.textContent = "Uploading… " + bar.value + "%";
+        }
+      });
+      xhr.upload.addEventListener("load", function () {
+        bar.value = 100;
+        if (text) text.textContent = "Uploaded; checking…";
+      });
+      xhr.addEventListener("load", function () {
+        button.disabled = false;
+        let data = null;
+        try {
+          data = JSON.parse(xhr.responseText);
+        } catch (err) {
+          data = null;
+        }
+        if (!data) {
+          if (text) text.textContent = "";
+          result.innerHTML = "";
+          const p = document.createElement("p");
+          p.className = "flash error";
+          p.textContent = "The server answered " + xhr.status + ". Try again; if it keeps failing, send the form without JavaScript.";
+          result.appendChild(p);
+          return;
+        }
+        if (data.redirect) {
+          window.location.assign(data.redirect);
+          return;
+        }
+        if (text) text.textContent = data.ok ? "Uploaded." : "Not accepted: see below.";
+        result.innerHTML = data.html || "";
+        if (data.ok) form.reset();
+        result.querySelectorAll("[data-live]").forEach(follow);
+      });
+      xhr.addEventListener("error", function () {
+        button.disabled = false;
+        if (text) text.textContent = "The upload failed (network error). Try again.";
+      });
+      button.disabled = true;
+      xhr.send(new FormData(form));
+    });
+  }
+
+  function renderResults(target, results) {
+    if (!target || !results || !results.length) return;
+    const table = document.createElement("table");
+    table.className = "results";
+    results.forEach(function (r) {
+      const row = table.insertRow();
+      row.insertCell().textContent = r.split;
+      row.insertCell().textContent = Object.keys(r.scores)
+        .map(function (k) {
+          const v = r.scores[k];
+          return k + " " + (typeof v === "number" ? String(Math.round(v * 1e4) / 1e4) : v);
+        })
+        .join(" · ");
+    });
+    target.innerHTML = "";
+    target.appendChild(table);
+  }
+
+  // Elements with data-submission and data-live poll the JSON API about every second
+  // until the submission reaches a final state.
+  function follow(el) {
+    const id = el.dataset.submission;
+    const status = el.querySelector("[data-status]");
+    function poll() {
+      fetch("/api/v1/submissions/" + id + "/", {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) { setTimeout(poll, 3000); return; }
+          const label = data.status.replace("_", " ");
+          status.textContent = label.charAt(0).toUpperCase() + label.slice(1);
+          status.className = "status status-" + data.status;
+          el.dataset.state = data.status;
+          if (FINAL.indexOf(data.status) === -1) { setTimeout(poll, 1000); return; }
+          delete el.dataset.live;
+          if (el.hasAttribute("data-reload")) { window.location.reload(); return; }
+          renderResults(el.querySelector("[data-results]"), data.results);
+          if (data.failure_message) {
+            const small = document.createElement("small");
+            small.textContent = data.failure_message;
+            status.after(document.createElement("br"), small);
+          }
+        })
+        .catch(function () { setTimeout(poll, 3000); });
+    }
+    setTimeout(poll, 500);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-upload]").forEach(bindUpload);
+    document.querySelectorAll("[data-submission][data-live]").forEach(follow);
+    document.querySelectorAll("[data-confirm]").forEach(function (el) {
+      el.addEventListener("click", function (e) {
+        if (!window.confirm(el.dataset.confirm)) e.preventDefault();
+      });
+    });
+  });
+})();

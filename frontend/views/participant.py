@@ -1,0 +1,273 @@
+"""Participant pages: teams, taking part, submitting, following one's submissions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from challenges.access import access_challenge, user_is_challenge_host
+from challenges.api.submissions import access_phase
+from challenges.leaderboard_rules import visibility_is_locked
+from challenges.models import ChallengePhase, Submission
+from challenges.selectors import participation_for_user, teams_of_user
+from challenges.services.hosting import host_participation_for
+from challenges.services.participation import (
+    ParticipationError,
+    challenge_participate,
+    participant_team_create,
+    participant_team_join,
+    participant_team_leave,
+    participant_team_rotate_code,
+)
+from challenges.services.submissions import (
+    SubmissionRefused,
+    max_upload_bytes,
+    quota_state,
+    submission_cancel,
+    submission_create,
+)
+from challenges.submission_access import access_submission
+from frontend.forms import SubmissionForm, TeamCreateForm, TeamJoinForm
+from frontend.views.common import int_param, page, safe_next, wants_json
+
+
+@login_required
+def teams(request):
+    create_form = TeamCreateForm(prefix="create")
+    join_form = TeamJoinForm(prefix="join")
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "create":
+                create_form = TeamCreateForm(request.POST, prefix="create")
+                if create_form.is_valid():
+                    team = participant_team_create(
+                        name=create_form.cleaned_data["name"], creator=request.user
+                    )
+                    messages.success(request, f"Team {team.name!r} created.")
+                    return redirect(safe_next(request, reverse("teams")))
+            elif action == "join":
+                join_form = TeamJoinForm(request.POST, prefix="join")
+                if join_form.is_valid():
+                    team = participant_team_join(
+                        user=request.user, invitation_code=join_form.cleaned_data["invitation_code"]
+                    )
+                    messages.success(request, f"You are in the team {team.name!r}.")
+                    return redirect(safe_next(request, reverse("teams")))
+            elif action in ("rotate", "leave"):
+                team = (
+                    teams_of_user(request.user)
+                    .filter(pk=int_param(request.POST.get("team")) or 0)
+                    .first()
+                )
+                if team is None:
+                    messages.error(request, "You are not a member of that team.")
+                elif action == "rotate":
+                    participant_team_rotate_code(team=team, user=request.user)
+                    messages.success(request, f"{team.name} has a new invitation code.")
+                else:
+                    participant_team_leave(team=team, user=request.user)
+                    messages.success(request, f"You left {team.name}.")
+                return redirect("teams")
+        except ParticipationError as exc:
+            if action in ("rotate", "leave"):
+                messages.error(request, str(exc))
+                return redirect("teams")
+            (create_form if action == "create" else join_form).add_error(None, str(exc))
+    return render(
+        request,
+        "frontend/teams.html",
+        {
+            "teams": teams_of_user(request.user),
+            "create_form": create_form,
+            "join_form": join_form,
+            "next": request.GET.get("next") or request.POST.get("next", ""),
+        },
+    )
+
+
+@login_required
+@require_POST
+@page
+def participate(request, challenge_id: int):
+    challenge = access_challenge(request.user, challenge_id)
+    team_id = int_param(request.POST.get("team"))
+    team = teams_of_user(request.user).filter(pk=team_id).first() if team_id else None
+    url = reverse("challenge", args=[challenge.pk])
+    if team is None:
+        messages.error(request, "Choose one of your teams (create one on the Teams page first).")
+        return redirect(url + "#participate")
+    try:
+        challenge_participate(
+            challenge=challenge,
+            team=team,
+            user=request.user,
+            accept_terms=request.POST.get("accept_terms") == "on",
+        )
+    except ParticipationError as exc:
+        messages.error(request, str(exc))
+        return redirect(url + "#participate")
+    messages.success(request, f"{team.name} takes part in {challenge.title}. Good luck!")
+    return redirect(url + "#phases")
+
+
+QUOTA_LABELS = {
+    "per_day": ("Today (UTC day)", None),
+    "per_month": ("This month", None),
+    "total": ("In total", "never"),
+    "concurrent": ("At once (waiting or running)", "when one finishes"),
+}
+
+
+def _quota(phase: ChallengePhase, participation) -> dict:
+    states = quota_state(phase=phase, team_id=participation.team_id)
+    return {
+        "states": [
+            {
+                "label": QUOTA_LABELS[s.quota][0],
+                "used": s.used,
+                "limit": s.limit,
+                "remaining": s.remaining,
+                "resets": (
+                    f"{s.resets_at:%Y-%m-%d %H:%M} UTC" if s.resets_at else QUOTA_LABELS[s.quota][1]
+                ),
+            }
+            for s in states
+        ],
+        "remaining": min(s.remaining for s in states),
+        "max_bytes": max_upload_bytes(phase),
+    }
+
+
+@login_required
+@page
+def submit(request, challenge_id: int, codename: str):
+    """Participants submit for their team; hosts submit as the hosts' own team (baselines
+    and trial runs), which is made on their first upload."""
+    phase = access_phase(request.user, challenge_id, codename)
+    challenge = phase.challenge
+    is_host = user_is_challenge_host(request.user, challenge)
+    participation = participation_for_user(request.user, challenge)
+    if participation is None and not is_host:
+        messages.info(request, "Take part in the challenge first: choose a team, accept the terms.")
+        return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
+    form = SubmissionForm(request.POST or None, request.FILES or None, phase=phase, host=is_host)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if participation is None:
+                participation = host_participation_for(challenge=challenge, user=request.user)
+            submission = submission_create(
+                user=request.user,
+                phase=phase,
+                participation=participation,
+                upload=data["file"],
+                method_name=data.get("method_name") or "",
+                method_description=data.get("method_description") or "",
+                project_url=data.get("project_url") or "",
+                publication_url=data.get("publication_url") or "",
+                meta_attributes=form.meta_values(),
+                is_public=data["is_public"],
+                is_baseline=bool(data.get("is_baseline")),
+            )
+        except SubmissionRefused as exc:
+            form.add_error("file" if exc.field == "file" else None, str(exc))
+        else:
+            if wants_json(request):
+                html = render_to_string(
+                    "frontend/_submitted.html",
+                    {"submission": submission, "challenge": challenge},
+                    request=request,
+                )
+                return JsonResponse({"ok": True, "html": html})
+            messages.success(request, f"Submission {submission.pk} is queued.")
+            return redirect(reverse("submission", args=[submission.pk]))
+    context = {
+        "phase": phase,
+        "challenge": challenge,
+        "form": form,
+        "team": participation.team if participation else None,
+        "is_host": is_host,
+        # Hosts have no quota.
+        "quota": _quota(phase, participation) if participation and not is_host else None,
+        "visibility_locked": visibility_is_locked(phase),
+    }
+    if request.method == "POST" and wants_json(request):
+        html = render_to_string("frontend/_form_errors.html", context, request=request)
+        return JsonResponse({"ok": False, "html": html}, status=400)
+    return render(request, "frontend/submit.html", context)
+
+
+@login_required
+@page
+def my_submissions(request, challenge_id: int):
+    challenge = access_challenge(request.user, challenge_id)
+    participation = participation_for_user(request.user, challenge)
+    is_host = user_is_challenge_host(request.user, challenge)
+    if participation is None:
+        if is_host:
+            return redirect("host-submissions", challenge.pk)
+        messages.info(request, "Your team does not take part in this challenge yet.")
+        return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
+    phases = {p.pk: p for p in challenge.phases.all() if p.is_public or is_host}
+    for phase in phases.values():
+        phase.visibility_locked = visibility_is_locked(phase)
+    submissions = (
+        Submission.objects.filter(team=participation.team, phase__in=list(phases))
+        .prefetch_related("results__phase_split__dataset_split")
+        .order_by("-submitted_at", "-pk")[:200]
+    )
+    rows = []
+    for s in submissions:
+        s.phase = phases[s.phase_id]
+        results = [
+            r
+            for r in s.results.all()
+            if r.is_active and r.phase_split.visibility != r.phase_split.Visibility.HOST
+        ]
+        rows.append({"submission": s, "results": results})
+    return render(
+        request,
+        "frontend/my_submissions.html",
+        {
+            "challenge": challenge,
+            "team": participation.team,
+            "rows": rows,
+            "phases": list(phases.values()),
+        },
+    )
+
+
+@login_required
+@page
+def submission_detail(request, submission_id: int):
+    view = access_submission(request.user, submission_id)
+    view.submission.phase.visibility_locked = visibility_is_locked(view.submission.phase)
+    return render(
+        request,
+        "frontend/submission.html",
+        {
+            "view": view,
+            "submission": view.submission,
+            "challenge": view.submission.phase.challenge,
+            "results": view.visible_results(),
+        },
+    )
+
+
+@login_required
+@require_POST
+@page
+def cancel(request, submission_id: int):
+    view = access_submission(request.user, submission_id)
+    try:
+        submission_cancel(submission=view.submission, user=request.user)
+        messages.success(request, f"Submission {submission_id} cancelled.")
+    except SubmissionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect(safe_next(request, reverse("submission", args=[submission_id])))

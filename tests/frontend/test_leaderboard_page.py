@@ -1,0 +1,104 @@
+"""The leaderboard page: ranking, sorting, baselines, the own row, visibility, the chart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from challenges.models import ChallengePhaseSplit
+from challenges.services.hosting import host_participation_for
+from challenges.services.submission_choices import submission_set_public
+from frontend.charts import best_score_svg, running_best
+from tests.frontend.conftest import _finished
+
+pytestmark = pytest.mark.django_db
+
+
+def rows(html: str) -> list[str]:
+    body = html.split("<tbody>")[1].split("</tbody>")[0]
+    return body.split("<tr")[1:]
+
+
+def test_teams_rank_by_the_default_label_and_sort_by_any_label(world, client_as):
+    url = f"/challenges/{world.challenge.pk}/phases/test/leaderboard/public/"
+    page = client_as("anonymous").get(url).content.decode()
+    first, second = rows(page)
+    assert "Dave Team" in first and "0.9100" in first  # Accuracy 0.91 beats 0.81
+    page = client_as("anonymous").get(url, {"order": "Macro-F1"}).content.decode()
+    first, second = rows(page)
+    assert "Charlie Team" in first and "<td>1</td>" in first  # ranked by Macro-F1 now
+    assert 'aria-sort="descending"' in page
+
+
+def test_the_own_row_is_highlighted_and_baselines_are_marked(world, client_as, users):
+    test = world.challenge.phases.get(codename="test")
+    hosts = host_participation_for(challenge=world.challenge, user=users["alice"])
+    _finished(
+        test,
+        hosts.team,
+        users["alice"],
+        scores={"public": {"Accuracy": 0.5, "Macro-F1": 0.5}},
+        stdout="",
+        is_baseline=True,
+        method_name="majority class",
+    )
+    url = f"/challenges/{world.challenge.pk}/phases/test/leaderboard/public/"
+    page = client_as("participant").get(url).content.decode()
+    own = [r for r in rows(page) if 'class="own' in r]
+    assert len(own) == 1 and "Charlie Team" in own[0] and "(your team)" in own[0]
+    baseline = [r for r in rows(page) if "baseline" in r.split(">")[0]]
+    assert len(baseline) == 1 and "majority class" in baseline[0]
+    assert 'class="baseline"' in page  # the chart's dashed line
+
+
+def test_a_hidden_submission_leaves_the_public_board_hosts_still_see_it(world, client_as, users):
+    # The starter shows every submission (is_submission_public); let teams choose.
+    world.challenge.phases.filter(codename="test").update(is_submission_public=False)
+    world.dave_sub.refresh_from_db()
+    submission_set_public(submission=world.dave_sub, user=users["dave"], is_public=False)
+    url = f"/challenges/{world.challenge.pk}/phases/test/leaderboard/public/"
+    for role in ("participant", "other_team", "host"):
+        assert "Dave Team" not in "".join(rows(client_as(role).get(url).content.decode()))
+    everything = client_as("host").get(url, {"scope": "all"}).content.decode()
+    assert "Dave Team" in "".join(rows(everything))
+    ignored = client_as("participant").get(url, {"scope": "all"}).content.decode()
+    assert "Dave Team" not in "".join(rows(ignored))
+
+
+def test_an_owner_only_split_shows_each_team_its_own_row(world, client_as):
+    ChallengePhaseSplit.objects.filter(dataset_split__codename="public").update(visibility=2)
+    url = f"/challenges/{world.challenge.pk}/phases/test/leaderboard/public/"
+    page = client_as("participant").get(url).content.decode()
+    assert "Charlie Team" in page and "Dave Team" not in page
+    assert "Team" not in "".join(rows(client_as("anonymous").get(url).content.decode()))
+    host = client_as("host").get(url).content.decode()
+    assert "Charlie Team" in host and "Dave Team" in host
+
+
+def test_the_chart_is_inline_svg_drawn_by_the_server(world, client_as):
+    page = client_as("anonymous").get(
+        f"/challenges/{world.challenge.pk}/phases/test/leaderboard/public/"
+    )
+    svg = page.content.decode().split('<figure class="chart-box">')[1].split("<figcaption>")[0]
+    root = ET.fromstring(svg.strip())  # noqa: S314 - our own output
+    assert root.tag.endswith("svg")
+    assert len(root.findall("{http://www.w3.org/2000/svg}circle")) >= 2
+    assert "<script" not in svg
+
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def test_running_best_keeps_only_improvements():
+    points = [(T0 + dt.timedelta(hours=h), v) for h, v in [(0, 0.5), (1, 0.4), (2, 0.7), (3, 0.6)]]
+    assert [v for _, v in running_best(points, higher_is_better=True)] == [0.5, 0.7]
+    assert [v for _, v in running_best(points, higher_is_better=False)] == [0.5, 0.4]
+
+
+def test_the_chart_escapes_labels_and_handles_one_point_and_none():
+    svg = best_score_svg([(T0, 1.0)], label="<b>&", higher_is_better=True, baselines=[("<i>", 1.0)])
+    ET.fromstring(svg)  # noqa: S314 - our own output
+    assert "<b>" not in svg and "&lt;b&gt;&amp;" in svg
+    assert "No scored submissions yet" in best_score_svg([], label="x", higher_is_better=True)
