@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -16,6 +17,7 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
+MS_RDONLY, MS_REMOUNT = 0x1, 0x20
 # World-writable places: a participant's model gets empty ones nobody but root may write.
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 # Unix sockets of local services (PostgreSQL, Redis, Docker, D-Bus) live under /run. A
@@ -71,16 +73,38 @@ def private_mounts(work: str) -> None:
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _hide_runtime_dirs()
     keep = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+    # The interpreter and its packages may live under one of those folders too (a checkout
+    # in /tmp with its .venv): they come back, read-only, or lazy imports would fail.
+    roots = {
+        root: os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        for root in _import_roots()
+        if any(root.startswith(folder.rstrip("/") + "/") for folder in SHARED_TMP)
+    }
     try:
         for folder in SHARED_TMP:
             if not os.path.isdir(folder):
                 continue
             _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-            if work.startswith(folder.rstrip("/") + "/"):
+            inside = folder.rstrip("/") + "/"
+            for root, fd in roots.items():
+                if root.startswith(inside):
+                    os.makedirs(root, mode=0o755, exist_ok=True)
+                    _mount(f"/proc/self/fd/{fd}", root, "", MS_BIND)
+                    _mount("none", root, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+            if work.startswith(inside):
                 os.makedirs(work, mode=0o755, exist_ok=True)
                 _mount(f"/proc/self/fd/{keep}", work, "", MS_BIND)
     finally:
         os.close(keep)
+        for fd in roots.values():
+            os.close(fd)
+
+
+def _import_roots() -> list[str]:
+    """The folders Python imports from, outermost only."""
+    found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path) if p}
+    found = sorted(p for p in found if os.path.isdir(p))
+    return [p for p in found if not any(p.startswith(q + "/") for q in found if q != p)]
 
 
 def enter_user_and_network_namespace() -> None:

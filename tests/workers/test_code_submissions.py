@@ -6,6 +6,7 @@ class the participant can act on, and the worker serves on.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import uuid
@@ -186,7 +187,9 @@ def test_a_model_cannot_read_the_annotation_file_by_its_real_path(code_challenge
     submission = run_model(api, code_challenge, hostile("annotation", annotation=str(annotation)))
     assert submission.status == Submission.Status.FAILED
     assert submission.failure_kind == "exception"
-    assert "PermissionError" in submission.failure_message
+    # Refused by the file modes; or, where the storage lies under /tmp (a checkout there),
+    # not even visible in the model's mount namespace.
+    assert re.search(r"PermissionError|FileNotFoundError", submission.failure_message)
     assert "0.05" not in submission.failure_message + submission.traceback
 
 
