@@ -185,33 +185,13 @@ def run_evaluation(
     limits: Limits,
     submission_metadata: dict[str, Any] | None = None,
     partial_ok: bool = False,
-    warm: bool = False,
-    warm_key: str | None = None,
 ) -> Outcome:
     """Run `script_root/evaluation_script`'s evaluate() in a limited child; check its result.
 
-    Cold (the default, and what `evaluate_local` uses): a fresh interpreter per call,
-    which imports the script itself; about a second or more per call.
-
-    `warm=True`: hand the call to the warm parent cached for `warm_key` (default: the
-    resolved `script_root`, so extract each script version to its own folder), which
-    has the script imported already and forks a limited child for it (workers.forkserver).
-    Same arguments, same `Outcome`; the memory limit counts from what the preloaded
-    script already maps, not from zero.
+    Cold (what `evaluate_local` uses): a fresh interpreter per call, which imports the
+    script itself; about a second or more per call. Workers take the warm path instead
+    (workers.forkserver.WarmEvaluator.run: same arguments, same `Outcome`).
     """
-    if warm:
-        from workers.forkserver import get_evaluator
-
-        evaluator = get_evaluator(warm_key or str(Path(script_root).resolve()), script_root)
-        return evaluator.run(
-            annotation_file=annotation_file,
-            submission_file=submission_file,
-            phase_codename=phase_codename,
-            splits=splits,
-            limits=limits,
-            submission_metadata=submission_metadata,
-            partial_ok=partial_ok,
-        )
     workdir = Path(tempfile.mkdtemp(prefix="evalserver-run-"))
     try:
         return _run(

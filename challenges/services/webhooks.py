@@ -163,8 +163,8 @@ def webhook_deliveries_resend_stale(*, now=None) -> int:
             next_attempt_at__lt=now - timedelta(seconds=settings.SWEEPER_REQUEUE_AFTER_S),
         ).values_list("pk", flat=True)[:1000]
     )
+    WebhookDelivery.objects.filter(pk__in=stale).update(next_attempt_at=now)
     for delivery_id in stale:
-        WebhookDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=now)
         _send(delivery_id)
     return len(stale)
 

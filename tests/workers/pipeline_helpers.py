@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from typing import Any
 
 import yaml
+from django.core.management import call_command
 
 from challenges.models import (
     Challenge,
@@ -143,3 +145,20 @@ def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwarg
     return {"result": [{"main": {"Score": score, "Other": guess}}, {"hidden": {"Score": score / 2, "Other": 0}}],
             "submission_result": {"main": {"Score": score}}}
 """
+
+
+def run_local(zip_path, phase, submission) -> dict:
+    """What `manage.py evaluate_local ... --json` prints, parsed."""
+    out = io.StringIO()
+    call_command(
+        "evaluate_local",
+        str(zip_path),
+        "--phase",
+        phase,
+        "--submission",
+        str(submission),
+        "--json",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    return json.loads(out.getvalue())

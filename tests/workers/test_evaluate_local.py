@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import json
 import math
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from starters.build import sample_submissions
-
-
-def run_local(zip_path, phase, submission) -> dict:
-    out = io.StringIO()
-    call_command(
-        "evaluate_local",
-        str(zip_path),
-        "--phase",
-        phase,
-        "--submission",
-        str(submission),
-        "--json",
-        stdout=out,
-        stderr=io.StringIO(),
-    )
-    return json.loads(out.getvalue())
+from tests.workers.pipeline_helpers import run_local
 
 
 def test_every_starter_sample_scores_on_every_phase(starter_zips, starter_dir):

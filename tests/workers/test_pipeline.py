@@ -6,8 +6,6 @@ and the tests read the outcome from the database.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import shutil
 import socket
@@ -17,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from challenges.models import ChallengePhase, Submission, SubmissionResult
@@ -26,6 +23,7 @@ from tests.workers.pipeline_helpers import (
     GOOD_EVALUATE,
     load_approved,
     participate,
+    run_local,
     script_bundle,
     submit,
     wait_final,
@@ -35,19 +33,7 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
 def evaluate_local(zip_path, phase, submission) -> dict:
-    out = io.StringIO()
-    call_command(
-        "evaluate_local",
-        str(zip_path),
-        "--phase",
-        phase,
-        "--submission",
-        str(submission),
-        "--json",
-        stdout=out,
-        stderr=io.StringIO(),
-    )
-    return json.loads(out.getvalue())["result"]
+    return run_local(zip_path, phase, submission)["result"]
 
 
 @pytest.mark.parametrize("starter", ["tabular_classification", "numerai_regression"])

@@ -436,19 +436,17 @@ def test_get_evaluator_keeps_the_most_recently_used(script):
     assert not forkserver._evaluators
 
 
-def test_run_evaluation_can_take_the_warm_path(script, annotation, base):
+def test_the_warm_path_takes_the_same_arguments_as_the_cold_one(script, annotation, base):
     submission = base / "warm-path.txt"
     submission.write_text("ok")
     submission.chmod(0o644)
     try:
-        outcome = run_evaluation(
-            script_root=script,
+        outcome = get_evaluator(str(script.resolve()), script).run(
             annotation_file=annotation,
             submission_file=submission,
             phase_codename="dev",
             splits=SPLITS,
             limits=Limits(time_limit_s=10),
-            warm=True,
         )
         assert outcome.ok and outcome.sandbox["warm"]
         assert get_evaluator(str(script.resolve()), script).alive()
