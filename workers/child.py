@@ -1,10 +1,6 @@
 """Runs inside the limited child process: import the evaluation script, call evaluate(),
-write what it returned (or why it failed) as JSON. Standard library only: it starts with an
-empty environment and is run by path, not as part of the project.
-
-`child.py REQUEST RESULT` is the cold path (workers.runner). The warm path
-(workers/warm_parent.py) imports this file and uses the same functions, so a warm child
-calls evaluate() and reports exactly as a cold one does.
+report what it returned (or why it failed) as JSON. Standard library only: the warm parent
+(workers/warm_parent.py) runs with an empty environment and loads this file by path.
 """
 
 from __future__ import annotations
@@ -100,8 +96,47 @@ def call_evaluate(evaluate, request: dict) -> dict:
         elif exc.errno == errno.EAGAIN and isinstance(exc, BlockingIOError):
             kind = "processes"
         return _failure(kind, exc)
+    except (ImportError, LookupError) as exc:
+        # A lazy import (LookupError: an encoding's codec module) that the sandbox uid
+        # cannot reach is the platform's fault, not the script's: name the folder.
+        blocked = unreachable_folder(sys.path)
+        if blocked is not None:
+            folder, needed_for = blocked
+            return _failure("sandbox", exc) | {
+                "error": f"{type(exc).__name__}: {exc} (uid {os.getuid()} cannot reach "
+                f"{folder}, which holds {needed_for})",
+                "folder": folder,
+            }
+        return _failure("exception", exc)
     except BaseException as exc:  # everything the script raises is reported, not re-raised
         return _failure("exception", exc)
+
+
+def unreachable_folder(paths) -> tuple[str, str] | None:
+    """(the first folder this process cannot enter, the import folder behind it), for the
+    first of `paths` that cannot be listed; None when every one can."""
+    for path in paths:
+        if not path or not os.path.isabs(path) or path.endswith(".zip"):
+            continue
+        try:
+            os.listdir(path)
+            continue
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass
+        folder = "/"
+        for name in path.strip("/").split("/"):
+            child = os.path.join(folder, name)
+            try:
+                os.listdir(child)
+            except FileNotFoundError:
+                break
+            except OSError:
+                return (child if os.access(folder, os.X_OK) else folder), path
+            folder = child
+        return path, path
+    return None
 
 
 def run(request: dict) -> dict:
@@ -121,25 +156,3 @@ def finish_report(report: dict) -> bytes:
     sys.stdout.flush()
     sys.stderr.flush()
     return json.dumps(report).encode()
-
-
-def write_report(result_path: str, report: dict) -> None:
-    data = finish_report(report)
-    with open(result_path, "wb") as fh:
-        fh.write(data)
-
-
-def main() -> None:
-    request_path, result_path = sys.argv[1], sys.argv[2]
-    with open(request_path) as fh:
-        request = json.load(fh)
-    pid = os.getpid()
-    outcome = run(request)
-    if os.getpid() != pid:
-        # A process the script forked came back through here: only the original reports.
-        os._exit(0)
-    write_report(result_path, outcome)
-
-
-if __name__ == "__main__":
-    main()

@@ -4,7 +4,7 @@ The model is untrusted, so on top of what evaluate() gets (own PID and network n
 rlimits on memory, CPU time, processes and file size, an empty environment, a wall clock)
 its child: runs as a uid of its own (EVALUATION_PREDICT_UID, not the evaluate() uid that
 may read staged annotation files), is pinned to one core, gets empty root-only /tmp,
-/var/tmp, /dev/shm and /run/lock (a mount namespace), and works in a folder that holds
+/var/tmp, /dev/shm and /run/lock (evaluate() gets writable ones of its own), and works in a folder that holds
 only copies of the features (and extra data) and of the model. It writes its predictions
 there; the parent reads them back and checks them again, trusting nothing the child wrote.
 
@@ -124,7 +124,7 @@ def run_predict(
 
         evaluator = get_evaluator(f"predict:{sys.executable}", HARNESS_ROOT, module=HARNESS_MODULE)
         reply = evaluator.call(
-            request=request, limits=limits, uid=uid, work=work, options={"private_tmp": True}
+            request=request, limits=limits, uid=uid, work=work, writable_tmp=False
         )
         outcome = classify_predict(reply, limits, uid=uid, warm_pid=evaluator.pid)
         if outcome.ok:
@@ -254,6 +254,14 @@ def classify_predict(reply: dict[str, Any], limits: Limits, *, uid, warm_pid) ->
         outcome.predict_s = float(result.get("predict_s", 0.0))
         return outcome
     kind, error = result.get("kind", "exception"), result.get("error", "")
+    if kind == "sandbox":
+        return _fail(
+            outcome,
+            "platform",
+            "The model sandbox cannot reach a folder it imports from; this is not a problem "
+            "with your model, and the operators have been told.",
+            error,
+        )
     messages = {
         "memory": f"predict() exceeded the memory limit of {limits.memory_mb} MB ({error}).",
         "processes": f"predict() started more than the {limits.max_processes} processes allowed ({error}).",
@@ -265,7 +273,7 @@ def classify_predict(reply: dict[str, Any], limits: Limits, *, uid, warm_pid) ->
 
 def _died_silently(outcome: PredictOutcome, returncode: int, limits: Limits) -> tuple[str, str]:
     signum = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else None
-    cpu_limit = int(limits.cpu_time_s or limits.time_limit_s)
+    cpu_limit = limits.cpu_limit_s
     if "BlockingIOError" in outcome.stderr or "Resource temporarily unavailable" in outcome.stderr:
         return (
             "processes",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 import sys
 
 CLONE_NEWNS = 0x00020000
@@ -18,7 +19,7 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
 MS_RDONLY, MS_REMOUNT = 0x1, 0x20
-# World-writable places: a participant's model gets empty ones nobody but root may write.
+# World-writable places: every child gets empty ones of its own.
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 # Unix sockets of local services (PostgreSQL, Redis, Docker, D-Bus) live under /run. A
 # network namespace does not cover them, and a server that trusts local connections (a
@@ -54,53 +55,132 @@ def _hide_runtime_dirs() -> None:
             _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755")
 
 
-def hide_local_sockets() -> None:
-    """A mount namespace of the child's own in which /run is empty. Root only; before
-    dropping the uid."""
-    sys_call("unshare", CLONE_NEWNS)
-    _mount("none", "/", "", MS_REC | MS_PRIVATE)
-    _hide_runtime_dirs()
+class ConfineError(OSError):
+    """The child's file system view could not be set up (no CAP_SYS_ADMIN, say)."""
 
 
-def private_mounts(work: str) -> None:
-    """A mount namespace of the child's own where /tmp, /var/tmp, /dev/shm and /run/lock are
-    empty and writable by root only, so the only folder it may write is `work` (bound back
-    at its own path when it lies under one of them), and where /proc shows only its own PID
-    namespace. Root only; before dropping the uid."""
-    sys_call("unshare", CLONE_NEWNS)
-    _mount("none", "/", "", MS_REC | MS_PRIVATE)
-    if os.getpid() == 1:  # PID 1 of its own PID namespace: a /proc of that namespace
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _hide_runtime_dirs()
-    keep = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
-    # The interpreter and its packages may live under one of those folders too (a checkout
-    # in /tmp with its .venv): they come back, read-only, or lazy imports would fail.
-    roots = {
-        root: os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-        for root in _import_roots()
-        if any(root.startswith(folder.rstrip("/") + "/") for folder in SHARED_TMP)
-    }
+def can_traverse(info: os.stat_result, uid: int, gid: int) -> bool:
+    if uid == 0:
+        return True
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def closed_folder(path: str, uid: int, gid: int) -> str | None:
+    """The first folder on the way to `path` (itself excluded) that `uid` cannot traverse:
+    /root (0700) for a pyenv interpreter, /home/ann (0750) for a checkout there."""
+    folder = "/"
+    for name in path.strip("/").split("/")[:-1]:
+        try:
+            info = os.stat(folder)
+        except OSError:
+            return None
+        if not can_traverse(info, uid, gid):
+            return folder
+        folder = os.path.join(folder, name)
     try:
-        for folder in SHARED_TMP:
-            if not os.path.isdir(folder):
-                continue
-            _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-            inside = folder.rstrip("/") + "/"
-            for root, fd in roots.items():
-                if root.startswith(inside):
-                    os.makedirs(root, mode=0o755, exist_ok=True)
-                    _mount(f"/proc/self/fd/{fd}", root, "", MS_BIND)
-                    _mount("none", root, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
-            if work.startswith(inside):
-                os.makedirs(work, mode=0o755, exist_ok=True)
-                _mount(f"/proc/self/fd/{keep}", work, "", MS_BIND)
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return None if can_traverse(info, uid, gid) or folder == path else folder
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def confine_filesystem(
+    *,
+    uid: int,
+    gid: int,
+    read_only: list[str],
+    writable: list[str],
+    private_tmp: dict[str, str] | None,
+) -> dict[str, list[str]]:
+    """The child's own mount namespace (root in its user namespace; before dropping the uid):
+
+    - /run and /var/run empty (local services' sockets);
+    - /tmp, /var/tmp, /dev/shm and /run/lock empty: `private_tmp` maps /tmp and /var/tmp to
+      folders of this child's own (writable by it, removed by the warm parent after it),
+      and /dev/shm to a small tmpfs anyone may write; without `private_tmp` all of them are
+      empty tmpfs only root may write;
+    - every folder on the way to a path the child needs that its uid cannot traverse (/root
+      for a pyenv interpreter, a 0750 home for a checkout) covered by an empty tmpfs;
+    - the paths it needs bound back at their own place: `read_only` (the folders Python
+      imports from, the staged inputs) read-only, `writable` (its work folder) as they are.
+
+    So the child reaches exactly what it imports and reads, and its work folder, wherever
+    the interpreter or the checkout lives, and nothing else of those folders. Returns what
+    was covered and bound (for the evaluation record). Raises ConfineError.
+    """
+    needed: dict[str, bool] = {}  # path: writable
+    folders: set[str] = set()  # which of them are folders, asked before anything is covered
+    for path, rw in [(p, False) for p in read_only] + [(p, True) for p in writable]:
+        real = os.path.realpath(path)
+        if os.path.exists(real) and real != "/":
+            needed[real] = needed.get(real, False) or rw
+            if os.path.isdir(real):
+                folders.add(real)
+    try:
+        sys_call("unshare", CLONE_NEWNS)
+        _mount("none", "/", "", MS_REC | MS_PRIVATE)
+        if os.getpid() == 1:  # PID 1 of its own PID namespace: a /proc of that namespace
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _hide_runtime_dirs()
+    except OSError as exc:
+        raise ConfineError(exc.errno, f"no mount namespace of its own: {exc.strerror}") from None
+    covers = {folder for folder in SHARED_TMP if os.path.isdir(folder)}
+    for path in needed:
+        closed = closed_folder(path, uid, gid)
+        if closed is not None and closed != "/":
+            covers.add(closed)
+    covers = {c for c in covers if not any(_under(c, o) and c != o for o in covers)}
+    # Opened before anything is covered: mounted from /proc/self/fd/N afterwards.
+    fds: dict[str, int] = {}
+    try:
+        for path in needed:
+            fds[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        for folder in (private_tmp or {}).values():
+            fds[folder] = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+        for cover in sorted(covers, key=len):
+            source = (private_tmp or {}).get(cover)
+            if source is not None:
+                _mount(f"/proc/self/fd/{fds[source]}", cover, "", MS_BIND)
+                _mount("none", cover, "", MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
+            elif cover == "/dev/shm" and private_tmp is not None:
+                _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+            else:
+                _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+        bound = []
+        for path in sorted(needed, key=len):
+            if not any(_under(path, cover) for cover in covers):
+                continue  # visible as it is
+            _mount_point(path, directory=path in folders)
+            _mount(f"/proc/self/fd/{fds[path]}", path, "", MS_BIND | MS_REC)
+            if not needed[path]:
+                _mount("none", path, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            bound.append(path)
+    except OSError as exc:
+        raise ConfineError(exc.errno, f"cannot set up the sandbox's folders: {exc}") from None
     finally:
-        os.close(keep)
-        for fd in roots.values():
+        for fd in fds.values():
             os.close(fd)
+    return {"covered": sorted(covers), "bound": bound}
 
 
-def _import_roots() -> list[str]:
+def _mount_point(path: str, *, directory: bool) -> None:
+    """An empty folder or file at `path` inside a covering tmpfs, its parents 0755."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    if directory:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    elif not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def import_roots() -> list[str]:
     """The folders Python imports from, outermost only."""
     found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path) if p}
     found = sorted(p for p in found if os.path.isdir(p))

@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -83,8 +82,11 @@ class WarmEvaluator:
         key: str,
         module: str = runner.SCRIPT_PACKAGE,
         python: str | None = None,
+        one_shot: bool = False,
     ) -> None:
         self.script_root = Path(script_root)
+        # For one evaluation only (runner.run_evaluation): the record says it was not warm.
+        self.one_shot = one_shot
         self.key = key
         self.module = module
         # The script version's own environment when it has a requirements.txt.
@@ -144,7 +146,13 @@ class WarmEvaluator:
             if uid is not None:
                 os.chown(work, uid, uid)
             reply = self.call(
-                request=request, limits=limits, uid=uid, work=work, cancelled=cancelled
+                request=request,
+                limits=limits,
+                uid=uid,
+                work=work,
+                expose=[str(annotation_file), str(submission_file)],
+                writable_tmp=True,
+                cancelled=cancelled,
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -177,7 +185,10 @@ class WarmEvaluator:
             returncode=reply["returncode"],
             timed_out=reply["timed_out"],
             wall_s=reply.get("wall_s", limits.time_limit_s + REPLY_GRACE_S),
-            sandbox=self._sandbox(reply.get("sandbox", {}), uid),
+            sandbox=self._sandbox(
+                {**reply.get("sandbox", {}), "filesystem": (reply.get("report") or {}).get("filesystem")},
+                uid,
+            ),
             usage=reply,
         )
 
@@ -188,14 +199,38 @@ class WarmEvaluator:
         limits: Limits,
         uid: int | None,
         work: Path,
-        options: dict[str, Any] | None = None,
+        expose: list[str] | tuple[str, ...] = (),
+        writable_tmp: bool = True,
         cancelled: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """One request through the warm parent, run in `work` (made by the caller, writable
-        by `uid`). Returns the warm parent's raw reply, or `{"script_error": (error, tb)}`
-        when the module cannot be loaded, or `{"died": detail, "starting": bool}` when the
-        warm parent failed twice. `options` go to the child with the limits (`cpus`,
-        `private_tmp`: see warm_parent)."""
+        by `uid`), with the files in `expose` readable where they are. The child gets a /tmp
+        and /var/tmp of its own, writable when `writable_tmp` (evaluate(): EvalAI scripts
+        unpack submissions to fixed /tmp folders), root-only otherwise (participants'
+        models, which have their work folder), removed when it ends.
+
+        Returns the warm parent's raw reply, or `{"script_error": (error, tb)}` when the
+        module cannot be loaded, or `{"died": detail, "starting": bool}` when the warm
+        parent failed twice."""
+        scratch = Path(tempfile.mkdtemp(prefix="evalserver-tmp-"))
+        try:
+            scratch.chmod(0o755)
+            private_tmp = None
+            if writable_tmp:
+                private_tmp = {}
+                for folder, name in (("/tmp", "tmp"), ("/var/tmp", "var-tmp")):
+                    (scratch / name).mkdir()
+                    (scratch / name).chmod(0o1777)
+                    private_tmp[folder] = str(scratch / name)
+            message = self._message(work, request, limits, uid) | {
+                "expose": [str(p) for p in expose],
+                "tmp": private_tmp,
+            }
+            return self._call(message, limits, cancelled)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _call(self, message, limits: Limits, cancelled) -> dict[str, Any]:
         with self._lock:
             for attempt in (1, 2):
                 last = attempt == 2
@@ -210,7 +245,6 @@ class WarmEvaluator:
                     if last:
                         return {"died": tail, "starting": True}
                     continue
-                message = self._message(work, request, limits, uid) | (options or {})
                 try:
                     self._send(message)
                     return self._receive(
@@ -300,7 +334,6 @@ class WarmEvaluator:
                 hello["threads"],
             )
         self.hello = hello
-        _warn_if_unreadable(self.script_root)
         log.info(
             "warm parent %s for %s ready in %.2f s",
             proc.pid,
@@ -363,22 +396,14 @@ class WarmEvaluator:
             "request": request,
             "work": str(work),
             "uid": uid,
-            "limits": {
-                "time_limit_s": limits.time_limit_s,
-                "memory_mb": limits.memory_mb,
-                "cpu_s": limits.cpu_time_s or limits.time_limit_s,
-                "max_processes": limits.max_processes,
-                "cpus": limits.cpus,
-                # Which core(s): concurrent pool processes pin their children apart.
-                "cpu_slot": os.getpid(),
-                "max_file_mb": limits.max_file_mb,
-            },
-            "log_max_bytes": limits.log_max_bytes,
+            "limits": limits.to_message(),
+            # Which core(s): concurrent pool processes pin their children apart.
+            "cpu_slot": os.getpid(),
         }
 
     def _sandbox(self, extra: dict[str, Any], uid: int | None) -> dict[str, Any]:
         return {
-            "warm": True,
+            "warm": not self.one_shot,
             "warm_parent_pid": self.pid,
             "network_isolated": False,
             "pid_namespace": False,
@@ -410,40 +435,6 @@ def _tail(path: Path) -> str:
             return fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-
-
-_warned: set[Path] = set()
-
-
-def _warn_if_unreadable(script_root: Path) -> None:
-    """A warm child can import only what the sandbox uid can read: modules the script did not
-    import at load time (say `encodings.idna`, pulled in by a host name lookup) come from
-    the interpreter's own folder. A Python under a private folder (pyenv in /root) breaks
-    those imports in evaluate() alone, and confusingly, so say it once."""
-    if runner.sandbox_uid() is None:
-        return
-    for path in (Path(os.__file__).parent, script_root):
-        closed = _closed_to_others(path)
-        if closed is not None and closed not in _warned:
-            _warned.add(closed)
-            log.warning(
-                "%s is not readable by other users, so evaluate() (uid %s) cannot import "
-                "from %s; install Python and the scripts in world-readable folders",
-                closed,
-                runner.SANDBOX_UID,
-                path,
-            )
-
-
-def _closed_to_others(path: Path) -> Path | None:
-    try:
-        path = path.resolve()
-        for folder in [*reversed(path.parents), path]:
-            if not folder.stat().st_mode & stat.S_IXOTH:
-                return folder
-        return None if path.stat().st_mode & stat.S_IROTH else path
-    except OSError:
-        return path
 
 
 _evaluators: OrderedDict[str, WarmEvaluator] = OrderedDict()

@@ -8,7 +8,8 @@ shares.
 
 Protocol on the socket FD, one JSON object per line: the parent says hello (ready, or the
 script's import error); then each request (`request` for evaluate(), `work`, `uid`,
-`limits`, `log_max_bytes`) gets one reply (the child's `report` or null, its capped
+`limits` as workers/limits.py's Limits, `cpu_slot`, `expose`: files to bind read-only,
+`tmp`: the child's own /tmp and /var/tmp or null) gets one reply (the child's `report` or null, its capped
 `stdout`/`stderr`, `returncode`, `timed_out`, `wall_s`, `sandbox`).
 
 Root (the worker container): each child is PID 1 of a new PID namespace in a new network
@@ -39,12 +40,14 @@ def _load(name: str):
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"_evalserver_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
 _child_module = _load("child")
 _confine = _load("confine")
+Limits = _load("limits").Limits
 ScriptError = _child_module.ScriptError
 call_evaluate = _child_module.call_evaluate
 finish_report = _child_module.finish_report
@@ -52,8 +55,8 @@ load_evaluate = _child_module.load_evaluate
 _sys = _confine.sys_call
 enter_user_and_network_namespace = _confine.enter_user_and_network_namespace
 pin_cpus = _confine.pin_cpus
-private_mounts = _confine.private_mounts
-hide_local_sockets = _confine.hide_local_sockets
+confine_filesystem = _confine.confine_filesystem
+import_roots = _confine.import_roots
 CLONE_NEWNET, CLONE_NEWPID = _confine.CLONE_NEWNET, _confine.CLONE_NEWPID
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = _confine.PR_SET_PDEATHSIG, _confine.PR_SET_DUMPABLE
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = (
@@ -235,39 +238,28 @@ class Server:
         self._evaluate(json.loads(b"".join(chunks)))
 
     def _evaluate(self, msg: dict) -> None:
-        limits, uid = msg["limits"], msg.get("uid")
+        limits, uid = Limits.from_message(msg["limits"]), msg.get("uid")
         me = os.getpid()
         # RLIMIT_AS caps the whole address space, and this child starts with everything the
         # warm parent mapped: the interpreter and the script's libraries (pandas + sklearn
         # alone reserve hundreds of MB of virtual memory). So the phase's memory_mb is what
         # evaluate() may add on top of what is mapped now: VmSize at this point + memory_mb.
-        memory = _vm_size_bytes() + limits["memory_mb"] * 1024 * 1024
-        cpu = int(limits["cpu_s"]) + 1
+        memory = _vm_size_bytes() + limits.memory_mb * 1024 * 1024
+        cpu = limits.cpu_limit_s + 1
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(
-            resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"])
-        )
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
         # A fresh interpreter would have a fresh global seed; the script's copy has the
         # parent's. (Only if loaded already: a lazy import here is slow, and later fresh.)
         if "numpy.random" in sys.modules:
             with contextlib.suppress(Exception):
                 sys.modules["numpy.random"].seed()
-        if limits.get("cpus"):
-            pin_cpus(int(limits["cpus"]), int(limits.get("cpu_slot") or 0))
-        if limits.get("max_file_mb"):
-            size = int(limits["max_file_mb"]) * 1024 * 1024
+        if limits.cpus:
+            pin_cpus(limits.cpus, int(msg.get("cpu_slot") or 0))
+        filesystem = self._confine(msg, uid)
+        if limits.max_file_mb:
+            size = limits.max_file_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        if msg.get("private_tmp") and self.root:
-            try:
-                private_mounts(msg["work"])
-            except OSError as exc:  # no CAP_SYS_ADMIN: the operator allowed weaker isolation
-                print(f"sandbox: shared /tmp and /proc ({exc})", file=sys.stderr, flush=True)
-        elif self.root:
-            try:
-                hide_local_sockets()
-            except OSError as exc:
-                print(f"sandbox: /run is visible ({exc})", file=sys.stderr, flush=True)
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
@@ -286,9 +278,27 @@ class Server:
         report = call_evaluate(self.evaluate, msg["request"])
         if os.getpid() != me:
             os._exit(0)  # a process the script forked came back through here
+        report["filesystem"] = filesystem
         # The same report the cold child writes to its file, as one line to the parent.
         _write_all(self.report_fd, finish_report(report) + b"\n")
         os._exit(0)
+
+    def _confine(self, msg: dict, uid: int | None) -> dict:
+        """The child's own view of the file system (confine.confine_filesystem): what it
+        imports from and the inputs it was given, read-only; its work folder; a /tmp of its
+        own. Not root: inside the user namespace made at fork, where the kernel allows it."""
+        try:
+            return confine_filesystem(
+                uid=uid if uid is not None else os.geteuid(),
+                gid=uid if uid is not None else os.getegid(),
+                read_only=[*import_roots(), *msg.get("expose", ())],
+                writable=[msg["work"]],
+                private_tmp=msg.get("tmp"),
+            )
+        except OSError as exc:
+            # The worker's self-check (workers.selfcheck) refuses to start when this leaves
+            # a child unable to import; here it only costs the private /tmp.
+            return {"error": str(exc)}
 
     def _run(self, msg: dict) -> dict | None:
         standby, self.standby = self.standby, None
@@ -306,11 +316,12 @@ class Server:
         info = _read_line(standby.info_r)
         if not info.get("network_isolated"):
             self._warn(f"no network namespace for evaluations ({info.get('why', 'child died')})")
-        out, err = _Capture(msg["log_max_bytes"]), _Capture(msg["log_max_bytes"])
+        limits = Limits.from_message(msg["limits"])
+        out, err = _Capture(limits.log_max_bytes), _Capture(limits.log_max_bytes)
         streams = {standby.out_r: out, standby.err_r: err}
         report = bytearray()
         started = time.monotonic()
-        deadline = started + msg["limits"]["time_limit_s"]
+        deadline = started + limits.time_limit_s
         # If it died before its request, its exit status says so below.
         with contextlib.suppress(OSError):
             _write_all(standby.ctl_w, json.dumps(msg).encode())

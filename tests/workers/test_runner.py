@@ -276,7 +276,8 @@ def test_it_writes_only_in_its_working_folder(run, script):
     written = outcome.parsed.submission_result
     assert written["inside.txt"] == "written"
     for target in targets:
-        assert written[str(target)] == "PermissionError"
+        # The script's folder is bound read-only into the child (OSError: EROFS).
+        assert written[str(target)] in ("PermissionError", "OSError")
         assert not target.exists()
     run.still_serves()
 
@@ -331,7 +332,8 @@ def test_the_environment_holds_no_secrets(monkeypatch, script, annotation, base)
             for value in secrets.values():
                 assert value not in repr(seen), path
             if ROOT:
-                assert seen["worker"] == "PermissionError", path
+                # Not even visible: the child's /proc shows its own PID namespace only.
+                assert seen["worker"] in ("PermissionError", "FileNotFoundError"), path
     finally:
         fresh.shutdown()
 
