@@ -16,10 +16,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A local .env (DEBUG on, a generated key) that settings read, so that `manage.py ...`
+# works as the README prints it in this checkout. Never overwritten; the environment wins.
+.env:
+	@printf '# Written by `make demo` for this checkout: DEBUG on, a key of its own.\nDEBUG=true\nSECRET_KEY=%s\n' \
+		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+	@chmod 600 .env
+	@echo "Wrote .env (DEBUG=true and a generated SECRET_KEY) for this checkout."
+
 # Embedded mode: SQLite and an on-disk Celery broker under ./var, DEBUG on, a real worker.
 demo: export DEBUG ?= true
-demo: $(STAMP)
+demo: $(STAMP) .env
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py sandbox_check
 	$(PY) manage.py demo_setup
 	@echo "Starting a Celery worker and the web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops both)"
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \

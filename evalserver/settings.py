@@ -15,6 +15,28 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+DOTENV = BASE_DIR / ".env"
+
+
+def read_dotenv(path: Path) -> None:
+    """NAME=value lines of the checkout's `.env` (written by `make demo`, or copied from
+    .env.example for Compose) as defaults: the real environment wins. So `manage.py ...`
+    works as the README prints it in the checkout where `make demo` ran."""
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.isidentifier():
+            raise ImproperlyConfigured(f"{path}, line {number}: expected NAME=value, got {raw!r}")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(name, value)
+
+
+if DOTENV.is_file():
+    read_dotenv(DOTENV)
 
 
 def env(name: str, default: str = "") -> str:
@@ -248,6 +270,15 @@ EVALUATION_TIME_LIMIT_S = envint("EVALUATION_TIME_LIMIT_S", 600)
 EVALUATION_MEMORY_MB = envint("EVALUATION_MEMORY_MB", 4096)
 EVALUATION_MAX_PROCESSES = envint("EVALUATION_MAX_PROCESSES", 64)
 EVALUATION_LOG_MAX_BYTES = envint("EVALUATION_LOG_MAX_BYTES", 1024**2)
+# The largest file one evaluate() may write (RLIMIT_FSIZE), in MB.
+EVALUATION_MAX_FILE_MB = envint("EVALUATION_MAX_FILE_MB", 10240)
+# The uid evaluate() runs as when the worker is root.
+EVALUATION_SANDBOX_UID = envint("EVALUATION_SANDBOX_UID", 65534)
+# Workers prove at start that a sandboxed child can import what scripts import lazily
+# (workers.sandbox_check) and refuse to start otherwise.
+EVALUATION_SANDBOX_CHECK = envbool("EVALUATION_SANDBOX_CHECK", True)
+# Warm parents (one per script version) kept per worker process.
+EVALUATION_MAX_WARM = envint("EVALUATION_MAX_WARM", 8)
 # Unpacked scripts and their environments, per machine. The sandbox user must be able to
 # read it: every folder on the way needs o+x.
 EVALUATION_CACHE_DIR = Path(env("EVALUATION_CACHE_DIR", str(VAR_DIR / "cache")))

@@ -39,11 +39,11 @@ from workers.harness.evalserver_predict import (
     validate_predictions,
     write_predictions,
 )
-from workers.runner import Limits
+from workers.limits import Limits, django_setting
 
 HARNESS_ROOT = Path(__file__).with_name("harness")
 HARNESS_MODULE = "evalserver_predict"
-PREDICT_UID = int(os.environ.get("EVALUATION_PREDICT_UID", "65533"))
+PREDICT_UID = int(django_setting("EVALUATION_PREDICT_UID", 65533))
 MAX_OUTPUT_MB = 1024
 # Participant-facing failure classes (Submission.failure_kind).
 KINDS = ("timeout", "memory", "exception", "invalid_output", "environment", "platform")

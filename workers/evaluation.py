@@ -14,7 +14,6 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
 from challenges.models import ChallengePhase, ChallengePhaseSplit, EvaluationScript, Submission
@@ -27,7 +26,7 @@ from challenges.services.submissions import (
 from workers.code_evaluation import evaluate_code
 from workers.environments import EnvironmentError_, python_for
 from workers.forkserver import get_evaluator
-from workers.runner import SANDBOX_UID, Limits, Outcome
+from workers.runner import SANDBOX_UID, Limits, Outcome, phase_limits
 from workers.scripts import sandbox_readable, script_root_for
 
 log = logging.getLogger(__name__)
@@ -43,16 +42,6 @@ def runtime_versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
     return versions
-
-
-def phase_limits(resources: dict | None) -> Limits:
-    return Limits.for_phase(
-        resources,
-        time_limit_s=settings.EVALUATION_TIME_LIMIT_S,
-        memory_mb=settings.EVALUATION_MEMORY_MB,
-        max_processes=settings.EVALUATION_MAX_PROCESSES,
-        log_max_bytes=settings.EVALUATION_LOG_MAX_BYTES,
-    )
 
 
 # A database restart cuts every connection; PostgreSQL is back within seconds. Waiting

@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from workers import runner
-from workers.runner import Limits, Outcome
+from workers.limits import Limits, django_setting
+from workers.runner import Outcome
 
 log = logging.getLogger(__name__)
 
-MAX_WARM = int(os.environ.get("EVALUATION_MAX_WARM", "8"))
+MAX_WARM = int(django_setting("EVALUATION_MAX_WARM", 8))
 START_TIMEOUT_S = 300.0  # importing the script and its libraries
 REPLY_GRACE_S = 30.0  # past the time limit before we call the warm parent hung
 CANCEL_POLL_S = 0.5  # how often a running evaluation asks whether it was cancelled
@@ -186,7 +187,10 @@ class WarmEvaluator:
             timed_out=reply["timed_out"],
             wall_s=reply.get("wall_s", limits.time_limit_s + REPLY_GRACE_S),
             sandbox=self._sandbox(
-                {**reply.get("sandbox", {}), "filesystem": (reply.get("report") or {}).get("filesystem")},
+                {
+                    **reply.get("sandbox", {}),
+                    "filesystem": (reply.get("report") or {}).get("filesystem"),
+                },
                 uid,
             ),
             usage=reply,
@@ -291,7 +295,9 @@ class WarmEvaluator:
         ours, theirs = socket.socketpair()
         # The script's import runs here, in the parent: keep it off the network like the
         # cold child's. Its children get namespaces of their own (warm_parent.Server).
-        prefix = ("unshare", "--net") if os.geteuid() == 0 and "--net" in runner.isolation() else ()
+        # (As root without CAP_SYS_ADMIN the probe finds only a user namespace, in which the
+        # child could not switch to the sandbox uid: no prefix then.)
+        prefix = ("unshare", "--net") if runner.isolation()[:2] == ("unshare", "--net") else ()
         parent = os.getpid() if threading.current_thread() is threading.main_thread() else 0
         command = [
             *prefix,

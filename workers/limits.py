@@ -50,3 +50,18 @@ class Limits:
             # something to drop quietly (a limit that is silently not applied).
             raise ValueError(f"unknown limits: {sorted(unknown)}")
         return cls(**data)
+
+
+def django_setting(name: str, default: Any) -> Any:
+    """A sandbox setting from evalserver/settings.py (the one place that reads the
+    environment) when Django is set up; `default` where it is not (`python -m
+    workers.predict` on a participant's machine, which has no Django)."""
+    import os
+
+    try:
+        from django.conf import settings
+    except ImportError:
+        return default
+    if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return default
+    return getattr(settings, name, default)

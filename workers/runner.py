@@ -26,14 +26,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from workers.limits import Limits
+from workers.limits import Limits, django_setting
 from workers.results import ParsedResult, ResultError, parse_result
 
 log = logging.getLogger(__name__)
 
 WARM_PARENT = Path(__file__).with_name("warm_parent.py")
 SCRIPT_PACKAGE = "evaluation_script"
-SANDBOX_UID = int(os.environ.get("EVALUATION_SANDBOX_UID", "65534"))
+SANDBOX_UID = int(django_setting("EVALUATION_SANDBOX_UID", 65534))
 
 
 @dataclass
@@ -140,6 +140,21 @@ def run_evaluation(
         )
     finally:
         evaluator.shutdown()
+
+
+def phase_limits(resources: dict[str, Any] | None) -> Limits:
+    """One evaluate()'s limits: the operator's settings, then the phase's `resources`. The
+    worker and `evaluate_local` both ask here, so a host's local run is limited alike."""
+    from django.conf import settings
+
+    return Limits.for_phase(
+        resources,
+        time_limit_s=settings.EVALUATION_TIME_LIMIT_S,
+        memory_mb=settings.EVALUATION_MEMORY_MB,
+        max_processes=settings.EVALUATION_MAX_PROCESSES,
+        log_max_bytes=settings.EVALUATION_LOG_MAX_BYTES,
+        max_file_mb=settings.EVALUATION_MAX_FILE_MB,
+    )
 
 
 def sandbox_uid() -> int | None:

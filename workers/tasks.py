@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready
 
 from challenges.services.submissions import submissions_recover_worker, submissions_sweep
 from workers.evaluation import evaluate_submission as run_evaluation_of
@@ -83,6 +83,19 @@ def _recover_after_restart(sender=None, **kwargs) -> None:
             report.requeued,
             report.failed,
         )
+
+
+@worker_init.connect
+def _check_the_sandbox(**kwargs) -> None:
+    """Before taking any work: a sandboxed child must import what evaluations import lazily.
+    SystemExit (not an Exception, which Celery's signal dispatch would only log) stops the
+    worker with the check's message."""
+    from django.conf import settings
+
+    from workers.sandbox_check import refuse_unless_sandbox_works
+
+    if settings.EVALUATION_SANDBOX_CHECK:
+        refuse_unless_sandbox_works()
 
 
 @worker_process_init.connect

@@ -1,17 +1,15 @@
 """Run a bundle's evaluate() on a submission the way a worker will, before uploading."""
 
-import dataclasses
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from challenges.bundle import BundleError, load_bundle
 from challenges.services.bundles import bundle_limits
-from workers.runner import Limits, run_evaluation
+from workers.runner import phase_limits, run_evaluation
 from workers.scripts import sandbox_readable
 
 
@@ -78,12 +76,7 @@ class Command(BaseCommand):
                     target.write_bytes(content)
                 for path in [workdir, *workdir.rglob("*")]:
                     path.chmod(0o755 if path.is_dir() else 0o644)
-            limits = Limits.for_phase(
-                phase.resources,
-                time_limit_s=settings.EVALUATION_TIME_LIMIT_S,
-                memory_mb=settings.EVALUATION_MEMORY_MB,
-                max_processes=settings.EVALUATION_MAX_PROCESSES,
-            )
+            limits = phase_limits(phase.resources)
             if phase.submission_type == "code":
                 submission = self._predict(phase, submission, inputs, limits, workdir)
             outcome = run_evaluation(
@@ -123,12 +116,11 @@ class Command(BaseCommand):
 
     def _predict(self, phase, model: Path, inputs: dict, limits, workdir: Path) -> Path:
         """A code phase: run the model in the sandbox a worker uses, check its predictions."""
+        from workers.code_evaluation import code_limits
         from workers.code_runner import check_predictions, run_predict
 
         predictions = workdir / "predictions" / "predictions.csv"
-        limits = dataclasses.replace(
-            limits, cpus=int(phase.resources.get("cpus") or 1), max_file_mb=1024
-        )
+        limits = code_limits(limits, phase.resources)
         prediction_range = tuple(phase.prediction_range) if phase.prediction_range else None
         outcome = run_predict(
             model_file=model,
