@@ -22,13 +22,24 @@ class WorkerProcess:
     node: str
     concurrency: int = 2
     extra_args: list[str] = field(default_factory=list)
+    # Another interpreter and checkout (a copy placed elsewhere); default: this one.
+    python: str | None = None
+    cwd: Path = ROOT
+    # A command prefix, such as setpriv dropping a capability.
+    prefix: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> WorkerProcess:
         log = self.log_path.open("ab")
+        celery = (
+            [self.python, "-m", "celery"]
+            if self.python
+            else [str(Path(sys.executable).parent / "celery")]
+        )
         self.proc = subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "celery"),
+                *self.prefix,
+                *celery,
                 "-A",
                 "evalserver",
                 "worker",
@@ -42,7 +53,7 @@ class WorkerProcess:
                 "--without-mingle",
                 *self.extra_args,
             ],
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -95,6 +95,8 @@ def call_evaluate(evaluate, request: dict) -> dict:
             kind = "network"
         elif exc.errno == errno.EAGAIN and isinstance(exc, BlockingIOError):
             kind = "processes"
+        elif exc.errno == errno.EFBIG:  # RLIMIT_FSIZE (Python ignores SIGXFSZ)
+            kind = "file_size"
         return _failure(kind, exc)
     except (ImportError, LookupError) as exc:
         # A lazy import (LookupError: an encoding's codec module) that the sandbox uid

@@ -10,6 +10,7 @@ import platform
 import shutil
 import tempfile
 import time
+import uuid
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -79,11 +80,13 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
     phase_resources, submission_type = row
     limits = phase_limits(phase_resources)
     code = submission_type == ChallengePhase.SubmissionType.CODE
+    claim_name = f"{worker_node}/{os.getpid()}#{uuid.uuid4().hex[:8]}"
     submission = _db_retry(
         "claiming",
         lambda: submission_claim(
             submission_id=submission_id,
-            worker=f"{worker_node}/{os.getpid()}",
+            # One name per claim (node/pid#nonce): a retried claim recognises its own.
+            worker=claim_name,
             # A code submission's model and then evaluate() each get the phase's time limit.
             time_limit_s=limits.time_limit_s * (2 if code else 1),
             status=Status.PREDICTING if code else Status.RUNNING,

@@ -40,7 +40,8 @@ SANDBOX_UID = int(django_setting("EVALUATION_SANDBOX_UID", 65534))
 class Outcome:
     ok: bool
     parsed: ParsedResult | None = None
-    # "timeout", "memory", "cpu", "processes", "network", "exception", "result", "crash", "script"
+    # "timeout", "memory", "cpu", "processes", "file_size", "network", "exception", "result",
+    # "crash", "script", "platform"
     failure: str = ""
     message: str = ""  # for the participant: what went wrong and what limit was hit
     traceback: str = ""  # for the host (and the participant unless disable_logs)
@@ -271,6 +272,12 @@ def _classify(
         elif kind == "processes":
             outcome.failure = "processes"
             outcome.message = f"evaluate() started more than the {limits.max_processes} processes allowed ({error})."
+        elif kind == "file_size":
+            outcome.failure = "file_size"
+            outcome.message = (
+                f"evaluate() tried to write a file larger than the limit of "
+                f"{limits.max_file_mb} MB ({error})."
+            )
         elif kind == "network":
             outcome.failure = "network"
             outcome.message = (
