@@ -420,9 +420,10 @@ def submission_claim(
         worker=worker,
         deadline_at=now + dt.timedelta(seconds=time_limit_s) + grace,
     )
-    if claimed != 1 and not Submission.objects.filter(
-        pk=submission_id, status=status, worker=worker
-    ).exists():
+    if (
+        claimed != 1
+        and not Submission.objects.filter(pk=submission_id, status=status, worker=worker).exists()
+    ):
         # (The second check: a retry after the reply to our first try was lost, when the
         # database restarted mid-commit. The first try may have landed; `worker` carries
         # a nonce per claim, so a row with it is ours and no one else's.)
