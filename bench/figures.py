@@ -245,7 +245,8 @@ def pool_timeline(ids: list[int]) -> dict[str, list[float]]:
     )
     by_process: dict[str, list[tuple]] = {}
     for worker, started, finished, sandbox in rows:
-        by_process.setdefault(worker, []).append((started, finished, sandbox or 0.0))
+        process = worker.partition("#")[0]  # node/pid; the rest names one claim
+        by_process.setdefault(process, []).append((started, finished, sandbox or 0.0))
     parts: dict[str, list[float]] = {"busy": [], "gap": []}
     for runs in by_process.values():
         runs.sort()

@@ -15,6 +15,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "upload_rss_growth_mib": ("<=", 64),
     "leaderboard_p99_ms": ("<=", 50),
     "sandbox_overhead_ms": ("<=", 150),
+    "realistic_ratio": (">=", 0.5),
+    "realistic_child_cpu_ratio": ("<=", 1.5),
+    "e2e_p50_ms": ("<=", 1000),
 }
 
 # What `python -m bench` must print, whatever the options (the smoke test checks them).
@@ -31,6 +34,9 @@ REQUIRED = (
     "leaderboard_p50_ms",
     "leaderboard_p99_ms",
     "sandbox_overhead_ms",
+    "realistic_ratio",
+    "realistic_child_cpu_ms",
+    "e2e_p50_ms",
 )
 
 _COMPARE = {"<=": operator.le, ">=": operator.ge}

@@ -43,6 +43,9 @@ class Sizes:
     board_submissions: int
     board_reads: int
     code_runs: int
+    realistic_burst: int  # the tabular starter's script over REST
+    realistic_bare_calls: int
+    e2e_rounds: int  # per submitter, 8 submitters
 
     @classmethod
     def full(cls) -> Sizes:
@@ -58,6 +61,9 @@ class Sizes:
             board_submissions=100_000,
             board_reads=500,
             code_runs=50,
+            realistic_burst=200,
+            realistic_bare_calls=300,
+            e2e_rounds=10,
         )
 
     @classmethod
@@ -74,6 +80,9 @@ class Sizes:
             board_submissions=20_000,
             board_reads=100,
             code_runs=15,
+            realistic_burst=60,
+            realistic_bare_calls=100,
+            e2e_rounds=4,
         )
 
 
@@ -326,6 +335,7 @@ def _measure(
         3,
     )
 
+    _measure_realistic(report, cast, sizes, worker.log_path.parent)
     _measure_upload(report, cast, sizes, worker.log_path.parent)
     _measure_leaderboard(sizes, cast, report)
 
@@ -350,6 +360,46 @@ def _measure(
         flush=True,
     )
     return 0
+
+
+def _measure_realistic(report, cast, sizes: Sizes, logs: Path) -> None:
+    from bench.realistic import measure_realistic
+    from bench.report import percentile
+
+    real = measure_realistic(
+        cast,
+        burst=sizes.realistic_burst,
+        bare_calls=sizes.realistic_bare_calls,
+        per_submitter=sizes.e2e_rounds,
+        logs=logs,
+    )
+    what = "tabular starter's evaluate() (pandas + sklearn), 400-row sample"
+    report.add(
+        "realistic_per_s",
+        real.platform_per_s,
+        "1/s",
+        f"{sizes.realistic_burst} REST uploads, 2 worker processes: {what}",
+        1,
+    )
+    report.add(
+        "realistic_bare_per_s", real.bare_per_s, "1/s", "two plain loops of it side by side", 1
+    )
+    report.add("realistic_ratio", real.ratio, "x", "platform / two bare loops", 3)
+    child = percentile(real.child_cpu_ms, 0.5)
+    report.add("realistic_child_cpu_ms", child, "ms", "p50 CPU of the sandboxed child")
+    report.add("realistic_bare_cpu_ms", real.bare_cpu_ms, "ms", "CPU of one call in the loop")
+    report.add(
+        "realistic_child_cpu_ratio", child / real.bare_cpu_ms, "x", "child p50 / bare call", 2
+    )
+    report.add(
+        "realistic_child_wall_ms",
+        percentile(real.child_wall_ms, 0.5),
+        "ms",
+        "p50 wall time of the sandboxed child",
+    )
+    how = f"8 submitters x {sizes.e2e_rounds}, REST upload -> leaderboard row visible"
+    report.add("e2e_p50_ms", percentile(real.e2e_ms, 0.5), "ms", how)
+    report.add("e2e_p99_ms", percentile(real.e2e_ms, 0.99), "ms", how)
 
 
 def _measure_upload(report, cast, sizes: Sizes, logs: Path) -> None:

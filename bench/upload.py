@@ -56,8 +56,8 @@ def measure_upload(cast: Cast, *, size_bytes: int, log_path: Path) -> UploadFigu
     arena.phase.max_submission_size_bytes = size_bytes + CHUNK
     arena.phase.save(update_fields=["max_submission_size_bytes"])
     token = Token.objects.get_or_create(user=cast.participant)[0].key
-    port = _free_port()
-    with _gunicorn(port, log_path) as master:
+    port = free_port()
+    with gunicorn(port, log_path) as master:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         headers = {"Authorization": f"Token {token}"}
         conn.request("GET", f"/api/v1/challenges/{arena.challenge.pk}/", headers=headers)
@@ -112,7 +112,7 @@ def _post_streamed(conn, url: str, headers: dict, size: int) -> tuple[int, bytes
 
 
 @contextlib.contextmanager
-def _gunicorn(port: int, log_path: Path):
+def gunicorn(port: int, log_path: Path, *, workers: int = 1, threads: int = 1):
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
     command += [
@@ -120,7 +120,9 @@ def _gunicorn(port: int, log_path: Path):
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        "1",
+        str(workers),
+        "--threads",
+        str(threads),
         "--timeout",
         "600",
     ]
@@ -150,7 +152,7 @@ def _answers(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -153,6 +153,7 @@ class WarmEvaluator:
                 work=work,
                 expose=[str(annotation_file), str(submission_file)],
                 writable_tmp=True,
+                learn=True,
                 cancelled=cancelled,
             )
         finally:
@@ -205,6 +206,7 @@ class WarmEvaluator:
         work: Path,
         expose: list[str] | tuple[str, ...] = (),
         writable_tmp: bool = True,
+        learn: bool = False,
         cancelled: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """One request through the warm parent, run in `work` (made by the caller, writable
@@ -212,6 +214,9 @@ class WarmEvaluator:
         and /var/tmp of its own, writable when `writable_tmp` (evaluate(): EvalAI scripts
         unpack submissions to fixed /tmp folders), root-only otherwise (participants'
         models, which have their work folder), removed when it ends.
+
+        `learn`: the warm parent imports what the child imported lazily, so later children
+        start warm (host scripts; not participants' models, whose imports they choose).
 
         Returns the warm parent's raw reply, or `{"script_error": (error, tb)}` when the
         module cannot be loaded, or `{"died": detail, "starting": bool}` when the warm
@@ -229,6 +234,7 @@ class WarmEvaluator:
             message = self._message(work, request, limits, uid) | {
                 "expose": [str(p) for p in expose],
                 "tmp": private_tmp,
+                "learn": learn,
             }
             return self._call(message, limits, cancelled)
         finally:

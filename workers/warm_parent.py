@@ -116,6 +116,13 @@ class Server:
         self.dying: tuple[int, bool] | None = None  # (pid, in a PID namespace): to reap
         self.report_fd: int | None = None
         self.warned = False
+        # Started in a network namespace of its own (forkserver's `unshare --net`): its
+        # children share it rather than each making (and the kernel tearing down) one.
+        # One child runs at a time, and whatever it bound dies with its PID namespace.
+        self.shared_net = self.root and _only_loopback()
+        self.to_learn: set[str] = set()  # modules the last children imported
+        self.refused: set[str] = set()  # not ours to import, or failed to
+        self.learned = 0
         try:
             self.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -135,8 +142,10 @@ class Server:
                 if reply is None:
                     return
                 self.send(reply)
-                # Off the request's path: fork the next child while the last one (killed
-                # already) tears down, then reap it before taking the next request.
+                # Off the request's path: learn what the last child imported, fork the
+                # next child while the last one (killed already) tears down, then reap it
+                # before taking the next request.
+                self._learn()
                 self.standby = self._spawn_or_none()
                 self._bury()
         finally:
@@ -220,7 +229,9 @@ class Server:
             os.close(fd)
         info = {"network_isolated": False}
         try:
-            if self.root:
+            if self.shared_net:
+                pass  # the warm parent's own: nothing but a loopback that is down
+            elif self.root:
                 _sys("unshare", CLONE_NEWNET)
             else:
                 enter_user_and_network_namespace()
@@ -240,6 +251,7 @@ class Server:
     def _evaluate(self, msg: dict) -> None:
         limits, uid = Limits.from_message(msg["limits"]), msg.get("uid")
         me = os.getpid()
+        setup_started = time.process_time()
         # RLIMIT_AS caps the whole address space, and this child starts with everything the
         # warm parent mapped: the interpreter and the script's libraries (pandas + sklearn
         # alone reserve hundreds of MB of virtual memory). So the phase's memory_mb is what
@@ -275,10 +287,17 @@ class Server:
         if "tempfile" in sys.modules:
             sys.modules["tempfile"].tempdir = None
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        before = set(sys.modules) if msg.get("learn") else None
+        setup_cpu = time.process_time() - setup_started
         report = call_evaluate(self.evaluate, msg["request"])
+        report["setup_cpu_s"] = setup_cpu
         if os.getpid() != me:
             os._exit(0)  # a process the script forked came back through here
         report["filesystem"] = filesystem
+        if before is not None:
+            # What this evaluation imported that the warm parent lacks: it imports those
+            # (Server._learn), so the next children start with them.
+            report["imported"] = [name for name in sys.modules if name not in before][:MAX_LEARNED]
         # The same report the cold child writes to its file, as one line to the parent.
         _write_all(self.report_fd, finish_report(report) + b"\n")
         os._exit(0)
@@ -385,6 +404,10 @@ class Server:
                 parsed = json.loads(bytes(report).split(b"\n", 1)[0])
             except ValueError:
                 parsed = None
+        if isinstance(parsed, dict):
+            imported = parsed.pop("imported", None)
+            if isinstance(imported, list):
+                self.to_learn.update(n for n in imported[:MAX_LEARNED] if isinstance(n, str))
         raw, usage = status if status is not None else (0, None)
         return {
             "report": parsed,
@@ -400,8 +423,49 @@ class Server:
             "sandbox": {
                 "network_isolated": bool(info.get("network_isolated")),
                 "pid_namespace": standby.pid_namespace,
+                "learned_modules": self.learned,
             },
         }
+
+    def _learn(self) -> None:
+        """Import here what children imported lazily (pandas' and scikit-learn's submodules,
+        codecs), so the next children inherit them instead of paying for the import each.
+
+        Only names the child reported, only submodules of packages this parent imported
+        already (so no evaluation can make it import an arbitrary module), only from the
+        folders it imports from. Nothing of the child's state comes back: each module is
+        imported fresh, by name, as the script's own import did."""
+        names, self.to_learn = self.to_learn, set()
+        if not names or self.learned >= MAX_LEARNED:
+            return
+        roots = tuple(root.rstrip("/") + "/" for root in import_roots())
+        added = 0
+        for name in sorted(names, key=lambda n: (n.count("."), n)):  # packages first
+            if name in sys.modules or name in self.refused:
+                continue
+            top = name.partition(".")[0]
+            if top not in sys.modules or top.startswith("_evalserver") or name == "__main__":
+                self.refused.add(name)
+                continue
+            try:
+                spec = importlib.util.find_spec(name)
+                origin = os.path.realpath(spec.origin) if spec and spec.has_location else ""
+                if not (spec and (not spec.has_location or origin.startswith(roots))):
+                    self.refused.add(name)
+                    continue
+                importlib.import_module(name)
+                added += 1
+            except BaseException:  # noqa: BLE001 - anything a module does at import
+                self.refused.add(name)
+            if self.learned + added >= MAX_LEARNED:
+                break
+        if added:
+            self.learned += added
+            gc.collect()
+            gc.freeze()
+            threads = len(os.listdir("/proc/self/task"))
+            if threads > 1:
+                self._warn(f"runs {threads} threads after importing what evaluations import")
 
     def _bury(self) -> None:
         """Reap the child that reported (killed already), then orphans of earlier ones: without
@@ -421,6 +485,16 @@ class Server:
                 return
             if pid == 0:
                 return
+
+
+MAX_LEARNED = 2000  # modules a warm parent imports on its children's behalf, at most
+
+
+def _only_loopback() -> bool:
+    try:
+        return {name for _, name in socket.if_nameindex()} <= {"lo"}
+    except OSError:
+        return False
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -512,6 +586,16 @@ def serve(fd: int, script_root: str, module: str, parent: int) -> None:
         error = ScriptError(f"{module} could not be imported: MemoryError", traceback.format_exc())
         conn.sendall(json.dumps({"ready": False, **error.report()}).encode() + b"\n")
         return
+    warm_up = getattr(sys.modules.get(module), "warm_up", None)
+    if callable(warm_up):
+        # The host's hook (docs/bundles.md): typically evaluate() on a tiny input of its
+        # own, so caches and first-call costs are paid once here, not in every child.
+        # Host code as at import time; never participants' data.
+        try:
+            warm_up()
+        except BaseException:  # noqa: BLE001 - a failed warm-up only costs speed
+            print("warm_up() failed; evaluations start colder:", file=sys.stderr)
+            traceback.print_exc()
     # Keep the imported objects out of the children's garbage collections: collecting them
     # would write to (and so copy) every page they live on, in every child.
     gc.collect()

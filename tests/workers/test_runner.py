@@ -454,3 +454,56 @@ def test_the_warm_path_takes_the_same_arguments_as_the_cold_one(script, annotati
         assert get_evaluator(str(script.resolve()), script).alive()
     finally:
         shutdown_all()
+
+
+LEARNING_SCRIPT = """
+import sys
+import xml  # a package imported at load: its submodules may be learned
+
+COUNTER = []
+WARMED = []
+
+
+def warm_up():
+    WARMED.append(True)
+
+
+def evaluate(annotation_file, submission_file, phase_codename, **kwargs):
+    before = {name: name in sys.modules for name in ("xml.dom.minidom", "wave")}
+    import xml.dom.minidom  # noqa: F401 - lazily, as pandas and scikit-learn do
+    import wave  # noqa: F401 - not under a package the script imported
+    COUNTER.append(1)
+    return {
+        "result": [{"test": {"score": 1.0}}],
+        "submission_result": {"before": before, "calls": len(COUNTER), "warmed": WARMED},
+    }
+"""
+
+
+def test_the_warm_parent_learns_lazy_imports_and_nothing_else_of_a_child(base, annotation):
+    """Children report what they imported; the parent imports those submodules of packages
+    it has (so the next child starts warm), never other modules, and no child's state (a
+    module global here) reaches the next child. The host's warm_up() ran once, before."""
+    script = write_script(base / "learning", LEARNING_SCRIPT)
+    evaluator = WarmEvaluator(script, key="learning")
+    try:
+        seen = []
+        for _ in range(3):
+            outcome = evaluator.run(
+                annotation_file=annotation,
+                submission_file=annotation,
+                phase_codename="dev",
+                splits=SPLITS,
+                limits=Limits(time_limit_s=20),
+            )
+            assert outcome.ok, (outcome.failure, outcome.message, outcome.traceback)
+            seen.append(outcome.parsed.submission_result)
+            learned = outcome.sandbox["learned_modules"]
+        assert seen[0]["before"] == {"xml.dom.minidom": False, "wave": False}
+        assert seen[1]["before"] == {"xml.dom.minidom": True, "wave": False}
+        assert seen[2]["before"] == {"xml.dom.minidom": True, "wave": False}
+        assert [s["calls"] for s in seen] == [1, 1, 1]  # each child starts from the parent
+        assert all(s["warmed"] == [True] for s in seen)
+        assert learned >= 1
+    finally:
+        evaluator.shutdown()

@@ -1,0 +1,258 @@
+"""A realistic script through the whole pipeline: the tabular starter's own evaluate()
+(pandas + scikit-learn) on its 400-row sample submission, uploaded over the REST API to
+gunicorn, scored by the two-process worker, until its leaderboard row is visible.
+
+Measured against the same evaluate() called in two plain loops side by side (two
+processes, as the worker has two), in the same run, on the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.scenario import Cast, Poller
+from bench.upload import free_port, gunicorn
+
+STARTER = "tabular_classification"
+PHASE = "dev"
+
+BARE_LOOP = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from evaluation_script import evaluate
+annotation, submission, calls = sys.argv[2], sys.argv[3], int(sys.argv[4])
+import io, contextlib
+def call():
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluate(annotation, submission, "dev", submission_metadata={"id": 0})
+for _ in range(10):
+    call()
+sys.stdout.write("go\\n"); sys.stdout.flush()
+sys.stdin.readline()
+cpu0, t0 = time.process_time(), time.perf_counter()
+for _ in range(calls):
+    call()
+print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}))
+"""
+
+
+@dataclass
+class Realistic:
+    platform_per_s: float
+    bare_per_s: float  # two loops side by side
+    bare_cpu_ms: float  # one call's CPU in a warm loop
+    child_cpu_ms: list[float]  # per submission, as the worker recorded it
+    child_wall_ms: list[float]
+    e2e_ms: list[float]  # 8 concurrent submitters, REST upload -> leaderboard row visible
+
+    @property
+    def ratio(self) -> float:
+        return self.platform_per_s / self.bare_per_s
+
+
+def measure_realistic(cast: Cast, *, burst: int, bare_calls: int, per_submitter: int, logs: Path):
+    from challenges.models import ChallengePhase, Submission
+
+    phase, submission_bytes, script_root = _arena(cast)
+    tokens = _teams(cast, phase.challenge, count=8)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    path = f"/api/v1/challenges/{phase.challenge_id}/phases/{PHASE}/submissions/"
+    poller = Poller()
+    with gunicorn(port, logs / "gunicorn-realistic.log", workers=2, threads=4):
+        # Warm both pool processes (and their warm parents) before measuring.
+        ids = [_post(url + path, tokens[i % 8], submission_bytes) for i in range(8)]
+        poller.wait_all(ids, interval=0.01, timeout=300)
+
+        # Throughput: `burst` uploads from 4 client threads, first accepted -> last row.
+        ids, started = _burst(url + path, tokens, submission_bytes, count=burst)
+        done = poller.wait_all(ids, interval=0.01, timeout=burst + 120)
+        platform_per_s = len(ids) / (done - started)
+        rows = Submission.objects.filter(pk__in=ids).values_list("execution", flat=True)
+        child_cpu = [r["cpu_s"] * 1000 for r in rows]
+        child_wall = [r["wall_s"] * 1000 for r in rows]
+
+        # Latency with 8 submitters each waiting for its own result before the next.
+        e2e = _concurrent_submitters(url + path, tokens, submission_bytes, per_submitter)
+
+    annotation = ChallengePhase.objects.get(pk=phase.pk).test_annotation.path
+    bare_per_s, bare_cpu = _bare_side_by_side(script_root, annotation, submission_bytes, bare_calls)
+    return Realistic(platform_per_s, bare_per_s, bare_cpu * 1000, child_cpu, child_wall, e2e)
+
+
+def _arena(cast: Cast):
+    """The starter loaded and approved, its dev phase open to many submissions; the sample
+    submission's bytes; the script unpacked for the bare loops."""
+    from challenges.bundle import load_bundle
+    from challenges.models import ChallengePhase
+    from challenges.services.bundles import challenge_load_bundle
+    from challenges.services.challenges import challenge_approve
+    from starters.build import build_starter, sample_submissions
+
+    out = Path(tempfile.mkdtemp(prefix="bench-starter-"))
+    zip_path = build_starter(STARTER, out)
+    submission = sample_submissions(out)[STARTER][PHASE].read_bytes()
+    with zip_path.open("rb") as fh:
+        challenge = challenge_load_bundle(
+            source=fh, user=cast.host, host_team=cast.host_team
+        ).challenge
+    challenge_approve(challenge=challenge, reviewer=cast.admin)
+    phase = challenge.phases.get(codename=PHASE)
+    ChallengePhase.objects.filter(pk=phase.pk).update(
+        max_submissions_per_day=10**7,
+        max_submissions_per_month=10**7,
+        max_submissions=10**7,
+        max_concurrent_submissions_allowed=10**5,
+    )
+    script_root = out / "script"
+    with load_bundle(str(zip_path)) as bundle:
+        for rel, content in bundle.spec.evaluation_script.files.items():
+            target = script_root / "evaluation_script" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+    return phase, submission, script_root
+
+
+def _teams(cast: Cast, challenge, *, count: int) -> list[str]:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from challenges.services.participation import challenge_participate, participant_team_create
+
+    tokens = []
+    for i in range(count):
+        user = get_user_model().objects.create_user(
+            f"bench-real-{challenge.pk}-{i}", f"r{i}@bench.invalid", None
+        )
+        team = participant_team_create(name=f"bench-real-{challenge.pk}-{i}", creator=user)
+        challenge_participate(challenge=challenge, team=team, user=user, accept_terms=True)
+        tokens.append(Token.objects.create(user=user).key)
+    return tokens
+
+
+def _post(url: str, token: str, body: bytes) -> int:
+    boundary = f"bench-{uuid.uuid4().hex}"
+    data = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="submission.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
+        + body
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(  # noqa: S310 - our own server on loopback
+        url,
+        data=data,
+        headers={
+            "Authorization": f"Token {token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310
+        if answer.status != 201:
+            raise RuntimeError(f"upload answered {answer.status}")
+        return json.loads(answer.read())["id"]
+
+
+def _burst(url: str, tokens: list[str], body: bytes, *, count: int) -> tuple[list[int], float]:
+    ids: list[int] = []
+    lock = threading.Lock()
+    left = [count]
+    first = []
+
+    def client(token: str) -> None:
+        while True:
+            with lock:
+                if not left[0]:
+                    return
+                left[0] -= 1
+            sid = _post(url, token, body)
+            with lock:
+                if not first:
+                    first.append(time.perf_counter())
+                ids.append(sid)
+
+    threads = [threading.Thread(target=client, args=(tokens[i],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return ids, first[0]
+
+
+def _concurrent_submitters(url: str, tokens: list[str], body: bytes, rounds: int) -> list[float]:
+    from django.db import connection
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def submitter(token: str) -> None:
+        poller = Poller()
+        try:
+            for _ in range(rounds):
+                started = time.perf_counter()
+                sid = _post(url, token, body)
+                visible = poller.wait_one(sid, interval=0.005, timeout=120)
+                with lock:
+                    latencies.append((visible - started) * 1000)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()  # this thread's own
+
+    threads = [threading.Thread(target=submitter, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return latencies
+
+
+def _bare_side_by_side(script_root: Path, annotation: str, body: bytes, calls: int):
+    """Calls per second of two plain loops run at once (two processes), and the CPU time
+    of one call."""
+    submission = Path(tempfile.mkdtemp(prefix="bench-bare-")) / "submission.csv"
+    submission.write_bytes(body)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                BARE_LOOP,
+                str(script_root),
+                annotation,
+                str(submission),
+                str(calls),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "go"
+    for proc in procs:  # both start together
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+    results = [json.loads(proc.stdout.readline()) for proc in procs]
+    for proc in procs:
+        proc.wait(timeout=60)
+    rate = sum(calls / r["wall_s"] for r in results)
+    cpu = statistics.median(r["cpu_s"] / calls for r in results)
+    return rate, cpu
