@@ -98,15 +98,15 @@ def confine_filesystem(
     gid: int,
     read_only: list[str],
     writable: list[str],
-    private_tmp: dict[str, str] | None,
+    tmp_mb: int | None,
 ) -> dict[str, list[str]]:
     """The child's own mount namespace (root in its user namespace; before dropping the uid):
 
     - /run and /var/run empty (local services' sockets);
-    - /tmp, /var/tmp, /dev/shm and /run/lock empty: `private_tmp` maps /tmp and /var/tmp to
-      folders of this child's own (writable by it, removed by the warm parent after it),
-      and /dev/shm to a small tmpfs anyone may write; without `private_tmp` all of them are
-      empty tmpfs only root may write;
+    - /tmp, /var/tmp, /dev/shm and /run/lock empty: with `tmp_mb`, /tmp is a tmpfs of that
+      many MB anyone may write (/var/tmp a folder of it, /dev/shm a small one), gone with
+      the child's mount namespace: nothing of it touches the disk or outlives the child;
+      without, all of them are empty tmpfs only root may write;
     - every folder on the way to a path the child needs that its uid cannot traverse (/root
       for a pyenv interpreter, a 0750 home for a checkout) covered by an empty tmpfs;
     - the paths it needs bound back at their own place: `read_only` (the folders Python
@@ -143,15 +143,15 @@ def confine_filesystem(
     try:
         for path in needed:
             fds[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        for folder in (private_tmp or {}).values():
-            fds[folder] = os.open(folder, os.O_PATH | os.O_CLOEXEC)
         for cover in sorted(covers, key=len):
-            source = (private_tmp or {}).get(cover)
-            if source is not None:
-                _mount(f"/proc/self/fd/{fds[source]}", cover, "", MS_BIND)
-                _mount("none", cover, "", MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
-            elif cover == "/dev/shm" and private_tmp is not None:
+            if cover == "/tmp" and tmp_mb:
+                _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+            elif cover == "/dev/shm" and tmp_mb:
                 _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+            elif cover == "/var/tmp" and tmp_mb and "/tmp" in covers:
+                os.makedirs("/tmp/.var-tmp", mode=0o1777, exist_ok=True)
+                os.chmod("/tmp/.var-tmp", 0o1777)  # noqa: S103 - a /var/tmp: sticky, for all
+                _mount("/tmp/.var-tmp", cover, "", MS_BIND)
             else:
                 _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
         bound = []

@@ -7,8 +7,6 @@ import contextlib
 import logging
 import os
 import platform
-import shutil
-import tempfile
 import time
 import uuid
 from functools import cache
@@ -27,8 +25,8 @@ from challenges.services.submissions import (
 from workers.code_evaluation import evaluate_code
 from workers.environments import EnvironmentError_, python_for
 from workers.forkserver import get_evaluator
-from workers.runner import SANDBOX_UID, Limits, Outcome, phase_limits
-from workers.scripts import sandbox_readable, script_root_for
+from workers.runner import Limits, Outcome, phase_limits
+from workers.scripts import script_root_for, staged
 
 log = logging.getLogger(__name__)
 
@@ -161,21 +159,13 @@ def _evaluate(
     )
     if script is None:
         raise RuntimeError(f"challenge {phase.challenge_id} has no evaluation script")
-    staging = Path(tempfile.mkdtemp(prefix="evalserver-inputs-"))
-    if os.geteuid() == 0:
-        # evaluate()'s uid may read the staged annotation file; a model's uid may not.
-        os.chown(staging, 0, SANDBOX_UID)
-        staging.chmod(0o750)
-    else:
-        staging.chmod(0o755)
-    try:
-        annotation = phase.test_annotation.path if phase.test_annotation else os.devnull
+    annotation = phase.test_annotation.path if phase.test_annotation else os.devnull
+    inputs = (annotation, submission_file or submission.input_file.path)
+    with staged(*inputs) as (annotation_file, input_file):
         outcome = run_in_sandbox(
             script=script,
-            annotation_file=sandbox_readable(annotation, staging / "annotation"),
-            submission_file=sandbox_readable(
-                submission_file or submission.input_file.path, staging / "submission"
-            ),
+            annotation_file=annotation_file,
+            submission_file=input_file,
             phase_codename=phase.codename,
             splits=splits,
             limits=limits,
@@ -183,8 +173,6 @@ def _evaluate(
             partial_ok=phase.is_partial_submission_evaluation_enabled,
             cancelled=lambda: _was_cancelled(submission.pk),
         )
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return _record(outcome, submission, script)
 
 

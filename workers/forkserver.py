@@ -43,6 +43,8 @@ from workers.runner import Outcome
 log = logging.getLogger(__name__)
 
 MAX_WARM = int(django_setting("EVALUATION_MAX_WARM", 8))
+# Size of an evaluate() child's own /tmp (a tmpfs: memory), in MB.
+TMP_MB = int(django_setting("EVALUATION_TMP_MB", 2048))
 START_TIMEOUT_S = 300.0  # importing the script and its libraries
 REPLY_GRACE_S = 30.0  # past the time limit before we call the warm parent hung
 CANCEL_POLL_S = 0.5  # how often a running evaluation asks whether it was cancelled
@@ -142,22 +144,17 @@ class WarmEvaluator:
             phase_codename=phase_codename,
             metadata=submission_metadata,
         )
-        work = Path(tempfile.mkdtemp(prefix="evalserver-work-"))
-        try:
-            if uid is not None:
-                os.chown(work, uid, uid)
-            reply = self.call(
-                request=request,
-                limits=limits,
-                uid=uid,
-                work=work,
-                expose=[str(annotation_file), str(submission_file)],
-                writable_tmp=True,
-                learn=True,
-                cancelled=cancelled,
-            )
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        # No folder of ours: the child works in its own /tmp, a tmpfs that goes with it.
+        reply = self.call(
+            request=request,
+            limits=limits,
+            uid=uid,
+            work=None,
+            expose=[str(annotation_file), str(submission_file)],
+            writable_tmp=True,
+            learn=True,
+            cancelled=cancelled,
+        )
         if "cancelled" in reply:
             return Outcome(
                 ok=False,
@@ -203,17 +200,18 @@ class WarmEvaluator:
         request: dict[str, Any],
         limits: Limits,
         uid: int | None,
-        work: Path,
+        work: Path | None,
         expose: list[str] | tuple[str, ...] = (),
         writable_tmp: bool = True,
         learn: bool = False,
         cancelled: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
-        """One request through the warm parent, run in `work` (made by the caller, writable
-        by `uid`), with the files in `expose` readable where they are. The child gets a /tmp
-        and /var/tmp of its own, writable when `writable_tmp` (evaluate(): EvalAI scripts
-        unpack submissions to fixed /tmp folders), root-only otherwise (participants'
-        models, which have their work folder), removed when it ends.
+        """One request through the warm parent, with the files in `expose` readable where
+        they are. The child gets a /tmp and /var/tmp of its own: when `writable_tmp`
+        (evaluate(): EvalAI scripts unpack submissions to fixed /tmp folders), a tmpfs of
+        EVALUATION_TMP_MB that goes with it; root-only otherwise (participants' models).
+        It works in `work` (made by the caller, writable by `uid`) or, when None, in a
+        folder of that /tmp.
 
         `learn`: the warm parent imports what the child imported lazily, so later children
         start warm (host scripts; not participants' models, whose imports they choose).
@@ -221,24 +219,12 @@ class WarmEvaluator:
         Returns the warm parent's raw reply, or `{"script_error": (error, tb)}` when the
         module cannot be loaded, or `{"died": detail, "starting": bool}` when the warm
         parent failed twice."""
-        scratch = Path(tempfile.mkdtemp(prefix="evalserver-tmp-"))
-        try:
-            scratch.chmod(0o755)
-            private_tmp = None
-            if writable_tmp:
-                private_tmp = {}
-                for folder, name in (("/tmp", "tmp"), ("/var/tmp", "var-tmp")):
-                    (scratch / name).mkdir()
-                    (scratch / name).chmod(0o1777)
-                    private_tmp[folder] = str(scratch / name)
-            message = self._message(work, request, limits, uid) | {
-                "expose": [str(p) for p in expose],
-                "tmp": private_tmp,
-                "learn": learn,
-            }
-            return self._call(message, limits, cancelled)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        message = self._message(work, request, limits, uid) | {
+            "expose": [str(p) for p in expose],
+            "tmp_mb": TMP_MB if writable_tmp else None,
+            "learn": learn,
+        }
+        return self._call(message, limits, cancelled)
 
     def _call(self, message, limits: Limits, cancelled) -> dict[str, Any]:
         with self._lock:
@@ -403,10 +389,10 @@ class WarmEvaluator:
     # --- messages and outcomes ------------------------------------------------------------
 
     @staticmethod
-    def _message(work: Path, request, limits: Limits, uid) -> dict[str, Any]:
+    def _message(work: Path | None, request, limits: Limits, uid) -> dict[str, Any]:
         return {
             "request": request,
-            "work": str(work),
+            "work": str(work) if work is not None else None,
             "uid": uid,
             "limits": limits.to_message(),
             # Which core(s): concurrent pool processes pin their children apart.

@@ -27,6 +27,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -123,6 +124,7 @@ class Server:
         self.to_learn: set[str] = set()  # modules the last children imported
         self.refused: set[str] = set()  # not ours to import, or failed to
         self.learned = 0
+        self.runs = 0
         try:
             self.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -269,6 +271,14 @@ class Server:
         if limits.cpus:
             pin_cpus(limits.cpus, int(msg.get("cpu_slot") or 0))
         filesystem = self._confine(msg, uid)
+        work = msg["work"]
+        if work is None:
+            # Its own folder in its own /tmp (a tmpfs that goes with its mount namespace);
+            # without one, on the machine's, at a path the warm parent removes afterwards.
+            work = msg["fallback_work"] if "error" in filesystem else "/tmp/evalserver-work"
+            os.mkdir(work, 0o700)
+            if uid is not None:
+                os.chown(work, uid, uid)
         if limits.max_file_mb:
             size = limits.max_file_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
@@ -282,8 +292,8 @@ class Server:
         # Not dumpable: another child of the same uid cannot read this one's memory through
         # /proc or ptrace (the script or model may turn it back on for itself only).
         _sys("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
-        os.chdir(msg["work"])
-        os.environ["HOME"] = os.environ["TMPDIR"] = msg["work"]
+        os.chdir(work)
+        os.environ["HOME"] = os.environ["TMPDIR"] = work
         if "tempfile" in sys.modules:
             sys.modules["tempfile"].tempdir = None
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -311,8 +321,8 @@ class Server:
                 uid=uid if uid is not None else os.geteuid(),
                 gid=uid if uid is not None else os.getegid(),
                 read_only=[*import_roots(), *msg.get("expose", ())],
-                writable=[msg["work"]],
-                private_tmp=msg.get("tmp"),
+                writable=[msg["work"]] if msg["work"] else [],
+                tmp_mb=msg.get("tmp_mb"),
             )
         except OSError as exc:
             # The worker's self-check (workers.selfcheck) refuses to start when this leaves
@@ -341,6 +351,13 @@ class Server:
         report = bytearray()
         started = time.monotonic()
         deadline = started + limits.time_limit_s
+        fallback = None
+        if msg.get("work") is None:
+            self.runs += 1
+            # (Not TMPDIR: ours is the warm parent's own 0700 folder.)
+            fallback = msg["fallback_work"] = os.path.join(
+                "/tmp", f"evalserver-work-{os.getpid()}-{self.runs}"
+            )
         # If it died before its request, its exit status says so below.
         with contextlib.suppress(OSError):
             _write_all(standby.ctl_w, json.dumps(msg).encode())
@@ -396,6 +413,8 @@ class Server:
             while _pump(fd, capture):
                 pass
         standby.close()  # before the next fork, which would inherit its pipes
+        if fallback is not None and os.path.lexists(fallback):
+            shutil.rmtree(fallback, ignore_errors=True)
         if worker_gone:
             return None
         parsed = None

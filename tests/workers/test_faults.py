@@ -241,7 +241,7 @@ def test_a_worker_killed_mid_evaluation_is_rerun_once_by_its_successor_and_finis
         f"evaluating {sid} attempt 2",
         f"evaluated {sid} attempt 2",
     ]
-    assert int(submission.worker.rsplit("/", 1)[1]) in {
+    assert int(submission.worker.rsplit("/", 1)[1].partition("#")[0]) in {
         p.pid for p in process_tree(successor.proc.pid)
     }
 

@@ -366,8 +366,11 @@ def patient(pipeline, users, host_teams):
 
 @pytest.fixture
 def heartbeat_file():
-    # Outside pytest's 0700 folders: the sandbox uid writes here.
-    folder = Path(tempfile.mkdtemp(prefix="evalserver-beat-"))
+    # Outside pytest's 0700 folders (the sandbox uid writes here) and outside /tmp (each
+    # evaluation has its own).
+    var = Path(__file__).resolve().parents[2] / "var"
+    var.mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="evalserver-beat-", dir=var))
     folder.chmod(0o777)
     yield folder / "beat"
     shutil.rmtree(folder, ignore_errors=True)
