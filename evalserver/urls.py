@@ -12,5 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/ops/status/", OpsStatus.as_view(), name="api-ops-status"),
     path("api/v1/", include("challenges.api.urls")),
+    # EvalAI's own paths, so its CLI and remote-evaluation worker work unchanged.
+    path("api/", include("challenges.api.evalai.urls")),
     path("", include("frontend.urls")),
 ]

@@ -40,6 +40,8 @@ from challenges.services.storage import safe_basename, sha256_stream
 log = logging.getLogger(__name__)
 
 EVALUATE_TASK = "workers.evaluate_submission"
+# `Submission.worker` of attempts claimed by a host's machine through EvalAI's queue API.
+REMOTE_WORKER_PREFIX = "remote:"
 Status = Submission.Status
 
 
@@ -383,6 +385,12 @@ def submission_enqueue(*, submission_id: int) -> bool:
         status=Status.QUEUED, queued_at=now
     )
     Submission.objects.filter(pk=submission_id).update(enqueue_count=F("enqueue_count") + 1)
+    if Submission.objects.filter(
+        pk=submission_id, phase__challenge__remote_evaluation=True
+    ).exists():
+        # The hosts' own machine evaluates it: it waits, queued, until their worker polls
+        # the challenge's queue (challenges.services.remote_evaluation).
+        return True
     try:
         current_app.send_task(
             EVALUATE_TASK,
@@ -655,14 +663,24 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> SweepReport:
     now = now or timezone.now()
     report = SweepReport()
     stale = now - dt.timedelta(seconds=settings.SWEEPER_REQUEUE_AFTER_S)
-    waiting = Submission.objects.filter(
-        Q(status=Status.SUBMITTED, submitted_at__lt=stale)
-        | Q(status=Status.QUEUED, queued_at__lt=stale)
-    ).values_list("pk", flat=True)[:1000]
+    waiting = (
+        Submission.objects.filter(
+            Q(status=Status.SUBMITTED, submitted_at__lt=stale)
+            | Q(status=Status.QUEUED, queued_at__lt=stale)
+        )
+        # Remote evaluation: nothing to re-send, the queue is the table itself.
+        .exclude(phase__challenge__remote_evaluation=True)
+        .values_list("pk", flat=True)[:1000]
+    )
     for submission_id in waiting:
         Submission.objects.filter(pk=submission_id, status=Status.QUEUED).update(queued_at=now)
         submission_enqueue(submission_id=submission_id)
         report.requeued += 1
+    # A remote evaluation that outlived its claim is a lost worker: run again once, then
+    # failed, as at a worker's restart; its message becomes visible on the queue again.
+    remote = submissions_recover_worker(worker_prefix=REMOTE_WORKER_PREFIX, deadline_before=now)
+    report.requeued += remote.requeued
+    report.failed += remote.failed
     overdue = Submission.objects.filter(
         status__in=[Status.RUNNING, Status.PREDICTING, Status.VALIDATING], deadline_at__lt=now
     ).values_list("pk", "worker")
@@ -678,17 +696,23 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> SweepReport:
     return report
 
 
-def submissions_recover_worker(*, worker_prefix: str, max_attempts: int = 2) -> SweepReport:
+def submissions_recover_worker(
+    *, worker_prefix: str, max_attempts: int = 2, deadline_before: dt.datetime | None = None
+) -> SweepReport:
     """At worker start: submissions a previous instance of this worker left running.
 
     They are run again once (the crash was probably not theirs); a submission whose
-    evaluation killed the worker twice fails with that reason.
+    evaluation killed the worker twice fails with that reason. With `deadline_before`,
+    only those whose deadline passed (the sweeper, for remote evaluations).
     """
     report = SweepReport()
     running = Submission.objects.filter(
         status__in=[Status.RUNNING, Status.PREDICTING, Status.VALIDATING],
         worker__startswith=worker_prefix,
-    ).values_list("pk", "lost_count")
+    )
+    if deadline_before is not None:
+        running = running.filter(deadline_at__lt=deadline_before)
+    running = running.values_list("pk", "lost_count")
     for submission_id, lost_count in running:
         if lost_count + 1 >= max_attempts:
             # This death counts too: lost_count is the number of workers it took down.
