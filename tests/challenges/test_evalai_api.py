@@ -1,0 +1,220 @@
+"""EvalAI's REST paths in process: tokens, shapes, errors, access, and the remote queue's
+claim, timeout and sweep (the live CLI and remote-worker runs are in tests/e2e)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import pytest
+import yaml
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from challenges.models import ChallengePhaseSplit, Submission
+from challenges.services.remote_evaluation import (
+    queue_name,
+    remote_message_receive,
+    remote_submission_start,
+)
+from challenges.services.submissions import submission_create, submissions_sweep
+from tests.challenges import bundle_factory as bf
+from tests.workers.pipeline_helpers import (
+    GOOD_EVALUATE,
+    SCRIPT_CONFIG,
+    load_approved,
+    participate,
+    script_bundle,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bearer(users):
+    def client(name: str | None, keyword: str = "Bearer") -> APIClient:
+        c = APIClient()
+        if name:
+            token, _ = Token.objects.get_or_create(user=users[name])
+            c.credentials(HTTP_AUTHORIZATION=f"{keyword} {token.key}")
+        return c
+
+    return client
+
+
+@pytest.fixture
+def challenge(users, host_teams):
+    return load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
+
+
+@pytest.fixture
+def remote(users, host_teams):
+    config = yaml.safe_load(yaml.safe_dump(SCRIPT_CONFIG))
+    config["remote_evaluation"] = True
+    config["title"] = "Remote"
+    source = bf.zip_bytes(
+        {
+            "challenge_config.yaml": yaml.safe_dump(config),
+            "templates/description.html": "<p>x</p>",
+            "annotations/truth.json": "{}",
+            "evaluation_script.zip": bf.zip_bytes({"__init__.py": "def evaluate(): pass\n"}),
+        }
+    )
+    return load_approved(source, users, host_teams["alice"])
+
+
+def upload(content: bytes = b"41", name: str = "guess.txt"):
+    f = io.BytesIO(content)
+    f.name = name
+    return f
+
+
+def test_it_accepts_bearer_and_token_and_answers_evalais_invalid_token(bearer, challenge):
+    url = "/api/participants/participant_team"
+    assert bearer("charlie").get(url).status_code == 200
+    assert bearer("charlie", keyword="Token").get(url).status_code == 200
+    anonymous = bearer(None).get(url)
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Bearer"
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Bearer nope")
+    answer = bad.get(url)
+    assert answer.status_code == 401 and answer.json()["detail"] == "Invalid token"
+
+
+def test_challenge_lists_are_paginated_and_filtered_by_time(bearer, challenge, users, host_teams):
+    data = bearer(None).get("/api/challenges/challenge/all/all/all").json()
+    assert set(data) == {"count", "next", "previous", "results"}
+    [row] = data["results"]
+    assert row["id"] == challenge.pk and row["creator"]["team_name"] == "Alice Labs"
+    assert row["end_date"].endswith("Z") and "queue" not in row
+    assert bearer(None).get("/api/challenges/challenge/past/approved/public").json()["count"] == 0
+    assert bearer(None).get("/api/challenges/challenge/present").json()["count"] == 1
+    # Unpublished challenges stay with their hosts.
+    hidden = load_approved(script_bundle(GOOD_EVALUATE, title="Draft"), users, host_teams["alice"])
+    type(hidden).objects.filter(pk=hidden.pk).update(published=False)
+    assert bearer("charlie").get("/api/challenges/challenge/all/all/all").json()["count"] == 1
+    assert bearer("alice").get("/api/challenges/challenge/all/all/all").json()["count"] == 2
+    missing = bearer("charlie").get(f"/api/challenges/challenge/{hidden.pk}/")
+    assert missing.status_code == 406 and missing.json()["error"].startswith(
+        "Challenge does not exist"
+    )
+
+
+def test_phase_splits_list_host_only_splits_to_hosts_only(bearer, challenge):
+    url = f"/api/challenges/{challenge.pk}/challenge_phase_split"
+    names = lambda who: sorted(s["dataset_split_name"] for s in bearer(who).get(url).json())  # noqa: E731
+    assert names("charlie") == ["Main"]
+    assert names("alice") == ["Hidden", "Main"]
+    hidden = ChallengePhaseSplit.objects.get(dataset_split__codename="hidden")
+    board = bearer("charlie").get(f"/api/jobs/challenge_phase_split/{hidden.pk}/leaderboard/")
+    assert board.status_code == 406
+
+
+def test_teams_create_invite_and_participate(bearer, challenge, users):
+    made = bearer("charlie").post(
+        "/api/participants/participant_team", {"team_name": "Crew"}, format="json"
+    )
+    assert made.status_code == 201 and made.json()["team_name"] == "Crew"
+    team_id = made.json()["id"]
+    taken = bearer("bob").post(
+        "/api/participants/participant_team", {"team_name": "crew"}, format="json"
+    )
+    assert taken.status_code == 400 and taken.json()["team_name"]
+    invited = bearer("charlie").post(
+        f"/api/participants/participant_team/{team_id}/invite",
+        {"email": "bob@example.org"},
+        format="json",
+    )
+    assert invited.status_code == 202
+    listed = bearer("bob").get("/api/participants/participant_team").json()["results"]
+    assert [m["member_name"] for m in listed[0]["members"]] == ["bob", "charlie"]
+    # Only members invite.
+    outsider = bearer("alice").post(
+        f"/api/participants/participant_team/{team_id}/invite",
+        {"email": "admin@example.org"},
+        format="json",
+    )
+    assert outsider.status_code == 406
+    url = f"/api/challenges/challenge/{challenge.pk}/participant_team/{team_id}"
+    assert bearer("charlie").post(url).status_code == 201
+    again = bearer("charlie").post(url)
+    assert again.status_code == 400 and again.json()["error"] == "Team already exists"
+    mine = bearer("bob").get(f"/api/participants/participant_team/{team_id}/challenge").json()
+    assert [c["id"] for c in mine["results"]] == [challenge.pk]
+
+
+def test_submitting_and_reading_a_submission(bearer, challenge, users):
+    phase = challenge.phases.get()
+    url = f"/api/jobs/challenge/{challenge.pk}/challenge_phase/{phase.pk}/submission/"
+    refused = bearer("charlie").post(url, {"input_file": upload()}, format="multipart")
+    assert refused.status_code == 403 and "does not take part" in refused.json()["error"]
+    participate(users["charlie"], challenge, "Crew")
+    made = bearer("charlie").post(
+        url,
+        {
+            "input_file": upload(),
+            "method_name": "m",
+            "is_public": "true",
+            "submission_metadata": json.dumps([]),
+            "status": "submitting",
+        },
+        format="multipart",
+    )
+    assert made.status_code == 201, made.json()
+    body = made.json()
+    assert body["status"] == "submitted" and body["participant_team_name"] == "Crew"
+    assert body["is_public"] is True and body["submission_result_file"] is None
+    # The input link works without a token, and only with its signature.
+    link = body["input_file"].split("testserver", 1)[1]
+    assert b"".join(APIClient().get(link).streaming_content) == b"41"
+    assert APIClient().get(link.replace("/api/jobs/files/", "/api/jobs/files/x")).status_code == 403
+    listed = bearer("charlie").get(url).json()
+    assert [s["id"] for s in listed["results"]] == [body["id"]]
+    assert bearer("bob").get(f"/api/jobs/submission/{body['id']}").status_code == 406
+
+
+def test_a_non_remote_challenge_has_no_queue(bearer, challenge):
+    answer = bearer("alice").get(f"/api/jobs/challenge/queues/{queue_name(challenge)}/")
+    assert answer.status_code == 400 and "has no remote-evaluation queue" in answer.json()["error"]
+
+
+def test_a_claimed_message_comes_back_after_its_timeout_and_a_lost_run_is_swept(
+    remote, users, settings
+):
+    settings.REMOTE_EVALUATION_VISIBILITY_TIMEOUT_S = 60
+    phase = remote.phases.get()
+    participation = participate(users["charlie"], remote, "Crew")
+    submission = submission_create(
+        user=users["charlie"],
+        phase=phase,
+        participation=participation,
+        upload=SimpleUploadedFile("guess.txt", b"41"),
+    )
+    Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.QUEUED)
+    now = timezone.now()
+    first = remote_message_receive(challenge=remote, now=now)
+    assert first.submission.pk == submission.pk
+    # Invisible while held; visible again once the timeout passed, under a new receipt.
+    assert remote_message_receive(challenge=remote, now=now + dt.timedelta(seconds=30)) is None
+    later = now + dt.timedelta(seconds=61)
+    again = remote_message_receive(challenge=remote, now=later)
+    assert again.submission.pk == submission.pk and again.receipt_handle != first.receipt_handle
+    # Marked running, then never finished: the sweeper treats it as a lost worker.
+    running = remote_submission_start(challenge=remote, submission_id=submission.pk)
+    assert running.status == Submission.Status.RUNNING
+    report = submissions_sweep(now=timezone.now() + dt.timedelta(hours=1))
+    assert report.requeued == 1
+    submission.refresh_from_db()
+    # Waiting again (queued once the transaction commits): visible on the queue.
+    assert submission.status in (Submission.Status.SUBMITTED, Submission.Status.QUEUED)
+    assert (submission.attempt, submission.lost_count) == (2, 1)
+    # Lost a second time: failed, as a submission that took down two workers.
+    remote_message_receive(challenge=remote)
+    remote_submission_start(challenge=remote, submission_id=submission.pk)
+    report = submissions_sweep(now=timezone.now() + dt.timedelta(hours=1))
+    submission.refresh_from_db()
+    assert report.failed == 1 and submission.status == Submission.Status.FAILED
+    assert submission.failure_kind == "lost"
