@@ -218,3 +218,13 @@ def test_a_claimed_message_comes_back_after_its_timeout_and_a_lost_run_is_swept(
     submission.refresh_from_db()
     assert report.failed == 1 and submission.status == Submission.Status.FAILED
     assert submission.failure_kind == "lost"
+
+
+def test_the_host_page_shows_the_queue_name_of_a_remote_challenge(remote, challenge, users):
+    from django.test import Client
+
+    page = Client()
+    page.force_login(users["alice"])
+    html = page.get(f"/host/challenges/{remote.pk}/").content.decode()
+    assert f'<span id="remote-queue">{queue_name(remote)}</span>' in html
+    assert "remote-queue" not in page.get(f"/host/challenges/{challenge.pk}/").content.decode()
