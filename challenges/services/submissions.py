@@ -299,11 +299,13 @@ def submission_create(
     meta_attributes: dict[str, Any] | None = None,
     is_public: bool | None = None,
     is_baseline: bool = False,
+    pk: int | None = None,
 ) -> Submission:
     """Accept a submission file: checks, then stream to storage, then quotas under a row lock.
 
     The file goes to storage before the lock so the lock is held for milliseconds, not for
-    the upload; a refused submission's file is deleted again.
+    the upload; a refused submission's file is deleted again. `pk`: an id reserved earlier
+    (`submission_reserve_id`), for uploads that announce their id before the file arrives.
     """
     now = timezone.now()
     is_host = user_is_challenge_host(user, phase.challenge)
@@ -345,6 +347,7 @@ def submission_create(
                     is_public=False
                 )
             submission = Submission.objects.create(
+                pk=pk,
                 phase=phase,
                 team_id=team_id,
                 created_by=user,
@@ -368,6 +371,29 @@ def submission_create(
         default_storage.delete(path)
         raise
     return submission
+
+
+def submission_reserve_id() -> int:
+    """A submission id no insert will take: EvalAI's large-file upload tells the client its
+    submission's id before the file (and so the submission) exists."""
+    from django.db import connection
+
+    table = Submission._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
+            return int(cursor.fetchone()[0])
+        if connection.vendor == "sqlite":
+            # AUTOINCREMENT never reuses an id at or below sqlite_sequence's value.
+            with transaction.atomic():
+                cursor.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = %s", [table])
+                if cursor.rowcount == 0:
+                    cursor.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, 1)", [table]
+                    )
+                cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+                return int(cursor.fetchone()[0])
+    raise SubmissionRefused(f"Reserving submission ids is not supported on {connection.vendor}.")
 
 
 # ---------------------------------------------------------------- queueing

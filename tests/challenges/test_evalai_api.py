@@ -228,3 +228,33 @@ def test_the_host_page_shows_the_queue_name_of_a_remote_challenge(remote, challe
     html = page.get(f"/host/challenges/{remote.pk}/").content.decode()
     assert f'<span id="remote-queue">{queue_name(remote)}</span>' in html
     assert "remote-queue" not in page.get(f"/host/challenges/{challenge.pk}/").content.decode()
+
+
+def test_a_large_upload_joins_its_parts_in_order_under_the_announced_id(bearer, challenge, users):
+    phase = challenge.phases.get()
+    participate(users["charlie"], challenge, "Crew")
+    start = bearer("charlie").post(
+        f"/api/jobs/phases/{phase.pk}/get_submission_file_presigned_url/",
+        {"status": "submitting", "file_name": "/home/c/guess.txt", "num_file_chunks": 2},
+    )
+    assert start.status_code == 201, start.json()
+    body = start.json()
+    urls = [u["url"].split("testserver", 1)[1] for u in body["presigned_urls"]]
+    finish = f"/api/jobs/phases/{phase.pk}/finish_submission_file_upload/{body['submission_pk']}/"
+    anonymous = APIClient()  # parts go up without a token, as to S3
+    second = anonymous.put(urls[1], b"1", content_type="application/octet-stream")
+    assert second.status_code == 200 and second["ETag"]
+    early = bearer("charlie").post(finish, {"upload_id": body["upload_id"], "parts": "[]"})
+    assert early.status_code == 400 and "Part(s) 1 of 2 never arrived" in early.json()["error"]
+    anonymous.put(urls[0], b"4", content_type="application/octet-stream")
+    done = bearer("charlie").post(finish, {"upload_id": body["upload_id"], "parts": "[]"})
+    assert done.status_code == 200, done.json()
+    submission = Submission.objects.get(pk=body["submission_pk"])
+    assert submission.file_name == "guess.txt" and submission.input_file.read() == b"41"
+    # Someone else cannot finish it, nor can a forged upload id.
+    other = bearer("bob").post(finish, {"upload_id": body["upload_id"]})
+    assert other.status_code in (400, 406)
+    forged = anonymous.put(
+        urls[0].replace("/uploads/", "/uploads/x"), b"4", content_type="application/octet-stream"
+    )
+    assert forged.status_code == 400

@@ -125,6 +125,26 @@ def test_the_evalai_cli_takes_a_participant_from_challenge_list_to_leaderboard(
     refused = charlie("challenge", str(challenge.pk), "leaderboard", str(hidden.pk), check=False)
     assert "Challenge Phase Split does not exist" in refused
 
+    # `--large`: EvalAI's presigned multipart upload, here onto our own storage.
+    big = tmp_path / "big-answer.txt"
+    big.write_text("40\n")
+    uploaded = charlie(
+        "challenge",
+        str(challenge.pk),
+        "phase",
+        str(phase.pk),
+        "submit",
+        "--file",
+        str(big),
+        "--large",
+        input="n\n",
+    )
+    found = re.search(r"with the id (\d+) is successfully submitted for evaluation", uploaded)
+    assert found, uploaded
+    [large] = wait_final([int(found.group(1))])
+    assert large.status == Submission.Status.FINISHED and large.file_name == "big-answer.txt"
+    assert "Submission Status : finished" in charlie("submission", str(large.pk))
+
 
 def test_the_evalai_cli_shows_a_refused_submission_and_a_bad_token(
     pipeline, evalai, users, host_teams, tmp_path

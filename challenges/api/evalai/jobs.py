@@ -8,6 +8,9 @@ from typing import Any
 
 from django.core import signing
 from django.http import FileResponse, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -18,16 +21,20 @@ from challenges.api.evalai import shapes
 from challenges.api.evalai.base import EvalAIView, paginated, read_file_link
 from challenges.leaderboard_access import access_leaderboard
 from challenges.leaderboards import leaderboard_page, ordering_for
-from challenges.models import ChallengePhaseSplit, Submission
+from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.selectors import participation_for_user
 from challenges.services.hosting import host_participation_for
+from challenges.services.large_uploads import (
+    large_upload_finish,
+    large_upload_part_store,
+    large_upload_start,
+)
 from challenges.services.storage import open_stored, safe_basename
 from challenges.services.submissions import SubmissionRefused, submission_create
 from challenges.submission_access import SubmissionView, access_submission
 
 
-class SubmissionInput(serializers.Serializer):
-    input_file = serializers.FileField()
+class SubmissionFields(serializers.Serializer):
     method_name = serializers.CharField(
         required=False, allow_blank=True, max_length=1000, default=""
     )
@@ -70,6 +77,23 @@ class SubmissionInput(serializers.Serializer):
         return meta
 
 
+class SubmissionInput(SubmissionFields):
+    input_file = serializers.FileField()
+
+
+def participation_to_submit(user, phase):
+    participation = participation_for_user(user, phase.challenge)
+    if participation is None and user_is_challenge_host(user, phase.challenge):
+        # As on /api/v1/: hosts submit as the challenge's host team.
+        participation = host_participation_for(challenge=phase.challenge, user=user)
+    return participation
+
+
+def phase_by_pk(user, phase_pk) -> ChallengePhase:
+    challenge_id = ChallengePhase.objects.values_list("challenge_id", flat=True).get(pk=phase_pk)
+    return access_phase(user, challenge_id, phase_id=phase_pk)
+
+
 class PhaseSubmissions(EvalAIView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -78,14 +102,10 @@ class PhaseSubmissions(EvalAIView):
         params = SubmissionInput(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        participation = participation_for_user(request.user, phase.challenge)
-        if participation is None and user_is_challenge_host(request.user, phase.challenge):
-            # As on /api/v1/: hosts submit as the challenge's host team.
-            participation = host_participation_for(challenge=phase.challenge, user=request.user)
         submission = submission_create(
             user=request.user,
             phase=phase,
-            participation=participation,
+            participation=participation_to_submit(request.user, phase),
             upload=data["input_file"],
             method_name=data["method_name"],
             method_description=data["method_description"],
@@ -199,3 +219,88 @@ class Leaderboard(EvalAIView):
                 "results": results,
             }
         )
+
+
+class LargeUploadStart(EvalAIView):
+    """`phases/<pk>/get_submission_file_presigned_url/`: one upload URL per 20 MiB part
+    (on this server), the upload's id and the id its submission will have."""
+
+    def post(self, request, phase_pk: int):
+        phase = phase_by_pk(request.user, phase_pk)
+        params = SubmissionFields(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            parts = int(request.data.get("num_file_chunks", 1))
+        except (TypeError, ValueError):
+            raise SubmissionRefused(
+                "num_file_chunks must be a number.", field="num_file_chunks"
+            ) from None
+        data = params.validated_data
+        upload = large_upload_start(
+            user=request.user,
+            phase=phase,
+            participation=participation_to_submit(request.user, phase),
+            file_name=str(request.data.get("file_name", "")),
+            parts=parts,
+            fields={
+                "method_name": data["method_name"],
+                "method_description": data["method_description"],
+                "project_url": data["project_url"],
+                "publication_url": data["publication_url"],
+                "is_public": data["is_public"],
+                "meta_attributes": data["submission_metadata"],
+            },
+        )
+        urls = [
+            {
+                "partNumber": n,
+                "url": request.build_absolute_uri(f"/api/jobs/uploads/{upload.upload_id}/{n}/"),
+            }
+            for n in range(1, upload.parts + 1)
+        ]
+        return Response(
+            {
+                "presigned_urls": urls,
+                "upload_id": upload.upload_id,
+                "submission_pk": upload.submission_pk,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class LargeUploadPart(View):
+    """PUT one part, as to a presigned URL: no token, the signed upload id is the key."""
+
+    def put(self, request, upload_id: str, number: str):
+        try:
+            etag = large_upload_part_store(upload_id=upload_id, number=int(number), stream=request)
+        except SubmissionRefused as exc:
+            return JsonResponse({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        response = HttpResponse(status=status.HTTP_200_OK)
+        response["ETag"] = etag
+        return response
+
+
+class LargeUploadFinish(EvalAIView):
+    def post(self, request, phase_pk: int, submission_pk: int):
+        phase = phase_by_pk(request.user, phase_pk)
+        submission = large_upload_finish(
+            user=request.user,
+            upload_id=str(request.data.get("upload_id", "")),
+            submission_pk=int(submission_pk),
+            participation=participation_to_submit(request.user, phase),
+        )
+        return Response(
+            {"upload_id": request.data.get("upload_id"), "submission_pk": submission.pk}
+        )
+
+
+class SendSubmissionMessage(EvalAIView):
+    """EvalAI queues the submission here; ours was queued when it was made."""
+
+    def post(self, request, phase_pk: int, submission_pk: int):
+        view = access_submission(request.user, submission_pk)
+        if str(view.submission.phase_id) != str(phase_pk):
+            raise Submission.DoesNotExist
+        return Response({"message": f"Submission {view.submission.pk} is queued"})

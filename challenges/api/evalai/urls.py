@@ -103,6 +103,27 @@ urlpatterns = [
         jobs.Leaderboard.as_view(),
         name="evalai-leaderboard",
     ),
+    # `submit --large`
+    re_path(
+        rf"^jobs/phases/(?P<phase_pk>[0-9]+)/get_submission_file_presigned_url{S}",
+        jobs.LargeUploadStart.as_view(),
+        name="evalai-large-upload-start",
+    ),
+    re_path(
+        r"^jobs/uploads/(?P<upload_id>[^/]+)/(?P<number>[0-9]+)/?$",
+        jobs.LargeUploadPart.as_view(),
+        name="evalai-large-upload-part",
+    ),
+    re_path(
+        rf"^jobs/phases/(?P<phase_pk>[0-9]+)/finish_submission_file_upload/(?P<submission_pk>[0-9]+){S}",
+        jobs.LargeUploadFinish.as_view(),
+        name="evalai-large-upload-finish",
+    ),
+    re_path(
+        rf"^jobs/phases/(?P<phase_pk>[0-9]+)/send_submission_message/(?P<submission_pk>[0-9]+){S}",
+        jobs.SendSubmissionMessage.as_view(),
+        name="evalai-send-submission-message",
+    ),
     # remote evaluation
     re_path(
         rf"^jobs/challenge/queues/(?P<queue_name>[\w-]+){S}",
