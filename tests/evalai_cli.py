@@ -77,6 +77,8 @@ class EvalAICLI:
             timeout=120,
         )
         output = done.stdout + done.stderr
+        if os.environ.get("EVALAI_CLI_ECHO"):  # see what the CLI printed: pytest -s
+            print(f"$ evalai {' '.join(args)}\n{output}")
         if check:
             assert done.returncode == 0, (
                 f"evalai {' '.join(args)} exited {done.returncode}:\n{output}"

@@ -258,3 +258,10 @@ def test_a_large_upload_joins_its_parts_in_order_under_the_announced_id(bearer, 
         urls[0].replace("/uploads/", "/uploads/x"), b"4", content_type="application/octet-stream"
     )
     assert forged.status_code == 400
+
+
+def test_the_challenge_page_link_of_the_cli_leads_to_the_challenge(challenge):
+    from django.test import Client
+
+    answer = Client().get(f"/web/challenges/challenge-page/{challenge.pk}/evaluation")
+    assert answer.status_code == 302 and answer["Location"] == f"/challenges/{challenge.pk}/"

@@ -31,6 +31,7 @@ def evalai(evalai_executable, web_server, tmp_path):
         assert "Authentication token is successfully set." in cli("set-token", token.key)
         return cli
 
+    as_user.url = web_server.url
     return as_user
 
 
@@ -146,12 +147,36 @@ def test_the_evalai_cli_takes_a_participant_from_challenge_list_to_leaderboard(
     assert "Submission Status : finished" in charlie("submission", str(large.pk))
 
 
-def test_the_evalai_cli_shows_a_refused_submission_and_a_bad_token(
-    pipeline, evalai, users, host_teams, tmp_path
+def test_the_evalai_cli_signs_in_lists_for_hosts_and_shows_refusals(
+    pipeline, evalai, evalai_executable, users, host_teams, tmp_path, settings
 ):
     challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
     phase = challenge.phases.get()
-    charlie = evalai(users["charlie"])
+
+    alice = evalai(users["alice"])
+    hosted = alice("challenges", "--host")
+    assert "Hosted Challenges" in hosted
+    [row] = rows_of(hosted, "Pipeline probe")
+    assert "Alice Labs" in row
+    teams = alice("teams", "--host")
+    [row] = rows_of(teams, "Alice Labs")
+    assert str(host_teams["alice"].pk) in row and "alice" in row
+    assert "Sorry, no challenges found." in alice("challenges", "past")
+    assert "Sorry, no challenges found." in alice("challenges", "future")
+    assert "Pipeline probe" in alice("challenges", "ongoing")
+    as_json = alice("challenge", str(challenge.pk), "phase", str(phase.pk), "--json")
+    assert '"codename": "probe"' in as_json and f'"challenge": {challenge.pk}' in as_json
+
+    # `evalai login`: username and password for a token, through our token view.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    users["charlie"].set_password("pw-charlie-123")
+    users["charlie"].save()
+    fresh = EvalAICLI(evalai_executable, tmp_path / "home-login")
+    fresh.home.mkdir()
+    fresh("host", "-sh", evalai.url)
+    assert "Logged in successfully!" in fresh("login", input="charlie\npw-charlie-123\n")
+    assert "Unable to log in" in fresh("login", input="charlie\nwrong\n", check=False)
+    charlie = fresh
     wrong = tmp_path / "answer.exe"
     wrong.write_text("42")
     refused = charlie(

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from challenges.api.evalai import challenges, jobs, remote, teams
+from challenges.api.evalai import accounts, challenges, jobs, remote, teams
 
 S = "/?$"  # an optional trailing slash
 
 urlpatterns = [
+    # `evalai login`
+    re_path(rf"^auth/login{S}", accounts.login, name="evalai-login"),
+    re_path(
+        rf"^accounts/user/get_auth_token{S}",
+        accounts.AuthToken.as_view(),
+        name="evalai-auth-token",
+    ),
     # apps/challenges
     re_path(
         rf"^challenges/challenge/(?P<time>[A-Za-z]+)/(?P<approved>[A-Za-z]+)/(?P<published>[A-Za-z]+){S}",
