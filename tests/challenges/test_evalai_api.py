@@ -265,3 +265,106 @@ def test_the_challenge_page_link_of_the_cli_leads_to_the_challenge(challenge):
 
     answer = Client().get(f"/web/challenges/challenge-page/{challenge.pk}/evaluation")
     assert answer.status_code == 302 and answer["Location"] == f"/challenges/{challenge.pk}/"
+
+
+ROLES = ["anonymous", "outsider", "participant", "other_team", "host", "other_host", "admin"]
+USER_OF_ROLE = {
+    "anonymous": None,
+    "outsider": "erin",
+    "participant": "charlie",
+    "other_team": "dave",
+    "host": "alice",
+    "other_host": "bob",
+    "admin": "admin",
+}
+N, F, D = 401, 403, 406  # no token, forbidden, does not exist (EvalAI's 406)
+# path template -> status per role, in ROLES order.
+ACCESS = {
+    "GET /api/jobs/submission/{submission}": [N, D, 200, D, 200, D, 200],
+    "GET /api/jobs/challenge_phase_split/{hidden}/leaderboard/": [D, D, D, D, 200, D, 200],
+    "GET /api/jobs/challenge_phase_split/{public}/leaderboard/": [200] * 7,
+    "GET /api/challenges/challenge_host_team/{host_team}/challenge": [N, F, F, F, 200, F, F],
+    "GET /api/participants/participant_team/{team}/challenge": [N, F, 200, F, F, F, F],
+    "POST /api/participants/participant_team/{team}/invite": [N, D, 202, D, D, D, D],
+    "GET /api/jobs/challenge/queues/{queue}/": [N, F, F, F, 200, F, 200],
+    "POST /api/jobs/queues/{queue}/": [N, F, F, F, 400, F, 400],
+    "PATCH /api/jobs/challenge/{remote}/update_submission/": [N, F, F, F, 400, F, 400],
+    "PUT /api/jobs/challenge/{remote}/update_submission/": [N, F, F, F, 400, F, 400],
+}
+
+
+@pytest.fixture
+def world(users, challenge, remote, host_teams, django_user_model):
+    users["erin"] = django_user_model.objects.create_user("erin", "erin@example.org", "pw")
+    users["dave"] = django_user_model.objects.create_user("dave", "dave@example.org", "pw")
+    participation = participate(users["charlie"], challenge, "Crew")
+    participate(users["dave"], challenge, "Dave Team")
+    phase = challenge.phases.get()
+    submission = submission_create(
+        user=users["charlie"],
+        phase=phase,
+        participation=participation,
+        upload=SimpleUploadedFile("guess.txt", b"41"),
+    )
+    return {
+        "submission": submission.pk,
+        "hidden": ChallengePhaseSplit.objects.get(phase=phase, dataset_split__codename="hidden").pk,
+        "public": ChallengePhaseSplit.objects.get(phase=phase, dataset_split__codename="main").pk,
+        "host_team": host_teams["alice"].pk,
+        "team": participation.team_id,
+        "queue": queue_name(remote),
+        "remote": remote.pk,
+    }
+
+
+@pytest.mark.parametrize("route", list(ACCESS))
+def test_every_evalai_route_answers_each_role_as_the_access_table_says(route, world, bearer, users):
+    method, template = route.split(" ")
+    path = template.format(**world)
+    got = []
+    for role in ROLES:
+        client = bearer(USER_OF_ROLE[role])
+        data = {"email": "nobody@example.org"} if "invite" in path else {}
+        if "invite" in path and role == "participant":
+            data = {"email": "erin@example.org"}
+        answer = getattr(client, method.lower())(path, data, format="json")
+        got.append(answer.status_code)
+        if answer.status_code >= 400:
+            assert answer.json().get("error") or answer.json().get("detail"), (role, answer.json())
+    assert got == ACCESS[route], dict(zip(ROLES, got, strict=True))
+
+
+def test_list_pages_cost_the_same_queries_for_one_row_or_many(bearer, challenge, users, host_teams):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    phase = challenge.phases.get()
+    participation = participate(users["charlie"], challenge, "Crew")
+    client = bearer("charlie")
+    paths = [
+        "/api/challenges/challenge/all/all/all",
+        f"/api/challenges/challenge/{challenge.pk}/challenge_phase",
+        "/api/participants/participant_team",
+        f"/api/jobs/challenge/{challenge.pk}/challenge_phase/{phase.pk}/submission/",
+    ]
+
+    def costs() -> list[int]:
+        counts = []
+        for path in paths:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(path).status_code == 200
+            counts.append(len(queries))
+        return counts
+
+    submit = lambda: submission_create(  # noqa: E731
+        user=users["charlie"],
+        phase=phase,
+        participation=participation,
+        upload=SimpleUploadedFile("guess.txt", b"41"),
+    )
+    submit()
+    before = costs()
+    for n in range(3):
+        load_approved(script_bundle(GOOD_EVALUATE, title=f"More {n}"), users, host_teams["alice"])
+        submit()
+    assert costs() == before
