@@ -368,3 +368,47 @@ def test_list_pages_cost_the_same_queries_for_one_row_or_many(bearer, challenge,
         load_approved(script_bundle(GOOD_EVALUATE, title=f"More {n}"), users, host_teams["alice"])
         submit()
     assert costs() == before
+
+
+def test_meta_attributes_come_as_the_clis_list_and_are_checked_like_any_others(
+    bearer, challenge, users
+):
+    phase = challenge.phases.get()
+    type(phase).objects.filter(pk=phase.pk).update(
+        submission_meta_attributes=[
+            {"name": "Model", "description": "which", "type": "text", "required": True},
+            {"name": "Data", "type": "checkbox", "options": ["a", "b"]},
+            {"name": "Extra", "type": "boolean"},
+        ]
+    )
+    participate(users["charlie"], challenge, "Crew")
+    shown = bearer("charlie").get(
+        f"/api/challenges/challenge/{challenge.pk}/challenge_phase/{phase.pk}"
+    )
+    assert [a["name"] for a in shown.json()["submission_meta_attributes"]] == [
+        "Model",
+        "Data",
+        "Extra",
+    ]
+    url = f"/api/jobs/challenge/{challenge.pk}/challenge_phase/{phase.pk}/submission/"
+
+    def send(attributes):
+        return bearer("charlie").post(
+            url,
+            {"input_file": upload(), "submission_metadata": json.dumps(attributes)},
+            format="multipart",
+        )
+
+    made = send(
+        [
+            {"name": "Model", "type": "text", "value": "resnet"},
+            {"name": "Data", "type": "checkbox", "values": ["a"]},
+            {"name": "Extra", "type": "boolean", "value": True},
+        ]
+    )
+    assert made.status_code == 201, made.json()
+    stored = Submission.objects.get(pk=made.json()["id"]).meta_attributes
+    assert stored == {"Model": "resnet", "Data": ["a"], "Extra": True}
+    missing = send([{"name": "Data", "type": "checkbox", "values": ["c"]}])
+    assert missing.status_code == 400
+    assert "'Model' is required" in missing.json()["error"]
