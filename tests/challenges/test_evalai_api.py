@@ -412,3 +412,13 @@ def test_meta_attributes_come_as_the_clis_list_and_are_checked_like_any_others(
     missing = send([{"name": "Data", "type": "checkbox", "values": ["c"]}])
     assert missing.status_code == 400
     assert "'Model' is required" in missing.json()["error"]
+
+
+def test_hosts_submit_as_their_host_team_and_list_those_submissions(bearer, challenge):
+    phase = challenge.phases.get()
+    url = f"/api/jobs/challenge/{challenge.pk}/challenge_phase/{phase.pk}/submission/"
+    assert bearer("alice").get(url).status_code == 400  # nothing submitted yet
+    made = bearer("alice").post(url, {"input_file": upload()}, format="multipart")
+    assert made.status_code == 201 and made.json()["participant_team_name"] == "Alice Labs (hosts)"
+    listed = bearer("alice").get(url).json()["results"]
+    assert [s["id"] for s in listed] == [made.json()["id"]]

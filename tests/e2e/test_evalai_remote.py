@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 import requests
@@ -190,6 +191,10 @@ def test_a_hosts_remote_worker_evaluates_through_evalais_queue_api(
 
     created = submit(web_server.url, participant, challenge, phase, "41")
     assert created["status"] == "submitted"
+    # Our worker (running) never takes it: it waits for the hosts' machine.
+    time.sleep(1)
+    waiting = Submission.objects.get(pk=created["id"])
+    assert (waiting.status, waiting.worker) == (Submission.Status.QUEUED, "")
 
     evalai = EvalAIInterface(host, web_server.url, queue, challenge.pk)
     handled = run_once(evalai, tmp_path)

@@ -22,7 +22,7 @@ from challenges.api.evalai.base import EvalAIView, paginated, read_file_link
 from challenges.leaderboard_access import access_leaderboard
 from challenges.leaderboards import leaderboard_page, ordering_for
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
-from challenges.selectors import participation_for_user
+from challenges.selectors import host_team_participation, participation_for_user
 from challenges.services.hosting import host_participation_for
 from challenges.services.large_uploads import (
     large_upload_finish,
@@ -120,7 +120,11 @@ class PhaseSubmissions(EvalAIView):
     def get(self, request, challenge_pk: int, phase_pk: int):
         """The reader's team's submissions to the phase, newest first."""
         phase = access_phase(request.user, challenge_pk, phase_id=phase_pk)
+        is_host = user_is_challenge_host(request.user, phase.challenge)
         participation = participation_for_user(request.user, phase.challenge)
+        if participation is None and is_host:
+            # Hosts' baselines and trial runs are their team's submissions.
+            participation = host_team_participation(phase.challenge)
         if participation is None:
             raise SubmissionRefused("You haven't participated in the challenge")
         qs = (
@@ -128,10 +132,9 @@ class PhaseSubmissions(EvalAIView):
             .select_related("team", "created_by", "phase")
             .order_by("-submitted_at", "-pk")
         )
-        is_host = user_is_challenge_host(request.user, phase.challenge)
 
         def render(s: Submission) -> dict:
-            # The reader is on the submitting team (the filter above).
+            # The reader is on the submitting team, or hosts it (the filter above).
             return shapes.submission(SubmissionView(s, is_host=is_host, is_owner=True), request)
 
         return paginated(self, qs, render)
