@@ -422,3 +422,17 @@ def test_hosts_submit_as_their_host_team_and_list_those_submissions(bearer, chal
     assert made.status_code == 201 and made.json()["participant_team_name"] == "Alice Labs (hosts)"
     listed = bearer("alice").get(url).json()["results"]
     assert [s["id"] for s in listed] == [made.json()["id"]]
+
+
+def test_a_submission_over_quota_is_refused_as_evalai_refuses_it(bearer, challenge, users):
+    phase = challenge.phases.get()
+    type(phase).objects.filter(pk=phase.pk).update(max_submissions_per_day=1)
+    participate(users["charlie"], challenge, "Crew")
+    url = f"/api/jobs/challenge/{challenge.pk}/challenge_phase/{phase.pk}/submission/"
+    assert (
+        bearer("charlie").post(url, {"input_file": upload()}, format="multipart").status_code == 201
+    )
+    over = bearer("charlie").post(url, {"input_file": upload()}, format="multipart")
+    assert over.status_code == 403 and int(over["Retry-After"]) > 0
+    assert over.json()["error"].startswith("Quota reached: the daily limit of 1")
+    assert over.json()["quota"] == "per_day"

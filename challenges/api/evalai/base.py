@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from challenges.api.errors import exception_handler as project_exception_handler
 from challenges.services.storage import safe_basename
+from challenges.services.submissions import QuotaExceeded
 
 FILE_SALT = "evalserver.evalai.file"
 
@@ -62,12 +63,17 @@ def _token_authenticator() -> TokenAuthentication:
 
 def evalai_exception_handler(exc, context):
     """The project's answers, in EvalAI's shape: the message under `error` (its CLI prints
-    `error`), and 406 for what does not exist (its CLI reports 400/401/403/406 only)."""
+    `error`), 406 for what does not exist and 403 for a quota, as EvalAI answers (its CLI
+    reports the message of a 400, 401, 403 or 406 only)."""
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"error": _missing(exc, context)}, status=status.HTTP_406_NOT_ACCEPTABLE)
     response = project_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, QuotaExceeded):
+        # EvalAI refuses a submission over quota with 403 (its CLI then prints why); the
+        # body and Retry-After stay ours.
+        response.status_code = status.HTTP_403_FORBIDDEN
     data = response.data if isinstance(response.data, dict) else {"detail": response.data}
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         detail = str(data.get("detail", ""))
