@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench starters clean install
+.PHONY: demo test lint format bench starters clean install evalai-cli
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=python3"; exit 1; }
@@ -24,6 +24,11 @@ install: $(STAMP)
 	@chmod 600 .env
 	@echo "Wrote .env (DEBUG=true and a generated SECRET_KEY) for this checkout."
 
+# EvalAI's own CLI, unchanged, in a virtualenv of its own (it pins click 7, which breaks
+# Celery): the tests of EvalAI's API run it. Built once; see tests/evalai_cli.py.
+evalai-cli: $(STAMP)
+	$(PY) -c "from tests.evalai_cli import ensure_evalai_venv; ensure_evalai_venv()"
+
 # Embedded mode: SQLite and an on-disk Celery broker under ./var, DEBUG on, a real worker.
 demo: export DEBUG ?= true
 demo: $(STAMP) .env
@@ -35,7 +40,7 @@ demo: $(STAMP) .env
 	$(VENV)/bin/celery -A evalserver worker --loglevel=INFO --concurrency=2 & worker=$$!; \
 	$(VENV)/bin/gunicorn evalserver.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --timeout 600 --access-logfile -
 
-test: $(STAMP)
+test: $(STAMP) evalai-cli
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
@@ -55,4 +60,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf build var .pytest_cache .ruff_cache
+	rm -rf build var .pytest_cache .ruff_cache .venv-evalai

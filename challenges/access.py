@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 
 from challenges.models import (
     Challenge,
+    ChallengePhase,
     HostTeam,
     HostTeamMember,
     ParticipantTeam,
@@ -63,3 +64,26 @@ def user_is_team_member(user: AbstractBaseUser | AnonymousUser, team: Participan
     if not user.is_authenticated:
         return False
     return ParticipantTeamMember.objects.filter(team=team, user=user).exists()
+
+
+def phases_visible_to(
+    user: AbstractBaseUser | AnonymousUser, challenge: Challenge
+) -> QuerySet[ChallengePhase]:
+    """Phases of a challenge `user` may see: hidden ones (not `is_public`) only to hosts."""
+    qs = ChallengePhase.objects.filter(challenge=challenge).select_related("challenge")
+    if user_is_challenge_host(user, challenge):
+        return qs
+    return qs.filter(is_public=True)
+
+
+def access_phase(
+    user: AbstractBaseUser | AnonymousUser,
+    challenge_id: int,
+    *,
+    codename: str | None = None,
+    phase_id: int | None = None,
+) -> ChallengePhase:
+    """A phase of a challenge `user` may see, by codename or id; DoesNotExist otherwise."""
+    challenge = access_challenge(user, challenge_id)
+    lookup = {"codename": codename} if phase_id is None else {"pk": phase_id}
+    return phases_visible_to(user, challenge).get(**lookup)

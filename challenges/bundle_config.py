@@ -132,7 +132,9 @@ class _Checker(PhaseChecker):
         if spec.remote_evaluation:
             self.warning(
                 "remote_evaluation",
-                "Remote evaluation is not supported: submissions are evaluated here with evaluation_script.",
+                "Remote evaluation: submissions wait on the challenge's queue for the hosts' "
+                "own worker (EvalAI's remote_challenge_evaluation, see docs/evalai.md); "
+                "evaluation_script is not run here.",
             )
         if spec.is_docker_based:
             self.warning(

@@ -39,6 +39,11 @@ def effective_visibility(split: ChallengePhaseSplit, now: dt.datetime | None = N
     return split.visibility
 
 
+def splits_listed_to(is_host: bool, splits) -> list[ChallengePhaseSplit]:
+    """The splits a reader is told about: host-only ones (until revealed) to hosts only."""
+    return [ps for ps in splits if is_host or effective_visibility(ps) != Visibility.HOST]
+
+
 def is_revealed(split: ChallengePhaseSplit, now: dt.datetime | None = None) -> bool:
     phase = split.phase
     return (

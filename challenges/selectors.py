@@ -28,6 +28,16 @@ def participation_for_user(
     )
 
 
+def host_team_participation(challenge: Challenge) -> ChallengeParticipation | None:
+    """The hosts' own team in `challenge` (baselines, trial runs), if a host has submitted."""
+    return (
+        ChallengeParticipation.objects.select_related("team")
+        .filter(challenge=challenge, is_host_team=True)
+        .order_by("pk")
+        .first()
+    )
+
+
 def teams_of_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ParticipantTeam]:
     """The participant teams `user` belongs to, with members (by username) and participations."""
     if not user.is_authenticated:

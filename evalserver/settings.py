@@ -259,6 +259,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Remote evaluation (EvalAI's API): how long a host's worker holds a submission it received
+# from its challenge's queue before the message is visible again (or the attempt is lost).
+REMOTE_EVALUATION_VISIBILITY_TIMEOUT_S = envint("REMOTE_EVALUATION_VISIBILITY_TIMEOUT_S", 3600)
+# Links in EvalAI's API answers (input, result and log files) work without a token this long.
+EVALAI_FILE_URL_MAX_AGE_S = envint("EVALAI_FILE_URL_MAX_AGE_S", 3600)
+
 # Round webhooks: participants' URLs get a signed POST when a round opens.
 WEBHOOK_TIMEOUT_S = envint("WEBHOOK_TIMEOUT_S", 10)
 WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 6)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from challenges.leaderboard_access import effective_visibility
+from challenges.leaderboard_access import splits_listed_to
 from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
 from challenges.runtime import code_runtime
 
@@ -67,14 +67,9 @@ class PhaseSerializer(serializers.ModelSerializer):
         return code_runtime()
 
     def get_splits(self, phase) -> list[dict]:
-        # Host-only splits are listed to hosts only.
-        is_host = self.context.get("is_host", False)
-        # A private split revealed at the end of its phase is listed to everyone.
-        rows = [
-            ps
-            for ps in phase.phase_splits.all()
-            if is_host or effective_visibility(ps) != ChallengePhaseSplit.Visibility.HOST
-        ]
+        # Host-only splits are listed to hosts only; a private split revealed at the end
+        # of its phase is listed to everyone.
+        rows = splits_listed_to(self.context.get("is_host", False), phase.phase_splits.all())
         return PhaseSplitSerializer(rows, many=True).data
 
 

@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
+from challenges import access
+from challenges.access import AccessDenied, user_is_challenge_host
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user
 from challenges.services.hosting import host_participation_for
@@ -33,13 +34,7 @@ from challenges.submission_access import SubmissionView, access_submission
 
 
 def access_phase(user, challenge_id: int, codename: str) -> ChallengePhase:
-    challenge = access_challenge(user, challenge_id)
-    phase = ChallengePhase.objects.select_related("challenge").get(
-        challenge=challenge, codename=codename
-    )
-    if not phase.is_public and not user_is_challenge_host(user, challenge):
-        raise ChallengePhase.DoesNotExist
-    return phase
+    return access.access_phase(user, challenge_id, codename=codename)
 
 
 class SubmissionCreateSerializer(serializers.Serializer):

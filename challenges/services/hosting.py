@@ -11,6 +11,7 @@ from challenges.models import (
     ChallengePhaseSplit,
     ParticipantTeam,
 )
+from challenges.selectors import host_team_participation
 from challenges.services.leaderboards import leaderboard_refresh_team
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH, ParticipationError
 
@@ -28,12 +29,7 @@ def host_participation_for(*, challenge: Challenge, user) -> ChallengeParticipat
     with transaction.atomic():
         # One host team per challenge even when two hosts submit at once.
         Challenge.objects.select_for_update().filter(pk=challenge.pk).exists()
-        existing = (
-            ChallengeParticipation.objects.select_related("team")
-            .filter(challenge=challenge, is_host_team=True)
-            .order_by("pk")
-            .first()
-        )
+        existing = host_team_participation(challenge)
         if existing is not None:
             return existing
         base = f"{challenge.host_team.name} (hosts)"

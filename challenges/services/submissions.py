@@ -40,6 +40,8 @@ from challenges.services.storage import safe_basename, sha256_stream
 log = logging.getLogger(__name__)
 
 EVALUATE_TASK = "workers.evaluate_submission"
+# `Submission.worker` of attempts claimed by a host's machine through EvalAI's queue API.
+REMOTE_WORKER_PREFIX = "remote:"
 Status = Submission.Status
 
 
@@ -297,11 +299,13 @@ def submission_create(
     meta_attributes: dict[str, Any] | None = None,
     is_public: bool | None = None,
     is_baseline: bool = False,
+    pk: int | None = None,
 ) -> Submission:
     """Accept a submission file: checks, then stream to storage, then quotas under a row lock.
 
     The file goes to storage before the lock so the lock is held for milliseconds, not for
-    the upload; a refused submission's file is deleted again.
+    the upload; a refused submission's file is deleted again. `pk`: an id reserved earlier
+    (`submission_reserve_id`), for uploads that announce their id before the file arrives.
     """
     now = timezone.now()
     is_host = user_is_challenge_host(user, phase.challenge)
@@ -343,6 +347,7 @@ def submission_create(
                     is_public=False
                 )
             submission = Submission.objects.create(
+                pk=pk,
                 phase=phase,
                 team_id=team_id,
                 created_by=user,
@@ -368,6 +373,29 @@ def submission_create(
     return submission
 
 
+def submission_reserve_id() -> int:
+    """A submission id no insert will take: EvalAI's large-file upload tells the client its
+    submission's id before the file (and so the submission) exists."""
+    from django.db import connection
+
+    table = Submission._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
+            return int(cursor.fetchone()[0])
+        if connection.vendor == "sqlite":
+            # AUTOINCREMENT never reuses an id at or below sqlite_sequence's value.
+            with transaction.atomic():
+                cursor.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = %s", [table])
+                if cursor.rowcount == 0:
+                    cursor.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, 1)", [table]
+                    )
+                cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+                return int(cursor.fetchone()[0])
+    raise SubmissionRefused(f"Reserving submission ids is not supported on {connection.vendor}.")
+
+
 # ---------------------------------------------------------------- queueing
 
 
@@ -383,6 +411,12 @@ def submission_enqueue(*, submission_id: int) -> bool:
         status=Status.QUEUED, queued_at=now
     )
     Submission.objects.filter(pk=submission_id).update(enqueue_count=F("enqueue_count") + 1)
+    if Submission.objects.filter(
+        pk=submission_id, phase__challenge__remote_evaluation=True
+    ).exists():
+        # The hosts' own machine evaluates it: it waits, queued, until their worker polls
+        # the challenge's queue (challenges.services.remote_evaluation).
+        return True
     try:
         current_app.send_task(
             EVALUATE_TASK,
@@ -661,14 +695,24 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> SweepReport:
     now = now or timezone.now()
     report = SweepReport()
     stale = now - dt.timedelta(seconds=settings.SWEEPER_REQUEUE_AFTER_S)
-    waiting = Submission.objects.filter(
-        Q(status=Status.SUBMITTED, submitted_at__lt=stale)
-        | Q(status=Status.QUEUED, queued_at__lt=stale)
-    ).values_list("pk", flat=True)[:1000]
+    waiting = (
+        Submission.objects.filter(
+            Q(status=Status.SUBMITTED, submitted_at__lt=stale)
+            | Q(status=Status.QUEUED, queued_at__lt=stale)
+        )
+        # Remote evaluation: nothing to re-send, the queue is the table itself.
+        .exclude(phase__challenge__remote_evaluation=True)
+        .values_list("pk", flat=True)[:1000]
+    )
     for submission_id in waiting:
         Submission.objects.filter(pk=submission_id, status=Status.QUEUED).update(queued_at=now)
         submission_enqueue(submission_id=submission_id)
         report.requeued += 1
+    # A remote evaluation that outlived its claim is a lost worker: run again once, then
+    # failed, as at a worker's restart; its message becomes visible on the queue again.
+    remote = submissions_recover_worker(worker_prefix=REMOTE_WORKER_PREFIX, deadline_before=now)
+    report.requeued += remote.requeued
+    report.failed += remote.failed
     overdue = Submission.objects.filter(
         status__in=[Status.RUNNING, Status.PREDICTING, Status.VALIDATING], deadline_at__lt=now
     ).values_list("pk", "worker")
@@ -684,17 +728,23 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> SweepReport:
     return report
 
 
-def submissions_recover_worker(*, worker_prefix: str, max_attempts: int = 2) -> SweepReport:
+def submissions_recover_worker(
+    *, worker_prefix: str, max_attempts: int = 2, deadline_before: dt.datetime | None = None
+) -> SweepReport:
     """At worker start: submissions a previous instance of this worker left running.
 
     They are run again once (the crash was probably not theirs); a submission whose
-    evaluation killed the worker twice fails with that reason.
+    evaluation killed the worker twice fails with that reason. With `deadline_before`,
+    only those whose deadline passed (the sweeper, for remote evaluations).
     """
     report = SweepReport()
     running = Submission.objects.filter(
         status__in=[Status.RUNNING, Status.PREDICTING, Status.VALIDATING],
         worker__startswith=worker_prefix,
-    ).values_list("pk", "lost_count")
+    )
+    if deadline_before is not None:
+        running = running.filter(deadline_at__lt=deadline_before)
+    running = running.values_list("pk", "lost_count")
     for submission_id, lost_count in running:
         if lost_count + 1 >= max_attempts:
             # This death counts too: lost_count is the number of workers it took down.

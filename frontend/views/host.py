@@ -18,6 +18,7 @@ from challenges.access import access_challenge_as_host
 from challenges.bundle import BundleError
 from challenges.models import Challenge, ChallengePhaseSplit, HostTeam, Submission
 from challenges.services.bundles import challenge_load_bundle
+from challenges.services.remote_evaluation import queue_name
 from challenges.services.submissions import SubmissionRefused, phase_rescore, submission_rerun
 from challenges.services.teams import host_team_create
 from challenges.submission_access import access_submission
@@ -118,6 +119,7 @@ def challenge_manage(request, challenge_id: int):
         ).annotate(submission_count=Count("submissions")),
         "scripts": challenge.scripts.order_by("-version")[:5],
         "visibilities": ChallengePhaseSplit.Visibility.choices,
+        "remote_queue": queue_name(challenge) if challenge.remote_evaluation else "",
     }
     if request.method == "POST":
         if not form.is_valid():

@@ -1,0 +1,117 @@
+"""EvalAI's apps/participants and apps/hosts routes: participant teams (list, create,
+invite, their challenges) and host teams (list, create)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from challenges.access import AccessDenied, user_is_team_member
+from challenges.api.evalai import shapes
+from challenges.api.evalai.base import EvalAIView, paginated
+from challenges.api.evalai.challenges import challenge_shape
+from challenges.models import Challenge, HostTeam, ParticipantTeam
+from challenges.selectors import teams_of_user
+from challenges.services.participation import (
+    ParticipationError,
+    participant_team_create,
+    participant_team_join,
+)
+from challenges.services.teams import host_team_create
+
+
+class TeamInput(serializers.Serializer):
+    team_name = serializers.CharField(max_length=200)
+    team_url = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+
+class InviteInput(serializers.Serializer):
+    email = serializers.EmailField()
+
+
+class ParticipantTeams(EvalAIView):
+    def get(self, request):
+        return paginated(self, teams_of_user(request.user), shapes.participant_team)
+
+    def post(self, request):
+        params = TeamInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            team = participant_team_create(
+                name=params.validated_data["team_name"], creator=request.user
+            )
+        except ParticipationError as exc:
+            # Where EvalAI's CLI looks for a team-name problem.
+            return Response(
+                {"team_name": [str(exc)], "error": str(exc)}, status=status.HTTP_400_BAD_REQUEST
+            )
+        team = teams_of_user(request.user).get(pk=team.pk)
+        return Response(shapes.participant_team(team), status=status.HTTP_201_CREATED)
+
+
+class ParticipantTeamInvite(EvalAIView):
+    """EvalAI adds a registered user to the team by email; here the user joins as if with
+    the team's invitation code, under the same rules as any join."""
+
+    def post(self, request, team_pk: int):
+        team = teams_of_user(request.user).get(pk=team_pk)
+        params = InviteInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        invitee = (
+            get_user_model()
+            .objects.filter(email__iexact=params.validated_data["email"], is_active=True)
+            .order_by("pk")
+            .first()
+        )
+        if invitee is None:
+            return Response(
+                {"error": "User does not exist with this email address!"},
+                status=status.HTTP_406_NOT_ACCEPTABLE,
+            )
+        participant_team_join(user=invitee, invitation_code=team.invitation_code)
+        return Response(
+            {"message": "User has been successfully added to the team!"},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class ParticipantTeamChallenges(EvalAIView):
+    def get(self, request, team_pk: int):
+        team = ParticipantTeam.objects.get(pk=team_pk)
+        if not user_is_team_member(request.user, team):
+            raise AccessDenied(f"You are not a member of the team {team.name!r}.")
+        qs = (
+            Challenge.objects.filter(participations__team=team)
+            .select_related("host_team__created_by")
+            .order_by("-pk")
+        )
+        return paginated(self, qs, lambda c: challenge_shape(request.user, c))
+
+
+class HostTeams(EvalAIView):
+    def get(self, request):
+        qs = (
+            HostTeam.objects.filter(memberships__user=request.user)
+            .select_related("created_by")
+            .prefetch_related("memberships__user")
+            .order_by("name")
+        )
+        return paginated(self, qs, shapes.host_team)
+
+
+class HostTeamCreate(EvalAIView):
+    def post(self, request):
+        params = TeamInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        name = params.validated_data["team_name"].strip()
+        try:
+            team = host_team_create(name=name, creator=request.user)
+        except IntegrityError:
+            message = f"A host team named {name!r} exists; choose another name."
+            return Response(
+                {"team_name": [message], "error": message}, status=status.HTTP_400_BAD_REQUEST
+            )
+        team = HostTeam.objects.prefetch_related("memberships__user").get(pk=team.pk)
+        return Response(shapes.host_team(team), status=status.HTTP_201_CREATED)

@@ -1,0 +1,170 @@
+"""EvalAI's large-file submission (`evalai ... submit --large`) on our storage.
+
+EvalAI hands the client presigned S3 multipart URLs, one per 20 MiB part, then completes
+the upload. Here the "presigned" URLs point at this server: each part is streamed into
+storage as it arrives (never held in memory), and finishing joins the parts and makes the
+submission through `submission_create`, with every check and quota of any other upload.
+The upload's state travels in its signed `upload_id`; nothing is written to the database
+until the submission itself.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+
+from challenges.models import ChallengeParticipation, ChallengePhase, Submission
+from challenges.services.storage import CHUNK, open_stored, safe_basename
+from challenges.services.submissions import (
+    SubmissionRefused,
+    max_upload_bytes,
+    submission_create,
+    submission_reserve_id,
+)
+
+PART_BYTES = 20 * 1024 * 1024  # the CLI's part size
+_SALT = "evalserver.evalai.large-upload"
+
+
+@dataclass(frozen=True)
+class LargeUpload:
+    upload_id: str  # signed; names everything below
+    nonce: str
+    user_id: int
+    phase_id: int
+    submission_pk: int
+    file_name: str
+    parts: int
+    fields: dict[str, Any]
+
+    def part_path(self, number: int) -> str:
+        return f"uploads/evalai/{self.nonce}/part-{number:05d}"
+
+
+def large_upload_start(
+    *,
+    user,
+    phase: ChallengePhase,
+    participation: ChallengeParticipation | None,
+    file_name: str,
+    parts: int,
+    fields: dict[str, Any],
+) -> LargeUpload:
+    """Reserve the submission's id and sign the upload. Who may submit is checked again,
+    with everything else, when the upload finishes."""
+    if participation is None:
+        raise SubmissionRefused(
+            "Your team does not take part in this challenge: join a team and accept the terms first."
+        )
+    most = math.ceil(max_upload_bytes(phase) / PART_BYTES) + 1
+    if not 1 <= parts <= most:
+        raise SubmissionRefused(
+            f"num_file_chunks must be between 1 and {most} for this phase, not {parts}.",
+            field="num_file_chunks",
+        )
+    state = {
+        "n": secrets.token_hex(12),
+        "u": user.pk,
+        "p": phase.pk,
+        "s": submission_reserve_id(),
+        "f": safe_basename(file_name, default="submission"),
+        "c": parts,
+        "x": fields,
+    }
+    return _upload(signing.dumps(state, salt=_SALT, compress=True))
+
+
+def _upload(upload_id: str) -> LargeUpload:
+    try:
+        s = signing.loads(upload_id, salt=_SALT, max_age=settings.EVALAI_FILE_URL_MAX_AGE_S)
+    except signing.BadSignature:
+        raise SubmissionRefused(
+            "This upload is unknown or has expired; start the submission again.",
+            field="upload_id",
+        ) from None
+    return LargeUpload(upload_id, s["n"], s["u"], s["p"], s["s"], s["f"], s["c"], s["x"])
+
+
+def large_upload_part_store(*, upload_id: str, number: int, stream: IO[bytes]) -> str:
+    """Stream one part into storage; returns its ETag. A part sent again replaces itself."""
+    upload = _upload(upload_id)
+    if not 1 <= number <= upload.parts:
+        raise SubmissionRefused(f"This upload has parts 1 to {upload.parts}, not {number}.")
+    path = upload.part_path(number)
+    default_storage.delete(path)
+    try:
+        saved = default_storage.save(path, File(_Capped(stream, PART_BYTES)))
+    except BaseException:
+        default_storage.delete(path)
+        raise
+    if saved != path:  # a concurrent retry of the same part got there first
+        default_storage.delete(saved)
+    return f'"{upload.nonce}-{number}"'
+
+
+class _Capped:
+    """A request body read in chunks, refused past `limit` bytes."""
+
+    def __init__(self, stream: IO[bytes], limit: int):
+        self.stream, self.limit, self.size = stream, limit, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(CHUNK if n is None or n < 0 else n)
+        self.size += len(data)
+        if self.size > self.limit:
+            raise SubmissionRefused(f"A part is at most {self.limit} bytes.")
+        return data
+
+
+def large_upload_finish(
+    *, user, upload_id: str, submission_pk: int, participation: ChallengeParticipation | None
+) -> Submission:
+    """Join the parts in order and submit them as one file, under the reserved id."""
+    upload = _upload(upload_id)
+    if upload.user_id != user.pk or upload.submission_pk != int(submission_pk):
+        raise SubmissionRefused("This upload belongs to another submission.", field="upload_id")
+    done = Submission.objects.filter(pk=upload.submission_pk, created_by=user).first()
+    if done is not None:  # finished already: the client retried
+        return done
+    missing = [
+        n for n in range(1, upload.parts + 1) if not default_storage.exists(upload.part_path(n))
+    ]
+    if missing:
+        raise SubmissionRefused(
+            f"Part(s) {', '.join(map(str, missing))} of {upload.parts} never arrived; upload again.",
+            field="parts",
+        )
+    phase = ChallengePhase.objects.select_related("challenge").get(pk=upload.phase_id)
+    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as joined:
+        for n in range(1, upload.parts + 1):
+            with open_stored(upload.part_path(n)) as part:
+                shutil.copyfileobj(part, joined, CHUNK)
+        size = joined.tell()
+        joined.seek(0)
+        f = upload.fields
+        submission = submission_create(
+            user=user,
+            phase=phase,
+            participation=participation,
+            upload=UploadedFile(joined, name=upload.file_name, size=size),
+            method_name=f.get("method_name", ""),
+            method_description=f.get("method_description", ""),
+            project_url=f.get("project_url", ""),
+            publication_url=f.get("publication_url", ""),
+            meta_attributes=f.get("meta_attributes") or {},
+            is_public=f.get("is_public"),
+            pk=upload.submission_pk,
+        )
+    for n in range(1, upload.parts + 1):
+        default_storage.delete(upload.part_path(n))
+    return submission
