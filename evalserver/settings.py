@@ -283,6 +283,8 @@ EVALUATION_SANDBOX_UID = envint("EVALUATION_SANDBOX_UID", 65534)
 # Workers prove at start that a sandboxed child can import what scripts import lazily
 # (workers.sandbox_check) and refuse to start otherwise.
 EVALUATION_SANDBOX_CHECK = envbool("EVALUATION_SANDBOX_CHECK", True)
+# Size of each evaluate() child's own /tmp (a tmpfs, so memory; gone when the child ends).
+EVALUATION_TMP_MB = envint("EVALUATION_TMP_MB", 2048)
 # Warm parents (one per script version) kept per worker process.
 EVALUATION_MAX_WARM = envint("EVALUATION_MAX_WARM", 8)
 # Unpacked scripts and their environments, per machine. The sandbox user must be able to
