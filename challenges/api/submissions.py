@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
+from challenges.failure_text import participant_failure_text
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user
 from challenges.services.hosting import host_participation_for
@@ -79,9 +80,13 @@ class ResultSerializer(serializers.Serializer):
 
 
 class SubmissionOutSerializer(serializers.ModelSerializer):
+    """A submission as its team or its hosts see it. Pass `context={"is_host": True}` for
+    hosts: everyone else reads the failure message as `participant_failure_text` leaves it."""
+
     team = serializers.CharField(source="team.name")
     phase = serializers.CharField(source="phase.codename")
     challenge = serializers.IntegerField(source="phase.challenge_id")
+    failure_message = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
@@ -106,16 +111,22 @@ class SubmissionOutSerializer(serializers.ModelSerializer):
             "failure_message",
         ]
 
+    def get_failure_message(self, submission) -> str:
+        if self.context.get("is_host"):
+            return submission.failure_message
+        return participant_failure_text(submission.failure_message)
+
 
 def submission_payload(view: SubmissionView, request) -> dict:
     s = view.submission
-    data = SubmissionOutSerializer(s).data
+    data = SubmissionOutSerializer(s, context={"is_host": view.is_host}).data
     data["results"] = ResultSerializer(view.visible_results(), many=True).data
     data["submission_result"] = s.submission_result if (view.is_host or view.is_owner) else None
     base = request.build_absolute_uri(f"/api/v1/submissions/{s.pk}/")
     data["links"] = {}
     if view.can_see_logs:
         data["links"] = {"stdout": base + "stdout/", "stderr": base + "stderr/"}
+    if view.can_see_traceback:
         data["traceback"] = s.traceback
     if view.can_see_host_metadata:
         data["submission_metadata"] = s.submission_metadata
@@ -168,10 +179,13 @@ class PhaseSubmissions(APIView):
         """Your team's submissions to the phase (hosts: everyone's)."""
         phase = access_phase(request.user, challenge_id, codename)
         qs = Submission.objects.filter(phase=phase).select_related("team", "phase")
-        if not user_is_challenge_host(request.user, phase.challenge):
+        is_host = user_is_challenge_host(request.user, phase.challenge)
+        if not is_host:
             participation = participation_for_user(request.user, phase.challenge)
             qs = qs.filter(team_id=participation.team_id if participation else -1)
-        return Response(SubmissionOutSerializer(qs[:500], many=True).data)
+        return Response(
+            SubmissionOutSerializer(qs[:500], many=True, context={"is_host": is_host}).data
+        )
 
 
 class PhaseQuota(APIView):
@@ -235,7 +249,7 @@ class SubmissionDetail(APIView):
             submission = submission_set_final(
                 submission=submission, user=request.user, is_final=data["is_final"]
             )
-        return Response(SubmissionOutSerializer(submission).data)
+        return Response(SubmissionOutSerializer(submission, context={"is_host": view.is_host}).data)
 
 
 class SubmissionLog(APIView):
@@ -246,7 +260,10 @@ class SubmissionLog(APIView):
     def get(self, request, submission_id: int):
         view = access_submission(request.user, submission_id)
         if not view.can_see_logs:
-            raise AccessDenied("The hosts have disabled logs for this phase.")
+            raise AccessDenied(
+                "The hosts do not show logs to participants in this phase; the submission's "
+                "failure_message says what went wrong."
+            )
         from django.http import HttpResponse
 
         return HttpResponse(
@@ -263,7 +280,9 @@ class SubmissionCancel(APIView):
         view = access_submission(request.user, submission_id)
         submission_cancel(submission=view.submission, user=request.user)
         view.submission.refresh_from_db()
-        return Response(SubmissionOutSerializer(view.submission).data)
+        return Response(
+            SubmissionOutSerializer(view.submission, context={"is_host": view.is_host}).data
+        )
 
 
 class SubmissionRerun(APIView):
@@ -274,7 +293,7 @@ class SubmissionRerun(APIView):
     def post(self, request, submission_id: int):
         view = access_submission(request.user, submission_id)
         submission = submission_rerun(submission=view.submission, user=request.user)
-        return Response(SubmissionOutSerializer(submission).data)
+        return Response(SubmissionOutSerializer(submission, context={"is_host": view.is_host}).data)
 
 
 class PhaseRescore(APIView):

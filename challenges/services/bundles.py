@@ -274,6 +274,7 @@ _PHASE_FIELDS = (
     "allowed_email_ids",
     "disable_logs",
     "is_submission_paused",
+    "show_logs_to_participants",
     "submission_type",
     "resources",
     "max_final_submissions",

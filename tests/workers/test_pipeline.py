@@ -319,13 +319,15 @@ def test_evaluate_sees_no_secrets_in_its_environment(hostile, api):
     assert "DATABASE_URL" not in submission.stdout and "SECRET_KEY" not in submission.stdout
 
 
-def test_a_hidden_failure_traceback_reaches_the_host_and_the_participant(hostile, api):
+def test_a_failure_traceback_reaches_the_host_and_a_summary_the_participant(hostile, api):
     submission = run_hostile(api, hostile, "raise")
     host = api("alice").get(f"/api/v1/submissions/{submission.pk}/").json()
     assert "ValueError" in host["traceback"]
     mine = api("charlie").get(f"/api/v1/submissions/{submission.pk}/").json()
-    assert "ValueError" in mine["traceback"]
-    ChallengePhase.objects.filter(pk=submission.phase_id).update(disable_logs=True)
+    assert "traceback" not in mine and "evaluate() raised ValueError" in mine["failure_message"]
+    ChallengePhase.objects.filter(pk=submission.phase_id).update(
+        show_logs_to_participants=True, disable_logs=True
+    )
     hidden = api("charlie").get(f"/api/v1/submissions/{submission.pk}/").json()
     assert "traceback" not in hidden and hidden["links"] == {}
     assert api("charlie").get(f"/api/v1/submissions/{submission.pk}/stdout/").status_code == 403
