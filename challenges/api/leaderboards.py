@@ -3,7 +3,6 @@ score over time, and the host's split visibility switch."""
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.http import HttpResponse
@@ -17,6 +16,7 @@ from rest_framework.views import APIView
 import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges import leaderboard_rules as rules
 from challenges.access import AccessDenied
+from challenges.csv_safe import csv_writer
 from challenges.leaderboard_access import access_leaderboard
 from challenges.leaderboards import (
     leaderboard_history,
@@ -136,7 +136,7 @@ class LeaderboardCsv(APIView):
             raise AccessDenied("Only the challenge's hosts can export leaderboards.")
         labels = rules.labels_of(view.split.leaderboard.schema)
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         writer.writerow(
             [
                 "rank",
@@ -161,7 +161,7 @@ class LeaderboardCsv(APIView):
                     row["is_baseline"],
                     row["is_host_team"],
                     row["submitted_at"],
-                    *("" if v is None else repr(v) for v in row["scores"]),
+                    *row["scores"],
                     "" if row.get("execution_time_s") is None else row["execution_time_s"],
                     row["method_name"],
                 ]
