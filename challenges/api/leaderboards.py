@@ -28,6 +28,9 @@ from challenges.services.hosting import phase_split_set_visibility
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 5000
+# Past any real leaderboard, yet inside PostgreSQL's bigint: a larger OFFSET is an SQL
+# error (a 500), where the reader deserves a 400 that names the bound.
+MAX_OFFSET = 1_000_000_000
 
 ORDER_BY = OpenApiParameter("order_by", str, description="a label of the leaderboard's schema")
 SCOPE = OpenApiParameter(
@@ -41,7 +44,7 @@ class LeaderboardQuery(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE
     )
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 def _read(request, challenge_id: int, codename: str, split: str):
