@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
 from challenges.models import (
+    AuditEvent,
     Challenge,
     ChallengeParticipation,
     ChallengePhase,
@@ -184,19 +185,42 @@ class ChallengeParticipationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         participation_set_banned(
-            participation=obj, banned=obj.is_banned, reason=obj.banned_reason or ""
+            participation=obj, banned=obj.is_banned, reason=obj.banned_reason or "", by=request.user
         )
 
     @admin.action(description="Ban selected teams from the leaderboards")
     def ban(self, request, queryset):
         for participation in queryset.select_related("challenge"):
             participation_set_banned(
-                participation=participation, banned=True, reason=f"banned by {request.user}"
+                participation=participation,
+                banned=True,
+                reason=f"banned by {request.user}",
+                by=request.user,
             )
         self.message_user(request, f"Banned {queryset.count()} team(s).", messages.WARNING)
 
     @admin.action(description="Lift the ban of selected teams")
     def unban(self, request, queryset):
         for participation in queryset.select_related("challenge"):
-            participation_set_banned(participation=participation, banned=False)
+            participation_set_banned(participation=participation, banned=False, by=request.user)
         self.message_user(request, f"Lifted {queryset.count()} ban(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the log is written by services, never edited, never deleted here."""
+
+    list_display = ["at", "actor_name", "action", "challenge", "target"]
+    list_filter = ["action"]
+    search_fields = ["actor_name", "target"]
+    date_hierarchy = "at"
+    readonly_fields = ["at", "actor", "actor_name", "action", "challenge", "target", "details"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

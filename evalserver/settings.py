@@ -267,7 +267,7 @@ EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION = envbool(
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous API call then gets 401 with WWW-Authenticate, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "challenges.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -286,6 +286,29 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Issue 11: limits on what strangers can push. Rates are "<count>/<second|minute|hour|day>";
+# an empty value turns that limit off. Counted in the cache below (see challenges.throttles).
+THROTTLE_RATES = {
+    "login_ip": env("THROTTLE_LOGIN_IP", "30/minute"),
+    "login_user": env("THROTTLE_LOGIN_USER", "10/minute"),
+    "token_ip": env("THROTTLE_TOKEN_IP", "30/minute"),
+    "token_user": env("THROTTLE_TOKEN_USER", "10/minute"),
+    "signup_ip": env("THROTTLE_SIGNUP_IP", "10/hour"),
+    "password_reset_ip": env("THROTTLE_PASSWORD_RESET_IP", "10/hour"),
+    "password_reset_user": env("THROTTLE_PASSWORD_RESET_USER", "3/hour"),
+    "submit_user": env("THROTTLE_SUBMIT_USER", "120/minute"),
+}
+# Throttle counters (and nothing else yet). Every web process must share them for the
+# limits to hold: redis://... in production; the default memory cache is per process.
+CACHE_URL = env("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL.startswith(("redis://", "rediss://"))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# API tokens expire this many days after they were made; 0 keeps them until revoked.
+TOKEN_TTL_DAYS = envint("TOKEN_TTL_DAYS", 0)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "evalserver@localhost")

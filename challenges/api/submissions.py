@@ -31,6 +31,7 @@ from challenges.services.submissions import (
     submission_rerun,
 )
 from challenges.submission_access import SubmissionView, access_submission
+from challenges.throttles import submit_throttles
 
 
 def access_phase(user, challenge_id: int, codename: str) -> ChallengePhase:
@@ -140,11 +141,15 @@ class PhaseSubmissions(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
 
+    def get_throttles(self):
+        # Uploads cost disk and worker time; reading one's list costs little.
+        return [t() for t in submit_throttles()] if self.request.method == "POST" else []
+
     @extend_schema(
         request=SubmissionCreateSerializer,
         responses={
             201: OpenApiResponse(description="{id, status}"),
-            429: OpenApiResponse(description="quota reached"),
+            429: OpenApiResponse(description="quota or submit rate reached; see Retry-After"),
         },
     )
     def post(self, request, challenge_id: int, codename: str):

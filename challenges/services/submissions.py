@@ -24,12 +24,14 @@ from django.utils import timezone
 from challenges.access import AccessDenied, user_is_challenge_host
 from challenges.leaderboard_rules import initial_is_public
 from challenges.models import (
+    AuditEvent,
     ChallengeParticipation,
     ChallengePhase,
     ChallengePhaseSplit,
     Submission,
     SubmissionResult,
 )
+from challenges.services.audit import audit_record
 from challenges.services.leaderboards import (
     leaderboard_add_results,
     leaderboard_rebuild,
@@ -613,6 +615,14 @@ def submission_rerun(
         )
         if refresh_leaderboard:
             leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
+            # A phase re-score records itself once, not once per submission.
+            audit_record(
+                actor=user,
+                action=AuditEvent.Action.SUBMISSION_RERUN,
+                challenge=submission.phase.challenge,
+                target=f"submission {submission.pk}",
+                attempt=submission.attempt + 1,
+            )
         transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
     submission.refresh_from_db()
     return submission
@@ -634,6 +644,13 @@ def phase_rescore(*, phase: ChallengePhase, user) -> int:
         # transaction, so no reader sees entries of results that no longer count, and
         # enqueued reruns (sent on commit) merge their results into the rebuilt entries.
         leaderboard_rebuild(phase=phase)
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.PHASE_RESCORE,
+            challenge=phase.challenge,
+            target=f"phase {phase.codename}",
+            submissions=len(ids),
+        )
     return len(ids)
 
 

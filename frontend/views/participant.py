@@ -32,8 +32,9 @@ from challenges.services.submissions import (
     submission_create,
 )
 from challenges.submission_access import access_submission
+from challenges.throttles import PerUser
 from frontend.forms import SubmissionForm, TeamCreateForm, TeamJoinForm
-from frontend.views.common import int_param, page, safe_next, wants_json
+from frontend.views.common import int_param, page, safe_next, throttle_page, wants_json
 
 
 @login_required
@@ -145,6 +146,7 @@ def _quota(phase: ChallengePhase, participation) -> dict:
 
 
 @login_required
+@throttle_page(("submit_user", PerUser))
 @page
 def submit(request, challenge_id: int, codename: str):
     """Participants submit for their team; hosts submit as the hosts' own team (baselines

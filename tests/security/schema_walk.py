@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from challenges.models import Webhook
@@ -72,7 +73,9 @@ def path_values(world, users) -> dict[str, str]:
             "created_by": users["charlie"],
         },
     )
+    token, _ = Token.objects.get_or_create(user=users["charlie"])
     return {
+        "token_id": token.key[:8],
         "challenge_id": str(world.challenge.pk),
         "codename": "test",
         "split": "public",
