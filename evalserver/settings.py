@@ -235,7 +235,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.sweep_rounds",
         "schedule": float(SWEEPER_INTERVAL_S),
     },
+    "purge-failed-inputs": {"task": "workers.purge_failed_inputs", "schedule": 3600.0},
 }
+# Storage bounds (issue 11). Bytes of submission files a team may keep per challenge
+# (0: no cap); failed submissions' files are removed this many days after they failed
+# (0: kept); failed submissions a team may make per phase and UTC day (0: no cap).
+SUBMISSION_TEAM_STORAGE_BYTES = envint("SUBMISSION_TEAM_STORAGE_BYTES", 20 * 1024**3)
+FAILED_SUBMISSION_RETENTION_DAYS = envint("FAILED_SUBMISSION_RETENTION_DAYS", 7)
+SUBMISSION_MAX_FAILED_PER_DAY = envint("SUBMISSION_MAX_FAILED_PER_DAY", 20)
 
 # Round webhooks: participants' URLs get a signed POST when a round opens.
 WEBHOOK_TIMEOUT_S = envint("WEBHOOK_TIMEOUT_S", 10)

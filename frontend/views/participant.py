@@ -122,6 +122,7 @@ QUOTA_LABELS = {
     "per_month": ("This month", None),
     "total": ("In total", "never"),
     "concurrent": ("At once (waiting or running)", "when one finishes"),
+    "failed_per_day": ("Failed today (UTC day)", None),
 }
 
 
