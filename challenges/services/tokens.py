@@ -13,7 +13,7 @@ already the platform's crown jewel.
 Logging out of the browser ends that browser's session only: the API token is the bot's,
 not the browser's, and a logout that silently stopped a team's bots would surprise more
 than it protects. The log-out confirmation and the tokens page say so, and the tokens page
-revokes or rotates in one click (see docs/api.md).
+revokes or rotates in one click (see docs/security.md).
 """
 
 from __future__ import annotations
