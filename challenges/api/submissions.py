@@ -100,6 +100,7 @@ class SubmissionOutSerializer(serializers.ModelSerializer):
             "file_name",
             "input_sha256",
             "input_size",
+            "input_purged_at",
             "method_name",
             "submitted_at",
             "started_at",

@@ -79,6 +79,8 @@ def test_it_removes_failed_inputs_after_the_retention_and_keeps_their_rows(
     gone = Submission.objects.get(pk=old)
     assert gone.input_purged_at == now and gone.failure_message == "bad"
     assert gone.input_sha256 and gone.file_name  # metadata kept
+    detail = api("charlie").get(f"/api/v1/submissions/{old}/").json()
+    assert detail["input_purged_at"] and detail["failure_message"] == "bad"
     assert submissions_purge_failed_inputs(now=now).files == 0  # once only
     rerun = api("alice").post(f"/api/v1/submissions/{old}/rerun/")
     assert rerun.status_code == 400 and "was removed" in rerun.json()["detail"]
