@@ -94,7 +94,9 @@ def test_each_starter_sample_finishes_with_the_numbers_evaluate_local_gives(
 def test_the_participant_sees_public_splits_and_logs_but_not_host_data(
     pipeline, users, host_teams, api
 ):
-    challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
+    challenge = load_approved(
+        script_bundle(GOOD_EVALUATE, show_logs_to_participants=True), users, host_teams["alice"]
+    )
     participate(users["charlie"], challenge)
     sid = submit(api("charlie"), challenge, "probe", "40", name="guess.txt").json()["id"]
     wait_final([sid])
