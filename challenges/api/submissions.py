@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
@@ -29,6 +30,7 @@ from challenges.services.submissions import (
     submission_cancel,
     submission_create,
     submission_rerun,
+    team_storage_check,
 )
 from challenges.submission_access import SubmissionView, access_submission
 from challenges.throttles import submit_throttles
@@ -156,10 +158,22 @@ class PhaseSubmissions(APIView):
     def post(self, request, challenge_id: int, codename: str):
         """Submit a file to a phase. Answers 201 with the id and status; 429 names the quota reached."""
         phase = access_phase(request.user, challenge_id, codename)
+        participation = participation_for_user(request.user, phase.challenge)
+        if participation is not None:
+            # Before the body is parsed (and spooled to a temporary file): a body larger
+            # than the team's remaining storage plus what the form's other fields may take
+            # cannot fit. The exact check follows in submission_create.
+            slack = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 65536
+            length = request.META.get("CONTENT_LENGTH") or ""
+            if length.isdigit() and int(length) > slack:
+                team_storage_check(
+                    challenge_id=phase.challenge_id,
+                    team_id=participation.team_id,
+                    incoming=int(length) - slack,
+                )
         params = SubmissionCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        participation = participation_for_user(request.user, phase.challenge)
         if participation is None and user_is_challenge_host(request.user, phase.challenge):
             # Hosts cannot join their own challenge; they submit as its host team.
             participation = host_participation_for(challenge=phase.challenge, user=request.user)

@@ -113,3 +113,14 @@ def test_it_shows_the_space_used_per_challenge_in_the_ops_status(challenge, api)
     assert row["submission_bytes"] == 6 and row["submission_files"] == 2
     assert row["failed_submission_bytes"] == 4
     assert api("charlie").get("/api/v1/ops/status/").status_code == 403
+
+
+def test_it_refuses_a_body_that_cannot_fit_before_parsing_it(challenge, api, settings):
+    settings.SUBMISSION_TEAM_STORAGE_BYTES = 100
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    url = f"/api/v1/challenges/{challenge.pk}/phases/probe/submissions/"
+    # Not even valid multipart: parsed first, it would answer 400.
+    response = api("charlie").generic(
+        "POST", url, b"x" * 200_000, content_type="multipart/form-data; boundary=zzz"
+    )
+    assert response.status_code == 413 and response.json()["storage"]["limit"] == 100
