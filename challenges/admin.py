@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html_join
 
 from challenges.models import (
@@ -16,6 +18,7 @@ from challenges.models import (
     Webhook,
     WebhookDelivery,
 )
+from challenges.services.audit import audit_record
 from challenges.services.challenges import challenge_approve, challenge_reject
 from challenges.services.hosting import participation_set_banned
 
@@ -224,3 +227,29 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Django's user admin; banning a user (unticking "active") goes in the audit log."""
+
+    def save_model(self, request, obj, form, change):
+        was_active = (
+            type(obj).objects.filter(pk=obj.pk).values_list("is_active", flat=True).first()
+            if change
+            else None
+        )
+        super().save_model(request, obj, form, change)
+        if change and was_active is not None and was_active != obj.is_active:
+            audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.USER_UNBAN
+                if obj.is_active
+                else AuditEvent.Action.USER_BAN,
+                target=f"user {obj.pk} ({obj.get_username()})",
+            )
+
+
+_User = get_user_model()
+if admin.site.is_registered(_User):
+    admin.site.unregister(_User)
+admin.site.register(_User, AuditedUserAdmin)

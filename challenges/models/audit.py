@@ -21,6 +21,8 @@ class AuditEvent(models.Model):
         SPLIT_VISIBILITY = "split.visibility", "Leaderboard visibility changed"
         TEAM_BAN = "team.ban", "Team banned"
         TEAM_UNBAN = "team.unban", "Team ban lifted"
+        USER_BAN = "user.ban", "User deactivated"
+        USER_UNBAN = "user.unban", "User reactivated"
         TOKEN_REVOKE = "token.revoke", "API token revoked"
         TOKEN_ROTATE = "token.rotate", "API token rotated"
 

@@ -68,3 +68,30 @@ def test_it_shows_the_log_read_only_in_the_admin(world, users):
         == 403
     )
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_it_records_deactivating_a_user_in_the_admin(world, users):
+    client = Client()
+    client.force_login(users["admin"])
+    erin = users["erin"]
+    page = client.get(f"/admin/auth/user/{erin.pk}/change/")
+    form = page.context["adminform"].form
+    data = {
+        k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list | tuple)
+    }
+    data.update(
+        {
+            "username": erin.username,
+            "is_active": "",
+            "date_joined_0": erin.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": erin.date_joined.strftime("%H:%M:%S"),
+        }
+    )
+    data.pop("password", None)
+    data.pop("last_login", None)
+    response = client.post(f"/admin/auth/user/{erin.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    erin.refresh_from_db()
+    assert not erin.is_active
+    event = AuditEvent.objects.get(action=A.USER_BAN)
+    assert event.actor == users["admin"] and "erin" in event.target

@@ -98,3 +98,11 @@ def test_it_throttles_submitting_per_user(users, host_teams, api, rates):
     # Listing one's submissions is not an upload.
     url = f"/api/v1/challenges/{challenge.pk}/phases/probe/submissions/"
     assert client.get(url).status_code == 200
+
+
+def test_it_throttles_the_admin_login_page_too(users, rates):
+    rates(login_user="2/minute", login_ip="")
+    client = Client()
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "admin", "password": "wrong"})
+    _throttled(client.post("/admin/login/", {"username": "admin", "password": "pw-admin-123"}))
