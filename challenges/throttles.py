@@ -52,7 +52,10 @@ class PerAddress(ScopedThrottle):
 
 
 class PerUsername(ScopedThrottle):
-    """Keyed by the username the request names (form or JSON), case-folded."""
+    """Keyed by the username the request names (form or JSON), case-folded; the email
+    where there is no username (password reset)."""
+
+    fields = ("username", "email")
 
     def key_part(self, request) -> str | None:
         data = getattr(request, "data", None)
@@ -61,12 +64,19 @@ class PerUsername(ScopedThrottle):
         if not hasattr(data, "get"):
             return None
         # Password reset names an email, the others a username: either identifies the target.
-        username = data.get("username") or data.get("email")
+        username = next((data.get(f) for f in self.fields if data.get(f)), None)
         if not username or not isinstance(username, str):
             return None
         # Hashed: a username may hold anything, a cache key may not (memcached refuses
         # spaces and control characters).
         return hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+
+
+class PerEmail(PerUsername):
+    """Keyed by the email the request names: sign-up mails a known address's owner, and
+    nobody may use that to flood one inbox."""
+
+    fields = ("email",)
 
 
 class PerUser(ScopedThrottle):

@@ -302,6 +302,7 @@ THROTTLE_RATES = {
     "token_ip": env("THROTTLE_TOKEN_IP", "30/minute"),
     "token_user": env("THROTTLE_TOKEN_USER", "10/minute"),
     "signup_ip": env("THROTTLE_SIGNUP_IP", "10/hour"),
+    "signup_email": env("THROTTLE_SIGNUP_EMAIL", "3/hour"),
     "password_reset_ip": env("THROTTLE_PASSWORD_RESET_IP", "10/hour"),
     "password_reset_user": env("THROTTLE_PASSWORD_RESET_USER", "3/hour"),
     "submit_user": env("THROTTLE_SUBMIT_USER", "120/minute"),

@@ -19,12 +19,12 @@ from challenges.services.tokens import (
     token_revoke,
     token_rotate,
 )
-from challenges.throttles import PerAddress, PerUsername
+from challenges.throttles import PerAddress, PerEmail, PerUsername
 from frontend.forms import SignupForm
 from frontend.views.common import safe_next, throttle_page
 
 
-@throttle_page(("signup_ip", PerAddress))
+@throttle_page(("signup_ip", PerAddress), ("signup_email", PerEmail))
 def signup(request):
     """The same answer whether or not the email is known (no account enumeration): the
     account is made either way; a known address's owner is told by email."""

@@ -67,11 +67,20 @@ def test_it_throttles_the_login_page_per_username_and_per_address(users, rates):
 
 
 def test_it_throttles_sign_up_and_password_reset(users, rates):
-    rates(signup_ip="2/minute", password_reset_user="2/minute", password_reset_ip="")
+    rates(
+        signup_ip="2/minute", signup_email="", password_reset_user="2/minute", password_reset_ip=""
+    )
     client = Client()
     for i in range(2):
         client.post("/accounts/signup/", {"username": f"new{i}", "email": "x@example.org"})
     _throttled(client.post("/accounts/signup/", {"username": "new9", "email": "y@example.org"}))
+    rates(signup_ip="", signup_email="1/minute")
+    client.post("/accounts/signup/", {"username": "new10", "email": "z@example.org"})
+    _throttled(client.post("/accounts/signup/", {"username": "new11", "email": "z@example.org"}))
+    assert (
+        client.post("/accounts/signup/", {"username": "n12", "email": "w@example.org"}).status_code
+        == 200
+    )
     for _ in range(2):
         sent = client.post("/accounts/password-reset/", {"email": "charlie@example.org"})
         assert sent.status_code == 302
