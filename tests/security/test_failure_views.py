@@ -93,6 +93,8 @@ def test_it_shows_the_participant_a_summary_on_the_pages(failed, client_as):
         html = client.get(url).content.decode()
         assert "cannot open &lt;path&gt;/main.py" in html, url
         assert "/srv/" not in html and "SECRET_LABELS" not in html and "host-script" not in html
+    # The failure class, beside the message.
+    assert "[exception]" in client.get(f"/submissions/{failed.pk}/").content.decode()
 
 
 def test_it_shows_the_host_everything_on_the_submission_page(failed, client_as):
