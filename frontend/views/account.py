@@ -107,19 +107,19 @@ password_change_done_view = login_required(
 @login_required
 def tokens(request):
     """List, create, rotate and revoke one's API tokens."""
+    new_key = None
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "rotate":
-            token = token_rotate(user=request.user)
-            messages.success(
-                request, f"Your new API token is {token.key}. The old one no longer works."
-            )
+            # Shown in this answer only: a flash message would carry the key in a cookie.
+            new_key = token_rotate(user=request.user).key
         elif action == "revoke":
             if token_revoke(user=request.user, public_id=request.POST.get("id", "")):
                 messages.success(request, "The token is revoked; scripts using it are refused.")
             else:
                 messages.error(request, "You have no token with that id.")
-        return redirect("tokens")
+        if new_key is None:
+            return redirect("tokens")
     rows = [
         {"id": token_public_id(t), "created": t.created, "expires_at": token_expires_at(t)}
         for t in Token.objects.filter(user=request.user)
@@ -127,5 +127,5 @@ def tokens(request):
     return render(
         request,
         "frontend/accounts/tokens.html",
-        {"tokens": rows, "ttl_days": settings.TOKEN_TTL_DAYS},
+        {"tokens": rows, "ttl_days": settings.TOKEN_TTL_DAYS, "new_key": new_key},
     )

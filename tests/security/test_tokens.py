@@ -72,9 +72,10 @@ def test_it_manages_tokens_on_a_page(users):
     client = Client()
     client.force_login(users["charlie"])
     assert b"No token yet" in client.get("/accounts/tokens/").content
-    page = client.post("/accounts/tokens/", {"action": "rotate"}, follow=True)
+    page = client.post("/accounts/tokens/", {"action": "rotate"})
     key = Token.objects.get(user=users["charlie"]).key
-    assert key in page.content.decode()  # shown once, in the confirmation
+    assert key in page.content.decode()  # shown once, in the answer (never in a cookie)
+    assert all(key not in morsel.value for morsel in page.cookies.values())
     listed = client.get("/accounts/tokens/").content.decode()
     assert key[:8] in listed and key not in listed
     client.post("/accounts/tokens/", {"action": "revoke", "id": key[:8]})
