@@ -282,6 +282,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "challenges.api.errors.exception_handler",
+    # Reverse proxies in front of the app that append to X-Forwarded-For. Unset, DRF would
+    # take a client's own X-Forwarded-For as its address, and a per-address throttle would
+    # be one made-up header away from useless.
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "evalserver API",

@@ -115,3 +115,21 @@ def test_it_throttles_the_admin_login_page_too(users, rates):
     for _ in range(2):
         client.post("/admin/login/", {"username": "admin", "password": "wrong"})
     _throttled(client.post("/admin/login/", {"username": "admin", "password": "pw-admin-123"}))
+
+
+def test_it_ignores_a_forged_x_forwarded_for(users, api, rates):
+    rates(token_ip="2/minute", token_user="")
+    client = api(None)
+    for i in range(2):
+        client.post(
+            "/api/v1/auth/token/",
+            {"username": "charlie", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{i}",
+        )
+    _throttled(
+        client.post(
+            "/api/v1/auth/token/",
+            {"username": "charlie", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR="10.0.0.99",
+        )
+    )
