@@ -15,6 +15,7 @@ account.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from django.conf import settings
@@ -85,8 +86,10 @@ class PerUser(ScopedThrottle):
         return str(user.pk) if user is not None and user.is_authenticated else None
 
 
+@functools.cache
 def throttle(scope: str, kind: type[ScopedThrottle]) -> type[ScopedThrottle]:
-    """A throttle class for `scope`, for a view's `throttle_classes`."""
+    """A throttle class for `scope`, for a view's `throttle_classes` (one per pair, made
+    once: pages ask for theirs on every request)."""
     return type(f"{kind.__name__}_{scope}", (kind,), {"scope": scope})
 
 
