@@ -1,7 +1,10 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html_join
 
 from challenges.models import (
+    AuditEvent,
     Challenge,
     ChallengeParticipation,
     ChallengePhase,
@@ -15,6 +18,7 @@ from challenges.models import (
     Webhook,
     WebhookDelivery,
 )
+from challenges.services.audit import audit_record
 from challenges.services.challenges import challenge_approve, challenge_reject
 from challenges.services.hosting import participation_set_banned
 
@@ -184,19 +188,68 @@ class ChallengeParticipationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         participation_set_banned(
-            participation=obj, banned=obj.is_banned, reason=obj.banned_reason or ""
+            participation=obj, banned=obj.is_banned, reason=obj.banned_reason or "", by=request.user
         )
 
     @admin.action(description="Ban selected teams from the leaderboards")
     def ban(self, request, queryset):
         for participation in queryset.select_related("challenge"):
             participation_set_banned(
-                participation=participation, banned=True, reason=f"banned by {request.user}"
+                participation=participation,
+                banned=True,
+                reason=f"banned by {request.user}",
+                by=request.user,
             )
         self.message_user(request, f"Banned {queryset.count()} team(s).", messages.WARNING)
 
     @admin.action(description="Lift the ban of selected teams")
     def unban(self, request, queryset):
         for participation in queryset.select_related("challenge"):
-            participation_set_banned(participation=participation, banned=False)
+            participation_set_banned(participation=participation, banned=False, by=request.user)
         self.message_user(request, f"Lifted {queryset.count()} ban(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the log is written by services, never edited, never deleted here."""
+
+    list_display = ["at", "actor_name", "action", "challenge", "target"]
+    list_filter = ["action"]
+    search_fields = ["actor_name", "target"]
+    date_hierarchy = "at"
+    readonly_fields = ["at", "actor", "actor_name", "action", "challenge", "target", "details"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Django's user admin; banning a user (unticking "active") goes in the audit log."""
+
+    def save_model(self, request, obj, form, change):
+        was_active = (
+            type(obj).objects.filter(pk=obj.pk).values_list("is_active", flat=True).first()
+            if change
+            else None
+        )
+        super().save_model(request, obj, form, change)
+        if change and was_active is not None and was_active != obj.is_active:
+            audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.USER_UNBAN
+                if obj.is_active
+                else AuditEvent.Action.USER_BAN,
+                target=f"user {obj.pk} ({obj.get_username()})",
+            )
+
+
+_User = get_user_model()
+if admin.site.is_registered(_User):
+    admin.site.unregister(_User)
+admin.site.register(_User, AuditedUserAdmin)

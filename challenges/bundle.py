@@ -128,6 +128,7 @@ class PhaseSpec:
     allowed_email_ids: list[str] = field(default_factory=list)
     disable_logs: bool = False
     is_submission_paused: bool = False
+    show_logs_to_participants: bool = False  # ours: EvalAI shows stdout/stderr to teams
     # extensions (ours)
     submission_type: Literal["file", "code"] = "file"
     test_input_file: str | None = None  # features a code submission predicts on

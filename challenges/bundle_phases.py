@@ -25,6 +25,7 @@ PHASE_KEYS = {
     # extensions
     "submission_type", "test_input_file", "public_data", "resources", "max_final_submissions",
     "private_splits_reveal", "max_submission_size_bytes", "test_extra_file", "prediction_range",
+    "show_logs_to_participants",
 }  # fmt: skip
 PHASE_EVALAI_KEYS = {
     "challenge", "is_active", "environment_image", "slug", "annotations_uploaded_using_cli",
@@ -83,6 +84,9 @@ class PhaseChecker(ConfigReader):
         )
         phase.disable_logs = self.boolean(item, "disable_logs", path, default=False)
         phase.is_submission_paused = self.boolean(item, "is_submission_paused", path, default=False)
+        phase.show_logs_to_participants = self.boolean(
+            item, "show_logs_to_participants", path, default=False
+        )
         if phase.is_submission_public and phase.is_restricted_to_select_one_submission:
             self.warning(
                 f"{path}.is_submission_public",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from challenges.access import user_is_challenge_host
+from challenges.failure_text import participant_failure_text
 from challenges.models import ChallengePhaseSplit, Submission, SubmissionResult
 
 
@@ -19,7 +20,24 @@ class SubmissionView:
 
     @property
     def can_see_logs(self) -> bool:
-        return self.is_host or (self.is_owner and not self.submission.phase.disable_logs)
+        """stdout and stderr: hosts always; the team only where the host opted in per phase
+        (`show_logs_to_participants`, EvalAI's behaviour), since a script's output can quote
+        its source, server paths or ground truth. `disable_logs` still wins."""
+        if self.is_host:
+            return True
+        phase = self.submission.phase
+        return self.is_owner and phase.show_logs_to_participants and not phase.disable_logs
+
+    @property
+    def can_see_traceback(self) -> bool:
+        # The traceback is the host's script: its source lines and paths. Hosts only.
+        return self.is_host
+
+    @property
+    def failure_message(self) -> str:
+        if self.is_host:
+            return self.submission.failure_message
+        return participant_failure_text(self.submission.failure_message)
 
     @property
     def can_see_host_metadata(self) -> bool:

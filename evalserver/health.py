@@ -71,7 +71,9 @@ class OpsStatus(APIView):
     @extend_schema(
         operation_id="ops_status",
         responses=OpenApiResponse(
-            description="submissions per status, oldest_waiting_s, queue {name, depth}, workers"
+            description="submissions per status, oldest_waiting_s, queue {name, depth}, workers, "
+            "storage [{challenge, title, submission_bytes, submission_files, "
+            "failed_submission_bytes}]"
         ),
     )
     def get(self, request):
@@ -82,6 +84,8 @@ class OpsStatus(APIView):
         waiting = Submission.objects.filter(
             status__in=[Submission.Status.SUBMITTED, Submission.Status.QUEUED]
         ).aggregate(oldest=Min("submitted_at"))["oldest"]
+        from challenges.services.submission_storage import storage_by_challenge
+
         started = time.monotonic()
         workers = workers_alive()
         return Response(
@@ -93,5 +97,7 @@ class OpsStatus(APIView):
                 "queue": {"name": settings.CELERY_TASK_DEFAULT_QUEUE, "depth": queue_depth()},
                 "workers": workers,
                 "workers_ping_s": round(time.monotonic() - started, 3),
+                # Submission files still stored, per challenge (issue 11: disk is finite).
+                "storage": storage_by_challenge(),
             }
         )

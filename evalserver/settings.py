@@ -257,7 +257,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.sweep_rounds",
         "schedule": float(SWEEPER_INTERVAL_S),
     },
+    "purge-failed-inputs": {"task": "workers.purge_failed_inputs", "schedule": 3600.0},
 }
+# Storage bounds (issue 11). Bytes of submission files a team may keep per challenge
+# (0: no cap); failed submissions' files are removed this many days after they failed
+# (0: kept); failed submissions a team may make per phase and UTC day (0: no cap).
+SUBMISSION_TEAM_STORAGE_BYTES = envint("SUBMISSION_TEAM_STORAGE_BYTES", 20 * 1024**3)
+FAILED_SUBMISSION_RETENTION_DAYS = envint("FAILED_SUBMISSION_RETENTION_DAYS", 7)
+SUBMISSION_MAX_FAILED_PER_DAY = envint("SUBMISSION_MAX_FAILED_PER_DAY", 20)
 
 # Remote evaluation (EvalAI's API): how long a host's worker holds a submission it received
 # from its challenge's queue before the message is visible again (or the attempt is lost).
@@ -306,7 +313,7 @@ EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION = envbool(
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous API call then gets 401 with WWW-Authenticate, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "challenges.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -314,6 +321,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "challenges.api.errors.exception_handler",
+    # Reverse proxies in front of the app that append to X-Forwarded-For. Unset, DRF would
+    # take a client's own X-Forwarded-For as its address, and a per-address throttle would
+    # be one made-up header away from useless.
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "evalserver API",
@@ -325,6 +336,30 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Issue 11: limits on what strangers can push. Rates are "<count>/<second|minute|hour|day>";
+# an empty value turns that limit off. Counted in the cache below (see challenges.throttles).
+THROTTLE_RATES = {
+    "login_ip": env("THROTTLE_LOGIN_IP", "30/minute"),
+    "login_user": env("THROTTLE_LOGIN_USER", "10/minute"),
+    "token_ip": env("THROTTLE_TOKEN_IP", "30/minute"),
+    "token_user": env("THROTTLE_TOKEN_USER", "10/minute"),
+    "signup_ip": env("THROTTLE_SIGNUP_IP", "10/hour"),
+    "signup_email": env("THROTTLE_SIGNUP_EMAIL", "3/hour"),
+    "password_reset_ip": env("THROTTLE_PASSWORD_RESET_IP", "10/hour"),
+    "password_reset_user": env("THROTTLE_PASSWORD_RESET_USER", "3/hour"),
+    "submit_user": env("THROTTLE_SUBMIT_USER", "120/minute"),
+}
+# Throttle counters (and nothing else yet). Every web process must share them for the
+# limits to hold: redis://... in production; the default memory cache is per process.
+CACHE_URL = env("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL.startswith(("redis://", "rediss://"))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# API tokens expire this many days after they were made; 0 keeps them until revoked.
+TOKEN_TTL_DAYS = envint("TOKEN_TTL_DAYS", 0)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "evalserver@localhost")

@@ -23,13 +23,12 @@ class SignupForm(UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
 
+    # No "this email is taken" error: it would tell anyone which addresses have accounts.
+    # A known address gets a new account like any other, and its owner an email about it
+    # (frontend.views.account.signup); addresses are not verified here, so refusing a
+    # duplicate protected nothing.
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "An account with this email exists already: log in, or reset its password."
-            )
-        return email
+        return self.cleaned_data["email"].strip()
 
 
 class TeamCreateForm(forms.Form):

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from frontend.views import choices, host, leaderboard, participant, public
+from frontend.views import account, choices, host, leaderboard, participant, public
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -69,16 +69,18 @@ urlpatterns = [
         name="host-rescore",
     ),
     # Accounts: Django's views with our templates; reset emails go to the console backend.
-    path("accounts/signup/", public.signup, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-up, log-in and password reset are throttled (frontend.views.account).
+    path("accounts/signup/", account.signup, name="signup"),
+    path("accounts/login/", account.login_view, name="login"),
+    path("accounts/logout/", account.LogoutView.as_view(), name="logout"),
+    path("accounts/tokens/", account.tokens, name="tokens"),
+    path("accounts/password/", account.password_change_view, name="password_change"),
     path(
-        "accounts/password-reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="frontend/accounts/password_reset_form.html"
-        ),
-        name="password_reset",
+        "accounts/password/done/",
+        account.password_change_done_view,
+        name="password_change_done",
     ),
+    path("accounts/password-reset/", account.password_reset_view, name="password_reset"),
     path(
         "accounts/password-reset/sent/",
         auth_views.PasswordResetDoneView.as_view(

@@ -40,8 +40,13 @@ def port_open(host: str, port: int) -> bool:
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
-    """Fast password hashing; static files without collectstatic's manifest."""
+    """Fast password hashing; static files without collectstatic's manifest; no throttle
+    counts carried over from an earlier test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle counters live in the cache: each test starts with none spent.
+    from django.core.cache import cache
+
+    cache.clear()
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

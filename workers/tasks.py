@@ -32,6 +32,13 @@ def sweep_submissions() -> None:
         log.info("sweeper: re-sent %s, failed %s", report.requeued, report.failed)
 
 
+@shared_task(name="workers.purge_failed_inputs", ignore_result=True)
+def purge_failed_inputs() -> None:
+    from challenges.services.submission_storage import submissions_purge_failed_inputs
+
+    submissions_purge_failed_inputs()
+
+
 @shared_task(name="workers.sweep_rounds", ignore_result=True)
 def sweep_rounds() -> None:
     from challenges.services.webhooks import rounds_open_due, webhook_deliveries_resend_stale

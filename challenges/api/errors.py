@@ -13,7 +13,7 @@ from challenges.bundle import BundleError
 from challenges.leaderboard_access import InvalidScope
 from challenges.leaderboard_rules import UnknownLabel
 from challenges.services.participation import ParticipationError
-from challenges.services.submissions import QuotaExceeded, SubmissionRefused
+from challenges.services.submissions import QuotaExceeded, StorageExceeded, SubmissionRefused
 from challenges.services.webhooks import WebhookRefused
 
 
@@ -50,6 +50,8 @@ def _refused(exc: SubmissionRefused) -> Response:
     if exc.field:
         body["field"] = exc.field
     headers = {}
+    if isinstance(exc, StorageExceeded):
+        body["storage"] = {"limit": exc.limit, "used": exc.used, "incoming": exc.incoming}
     if isinstance(exc, QuotaExceeded):
         body["quota"] = exc.quota
         body["resets_at"] = exc.resets_at.isoformat() if exc.resets_at else None

@@ -3,7 +3,6 @@ score over time, and the host's split visibility switch."""
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.http import HttpResponse
@@ -17,6 +16,7 @@ from rest_framework.views import APIView
 import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges import leaderboard_rules as rules
 from challenges.access import AccessDenied
+from challenges.csv_safe import csv_writer
 from challenges.leaderboard_access import access_leaderboard
 from challenges.leaderboards import (
     leaderboard_history,
@@ -28,6 +28,9 @@ from challenges.services.hosting import phase_split_set_visibility
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 5000
+# Past any real leaderboard, yet inside PostgreSQL's bigint: a larger OFFSET is an SQL
+# error (a 500), where the reader deserves a 400 that names the bound.
+MAX_OFFSET = 1_000_000_000
 
 ORDER_BY = OpenApiParameter("order_by", str, description="a label of the leaderboard's schema")
 SCOPE = OpenApiParameter(
@@ -41,7 +44,7 @@ class LeaderboardQuery(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE
     )
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 def _read(request, challenge_id: int, codename: str, split: str):
@@ -136,7 +139,7 @@ class LeaderboardCsv(APIView):
             raise AccessDenied("Only the challenge's hosts can export leaderboards.")
         labels = rules.labels_of(view.split.leaderboard.schema)
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         writer.writerow(
             [
                 "rank",
@@ -161,7 +164,7 @@ class LeaderboardCsv(APIView):
                     row["is_baseline"],
                     row["is_host_team"],
                     row["submitted_at"],
-                    *("" if v is None else repr(v) for v in row["scores"]),
+                    *row["scores"],
                     "" if row.get("execution_time_s") is None else row["execution_time_s"],
                     row["method_name"],
                 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
@@ -14,6 +15,7 @@ from rest_framework.views import APIView
 import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges import access
 from challenges.access import AccessDenied, user_is_challenge_host
+from challenges.failure_text import participant_failure_text
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user
 from challenges.services.hosting import host_participation_for
@@ -29,8 +31,10 @@ from challenges.services.submissions import (
     submission_cancel,
     submission_create,
     submission_rerun,
+    team_storage_check,
 )
 from challenges.submission_access import SubmissionView, access_submission
+from challenges.throttles import submit_throttles
 
 
 def access_phase(user, challenge_id: int, codename: str) -> ChallengePhase:
@@ -74,9 +78,13 @@ class ResultSerializer(serializers.Serializer):
 
 
 class SubmissionOutSerializer(serializers.ModelSerializer):
+    """A submission as its team or its hosts see it. Pass `context={"is_host": True}` for
+    hosts: everyone else reads the failure message as `participant_failure_text` leaves it."""
+
     team = serializers.CharField(source="team.name")
     phase = serializers.CharField(source="phase.codename")
     challenge = serializers.IntegerField(source="phase.challenge_id")
+    failure_message = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
@@ -89,6 +97,7 @@ class SubmissionOutSerializer(serializers.ModelSerializer):
             "file_name",
             "input_sha256",
             "input_size",
+            "input_purged_at",
             "method_name",
             "submitted_at",
             "started_at",
@@ -101,16 +110,22 @@ class SubmissionOutSerializer(serializers.ModelSerializer):
             "failure_message",
         ]
 
+    def get_failure_message(self, submission) -> str:
+        if self.context.get("is_host"):
+            return submission.failure_message
+        return participant_failure_text(submission.failure_message)
+
 
 def submission_payload(view: SubmissionView, request) -> dict:
     s = view.submission
-    data = SubmissionOutSerializer(s).data
+    data = SubmissionOutSerializer(s, context={"is_host": view.is_host}).data
     data["results"] = ResultSerializer(view.visible_results(), many=True).data
     data["submission_result"] = s.submission_result if (view.is_host or view.is_owner) else None
     base = request.build_absolute_uri(f"/api/v1/submissions/{s.pk}/")
     data["links"] = {}
     if view.can_see_logs:
         data["links"] = {"stdout": base + "stdout/", "stderr": base + "stderr/"}
+    if view.can_see_traceback:
         data["traceback"] = s.traceback
     if view.can_see_host_metadata:
         data["submission_metadata"] = s.submission_metadata
@@ -124,20 +139,36 @@ class PhaseSubmissions(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
 
+    def get_throttles(self):
+        # Uploads cost disk and worker time; reading one's list costs little.
+        return [t() for t in submit_throttles()] if self.request.method == "POST" else []
+
     @extend_schema(
         request=SubmissionCreateSerializer,
         responses={
             201: OpenApiResponse(description="{id, status}"),
-            429: OpenApiResponse(description="quota reached"),
+            429: OpenApiResponse(description="quota or submit rate reached; see Retry-After"),
         },
     )
     def post(self, request, challenge_id: int, codename: str):
         """Submit a file to a phase. Answers 201 with the id and status; 429 names the quota reached."""
         phase = access_phase(request.user, challenge_id, codename)
+        participation = participation_for_user(request.user, phase.challenge)
+        if participation is not None:
+            # Before the body is parsed (and spooled to a temporary file): a body larger
+            # than the team's remaining storage plus what the form's other fields may take
+            # cannot fit. The exact check follows in submission_create.
+            slack = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 65536
+            length = request.META.get("CONTENT_LENGTH") or ""
+            if length.isdigit() and int(length) > slack:
+                team_storage_check(
+                    challenge_id=phase.challenge_id,
+                    team_id=participation.team_id,
+                    incoming=int(length) - slack,
+                )
         params = SubmissionCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        participation = participation_for_user(request.user, phase.challenge)
         if participation is None and user_is_challenge_host(request.user, phase.challenge):
             # Hosts cannot join their own challenge; they submit as its host team.
             participation = host_participation_for(challenge=phase.challenge, user=request.user)
@@ -163,10 +194,13 @@ class PhaseSubmissions(APIView):
         """Your team's submissions to the phase (hosts: everyone's)."""
         phase = access_phase(request.user, challenge_id, codename)
         qs = Submission.objects.filter(phase=phase).select_related("team", "phase")
-        if not user_is_challenge_host(request.user, phase.challenge):
+        is_host = user_is_challenge_host(request.user, phase.challenge)
+        if not is_host:
             participation = participation_for_user(request.user, phase.challenge)
             qs = qs.filter(team_id=participation.team_id if participation else -1)
-        return Response(SubmissionOutSerializer(qs[:500], many=True).data)
+        return Response(
+            SubmissionOutSerializer(qs[:500], many=True, context={"is_host": is_host}).data
+        )
 
 
 class PhaseQuota(APIView):
@@ -230,7 +264,7 @@ class SubmissionDetail(APIView):
             submission = submission_set_final(
                 submission=submission, user=request.user, is_final=data["is_final"]
             )
-        return Response(SubmissionOutSerializer(submission).data)
+        return Response(SubmissionOutSerializer(submission, context={"is_host": view.is_host}).data)
 
 
 class SubmissionLog(APIView):
@@ -241,7 +275,10 @@ class SubmissionLog(APIView):
     def get(self, request, submission_id: int):
         view = access_submission(request.user, submission_id)
         if not view.can_see_logs:
-            raise AccessDenied("The hosts have disabled logs for this phase.")
+            raise AccessDenied(
+                "The hosts do not show logs to participants in this phase; the submission's "
+                "failure_message says what went wrong."
+            )
         from django.http import HttpResponse
 
         return HttpResponse(
@@ -258,7 +295,9 @@ class SubmissionCancel(APIView):
         view = access_submission(request.user, submission_id)
         submission_cancel(submission=view.submission, user=request.user)
         view.submission.refresh_from_db()
-        return Response(SubmissionOutSerializer(view.submission).data)
+        return Response(
+            SubmissionOutSerializer(view.submission, context={"is_host": view.is_host}).data
+        )
 
 
 class SubmissionRerun(APIView):
@@ -269,7 +308,7 @@ class SubmissionRerun(APIView):
     def post(self, request, submission_id: int):
         view = access_submission(request.user, submission_id)
         submission = submission_rerun(submission=view.submission, user=request.user)
-        return Response(SubmissionOutSerializer(submission).data)
+        return Response(SubmissionOutSerializer(submission, context={"is_host": view.is_host}).data)
 
 
 class PhaseRescore(APIView):

@@ -1,11 +1,10 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from challenges.api import views
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("", include("challenges.api.tokens")),
     path("host-teams/", views.HostTeamListCreate.as_view(), name="api-host-teams"),
     path("challenges/", views.ChallengeList.as_view(), name="api-challenges"),
     path("challenges/validate/", views.BundleValidate.as_view(), name="api-bundle-validate"),

@@ -1,3 +1,4 @@
+from challenges.models.audit import AuditEvent
 from challenges.models.challenge import (
     Challenge,
     ChallengePhase,
@@ -18,6 +19,7 @@ from challenges.models.submission import Submission, SubmissionResult
 from challenges.models.webhooks import Round, Webhook, WebhookDelivery
 
 __all__ = [
+    "AuditEvent",
     "Challenge",
     "ChallengeParticipation",
     "ChallengePhase",

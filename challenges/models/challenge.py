@@ -219,6 +219,9 @@ class ChallengePhase(models.Model):
     allowed_email_ids = models.JSONField(default=list, blank=True)
     disable_logs = models.BooleanField(default=False)
     is_submission_paused = models.BooleanField(default=False)
+    # Ours: participants see their submissions' stdout and stderr (EvalAI's behaviour) only
+    # where the host opts in; by default they get a summary of the failure.
+    show_logs_to_participants = models.BooleanField(default=False)
     # Hidden from participants; read only through access functions.
     test_annotation = models.FileField(
         upload_to="challenges/annotations/", blank=True, max_length=300

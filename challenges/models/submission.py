@@ -50,6 +50,9 @@ class Submission(models.Model):
     file_name = models.CharField(max_length=255)
     input_sha256 = models.CharField(max_length=64)
     input_size = models.BigIntegerField()
+    # Failed submissions' files are removed after FAILED_SUBMISSION_RETENTION_DAYS; the row
+    # (metadata, message, logs) stays and says when.
+    input_purged_at = models.DateTimeField(null=True, blank=True)
     method_name = models.CharField(max_length=1000, blank=True)
     method_description = models.TextField(blank=True)
     project_url = models.URLField(max_length=1000, blank=True)

@@ -24,6 +24,7 @@ from challenges.bundle import (
     load_bundle,
 )
 from challenges.models import (
+    AuditEvent,
     Challenge,
     ChallengePhase,
     ChallengePhaseSplit,
@@ -32,6 +33,7 @@ from challenges.models import (
     HostTeam,
     Leaderboard,
 )
+from challenges.services.audit import audit_record
 from challenges.services.challenges import challenge_approve
 from challenges.services.leaderboards import leaderboard_rebuild
 from challenges.services.scripts import challenge_prepare_environments
@@ -180,6 +182,16 @@ def _apply(
         )
 
     script, script_changed = _store_script(challenge, spec, user, folder, written)
+    if script_changed:
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.SCRIPT_VERSION,
+            challenge=challenge,
+            target=f"challenge {challenge.pk} script v{script.version}",
+            version=script.version,
+            sha256=script.sha256,
+            created=created,
+        )
     challenge.load_warnings = [w.as_dict() for w in warnings]
     challenge.save(update_fields=["load_warnings"])
     return LoadResult(challenge, created, script, script_changed, warnings)
@@ -274,6 +286,7 @@ _PHASE_FIELDS = (
     "allowed_email_ids",
     "disable_logs",
     "is_submission_paused",
+    "show_logs_to_participants",
     "submission_type",
     "resources",
     "max_final_submissions",

@@ -6,12 +6,14 @@ from django.db import transaction
 
 from challenges.access import AccessDenied, user_is_challenge_host
 from challenges.models import (
+    AuditEvent,
     Challenge,
     ChallengeParticipation,
     ChallengePhaseSplit,
     ParticipantTeam,
 )
 from challenges.selectors import host_team_participation
+from challenges.services.audit import audit_record
 from challenges.services.leaderboards import leaderboard_refresh_team
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH, ParticipationError
 
@@ -55,13 +57,23 @@ def phase_split_set_visibility(
             f"visibility must be 1 (host only), 2 (host and the submitting team) or "
             f"3 (public), not {visibility!r}."
         )
-    ChallengePhaseSplit.objects.filter(pk=phase_split.pk).update(visibility=visibility)
+    with transaction.atomic():
+        before = phase_split.visibility
+        ChallengePhaseSplit.objects.filter(pk=phase_split.pk).update(visibility=visibility)
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.SPLIT_VISIBILITY,
+            challenge=phase_split.phase.challenge,
+            target=f"{phase_split.phase.codename}/{phase_split.dataset_split.codename}",
+            before=before,
+            after=visibility,
+        )
     phase_split.visibility = visibility
     return phase_split
 
 
 def participation_set_banned(
-    *, participation: ChallengeParticipation, banned: bool, reason: str = ""
+    *, participation: ChallengeParticipation, banned: bool, reason: str = "", by=None
 ) -> ChallengeParticipation:
     """Ban a team from a challenge's leaderboards (admin action), or lift the ban.
 
@@ -70,6 +82,13 @@ def participation_set_banned(
     with transaction.atomic():
         ChallengeParticipation.objects.filter(pk=participation.pk).update(
             is_banned=banned, banned_reason=reason[:500] if banned else ""
+        )
+        audit_record(
+            actor=by,
+            action=AuditEvent.Action.TEAM_BAN if banned else AuditEvent.Action.TEAM_UNBAN,
+            challenge=participation.challenge,
+            target=f"team {participation.team_id} ({participation.team.name})",
+            reason=reason[:500],
         )
         for phase in participation.challenge.phases.all():
             leaderboard_refresh_team(phase=phase, team_id=participation.team_id)

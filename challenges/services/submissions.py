@@ -18,18 +18,20 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from challenges.access import AccessDenied, user_is_challenge_host
 from challenges.leaderboard_rules import initial_is_public
 from challenges.models import (
+    AuditEvent,
     ChallengeParticipation,
     ChallengePhase,
     ChallengePhaseSplit,
     Submission,
     SubmissionResult,
 )
+from challenges.services.audit import audit_record
 from challenges.services.leaderboards import (
     leaderboard_add_results,
     leaderboard_rebuild,
@@ -53,6 +55,23 @@ class SubmissionRefused(Exception):
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class StorageExceeded(SubmissionRefused):
+    """The team's stored submission files in the challenge would pass the operator's cap."""
+
+    status_code = 413
+
+    def __init__(self, *, limit: int, used: int, incoming: int):
+        super().__init__(
+            f"Your team already stores {used} bytes of submission files in this challenge; "
+            f"this upload of {incoming} bytes would pass the cap of {limit} bytes per team "
+            "(SUBMISSION_TEAM_STORAGE_BYTES). Failed submissions' files are removed after "
+            f"{settings.FAILED_SUBMISSION_RETENTION_DAYS} day(s); ask the hosts or the "
+            "operator if you need more.",
+            field="file",
+        )
+        self.limit, self.used, self.incoming = limit, used, incoming
 
 
 class QuotaExceeded(SubmissionRefused):
@@ -103,15 +122,27 @@ def quota_state(
     """Used and remaining submissions of a team in a phase, per quota, in one query."""
     now = now or timezone.now()
     day, next_day, month, next_month = _day_and_month_start(now)
-    counted = Submission.objects.filter(phase=phase, team_id=team_id).exclude(
-        status__in=Submission.NOT_COUNTED
-    )
-    counts = counted.aggregate(
-        total=Count("pk"),
-        today=Count("pk", filter=Q(submitted_at__gte=day)),
-        month=Count("pk", filter=Q(submitted_at__gte=month)),
+    counted = ~Q(status__in=Submission.NOT_COUNTED)
+    counts = Submission.objects.filter(phase=phase, team_id=team_id).aggregate(
+        total=Count("pk", filter=counted),
+        today=Count("pk", filter=counted & Q(submitted_at__gte=day)),
+        month=Count("pk", filter=counted & Q(submitted_at__gte=month)),
         concurrent=Count("pk", filter=Q(status__in=Submission.IN_FLIGHT)),
+        failed_today=Count("pk", filter=Q(status=Status.FAILED, submitted_at__gte=day)),
     )
+    # Failed submissions use no quota (as on EvalAI and Kaggle), yet each stored a file
+    # and took a worker: an operator's cap per team, phase and UTC day stops a team from
+    # filling the disk with uploads it knows will fail. 0 turns it off.
+    failed = []
+    if settings.SUBMISSION_MAX_FAILED_PER_DAY > 0:
+        failed = [
+            QuotaState(
+                "failed_per_day",
+                settings.SUBMISSION_MAX_FAILED_PER_DAY,
+                counts["failed_today"],
+                next_day,
+            )
+        ]
     return [
         QuotaState("per_day", phase.max_submissions_per_day, counts["today"], next_day),
         QuotaState("per_month", phase.max_submissions_per_month, counts["month"], next_month),
@@ -119,6 +150,7 @@ def quota_state(
         QuotaState(
             "concurrent", phase.max_concurrent_submissions_allowed, counts["concurrent"], None
         ),
+        *failed,
     ]
 
 
@@ -128,6 +160,9 @@ _QUOTA_TEXT = {
     "total": "the phase's limit of {limit} submission(s) in total is used up",
     "concurrent": "{limit} submission(s) are already waiting or running, the most allowed at once; "
     "submit again when one finishes",
+    "failed_per_day": "your team's submissions to this phase failed {limit} time(s) today "
+    "(SUBMISSION_MAX_FAILED_PER_DAY, per UTC day), the most the platform keeps; read the "
+    "failures' messages, check your file locally, and submit again after {resets}",
 }
 
 
@@ -142,6 +177,27 @@ def _check_quotas(states: list[QuotaState]) -> None:
                 + ".",
                 state.resets_at,
             )
+
+
+# ---------------------------------------------------------------- stored bytes
+
+
+def team_storage_used(*, challenge_id: int, team_id: int) -> int:
+    """Bytes of the team's submission files still stored for the challenge."""
+    used = Submission.objects.filter(
+        phase__challenge_id=challenge_id, team_id=team_id, input_purged_at__isnull=True
+    ).aggregate(total=Sum("input_size"))["total"]
+    return used or 0
+
+
+def team_storage_check(*, challenge_id: int, team_id: int, incoming: int | None) -> None:
+    """Raise StorageExceeded when `incoming` more bytes would pass the team's cap."""
+    limit = settings.SUBMISSION_TEAM_STORAGE_BYTES
+    if limit <= 0:
+        return
+    used = team_storage_used(challenge_id=challenge_id, team_id=team_id)
+    if used + (incoming or 0) > limit:
+        raise StorageExceeded(limit=limit, used=used, incoming=incoming or 0)
 
 
 # ---------------------------------------------------------------- input checks
@@ -325,6 +381,10 @@ def submission_create(
     _check_file(phase, upload)
     meta = validate_meta_attributes(phase, meta_attributes)
     team_id = participation.team_id
+    if not is_host:
+        # Before the file is stored; again under the lock below, where concurrent uploads
+        # of the team are serialised.
+        team_storage_check(challenge_id=phase.challenge_id, team_id=team_id, incoming=upload.size)
 
     upload.seek(0)
     sha, size = sha256_stream(upload)
@@ -340,6 +400,7 @@ def submission_create(
             ChallengeParticipation.objects.select_for_update().get(pk=participation.pk)
             if not is_host:
                 _check_quotas(quota_state(phase=phase, team_id=team_id, now=now))
+                team_storage_check(challenge_id=phase.challenge_id, team_id=team_id, incoming=size)
             public = initial_is_public(phase, is_public)
             if public and phase.is_restricted_to_select_one_submission:
                 # One public submission per team: the new one replaces the old (as in EvalAI).
@@ -632,6 +693,12 @@ def submission_rerun(
     """
     if not user_is_challenge_host(user, submission.phase.challenge):
         raise AccessDenied("Only the challenge's hosts can re-run submissions.")
+    if submission.input_purged_at is not None:
+        raise SubmissionRefused(
+            f"Submission {submission.pk} failed and its file was removed on "
+            f"{submission.input_purged_at:%Y-%m-%d} (FAILED_SUBMISSION_RETENTION_DAYS); "
+            "it cannot run again."
+        )
     with transaction.atomic():
         updated = Submission.objects.filter(pk=submission.pk, status__in=Submission.FINAL).update(
             status=Status.SUBMITTED,
@@ -653,6 +720,14 @@ def submission_rerun(
         )
         if refresh_leaderboard:
             leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
+            # A phase re-score records itself once, not once per submission.
+            audit_record(
+                actor=user,
+                action=AuditEvent.Action.SUBMISSION_RERUN,
+                challenge=submission.phase.challenge,
+                target=f"submission {submission.pk}",
+                attempt=submission.attempt + 1,
+            )
         transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
     submission.refresh_from_db()
     return submission
@@ -664,7 +739,9 @@ def phase_rescore(*, phase: ChallengePhase, user) -> int:
         raise AccessDenied("Only the challenge's hosts can re-score a phase.")
     ids = list(
         Submission.objects.filter(
-            phase=phase, status__in=[Status.FINISHED, Status.PARTIALLY_EVALUATED, Status.FAILED]
+            phase=phase,
+            status__in=[Status.FINISHED, Status.PARTIALLY_EVALUATED, Status.FAILED],
+            input_purged_at__isnull=True,  # nothing left to run
         ).values_list("pk", flat=True)
     )
     with transaction.atomic():
@@ -674,6 +751,13 @@ def phase_rescore(*, phase: ChallengePhase, user) -> int:
         # transaction, so no reader sees entries of results that no longer count, and
         # enqueued reruns (sent on commit) merge their results into the rebuilt entries.
         leaderboard_rebuild(phase=phase)
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.PHASE_RESCORE,
+            challenge=phase.challenge,
+            target=f"phase {phase.codename}",
+            submissions=len(ids),
+        )
     return len(ids)
 
 

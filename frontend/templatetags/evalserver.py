@@ -17,3 +17,11 @@ def sanitize(html: str) -> str:
 def opens_with_heading(html: str) -> bool:
     """Whether bundle HTML starts with its own heading (then the page adds none)."""
     return bool(re.match(r"\s*<h[1-3][\s>]", html or "", re.IGNORECASE))
+
+
+@register.filter
+def participant_failure(message: str) -> str:
+    """A failure message as its team may read it (challenges.failure_text decides)."""
+    from challenges.failure_text import participant_failure_text
+
+    return participant_failure_text(message or "")

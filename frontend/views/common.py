@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from challenges.access import AccessDenied
+from challenges.throttles import ScopedThrottle, throttle
 
 
 def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -54,3 +56,27 @@ def int_param(value: str | None) -> int | None:
     if value and value.isdigit() and len(value) < 18:
         return int(value)
     return None
+
+
+def throttle_page(*scopes: tuple[str, type[ScopedThrottle]]) -> Callable:
+    """Decorate a page view: its POSTs count against each (scope, kind) of
+    challenges.throttles; over any of them the page answers 429 with Retry-After."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST":
+                for scope, kind in scopes:
+                    limiter = throttle(scope, kind)()
+                    if not limiter.allow_request(request, None):
+                        seconds = max(1, math.ceil(limiter.wait() or 60))
+                        response = render(
+                            request, "frontend/too_many.html", {"retry_after": seconds}, status=429
+                        )
+                        response["Retry-After"] = str(seconds)
+                        return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

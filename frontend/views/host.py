@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError
@@ -16,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from challenges.access import access_challenge_as_host
 from challenges.bundle import BundleError
+from challenges.csv_safe import csv_writer
 from challenges.models import Challenge, ChallengePhaseSplit, HostTeam, Submission
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.remote_evaluation import queue_name
@@ -207,7 +206,7 @@ def _csv(challenge: Challenge, qs) -> HttpResponse:
     response["Content-Disposition"] = (
         f'attachment; filename="challenge-{challenge.pk}-submissions.csv"'
     )
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     writer.writerow([*CSV_COLUMNS, "results"])
     for s in qs:
         row = [
@@ -227,14 +226,8 @@ def _csv(challenge: Challenge, qs) -> HttpResponse:
         results = {
             r.phase_split.dataset_split.codename: r.scores for r in s.results.all() if r.is_active
         }
-        # Cells a spreadsheet would run as formulas are quoted (CSV injection).
-        writer.writerow([_cell(v) for v in row] + [_cell(str(results))])
+        writer.writerow([*row, str(results)])
     return response
-
-
-def _cell(value) -> str:
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @login_required

@@ -32,8 +32,9 @@ from challenges.services.submissions import (
     submission_create,
 )
 from challenges.submission_access import access_submission
+from challenges.throttles import PerUser
 from frontend.forms import SubmissionForm, TeamCreateForm, TeamJoinForm
-from frontend.views.common import int_param, page, safe_next, wants_json
+from frontend.views.common import int_param, page, safe_next, throttle_page, wants_json
 
 
 @login_required
@@ -121,6 +122,7 @@ QUOTA_LABELS = {
     "per_month": ("This month", None),
     "total": ("In total", "never"),
     "concurrent": ("At once (waiting or running)", "when one finishes"),
+    "failed_per_day": ("Failed today (UTC day)", None),
 }
 
 
@@ -145,6 +147,7 @@ def _quota(phase: ChallengePhase, participation) -> dict:
 
 
 @login_required
+@throttle_page(("submit_user", PerUser))
 @page
 def submit(request, challenge_id: int, codename: str):
     """Participants submit for their team; hosts submit as the hosts' own team (baselines

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.contrib.auth import login
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
 
 from challenges.access import access_challenge, challenges_visible_to, user_is_challenge_host
@@ -12,8 +10,7 @@ from challenges.leaderboard_access import effective_visibility
 from challenges.models import ChallengePhaseSplit
 from challenges.runtime import code_runtime
 from challenges.selectors import participation_for_user, teams_of_user
-from frontend.forms import SignupForm
-from frontend.views.common import page, safe_next
+from frontend.views.common import page
 
 
 def home(request):
@@ -66,21 +63,4 @@ def challenge_detail(request, challenge_id: int):
             "prizes": [p for p in challenge.prizes or [] if isinstance(p, dict)],
             "runtime": code_runtime() if any(p.submission_type == "code" for p in phases) else None,
         },
-    )
-
-
-def signup(request):
-    if request.user.is_authenticated:
-        return redirect("home")
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(
-            request,
-            f"Welcome, {user.username}. Create or join a team, then take part in a challenge.",
-        )
-        return redirect(safe_next(request, "/teams/"))
-    return render(
-        request, "registration/signup.html", {"form": form, "next": request.GET.get("next", "")}
     )

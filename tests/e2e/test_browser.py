@@ -166,7 +166,11 @@ def test_an_outsider_sees_neither_a_host_only_split_nor_another_teams_logs(
     answer = page.goto(f"/api/v1/submissions/{submission.pk}/stdout/")
     assert answer.status == 404 and "charlie-secret-stdout" not in page.content()
 
-    # Charlie himself sees his logs, but not the host-only scores.
+    # Charlie himself sees his logs where the host shows them (issue 11), but not the
+    # host-only scores.
+    from challenges.models import ChallengePhase
+
+    ChallengePhase.objects.filter(pk=submission.phase_id).update(show_logs_to_participants=True)
     own = e2e.page()
     e2e.login(own, "charlie")
     own.goto(f"/submissions/{submission.pk}/")

@@ -179,6 +179,9 @@ def test_the_500_page_renders_without_a_request_context():
 
 def test_other_teams_logs_and_host_only_scores_stay_hidden(world, client_as):
     charlie = client_as("participant")
+    # The team reads its own logs where the host shows them (issue 11: not by default).
+    world.charlie_sub.phase.show_logs_to_participants = True
+    world.charlie_sub.phase.save()
     mine = charlie.get(f"/submissions/{world.charlie_sub.pk}/").content.decode()
     assert "charlie-secret-stdout" in mine
     assert "0.7777" not in mine, "host-only split score shown to the participant"

@@ -32,6 +32,7 @@ from challenges.services.large_uploads import (
 from challenges.services.storage import open_stored, safe_basename
 from challenges.services.submissions import SubmissionRefused, submission_create
 from challenges.submission_access import SubmissionView, access_submission
+from challenges.throttles import submit_throttles
 
 
 class SubmissionFields(serializers.Serializer):
@@ -96,6 +97,10 @@ def phase_by_pk(user, phase_pk) -> ChallengePhase:
 
 class PhaseSubmissions(EvalAIView):
     parser_classes = [MultiPartParser, FormParser]
+
+    def get_throttles(self):
+        # The same submit rate as /api/v1/ (one rule, challenges.throttles).
+        return [t() for t in submit_throttles()] if self.request.method == "POST" else []
 
     def post(self, request, challenge_pk: int, phase_pk: int):
         phase = access_phase(request.user, challenge_pk, phase_id=phase_pk)

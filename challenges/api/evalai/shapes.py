@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from challenges.api.evalai.base import evalai_date, file_link
+from challenges.failure_text import participant_failure_text
 from challenges.leaderboard_rules import labels_of
 from challenges.models import (
     Challenge,
@@ -226,8 +227,11 @@ def submission(view: SubmissionView, request) -> dict[str, Any]:
         "job_name": [],
         "submission_metadata": s.meta_attributes or None,
         "is_verified_by_host": False,
-        # Ours, for a failed submission: what the participant may read of the failure.
-        "failure_message": s.failure_message,
+        # Ours, for a failed submission: what the reader may read of the failure (hosts
+        # all of it; the team the summary written for it).
+        "failure_message": (
+            s.failure_message if view.is_host else participant_failure_text(s.failure_message)
+        ),
     }
 
 

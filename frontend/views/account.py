@@ -1,0 +1,131 @@
+"""Account pages: sign-up, log-in and log-out, password change, API tokens. Sign-in
+style pages are throttled per address and per username (challenges.throttles)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.mail import send_mail
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from challenges.services.tokens import (
+    token_expires_at,
+    token_public_id,
+    token_revoke,
+    token_rotate,
+)
+from challenges.throttles import PerAddress, PerEmail, PerUsername
+from frontend.forms import SignupForm
+from frontend.views.common import safe_next, throttle_page
+
+
+@throttle_page(("signup_ip", PerAddress), ("signup_email", PerEmail))
+def signup(request):
+    """The same answer whether or not the email is known (no account enumeration): the
+    account is made either way; a known address's owner is told by email."""
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        known = get_user_model().objects.filter(email__iexact=email).exists()
+        user = form.save()
+        if known:
+            _tell_known_address(request, email, user.username)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(
+            request,
+            f"Welcome, {user.username}. Create or join a team, then take part in a challenge.",
+        )
+        return redirect(safe_next(request, "/teams/"))
+    return render(
+        request, "registration/signup.html", {"form": form, "next": request.GET.get("next", "")}
+    )
+
+
+def _tell_known_address(request, email: str, username: str) -> None:
+    reset = request.build_absolute_uri(reverse("password_reset"))
+    send_mail(
+        "A new evalserver account uses your email address",
+        f"Someone signed up as {username!r} with this address, which another account "
+        f"already uses. If it was you, there is nothing to do. If you meant to reach your "
+        f"existing account, reset its password at {reset}.",
+        settings.DEFAULT_FROM_EMAIL,
+        [email],
+        fail_silently=True,
+    )
+
+
+login_view = throttle_page(("login_ip", PerAddress), ("login_user", PerUsername))(
+    auth_views.LoginView.as_view()
+)
+password_reset_view = throttle_page(
+    ("password_reset_ip", PerAddress), ("password_reset_user", PerUsername)
+)(auth_views.PasswordResetView.as_view(template_name="frontend/accounts/password_reset_form.html"))
+
+
+class LogoutView(auth_views.LogoutView):
+    """Ends this browser's session. The API token is the bots' and stays valid unless the
+    form asks to revoke it too (`revoke_token`): see challenges.services.tokens."""
+
+    def post(self, request, *args, **kwargs):
+        user = request.user
+        revoked = False
+        if user.is_authenticated and request.POST.get("revoke_token"):
+            for token in Token.objects.filter(user=user):
+                revoked |= token_revoke(user=user, public_id=token_public_id(token))
+        response = super().post(request, *args, **kwargs)
+        if revoked:
+            messages.info(request, "You are logged out, and your API token is revoked.")
+        elif user.is_authenticated and Token.objects.filter(user=user).exists():
+            messages.info(
+                request,
+                "You are logged out of this browser. Your API token still works for your "
+                "scripts; revoke it on the API tokens page when you no longer need it.",
+            )
+        return response
+
+
+password_change_view = login_required(
+    auth_views.PasswordChangeView.as_view(
+        template_name="frontend/accounts/password_change_form.html",
+        success_url="/accounts/password/done/",
+    )
+)
+password_change_done_view = login_required(
+    auth_views.PasswordChangeDoneView.as_view(
+        template_name="frontend/accounts/password_change_done.html"
+    )
+)
+
+
+@login_required
+def tokens(request):
+    """List, create, rotate and revoke one's API tokens."""
+    new_key = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "rotate":
+            # Shown in this answer only: a flash message would carry the key in a cookie.
+            new_key = token_rotate(user=request.user).key
+        elif action == "revoke":
+            if token_revoke(user=request.user, public_id=request.POST.get("id", "")):
+                messages.success(request, "The token is revoked; scripts using it are refused.")
+            else:
+                messages.error(request, "You have no token with that id.")
+        if new_key is None:
+            return redirect("tokens")
+    rows = [
+        {"id": token_public_id(t), "created": t.created, "expires_at": token_expires_at(t)}
+        for t in Token.objects.filter(user=request.user)
+    ]
+    return render(
+        request,
+        "frontend/accounts/tokens.html",
+        {"tokens": rows, "ttl_days": settings.TOKEN_TTL_DAYS, "new_key": new_key},
+    )

@@ -1,0 +1,102 @@
+"""The API's operations, read from the OpenAPI schema the app serves, with their path
+parameters filled from the page tests' world. The fuzz and the authorisation table both
+walk this list, so an endpoint added to the API is covered the day it appears."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from challenges.models import Webhook
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str  # "GET", "POST", ...
+    path: str  # as the schema writes it: /api/v1/submissions/{submission_id}/
+    params: tuple[tuple[str, str, str], ...]  # (name, in, type)
+    body_fields: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def url(self, values: dict[str, str]) -> str:
+        return re.sub(r"\{(\w+)\}", lambda m: quote(str(values[m.group(1)]), safe=""), self.path)
+
+
+def schema() -> dict:
+    response = APIClient().get("/api/v1/schema/", {"format": "json"})
+    assert response.status_code == 200, response.content[:500]
+    return response.json()
+
+
+def _body_fields(spec: dict, op: dict) -> tuple[str, ...]:
+    content = op.get("requestBody", {}).get("content", {})
+    for media in content.values():
+        ref = media.get("schema", {}).get("$ref", "")
+        if ref:
+            component = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+            return tuple(component.get("properties", {}))
+    return ()
+
+
+def operations() -> list[Operation]:
+    spec = schema()
+    found = []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            params = tuple(
+                (p["name"], p["in"], p.get("schema", {}).get("type", "string"))
+                for p in op.get("parameters", [])
+            )
+            found.append(Operation(method.upper(), path, params, _body_fields(spec, op)))
+    return found
+
+
+def path_values(world, users) -> dict[str, str]:
+    """Real ids of the world for every path parameter the API has; a new parameter name
+    fails here, loudly, until someone says what it should point at."""
+    webhook, _ = Webhook.objects.get_or_create(
+        team=world.charlie_team,
+        challenge=world.challenge,
+        defaults={
+            "url": "http://127.0.0.1:9/hook",
+            "secret": "s" * 32,
+            "created_by": users["charlie"],
+        },
+    )
+    token, _ = Token.objects.get_or_create(user=users["charlie"])
+    return {
+        "token_id": token.key[:8],
+        "challenge_id": str(world.challenge.pk),
+        "codename": "test",
+        "split": "public",
+        "name": "train.csv",
+        "submission_id": str(world.charlie_sub.pk),
+        "team_id": str(world.charlie_team.pk),
+        "webhook_id": str(webhook.pk),
+    }
+
+
+def request(client: APIClient, method: str, url: str, *, query=None, data=None):
+    """One request, undone afterwards (a DELETE or a team's leave must not change what the
+    next request meets); a server error comes back as a 500 response, never raised."""
+    client.raise_request_exception = False
+    call = getattr(client, method.lower())
+    if query and method != "GET":
+        url = f"{url}?{'&'.join(f'{quote(k)}={quote(v)}' for k, v in query.items())}"
+    with transaction.atomic():
+        if method == "GET":
+            response = call(url, query or {})
+        else:
+            response = call(url, data or {}, format="multipart" if method == "POST" else "json")
+        transaction.set_rollback(True)
+    return response
