@@ -124,7 +124,7 @@ def run_predict(
 
         evaluator = get_evaluator(f"predict:{sys.executable}", HARNESS_ROOT, module=HARNESS_MODULE)
         reply = evaluator.call(
-            request=request, limits=limits, uid=uid, work=work, writable_tmp=False
+            request=request, limits=limits, uid=uid, work=work, writable_tmp=False, strict=True
         )
         outcome = classify_predict(reply, limits, uid=uid, warm_pid=evaluator.pid)
         if outcome.ok:

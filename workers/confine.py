@@ -99,6 +99,7 @@ def confine_filesystem(
     read_only: list[str],
     writable: list[str],
     tmp_mb: int | None,
+    hide: list[str] = (),
 ) -> dict[str, list[str]]:
     """The child's own mount namespace (root in its user namespace; before dropping the uid):
 
@@ -108,9 +109,13 @@ def confine_filesystem(
       the child's mount namespace: nothing of it touches the disk or outlives the child;
       without, all of them are empty tmpfs only root may write;
     - every folder on the way to a path the child needs that its uid cannot traverse (/root
-      for a pyenv interpreter, a 0750 home for a checkout) covered by an empty tmpfs;
-    - the paths it needs bound back at their own place: `read_only` (the folders Python
-      imports from, the staged inputs) read-only, `writable` (its work folder) as they are.
+      for a pyenv interpreter, a 0750 home for a checkout) covered by an empty tmpfs, and
+      so are the folders in `hide` (the platform's storage and script cache: other
+      challenges' scripts, annotations, other teams' files);
+    - the paths it needs bound at their own place: `read_only` (the folders Python imports
+      from, the staged inputs) read-only wherever they are, so even a child of the
+      worker's own uid cannot rewrite what later children import; `writable` (its work
+      folder) as it is.
 
     So the child reaches exactly what it imports and reads, and its work folder, wherever
     the interpreter or the checkout lives, and nothing else of those folders. Returns what
@@ -120,7 +125,8 @@ def confine_filesystem(
     folders: set[str] = set()  # which of them are folders, asked before anything is covered
     for path, rw in [(p, False) for p in read_only] + [(p, True) for p in writable]:
         real = os.path.realpath(path)
-        if os.path.exists(real) and real != "/":
+        # Folders and plain files only (not /dev/null, which a remount `nodev` would break).
+        if (os.path.isdir(real) or os.path.isfile(real)) and real != "/":
             needed[real] = needed.get(real, False) or rw
             if os.path.isdir(real):
                 folders.add(real)
@@ -133,6 +139,7 @@ def confine_filesystem(
     except OSError as exc:
         raise ConfineError(exc.errno, f"no mount namespace of its own: {exc.strerror}") from None
     covers = {folder for folder in SHARED_TMP if os.path.isdir(folder)}
+    covers |= {os.path.realpath(f) for f in hide if os.path.isdir(f)} - {"/"}
     for path in needed:
         closed = closed_folder(path, uid, gid)
         if closed is not None and closed != "/":
@@ -155,10 +162,14 @@ def confine_filesystem(
             else:
                 _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
         bound = []
-        for path in sorted(needed, key=len):
-            if not any(_under(path, cover) for cover in covers):
-                continue  # visible as it is
-            _mount_point(path, directory=path in folders)
+        for path in sorted(needed, key=len):  # outer first: a work folder inside stays rw
+            inside_read_only = any(
+                _under(path, other) and other != path and not needed[other] for other in needed
+            )
+            if any(_under(path, cover) for cover in covers):
+                _mount_point(path, directory=path in folders)
+            elif needed[path] and not inside_read_only:
+                continue  # writable and visible as it is
             _mount(f"/proc/self/fd/{fds[path]}", path, "", MS_BIND | MS_REC)
             if not needed[path]:
                 _mount("none", path, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)

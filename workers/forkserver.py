@@ -51,6 +51,13 @@ CANCEL_POLL_S = 0.5  # how often a running evaluation asks whether it was cancel
 LOG_TAIL_BYTES = 8192
 
 
+def hidden_folders() -> list[str]:
+    """What no child sees but for the files it is given: the platform's storage and the
+    script cache (every challenge's scripts and annotations, every team's files)."""
+    folders = (django_setting("EVALUATION_CACHE_DIR", None), django_setting("MEDIA_ROOT", None))
+    return [str(folder) for folder in folders if folder]
+
+
 class WarmParentDied(Exception):
     pass
 
@@ -204,6 +211,7 @@ class WarmEvaluator:
         expose: list[str] | tuple[str, ...] = (),
         writable_tmp: bool = True,
         learn: bool = False,
+        strict: bool = False,
         cancelled: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """One request through the warm parent, with the files in `expose` readable where
@@ -215,6 +223,8 @@ class WarmEvaluator:
 
         `learn`: the warm parent imports what the child imported lazily, so later children
         start warm (host scripts; not participants' models, whose imports they choose).
+        `strict`: the child runs nothing unless its own view of the file system was set up
+        (participants' models).
 
         Returns the warm parent's raw reply, or `{"script_error": (error, tb)}` when the
         module cannot be loaded, or `{"died": detail, "starting": bool}` when the warm
@@ -223,6 +233,8 @@ class WarmEvaluator:
             "expose": [str(p) for p in expose],
             "tmp_mb": TMP_MB if writable_tmp else None,
             "learn": learn,
+            "hide": hidden_folders(),
+            "strict": strict,
         }
         return self._call(message, limits, cancelled)
 

@@ -76,17 +76,17 @@ def sandbox_readable(path: Path | str, staging: Path) -> Path:
 
 
 def _staging_folder() -> Path:
-    """One folder per machine for staged inputs, made once: evaluate()'s group may enter it
-    (as root), models' uid may not. Per evaluation only files come and go in it: making
+    """One folder per machine for staged inputs, made once: evaluate()'s group may pass
+    through it (as root), models' uid may not. Per evaluation only files come and go in it: making
     and removing folders costs milliseconds on a disk mounted with `discard`."""
     folder = cache_root() / "staged"
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(folder, 0, SANDBOX_UID)
-            folder.chmod(0o750)
-        else:
-            folder.chmod(0o755)
+        # Enter, not list: a child finds only the files it is given by their random names
+        # (and children see this folder covered anyway, but for those files).
+        folder.chmod(0o710 if os.geteuid() == 0 else 0o711)
     return folder
 
 

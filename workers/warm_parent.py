@@ -271,6 +271,17 @@ class Server:
         if limits.cpus:
             pin_cpus(limits.cpus, int(msg.get("cpu_slot") or 0))
         filesystem = self._confine(msg, uid)
+        if "error" in filesystem and msg.get("strict"):
+            # Untrusted code (a participant's model) never runs without its own view of the
+            # file system: local services' sockets under /run, other files.
+            report = {
+                "ok": False,
+                "kind": "sandbox",
+                "error": f"the sandbox could not hide the machine's files: {filesystem['error']}",
+                "filesystem": filesystem,
+            }
+            _write_all(self.report_fd, finish_report(report) + b"\n")
+            os._exit(0)
         work = msg["work"]
         if work is None:
             # Its own folder in its own /tmp (a tmpfs that goes with its mount namespace);
@@ -323,6 +334,7 @@ class Server:
                 read_only=[*import_roots(), *msg.get("expose", ())],
                 writable=[msg["work"]] if msg["work"] else [],
                 tmp_mb=msg.get("tmp_mb"),
+                hide=msg.get("hide", ()),
             )
         except OSError as exc:
             # The worker's self-check (workers.selfcheck) refuses to start when this leaves

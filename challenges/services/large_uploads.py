@@ -145,6 +145,18 @@ def large_upload_finish(
             field="parts",
         )
     phase = ChallengePhase.objects.select_related("challenge").get(pk=upload.phase_id)
+    if participation is not None and participation.challenge_id != phase.challenge_id:
+        # The finish call names a phase of its own; the upload's phase is the one signed.
+        raise SubmissionRefused("This upload belongs to another phase.", field="upload_id")
+    try:
+        return _join_and_submit(upload, user=user, phase=phase, participation=participation)
+    finally:
+        # Submitted or refused (quota, storage, file type): the parts are not kept.
+        for n in range(1, upload.parts + 1):
+            default_storage.delete(upload.part_path(n))
+
+
+def _join_and_submit(upload, *, user, phase, participation) -> Submission:
     with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as joined:
         for n in range(1, upload.parts + 1):
             with open_stored(upload.part_path(n)) as part:
@@ -165,6 +177,4 @@ def large_upload_finish(
             is_public=f.get("is_public"),
             pk=upload.submission_pk,
         )
-    for n in range(1, upload.parts + 1):
-        default_storage.delete(upload.part_path(n))
     return submission

@@ -145,6 +145,8 @@ def remote_message_delete(*, challenge: Challenge, receipt_handle: str) -> Submi
 def _remote_submission(challenge: Challenge, submission_id: Any) -> Submission:
     try:
         pk = int(submission_id)
+        if not 0 < pk < 2**63:  # beyond the database's integers: no such submission
+            raise ValueError
     except (TypeError, ValueError):
         raise SubmissionRefused(
             f"submission must be a submission id, not {submission_id!r}.", field="submission"

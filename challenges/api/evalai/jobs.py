@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from challenges.access import access_phase, user_is_challenge_host
 from challenges.api.evalai import shapes
 from challenges.api.evalai.base import EvalAIView, paginated, read_file_link
+from challenges.api.leaderboards import MAX_OFFSET
 from challenges.leaderboard_access import access_leaderboard
 from challenges.leaderboards import leaderboard_page, ordering_for
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
@@ -88,6 +89,14 @@ def participation_to_submit(user, phase):
         # As on /api/v1/: hosts submit as the challenge's host team.
         participation = host_participation_for(challenge=phase.challenge, user=user)
     return participation
+
+
+def json_object(request) -> dict:
+    """The request's body as the dict every EvalAI route expects: a JSON array or string
+    is the client's mistake (400), not our 500."""
+    if not isinstance(request.data, dict):
+        raise SubmissionRefused("The request body must be a JSON object or a form.")
+    return request.data
 
 
 def phase_by_pk(user, phase_pk) -> ChallengePhase:
@@ -169,6 +178,22 @@ class SubmissionFile(APIView):
             )
         submission = Submission.objects.select_related("phase").get(pk=link["s"])
         kind = link["k"]
+        if link.get("a") is not None and link["a"] != submission.attempt:
+            return JsonResponse(
+                {"error": "The submission was evaluated again; ask for it again."},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        if kind in ("stdout", "stderr") and not link.get("h"):
+            phase = submission.phase
+            if not phase.show_logs_to_participants or phase.disable_logs:
+                return JsonResponse(
+                    {"error": "The hosts do not show logs."}, status=status.HTTP_403_FORBIDDEN
+                )
+        if kind == "input" and submission.input_purged_at is not None:
+            return JsonResponse(
+                {"error": "This failed submission's file was removed after its retention."},
+                status=status.HTTP_404_NOT_FOUND,
+            )
         if kind == "input":
             response = FileResponse(
                 open_stored(submission.input_file.name),
@@ -209,6 +234,8 @@ class Leaderboard(EvalAIView):
             number = max(int(request.query_params.get("page", "1")), 1)
         except ValueError:
             raise SubmissionRefused("page must be a number", field="page") from None
+        if number > MAX_OFFSET // self.page_size:
+            raise SubmissionRefused("page is too large", field="page")
         page = leaderboard_page(
             view, ordering, offset=(number - 1) * self.page_size, limit=self.page_size
         )
@@ -233,7 +260,11 @@ class LargeUploadStart(EvalAIView):
     """`phases/<pk>/get_submission_file_presigned_url/`: one upload URL per 20 MiB part
     (on this server), the upload's id and the id its submission will have."""
 
+    def get_throttles(self):
+        return [t() for t in submit_throttles()]
+
     def post(self, request, phase_pk: int):
+        json_object(request)
         phase = phase_by_pk(request.user, phase_pk)
         params = SubmissionFields(data=request.data)
         params.is_valid(raise_exception=True)
@@ -292,6 +323,7 @@ class LargeUploadPart(View):
 
 class LargeUploadFinish(EvalAIView):
     def post(self, request, phase_pk: int, submission_pk: int):
+        json_object(request)
         phase = phase_by_pk(request.user, phase_pk)
         submission = large_upload_finish(
             user=request.user,

@@ -8,6 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from challenges.api.evalai.base import EvalAIView
+from challenges.api.evalai.jobs import json_object
 from challenges.services.remote_evaluation import (
     access_remote_challenge,
     access_remote_queue,
@@ -38,7 +39,7 @@ class QueueDelete(EvalAIView):
     def post(self, request, queue_name: str):
         challenge = access_remote_queue(request.user, queue_name)
         remote_message_delete(
-            challenge=challenge, receipt_handle=str(request.data.get("receipt_handle", ""))
+            challenge=challenge, receipt_handle=str(json_object(request).get("receipt_handle", ""))
         )
         return Response({"success": f"Message deleted successfully from the queue: {queue_name}"})
 
@@ -55,7 +56,7 @@ class UpdateSubmission(EvalAIView):
 
     def _update(self, request, challenge_pk: int):
         challenge = access_remote_challenge(request.user, challenge_pk)
-        data = request.data
+        data = json_object(request)
         wanted = str(data.get("submission_status", "")).strip().upper()
         if wanted == "RUNNING":
             submission = remote_submission_start(
