@@ -436,3 +436,52 @@ def test_a_submission_over_quota_is_refused_as_evalai_refuses_it(bearer, challen
     assert over.status_code == 403 and int(over["Retry-After"]) > 0
     assert over.json()["error"].startswith("Quota reached: the daily limit of 1")
     assert over.json()["quota"] == "per_day"
+
+
+def test_a_large_upload_cannot_be_finished_into_another_challenge(
+    bearer, challenge, users, host_teams
+):
+    """The finish call names a phase; the upload's own (signed) phase is the one that
+    counts, and a team of another challenge cannot take it there. Refused, the parts go."""
+    other = load_approved(script_bundle(GOOD_EVALUATE, title="Other"), users, host_teams["alice"])
+    phase, other_phase = challenge.phases.get(), other.phases.get()
+    participate(users["charlie"], challenge, "Crew A")
+    participate(users["charlie"], other, "Crew B")
+    start = bearer("charlie").post(
+        f"/api/jobs/phases/{phase.pk}/get_submission_file_presigned_url/",
+        {"status": "submitting", "file_name": "guess.txt", "num_file_chunks": 1},
+    )
+    body = start.json()
+    url = body["presigned_urls"][0]["url"].split("testserver", 1)[1]
+    APIClient().put(url, b"41", content_type="application/octet-stream")
+    finish = (
+        f"/api/jobs/phases/{other_phase.pk}/finish_submission_file_upload/{body['submission_pk']}/"
+    )
+    refused = bearer("charlie").post(finish, {"upload_id": body["upload_id"]})
+    assert refused.status_code == 400, refused.json()
+    assert "another phase" in refused.json()["error"]
+    assert not Submission.objects.filter(pk=body["submission_pk"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("post", "/api/jobs/queues/{queue}/", ["receipt_handle"]),
+        ("put", "/api/jobs/challenge/{remote}/update_submission/", "FINISHED"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_a_400_not_a_500(method, path, payload, bearer, remote):
+    from challenges.services.remote_evaluation import queue_name
+
+    url = path.format(queue=queue_name(remote), remote=remote.pk)
+    answer = getattr(bearer("alice"), method)(url, payload, format="json")
+    assert answer.status_code == 400, answer.content
+    assert "JSON object" in answer.json()["error"]
+
+
+def test_a_page_past_any_offset_is_a_400_not_a_500(bearer, challenge):
+    split = ChallengePhaseSplit.objects.filter(phase__challenge=challenge).first()
+    answer = bearer(None).get(
+        f"/api/jobs/challenge_phase_split/{split.pk}/leaderboard/?page=100000000000000000"
+    )
+    assert answer.status_code == 400, answer.content

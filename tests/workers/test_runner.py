@@ -85,6 +85,13 @@ def evaluate(annotation_file, submission_file, phase_codename, **kwargs):
             except OSError as exc:
                 written[target] = type(exc).__name__
         return {**OK, "submission_result": written}
+    if mode == "read":
+        try:
+            with open(arg) as fh:
+                seen = fh.read()
+        except OSError as exc:
+            seen = type(exc).__name__
+        return {**OK, "submission_result": {"seen": seen}}
     if mode == "raise":
         raise ValueError("the submission has no 'label' column")
     if mode == "chatty":
@@ -507,3 +514,22 @@ def test_the_warm_parent_learns_lazy_imports_and_nothing_else_of_a_child(base, a
         assert learned >= 1
     finally:
         evaluator.shutdown()
+
+
+def test_the_storage_and_the_script_cache_are_hidden_but_for_the_childs_own_files(run, settings):
+    """A world-readable file in MEDIA_ROOT or EVALUATION_CACHE_DIR (another challenge's
+    annotation, another team's upload) is not even there for a child."""
+    var = Path(__file__).resolve().parents[2] / "var"  # outside /tmp, which is covered anyway
+    var.mkdir(exist_ok=True)
+    for setting in ("MEDIA_ROOT", "EVALUATION_CACHE_DIR"):
+        folder = Path(tempfile.mkdtemp(prefix=f"hidden-{setting.lower()}-", dir=var))
+        folder.chmod(0o755)
+        secret = folder / "answers.csv"
+        secret.write_text("the answers")
+        secret.chmod(0o644)
+        setattr(settings, setting, folder)
+        outcome = run(f"read {secret}")
+        assert outcome.ok, (outcome.failure, outcome.message, outcome.stderr)
+        assert outcome.parsed.submission_result["seen"] == "FileNotFoundError", setting
+        assert str(folder) in outcome.sandbox["filesystem"]["covered"]
+        shutil.rmtree(folder)
