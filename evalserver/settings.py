@@ -257,7 +257,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.sweep_rounds",
         "schedule": float(SWEEPER_INTERVAL_S),
     },
+    "sweep-tournaments": {
+        "task": "workers.sweep_tournaments",
+        "schedule": float(SWEEPER_INTERVAL_S),
+    },
 }
+
+# Live tournaments: model runs and scoring go to this queue, which every worker also
+# consumes (empty: "<CELERY_QUEUE>-rounds"), so a round's models share the workers with
+# ordinary submissions instead of queueing in front of them.
+TOURNAMENT_QUEUE = env("TOURNAMENT_QUEUE", "")
+# A folder the beat schedule opens rounds from (docs/tournaments.md); empty: off.
+TOURNAMENT_ROUNDS_DIR = env("TOURNAMENT_ROUNDS_DIR", "")
 
 # Remote evaluation (EvalAI's API): how long a host's worker holds a submission it received
 # from its challenge's queue before the message is visible again (or the attempt is lost).
