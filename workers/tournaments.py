@@ -103,11 +103,11 @@ def _predict(run: RoundSubmission, limits) -> RunRecord:
             "peak_memory_kb": outcome.max_rss_kb,
             "model_sha256": run.model.sha256,
         }
-        base = dict(
-            stdout=outcome.stdout,
-            stderr=outcome.stderr,
-            execution=execution,
-        )
+        base = {
+            "stdout": outcome.stdout,
+            "stderr": outcome.stderr,
+            "execution": execution,
+        }
         if not outcome.ok:
             return RunRecord(
                 ok=False,

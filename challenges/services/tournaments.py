@@ -184,13 +184,13 @@ def round_open(
 
 def _queue_model_runs(opened: Round, now: dt.datetime) -> int:
     phase = opened.phase
-    teams = ChallengeParticipation.objects.filter(challenge_id=phase.challenge_id).values(
-        "team_id"
-    )
+    teams = ChallengeParticipation.objects.filter(challenge_id=phase.challenge_id).values("team_id")
     latest: dict[int, TournamentModel] = {}
     # Newest first: the first seen per team is its latest; a marked one wins.
     for model in TournamentModel.objects.filter(phase=phase, team_id__in=teams):
-        if model.team_id not in latest or (model.is_current and not latest[model.team_id].is_current):
+        if model.team_id not in latest or (
+            model.is_current and not latest[model.team_id].is_current
+        ):
             latest[model.team_id] = model
     runs = RoundSubmission.objects.bulk_create(
         [
@@ -381,9 +381,7 @@ def round_submission_create(
 # ---------------------------------------------------------------- model runs (workers)
 
 
-def round_run_claim(
-    *, run_id: int, worker: str, time_limit_s: float
-) -> RoundSubmission | None:
+def round_run_claim(*, run_id: int, worker: str, time_limit_s: float) -> RoundSubmission | None:
     now = timezone.now()
     grace = dt.timedelta(seconds=settings.SUBMISSION_DEADLINE_GRACE_S)
     if not round_submission_transition(
@@ -418,15 +416,15 @@ def round_run_record(*, run: RoundSubmission, record: RunRecord) -> bool:
     for targets (or are scored at once when the targets came first); a failure is told
     to the team's webhooks."""
     ours = Q(attempt=run.attempt, worker=run.worker)
-    fields = dict(
-        deadline_at=None,
-        stdout=record.stdout,
-        stderr=record.stderr,
-        execution=record.execution or {},
-        failure_kind=record.failure_kind,
-        failure_message=record.failure_message,
-        traceback=record.traceback,
-    )
+    fields = {
+        "deadline_at": None,
+        "stdout": record.stdout,
+        "stderr": record.stderr,
+        "execution": record.execution or {},
+        "failure_kind": record.failure_kind,
+        "failure_message": record.failure_message,
+        "traceback": record.traceback,
+    }
     with transaction.atomic():
         # Locks the round row: a concurrent upload of targets either sees this run as
         # pending (and scores it) or is seen here (and this run goes to scoring).
@@ -482,9 +480,7 @@ def _tell_team_of_failure(run: RoundSubmission, opened: Round, record: RunRecord
             },
             next_attempt_at=timezone.now(),
         )
-        transaction.on_commit(
-            lambda pk=delivery.pk: current_app.send_task(DELIVER_TASK, args=[pk])
-        )
+        transaction.on_commit(lambda pk=delivery.pk: current_app.send_task(DELIVER_TASK, args=[pk]))
 
 
 # ---------------------------------------------------------------- scoring (workers)
