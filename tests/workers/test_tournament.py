@@ -11,17 +11,20 @@ import io
 import json
 import statistics
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from challenges.models import Round, RoundSubmission, WebhookDelivery
+from challenges.services.tournaments import round_open, tournament_model_upload
 from challenges.services.webhooks import webhook_create
 from tests import tournament_helpers as th
 from tests.challenges.test_webhooks import Receiver
 from tests.workers import models
 from tests.workers.pipeline_helpers import load_approved, participate
+from tests.workers.test_faults import fault_env, rig  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 Status = RoundSubmission.Status
@@ -308,3 +311,51 @@ def test_it_runs_a_tournament_with_models_and_a_bot_over_two_rounds(
     assert total["rows"][-1]["team"] == "team-ben"
     csv_text = api(None).get(base + "leaderboard.csv").content.decode()
     assert f"team-anna,2,{rows['team-anna']['corr_mean']!r}" in csv_text
+
+
+# ---------------------------------------------------------------- a worker killed mid-round
+
+SLOW = """
+import time
+import pandas as pd
+
+def predict(features):
+    time.sleep(3)
+    return pd.DataFrame({"prediction": features["f"] / 10.0}, index=features.index)
+"""
+
+
+def test_it_loses_no_model_run_when_a_worker_is_killed_during_a_round(
+    rig,  # noqa: F811  (the fixture imported above)
+    users,
+    host_teams,
+):
+    challenge = load_approved(th.tournament_bundle(), users, host_teams["alice"])
+    participation = participate(users["charlie"], challenge)
+    phase = challenge.phases.get()
+    upload = _file(models.model_bytes(SLOW), "slow.pkl")
+    upload.size = len(upload.getvalue())
+    tournament_model_upload(
+        user=users["charlie"], phase=phase, participation=participation, upload=upload
+    )
+    node = f"rounds-{uuid.uuid4().hex[:6]}@%h"
+    worker = rig.worker(node)
+    round_open(user=users["alice"], phase=phase, live_features=_file(th.live_features(1), "l.csv"))
+    run = RoundSubmission.objects.get(round__phase=phase)
+    wait_for(
+        lambda: RoundSubmission.objects.filter(pk=run.pk, status=Status.PREDICTING).exists(),
+        "the model run to start",
+        timeout=30,
+    )
+    time.sleep(0.5)  # inside predict() now
+    worker.kill()
+    assert RoundSubmission.objects.get(pk=run.pk).status == Status.PREDICTING
+
+    successor = rig.worker(node)  # same node: its start-up recovery runs the model again
+    assert "recovered model runs" in successor.log()
+    done = wait_for(
+        lambda: RoundSubmission.objects.filter(pk=run.pk, status=Status.PENDING).first(),
+        "the model run to finish on the successor",
+        timeout=60,
+    )
+    assert (done.attempt, done.lost_count, done.rows) == (2, 1, th.ERAS * th.ROWS_PER_ERA)
