@@ -286,3 +286,26 @@ def test_the_beat_opens_rounds_from_a_folder_and_uploads_their_targets(
     opened.refresh_from_db()
     assert opened.targets_version == 1
     assert rounds_from_folder(now=after) == 0  # the same targets are not uploaded twice
+
+
+def test_the_management_commands_open_a_round_and_upload_its_targets(
+    challenge, phase, tmp_path, sent
+):
+    from django.core.management import CommandError, call_command
+
+    live = tmp_path / "live.csv"
+    live.write_text(th.live_features(1))
+    out = io.StringIO()
+    call_command(
+        "open_round", str(challenge.pk), "rounds", str(live), "--data-version", "w1", stdout=out
+    )
+    assert out.getvalue().strip() == "1"
+    targets = tmp_path / "targets.csv"
+    targets.write_text(th.targets(1))
+    with pytest.raises(CommandError, match="upload its targets after it closes"):
+        call_command("round_targets", str(challenge.pk), "rounds", "1", str(targets))
+    Round.objects.filter(phase=phase).update(closes_at=timezone.now())
+    out = io.StringIO()
+    call_command("round_targets", str(challenge.pk), "rounds", "1", str(targets), stdout=out)
+    assert out.getvalue().strip() == "0"
+    assert Round.objects.get(phase=phase).targets_version == 1
