@@ -56,7 +56,7 @@ def access_team_model(user, model_id: int) -> TournamentModel:
     )
 
 
-class RoundOut(serializers.ModelSerializer):
+class TournamentRoundOut(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
     live_features_url = serializers.SerializerMethodField()
 
@@ -99,16 +99,16 @@ class RoundOpenIn(serializers.Serializer):
     closes_at = serializers.DateTimeField(required=False, default=None)
 
 
-class FileIn(serializers.Serializer):
+class TournamentFileIn(serializers.Serializer):
     file = serializers.FileField()
 
 
-class ModelIn(serializers.Serializer):
+class TournamentModelIn(serializers.Serializer):
     file = serializers.FileField()
     current = serializers.BooleanField(required=False, default=False)
 
 
-class ModelOut(serializers.ModelSerializer):
+class TournamentModelOut(serializers.ModelSerializer):
     class Meta:
         model = TournamentModel
         fields = ["id", "file_name", "sha256", "size", "uploaded_at", "is_current"]
@@ -143,14 +143,14 @@ class TournamentRounds(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(responses=RoundOut(many=True))
+    @extend_schema(responses=TournamentRoundOut(many=True))
     def get(self, request, challenge_id: int, codename: str):
         """The tournament's rounds, latest first."""
         phase, _t = access_tournament(request.user, challenge_id, codename)
         rounds = phase.rounds.select_related("phase").order_by("-number")
-        return Response(RoundOut(rounds, many=True, context={"request": request}).data)
+        return Response(TournamentRoundOut(rounds, many=True, context={"request": request}).data)
 
-    @extend_schema(request=RoundOpenIn, responses={201: RoundOut})
+    @extend_schema(request=RoundOpenIn, responses={201: TournamentRoundOut})
     def post(self, request, challenge_id: int, codename: str):
         """Hosts: open the next round with its live features; every team's model runs on
         them and every team's webhooks are told."""
@@ -166,21 +166,24 @@ class TournamentRounds(APIView):
             closes_at=data["closes_at"],
         )
         return Response(
-            RoundOut(opened, context={"request": request}).data, status=status.HTTP_201_CREATED
+            TournamentRoundOut(opened, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
         )
 
 
 class CurrentRound(APIView):
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: RoundOut, 404: OpenApiResponse(description="no open round")})
+    @extend_schema(
+        responses={200: TournamentRoundOut, 404: OpenApiResponse(description="no open round")}
+    )
     def get(self, request, challenge_id: int, codename: str):
         """The open round: its number, data version, close time and live-data download."""
         phase, _t = access_tournament(request.user, challenge_id, codename)
         opened = round_current(phase=phase)
         if opened is None:
             return Response({"detail": "No round is open."}, status=status.HTTP_404_NOT_FOUND)
-        return Response(RoundOut(opened, context={"request": request}).data)
+        return Response(TournamentRoundOut(opened, context={"request": request}).data)
 
 
 class RoundLive(APIView):
@@ -204,11 +207,13 @@ class RoundTargets(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=FileIn, responses={202: OpenApiResponse(description="{scoring: n}")})
+    @extend_schema(
+        request=TournamentFileIn, responses={202: OpenApiResponse(description="{scoring: n}")}
+    )
     def post(self, request, challenge_id: int, codename: str, number: int):
         """Hosts: the round's targets (again): every valid submission is (re-)scored."""
         opened = access_round(request.user, challenge_id, codename, number)
-        params = FileIn(data=request.data)
+        params = TournamentFileIn(data=request.data)
         params.is_valid(raise_exception=True)
         count = round_targets_upload(
             user=request.user, round=opened, targets=params.validated_data["file"]
@@ -233,14 +238,14 @@ class RoundSubmissions(APIView):
         return Response(RoundSubmissionOut(subs, many=True).data)
 
     @extend_schema(
-        request=FileIn,
+        request=TournamentFileIn,
         responses={201: RoundSubmissionOut, 409: OpenApiResponse(description="round closed")},
     )
     def post(self, request, challenge_id: int, codename: str, number: int):
         """Bots: predictions (CSV id,prediction) for the round; checked at once, refused
         with 409 and the close time once the round has closed. The last one counts."""
         opened = access_round(request.user, challenge_id, codename, number)
-        params = FileIn(data=request.data)
+        params = TournamentFileIn(data=request.data)
         params.is_valid(raise_exception=True)
         try:
             sub = round_submission_create(
@@ -260,7 +265,7 @@ class TeamModels(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(responses=ModelOut(many=True))
+    @extend_schema(responses=TournamentModelOut(many=True))
     def get(self, request, challenge_id: int, codename: str):
         """Your team's models in this tournament, newest first."""
         phase, _t = access_tournament(request.user, challenge_id, codename)
@@ -268,14 +273,14 @@ class TeamModels(APIView):
         if participation is None:
             return Response([])
         models = TournamentModel.objects.filter(phase=phase, team_id=participation.team_id)
-        return Response(ModelOut(models, many=True).data)
+        return Response(TournamentModelOut(models, many=True).data)
 
-    @extend_schema(request=ModelIn, responses={201: ModelOut})
+    @extend_schema(request=TournamentModelIn, responses={201: TournamentModelOut})
     def post(self, request, challenge_id: int, codename: str):
         """Upload a pickled model; it runs on every round from the next one on (`current`
         marks it as the one to run even when newer uploads follow)."""
         phase, _t = access_tournament(request.user, challenge_id, codename)
-        params = ModelIn(data=request.data)
+        params = TournamentModelIn(data=request.data)
         params.is_valid(raise_exception=True)
         model = tournament_model_upload(
             user=request.user,
@@ -284,19 +289,19 @@ class TeamModels(APIView):
             upload=params.validated_data["file"],
             make_current=params.validated_data["current"],
         )
-        return Response(ModelOut(model).data, status=status.HTTP_201_CREATED)
+        return Response(TournamentModelOut(model).data, status=status.HTTP_201_CREATED)
 
 
 class ModelCurrent(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses=ModelOut)
+    @extend_schema(request=None, responses=TournamentModelOut)
     def post(self, request, model_id: int):
         """Mark this model as the one that runs on the next rounds."""
         model = tournament_model_mark_current(
             user=request.user, model=access_team_model(request.user, model_id)
         )
-        return Response(ModelOut(model).data)
+        return Response(TournamentModelOut(model).data)
 
 
 def _csv_cell(value) -> str:
