@@ -269,6 +269,8 @@ CELERY_BEAT_SCHEDULE = {
 TOURNAMENT_QUEUE = env("TOURNAMENT_QUEUE", "")
 # A folder the beat schedule opens rounds from (docs/tournaments.md); empty: off.
 TOURNAMENT_ROUNDS_DIR = env("TOURNAMENT_ROUNDS_DIR", "")
+# Prediction files a team may upload to one round (its bot's last one counts).
+TOURNAMENT_MAX_UPLOADS_PER_ROUND = envint("TOURNAMENT_MAX_UPLOADS_PER_ROUND", 20)
 
 # Remote evaluation (EvalAI's API): how long a host's worker holds a submission it received
 # from its challenge's queue before the message is visible again (or the attempt is lost).

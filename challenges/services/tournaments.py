@@ -43,7 +43,7 @@ from challenges.models import (
     WebhookDelivery,
 )
 from challenges.services.storage import delete_quietly, open_stored, store_stream
-from challenges.services.submissions import SubmissionRefused
+from challenges.services.submissions import SubmissionRefused, max_upload_bytes
 from challenges.services.webhooks import DELIVER_TASK, round_notify_teams
 from challenges.tournament_predictions import (
     InvalidRoundPredictions,
@@ -355,6 +355,21 @@ def round_submission_create(
         )
     if now < round.opened_at:
         raise TournamentRefused(f"Round {round.number} has not opened yet.")
+    limit = max_upload_bytes(round.phase)
+    if upload.size is not None and upload.size > limit:
+        raise TournamentRefused(
+            f"The file is {upload.size} bytes; this phase accepts at most {limit}.", field="file"
+        )
+    uploads = RoundSubmission.objects.filter(
+        round=round, team_id=participation.team_id, source=Source.FILE
+    )
+    if uploads.count() >= settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND:
+        # Every upload is kept (and scored): a runaway bot must not fill the storage.
+        raise TournamentRefused(
+            f"Your team has uploaded {settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND} prediction "
+            f"files to round {round.number}, the most allowed; the last one counts.",
+            field="file",
+        )
     with open_stored(round.live_features.name) as features:
         ids = live_feature_ids(features)
     try:

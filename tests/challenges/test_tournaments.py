@@ -309,3 +309,14 @@ def test_the_management_commands_open_a_round_and_upload_its_targets(
     call_command("round_targets", str(challenge.pk), "rounds", "1", str(targets), stdout=out)
     assert out.getvalue().strip() == "0"
     assert Round.objects.get(phase=phase).targets_version == 1
+
+
+def test_a_team_may_upload_only_so_many_prediction_files_to_a_round(
+    challenge, phase, users, settings, sent
+):
+    settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND = 2
+    opened = open_round(phase, users)
+    _pending(opened, challenge, users)
+    _pending(opened, challenge, users)
+    with pytest.raises(svc.TournamentRefused, match="the most allowed; the last one counts"):
+        _pending(opened, challenge, users)
