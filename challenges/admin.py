@@ -200,3 +200,6 @@ class ChallengeParticipationAdmin(admin.ModelAdmin):
         for participation in queryset.select_related("challenge"):
             participation_set_banned(participation=participation, banned=False)
         self.message_user(request, f"Lifted {queryset.count()} ban(s).", messages.SUCCESS)
+
+
+from challenges import admin_tournaments  # noqa: E402, F401  (registers tournament admins)

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from challenges.models import ChallengePhase, Round, RoundSubmission, Tournament
+from challenges.models import (
+    ChallengeParticipation,
+    ChallengePhase,
+    Round,
+    RoundSubmission,
+    Tournament,
+)
 from challenges.tournament_metrics import METRICS, cumulative_standing
 
 Status = RoundSubmission.Status
@@ -41,8 +47,15 @@ class RoundRow:
 def _counted(rounds: list[Round]) -> dict[int, dict[int, RoundSubmission]]:
     """round id -> team id -> the team's counted submission, in one query."""
     counted: dict[int, dict[int, RoundSubmission]] = {r.pk: {} for r in rounds}
+    if not rounds:
+        return counted
+    # Banned teams stay off the rankings, as on every leaderboard.
+    banned = ChallengeParticipation.objects.filter(
+        challenge_id=rounds[0].phase.challenge_id, is_banned=True
+    ).values("team_id")
     rows = (
         RoundSubmission.objects.filter(round__in=rounds, status__in=VALID)
+        .exclude(team_id__in=banned)
         .select_related("team")
         .order_by("round_id", "team_id", "-submitted_at", "-pk")
     )
@@ -90,7 +103,11 @@ def round_leaderboard(*, opened: Round, tournament: Tournament) -> list[RoundRow
 
 
 def resolved_rounds(*, phase: ChallengePhase, last: int) -> list[Round]:
-    return list(phase.rounds.filter(targets_version__gt=0).order_by("-number")[:last])
+    return list(
+        phase.rounds.filter(targets_version__gt=0)
+        .select_related("phase")
+        .order_by("-number")[:last]
+    )
 
 
 @dataclass
@@ -161,7 +178,9 @@ def team_scores_by_round(
 ) -> list[tuple[int, float]]:
     """(round number, ranking metric) for every resolved round the team was scored in:
     the per-team chart."""
-    rounds = list(phase.rounds.filter(targets_version__gt=0).order_by("number"))
+    rounds = list(
+        phase.rounds.filter(targets_version__gt=0).select_related("phase").order_by("number")
+    )
     counted = _counted(rounds)
     points = []
     for opened in rounds:

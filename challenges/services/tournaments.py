@@ -184,7 +184,10 @@ def round_open(
 
 def _queue_model_runs(opened: Round, now: dt.datetime) -> int:
     phase = opened.phase
-    teams = ChallengeParticipation.objects.filter(challenge_id=phase.challenge_id).values("team_id")
+    # A banned team's model does not run: it would not be ranked.
+    teams = ChallengeParticipation.objects.filter(
+        challenge_id=phase.challenge_id, is_banned=False
+    ).values("team_id")
     latest: dict[int, TournamentModel] = {}
     # Newest first: the first seen per team is its latest; a marked one wins.
     for model in TournamentModel.objects.filter(phase=phase, team_id__in=teams):
@@ -229,6 +232,7 @@ def round_targets_upload(
     against them. Returns how many were queued for scoring."""
     if user is not None and not user_is_challenge_host(user, round.phase.challenge):
         raise AccessDenied("Only the challenge's hosts can upload a round's targets.")
+    tournament_of(round.phase)
     now = now or timezone.now()
     if round.closes_at and now < round.closes_at:
         raise TournamentRefused(
@@ -346,6 +350,8 @@ def round_submission_create(
             "Your team does not take part in this challenge: join a team and accept the terms first."
         )
     tournament_of(round.phase)
+    if participation.is_banned:
+        raise AccessDenied("Your team is banned from this challenge's leaderboards.")
     if round.closes_at is None or now >= round.closes_at:
         closed = round.closes_at or round.opened_at
         raise RoundClosed(

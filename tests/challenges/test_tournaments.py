@@ -320,3 +320,24 @@ def test_a_team_may_upload_only_so_many_prediction_files_to_a_round(
     _pending(opened, challenge, users)
     with pytest.raises(svc.TournamentRefused, match="the most allowed; the last one counts"):
         _pending(opened, challenge, users)
+
+
+def test_a_banned_team_is_off_the_round_rankings_and_its_model_does_not_run(
+    challenge, phase, users, sent
+):
+    charlie = charlie_participation(challenge, users)
+    svc.tournament_model_upload(
+        user=users["charlie"], phase=phase, participation=charlie, upload=_file(b"m", "m.pkl")
+    )
+    opened = open_round(phase, users)
+    _pending(opened, challenge, users)
+    tournament = Tournament.objects.get(phase=phase)
+    assert len(round_leaderboard(opened=opened, tournament=tournament)) == 1
+    charlie.is_banned = True
+    charlie.save()
+    assert round_leaderboard(opened=opened, tournament=tournament) == []
+    with pytest.raises(svc.AccessDenied, match="banned"):
+        _pending(opened, challenge, users)
+    Round.objects.filter(pk=opened.pk).update(closes_at=timezone.now())
+    second = open_round(phase, users, number=2)
+    assert not RoundSubmission.objects.filter(round=second).exists()
