@@ -119,11 +119,6 @@ def _send(task: str, *args) -> None:
 # ---------------------------------------------------------------- rounds
 
 
-def current_model_for(*, phase: ChallengePhase, team_id: int) -> TournamentModel | None:
-    models = TournamentModel.objects.filter(phase=phase, team_id=team_id)
-    return models.filter(is_current=True).first() or models.first()
-
-
 def round_open(
     *,
     user,
@@ -139,6 +134,11 @@ def round_open(
     if user is not None and not user_is_challenge_host(user, phase.challenge):
         raise AccessDenied("Only the challenge's hosts can open a round.")
     tournament = tournament_of(phase)
+    if not phase.challenge.approved_by_admin:
+        # Opening runs participants' models and, later, the host's unreviewed script.
+        raise TournamentRefused(
+            "This challenge is not approved yet; rounds open once an admin approves it."
+        )
     now = now or timezone.now()
     closes_at = closes_at or now + dt.timedelta(hours=tournament.round_hours)
     if closes_at <= now:

@@ -341,3 +341,10 @@ def test_a_banned_team_is_off_the_round_rankings_and_its_model_does_not_run(
     Round.objects.filter(pk=opened.pk).update(closes_at=timezone.now())
     second = open_round(phase, users, number=2)
     assert not RoundSubmission.objects.filter(round=second).exists()
+
+
+def test_no_round_opens_before_an_admin_approves_the_challenge(challenge, phase, users, sent):
+    type(challenge).objects.filter(pk=challenge.pk).update(approved_by_admin=False)
+    phase.refresh_from_db()
+    with pytest.raises(svc.TournamentRefused, match="not approved yet"):
+        open_round(phase, users)
