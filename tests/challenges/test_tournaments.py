@@ -348,3 +348,32 @@ def test_no_round_opens_before_an_admin_approves_the_challenge(challenge, phase,
     phase.refresh_from_db()
     with pytest.raises(svc.TournamentRefused, match="not approved yet"):
         open_round(phase, users)
+
+
+@pytest.mark.parametrize("teams", [2, 12])
+def test_the_tournament_leaderboards_take_a_fixed_number_of_queries(
+    challenge, phase, users, api, django_user_model, django_assert_max_num_queries, sent, teams
+):
+    opened = open_round(phase, users)
+    for i in range(teams):
+        user = django_user_model.objects.create_user(f"t{i}", f"t{i}@example.org", "pw-123456")
+        participation = participate(user, challenge, team_name=f"team-{i}")
+        svc.round_submission_create(
+            user=user,
+            round=opened,
+            participation=participation,
+            upload=_file(th.predictions_csv(1, lambda f: f / 10)),
+        )
+    Round.objects.filter(pk=opened.pk).update(closes_at=timezone.now())
+    opened.refresh_from_db()
+    svc.round_targets_upload(user=None, round=opened, targets=_file(th.targets(1)))
+    scores = {"corr_mean": 0.1, "corr_std": 0.1, "sharpe": 1.0, "max_drawdown": 0.0}
+    for sub in RoundSubmission.objects.filter(round=opened):
+        svc.round_score_record(submission_id=sub.pk, targets_version=1, scores=scores, per_era={})
+    base = f"/api/v1/challenges/{challenge.pk}/phases/rounds/tournament/"
+    client = api("charlie")
+    client.get(base + "leaderboard/")  # the token's first use
+    with django_assert_max_num_queries(8):
+        assert len(client.get(base + "rounds/1/leaderboard/").json()["rows"]) == teams
+    with django_assert_max_num_queries(8):
+        assert len(client.get(base + "leaderboard/").json()["rows"]) == teams
