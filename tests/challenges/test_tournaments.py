@@ -377,3 +377,32 @@ def test_the_tournament_leaderboards_take_a_fixed_number_of_queries(
         assert len(client.get(base + "rounds/1/leaderboard/").json()["rows"]) == teams
     with django_assert_max_num_queries(8):
         assert len(client.get(base + "leaderboard/").json()["rows"]) == teams
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "tail", "status"),
+    [
+        (None, "get", "rounds/", 200),
+        (None, "get", "leaderboard/", 200),
+        (None, "get", "rounds/1/leaderboard/", 200),
+        (None, "get", "rounds/1/live/", 200),
+        (None, "post", "rounds/1/submissions/", 401),
+        (None, "post", "models/", 401),
+        (None, "post", "rounds/1/targets/", 401),
+        ("bob", "post", "rounds/1/submissions/", 403),  # not in the challenge
+        ("bob", "post", "models/", 403),
+        ("bob", "post", "rounds/1/targets/", 403),  # another challenge's host
+        ("charlie", "post", "rounds/1/targets/", 403),  # a participant
+        ("bob", "get", "rounds/1/submissions/", 200),  # nothing of anyone else's
+    ],
+)
+def test_who_may_do_what_on_the_tournament_api(
+    challenge, phase, users, api, sent, who, method, tail, status
+):
+    open_round(phase, users)
+    base = f"/api/v1/challenges/{challenge.pk}/phases/rounds/tournament/"
+    data = {"file": _file(th.predictions_csv(1, lambda f: f / 10), "p.csv")}
+    answer = getattr(api(who), method)(base + tail, data if method == "post" else None)
+    assert answer.status_code == status, answer.content
+    if tail == "rounds/1/submissions/" and method == "get":
+        assert answer.json() == []

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from challenges.models import Round, RoundSubmission, WebhookDelivery
 from challenges.services.tournaments import round_open, tournament_model_upload
-from challenges.services.webhooks import webhook_create
+from challenges.services.webhooks import webhook_create, webhook_signature
 from tests import tournament_helpers as th
 from tests.challenges.test_webhooks import Receiver
 from tests.workers import models
@@ -133,8 +133,10 @@ def test_it_runs_a_tournament_with_models_and_a_bot_over_two_rounds(
         ).exists(),
         "the bot's round 1 webhook",
     )
-    told = [json.loads(body) for _h, body in receiver.requests]
-    assert {"roundNumber": 1, "dataVersion": "v1", "isTest": False}.items() <= told[0].items()
+    headers, body = receiver.requests[0]
+    assert headers["X-Evalserver-Signature"] == webhook_signature(bot_hook.secret, body)
+    told = json.loads(body)
+    assert {"roundNumber": 1, "dataVersion": "v1", "isTest": False}.items() <= told.items()
     # ... asks for the current round, downloads its live data and submits.
     current = bot.get(base + "rounds/current/").json()
     assert current["number"] == 1 and current["data_version"] == "v1"
