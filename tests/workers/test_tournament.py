@@ -58,6 +58,13 @@ def expected_corr_mean(number: int, fn, shift: float = 0.0) -> float:
     return sum(per_era) / len(per_era)
 
 
+def _close(phase, number: int):
+    """The round's close time arrives (set to now rather than waited for)."""
+    closed = timezone.now()
+    Round.objects.filter(phase=phase, number=number).update(closes_at=closed)
+    return closed
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()
@@ -114,7 +121,9 @@ def test_it_runs_a_tournament_with_models_and_a_bot_over_two_rounds(
     )
 
     # ---------------------------------------------------------------- round 1
-    closes = timezone.now() + timedelta(seconds=12)
+    # Far enough ahead for a loaded machine; the test then moves the close time to "now"
+    # instead of sleeping until it (time passes: the close arrives).
+    closes = timezone.now() + timedelta(hours=1)
     answer = host.post(
         base + "rounds/",
         {
@@ -133,7 +142,11 @@ def test_it_runs_a_tournament_with_models_and_a_bot_over_two_rounds(
         ).exists(),
         "the bot's round 1 webhook",
     )
-    headers, body = receiver.requests[0]
+    (headers, body) = next(
+        (h, b)
+        for h, b in receiver.requests
+        if WebhookDelivery.objects.get(pk=int(h["X-Evalserver-Delivery"])).webhook_id == bot_hook.pk
+    )
     assert headers["X-Evalserver-Signature"] == webhook_signature(bot_hook.secret, body)
     told = json.loads(body)
     assert {"roundNumber": 1, "dataVersion": "v1", "isTest": False}.items() <= told.items()
@@ -182,7 +195,7 @@ def test_it_runs_a_tournament_with_models_and_a_bot_over_two_rounds(
     assert (
         early.status_code == 400 and "upload its targets after it closes" in early.json()["detail"]
     )
-    wait_for(lambda: timezone.now() > closes, "the round to close", timeout=30)
+    closes = _close(phase, 1)
     late = bot.post(
         base + "rounds/1/submissions/",
         {"file": _file(th.predictions_csv(1, lambda f: f / 10), "p.csv")},
@@ -222,7 +235,7 @@ def test_it_runs_a_tournament_with_models_and_a_bot_over_two_rounds(
     # anna replaces her model; carl's new model is broken.
     anna.post(base + "models/", {"file": _file(models.model_bytes(th.SQUARED), "model.pkl")})
     carl.post(base + "models/", {"file": _file(models.model_bytes(th.BROKEN), "model.pkl")})
-    closes2 = timezone.now() + timedelta(seconds=10)
+    closes2 = timezone.now() + timedelta(hours=1)
     answer = host.post(
         base + "rounds/",
         {
@@ -272,7 +285,7 @@ def test_it_runs_a_tournament_with_models_and_a_bot_over_two_rounds(
     first_model = RoundSubmission.objects.get(round__number=1, team=teams["anna"].team).model
     assert anna_run.model_id != first_model.pk
 
-    wait_for(lambda: timezone.now() > closes2, "round 2 to close", timeout=30)
+    _close(phase, 2)
     host.post(base + "rounds/2/targets/", {"file": _file(th.targets(2), "t.csv")})
     wait_for(
         lambda: not RoundSubmission.objects.filter(round__number=2, status=Status.SCORING).exists(),
