@@ -366,16 +366,7 @@ def round_submission_create(
         raise TournamentRefused(
             f"The file is {upload.size} bytes; this phase accepts at most {limit}.", field="file"
         )
-    uploads = RoundSubmission.objects.filter(
-        round=round, team_id=participation.team_id, source=Source.FILE
-    )
-    if uploads.count() >= settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND:
-        # Every upload is kept (and scored): a runaway bot must not fill the storage.
-        raise TournamentRefused(
-            f"Your team has uploaded {settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND} prediction "
-            f"files to round {round.number}, the most allowed; the last one counts.",
-            field="file",
-        )
+    _check_upload_count(round, participation.team_id)
     with open_stored(round.live_features.name) as features:
         ids = live_feature_ids(features)
     try:
@@ -386,17 +377,37 @@ def round_submission_create(
         raise TournamentRefused(str(exc), field="file") from None
     folder = f"round-predictions/{round.phase.challenge_id}/{round.pk}/{participation.team_id}"
     path, sha, _size = store_stream(folder=folder, name="predictions.csv", stream=upload)
-    return RoundSubmission.objects.create(
-        round=round,
-        team_id=participation.team_id,
-        source=Source.FILE,
-        created_by=user,
-        submitted_at=now,
-        status=Status.PENDING,
-        predictions=path,
-        predictions_sha256=sha,
-        rows=rows,
-    )
+    try:
+        with transaction.atomic():
+            # The row lock serialises a team's concurrent uploads: the count and the insert
+            # cannot interleave with another request's (as for submission quotas).
+            ChallengeParticipation.objects.select_for_update().get(pk=participation.pk)
+            _check_upload_count(round, participation.team_id)
+            return RoundSubmission.objects.create(
+                round=round,
+                team_id=participation.team_id,
+                source=Source.FILE,
+                created_by=user,
+                submitted_at=now,
+                status=Status.PENDING,
+                predictions=path,
+                predictions_sha256=sha,
+                rows=rows,
+            )
+    except BaseException:
+        delete_quietly([path])
+        raise
+
+
+def _check_upload_count(round: Round, team_id: int) -> None:
+    uploads = RoundSubmission.objects.filter(round=round, team_id=team_id, source=Source.FILE)
+    if uploads.count() >= settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND:
+        # Every upload is kept (and scored): a runaway bot must not fill the storage.
+        raise TournamentRefused(
+            f"Your team has uploaded {settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND} prediction "
+            f"files to round {round.number}, the most allowed; the last one counts.",
+            field="file",
+        )
 
 
 # ---------------------------------------------------------------- model runs (workers)
