@@ -352,6 +352,10 @@ def _measure(
     report.add("code_bare_ms", code["bare_ms"], "ms", "read, unpickle, predict, check in-process")
     report.add("code_sandbox_ms", code["sandbox_ms"], "ms", "the same through workers.code_runner")
 
+    from bench.tournament import measure_tournament_round
+
+    measure_tournament_round(report, cast, ordinary=trivial, poller=poller, quick=quick)
+
     print(f"bench: {_load()} at the end", flush=True)
     print("\n" + report.table(), flush=True)
     missed = report.missed()

@@ -253,3 +253,5 @@ _User = get_user_model()
 if admin.site.is_registered(_User):
     admin.site.unregister(_User)
 admin.site.register(_User, AuditedUserAdmin)
+
+from challenges import admin_tournaments  # noqa: E402, F401  (registers tournament admins)

@@ -139,6 +139,8 @@ class PhaseSpec:
     max_final_submissions: int | None = None
     private_splits_reveal: str | None = None  # None or "at_end"
     max_submission_size_bytes: int | None = None
+    # live tournament (code phases): {cumulative_rounds, round_hours, rank_by}; None: not one
+    tournament: dict[str, Any] | None = None
 
 
 @dataclass

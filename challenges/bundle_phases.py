@@ -26,6 +26,7 @@ PHASE_KEYS = {
     "submission_type", "test_input_file", "public_data", "resources", "max_final_submissions",
     "private_splits_reveal", "max_submission_size_bytes", "test_extra_file", "prediction_range",
     "show_logs_to_participants",
+    "tournament",
 }  # fmt: skip
 PHASE_EVALAI_KEYS = {
     "challenge", "is_active", "environment_image", "slug", "annotations_uploaded_using_cli",
@@ -33,6 +34,8 @@ PHASE_EVALAI_KEYS = {
     "is_submission_paused_reason",
 }  # fmt: skip
 RESOURCE_KEYS = ("cpus", "memory_mb", "time_limit_s")
+TOURNAMENT_KEYS = ("cumulative_rounds", "round_hours", "rank_by")
+TOURNAMENT_RANK_BY = ("corr_mean", "sharpe")
 INPUT_TYPES = (".parquet", ".pq", ".csv")
 _FILE_TYPE = re.compile(r"\.[a-z0-9][a-z0-9_+\-]*(\.[a-z0-9][a-z0-9_+\-]*)*")
 
@@ -204,8 +207,10 @@ class PhaseChecker(ConfigReader):
             phase.submission_type = submission_type  # type: ignore[assignment]
         phase.test_input_file = self.file_ref(item, "test_input_file", path, missing="error")
         phase.test_extra_file = self.file_ref(item, "test_extra_file", path, missing="error")
+        phase.tournament = self.tournament(item, path, submission_type)
         if submission_type == "code":
-            if item.get("test_input_file") is None:
+            # A tournament's models predict each round's live features, uploaded per round.
+            if item.get("test_input_file") is None and phase.tournament is None:
                 self.error(
                     f"{path}.test_input_file",
                     "is required for a code phase: the hidden input the participants' code predicts on.",
@@ -237,6 +242,52 @@ class PhaseChecker(ConfigReader):
                     f"{path}.private_splits_reveal",
                     f"can only be 'at_end' (private splits are shown once the phase ends), not {kind(reveal)}.",
                 )
+
+    def tournament(self, item: dict, prefix: str, submission_type: str) -> dict | None:
+        path = f"{prefix}.tournament"
+        value = item.get("tournament")
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.error(
+                path,
+                "must be a mapping like {cumulative_rounds: 4, round_hours: 48, rank_by: "
+                f"corr_mean}}, not {kind(value)}.",
+            )
+            return None
+        if submission_type != "code":
+            self.error(
+                path,
+                "needs submission_type: code (teams upload models that run on every round).",
+            )
+        for key in value:
+            if key not in TOURNAMENT_KEYS:
+                self.warning(
+                    f"{path}.{key}",
+                    f"Unknown tournament setting: ignored (known: {', '.join(TOURNAMENT_KEYS)}).",
+                )
+        result: dict[str, Any] = {
+            "cumulative_rounds": self.integer(
+                value, "cumulative_rounds", path, default=4, minimum=1, maximum=1000
+            ),
+        }
+        hours = to_number(value.get("round_hours", 48))
+        if hours is None or hours <= 0:
+            self.error(
+                f"{path}.round_hours",
+                f"must be a positive number of hours, not {kind(value.get('round_hours'))}.",
+            )
+            hours = 48
+        result["round_hours"] = float(hours)
+        rank_by = str(value.get("rank_by", "corr_mean")).strip().lower()
+        if rank_by not in TOURNAMENT_RANK_BY:
+            self.error(
+                f"{path}.rank_by",
+                f"must be one of {', '.join(TOURNAMENT_RANK_BY)}, not {short(rank_by)}.",
+            )
+            rank_by = "corr_mean"
+        result["rank_by"] = rank_by
+        return result
 
     def public_data(self, item: dict, prefix: str) -> list[str]:
         path = f"{prefix}.public_data"

@@ -7,6 +7,7 @@
     evalserver-cli submit 3 dev predictions.csv --wait          # progress bar, then the result
     evalserver-cli status 41 --wait
     evalserver-cli leaderboard 3 dev public
+    evalserver-cli round 3 rounds --live live.csv               # tournaments: see cli_tournament
 
 No Django here: a participant installs the project (or copies this file) and needs only
 `requests`. The server and token come from --url/--token, EVALSERVER_URL/EVALSERVER_TOKEN,
@@ -368,6 +369,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("split")
     c.add_argument("--order-by")
     c.set_defaults(run=cmd_leaderboard)
+
+    from evalserver import cli_tournament  # its commands use this module's helpers
+
+    cli_tournament.add_parsers(sub)
     return p
 
 

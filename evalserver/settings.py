@@ -258,6 +258,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SWEEPER_INTERVAL_S),
     },
     "purge-failed-inputs": {"task": "workers.purge_failed_inputs", "schedule": 3600.0},
+    "sweep-tournaments": {
+        "task": "workers.sweep_tournaments",
+        "schedule": float(SWEEPER_INTERVAL_S),
+    },
 }
 # Storage bounds (issue 11). Bytes of submission files a team may keep per challenge
 # (0: no cap); failed submissions' files are removed this many days after they failed
@@ -265,6 +269,15 @@ CELERY_BEAT_SCHEDULE = {
 SUBMISSION_TEAM_STORAGE_BYTES = envint("SUBMISSION_TEAM_STORAGE_BYTES", 20 * 1024**3)
 FAILED_SUBMISSION_RETENTION_DAYS = envint("FAILED_SUBMISSION_RETENTION_DAYS", 7)
 SUBMISSION_MAX_FAILED_PER_DAY = envint("SUBMISSION_MAX_FAILED_PER_DAY", 20)
+
+# Live tournaments: model runs and scoring go to this queue, which every worker also
+# consumes (empty: "<CELERY_QUEUE>-rounds"), so a round's models share the workers with
+# ordinary submissions instead of queueing in front of them.
+TOURNAMENT_QUEUE = env("TOURNAMENT_QUEUE", "")
+# A folder the beat schedule opens rounds from (docs/tournaments.md); empty: off.
+TOURNAMENT_ROUNDS_DIR = env("TOURNAMENT_ROUNDS_DIR", "")
+# Prediction files a team may upload to one round (its bot's last one counts).
+TOURNAMENT_MAX_UPLOADS_PER_ROUND = envint("TOURNAMENT_MAX_UPLOADS_PER_ROUND", 20)
 
 # Remote evaluation (EvalAI's API): how long a host's worker holds a submission it received
 # from its challenge's queue before the message is visible again (or the attempt is lost).

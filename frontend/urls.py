@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from frontend.views import account, choices, host, leaderboard, participant, public
+from frontend.views import account, choices, host, leaderboard, participant, public, tournaments
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -101,5 +101,35 @@ urlpatterns = [
             template_name="frontend/accounts/password_reset_complete.html"
         ),
         name="password_reset_complete",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/",
+        tournaments.tournament,
+        name="tournament",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/open/",
+        tournaments.open_round,
+        name="tournament-open",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/rounds/<int:number>/targets/",
+        tournaments.upload_targets,
+        name="tournament-targets",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/rounds/<int:number>/submit/",
+        tournaments.submit_predictions,
+        name="tournament-submit",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/models/",
+        tournaments.upload_model,
+        name="tournament-model",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/models/<int:model_id>/current/",
+        tournaments.mark_current,
+        name="tournament-model-current",
     ),
 ]

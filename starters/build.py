@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 STARTERS_DIR = Path(__file__).resolve().parent
-STARTERS: list[str] = ["tabular_classification", "numerai_regression"]
+STARTERS: list[str] = ["tabular_classification", "numerai_regression", "numerai_tournament"]
 CONFIG_NAME = "challenge_config.yaml"
 SAMPLE_EXTENSION = {"file": "csv", "code": "pkl"}
 EVALUATION_SCRIPT_DIR = "evaluation_script"
@@ -42,6 +42,7 @@ ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 LOGO_COLOURS = {
     "tabular_classification": (38, 110, 196),
     "numerai_regression": (24, 150, 96),
+    "numerai_tournament": (150, 70, 24),
 }
 
 
@@ -82,6 +83,10 @@ def build_starter(name: str, out_dir: Path) -> Path:
             stale.unlink()
         for sample in sorted(samples_dir.glob("sample_submission_*.*")):
             shutil.copyfile(sample, sample_dir / sample.name)
+        # A tournament's rounds (live features and targets), for the host to open.
+        shutil.rmtree(sample_dir / "rounds", ignore_errors=True)
+        if (samples_dir / "rounds").is_dir():
+            shutil.copytree(samples_dir / "rounds", sample_dir / "rounds")
     return zip_path
 
 

@@ -125,3 +125,7 @@ def build_environment(script_id: int) -> None:
         ensure_environment(script)
     except EnvironmentError_ as exc:
         log.warning("script %s: %s", script_id, exc)
+
+
+# Live tournaments' tasks and worker hooks register on import.
+from workers import tournament_tasks  # noqa: E402, F401

@@ -33,7 +33,9 @@ def deliver(delivery_id: int) -> float | None:
         "User-Agent": "evalserver-webhook/1",
         "X-Evalserver-Signature": webhook_signature(webhook.secret, body),
         "X-Evalserver-Delivery": str(delivery.pk),
-        "X-Evalserver-Event": "test" if delivery.payload.get("isTest") else "round",
+        "X-Evalserver-Event": "test"
+        if delivery.payload.get("isTest")
+        else delivery.payload.get("event", "round"),
     }
     started = time.monotonic()
     status_code, error = None, ""

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("challenges.api.data")),
     path("", include("challenges.api.webhooks")),
     path("", include("challenges.api.leaderboards")),
+    path("", include("challenges.api.tournaments")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

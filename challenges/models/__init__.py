@@ -16,6 +16,7 @@ from challenges.models.participation import (
     ParticipantTeamMember,
 )
 from challenges.models.submission import Submission, SubmissionResult
+from challenges.models.tournaments import RoundSubmission, Tournament, TournamentModel
 from challenges.models.webhooks import Round, Webhook, WebhookDelivery
 
 __all__ = [
@@ -33,8 +34,11 @@ __all__ = [
     "ParticipantTeam",
     "ParticipantTeamMember",
     "Round",
+    "RoundSubmission",
     "Submission",
     "SubmissionResult",
+    "Tournament",
+    "TournamentModel",
     "Webhook",
     "WebhookDelivery",
 ]

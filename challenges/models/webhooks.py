@@ -24,6 +24,16 @@ class Round(models.Model):
         on_delete=models.SET_NULL,
         help_text="empty when the round opened with the phase",
     )
+    # Tournament rounds (challenges.models.tournaments): the live features bots download
+    # and models run on, the close time after which submissions are refused, and the
+    # targets that arrive later. `targets_version` grows with every upload of targets.
+    closes_at = models.DateTimeField(null=True, blank=True)
+    live_features = models.FileField(upload_to="rounds/", blank=True, max_length=300)
+    live_features_sha256 = models.CharField(max_length=64, blank=True)
+    targets = models.FileField(upload_to="rounds/", blank=True, max_length=300)
+    targets_sha256 = models.CharField(max_length=64, blank=True)
+    targets_version = models.PositiveIntegerField(default=0)
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -294,6 +294,17 @@ _PHASE_FIELDS = (
 )
 
 
+def _sync_tournament(phase: ChallengePhase, ps: PhaseSpec) -> None:
+    """The phase's tournament settings; a phase that stops being a tournament keeps its
+    rounds (and their submissions) but its settings row goes."""
+    from challenges.models import Tournament
+
+    if ps.tournament is None:
+        Tournament.objects.filter(phase=phase).delete()
+        return
+    Tournament.objects.update_or_create(phase=phase, defaults=dict(ps.tournament))
+
+
 def _sync_phase(
     challenge: Challenge, ps: PhaseSpec, bundle: Bundle, folder: str, written: list[str]
 ) -> ChallengePhase:
@@ -341,6 +352,7 @@ def _sync_phase(
         )
     phase.public_data = public
     phase.save()
+    _sync_tournament(phase, ps)
     return phase
 
 

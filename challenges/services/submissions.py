@@ -371,6 +371,13 @@ def submission_create(
         )
     if is_baseline and not is_host:
         raise AccessDenied("Only hosts can add baseline submissions.")
+    if hasattr(phase, "tournament"):
+        # Tournament phases take models and round predictions (challenges.services.tournaments).
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} is a tournament: upload a model to "
+            "/api/challenges/<id>/phases/<phase>/tournament/models/ or predictions for the open "
+            "round to .../tournament/rounds/<number>/submissions/."
+        )
     if not is_host:
         _check_phase_open(phase, now)
         _check_allowed_email(phase, user)

@@ -119,6 +119,12 @@ def round_start(*, user, phase: ChallengePhase, data_version: str = "") -> Round
     """A host opens the phase's next round; every participating team's webhook is told."""
     if not user_is_challenge_host(user, phase.challenge):
         raise AccessDenied("Only the challenge's hosts can start a round.")
+    if hasattr(phase, "tournament"):
+        # A tournament round needs its live features (challenges.services.tournaments).
+        raise WebhookRefused(
+            f"Phase {phase.codename!r} is a tournament: open its rounds by uploading live "
+            "features (POST .../tournament/rounds/)."
+        )
     with transaction.atomic():
         # One new number at a time per phase.
         ChallengePhase.objects.select_for_update().filter(pk=phase.pk).first()
@@ -140,7 +146,7 @@ def rounds_open_due(*, now=None) -> int:
     ends = Q(end_date__gt=now) | Q(end_date__isnull=True, challenge__end_date__gt=now)
     due = ChallengePhase.objects.filter(
         starts, ends, challenge__approved_by_admin=True, rounds__isnull=True
-    )
+    ).filter(tournament__isnull=True)  # tournament rounds open with their live features
     opened = 0
     for phase in due:
         try:
@@ -209,6 +215,12 @@ def webhook_delivery_give_up(*, delivery_id: int, reason: str) -> None:
     WebhookDelivery.objects.filter(pk=delivery_id, status=Status.PENDING).update(
         status=Status.FAILED, last_error=reason[:2000]
     )
+
+
+def round_notify_teams(*, opened: Round) -> None:
+    """Tell every participating team's webhooks that `opened` opened (inside the caller's
+    transaction; deliveries go out after it commits)."""
+    _notify(opened)
 
 
 def _notify(opened: Round) -> None:

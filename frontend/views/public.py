@@ -34,7 +34,9 @@ def challenge_detail(request, challenge_id: int):
     is_host = user_is_challenge_host(request.user, challenge)
     phases = [
         p
-        for p in challenge.phases.prefetch_related("phase_splits__dataset_split")
+        for p in challenge.phases.select_related("tournament").prefetch_related(
+            "phase_splits__dataset_split"
+        )
         if p.is_public or is_host
     ]
     now = timezone.now()

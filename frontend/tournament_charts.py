@@ -1,0 +1,67 @@
+"""A team's score by round, drawn by the server as inline SVG (like frontend.charts).
+Pure: no ORM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.html import escape
+
+from frontend.charts import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH
+
+
+def score_by_round_svg(points: Sequence[tuple[int, float]], *, label: str, team: str) -> str:
+    """One dot per resolved round the team was scored in, joined by a line, with a zero
+    line (a correlation below it lost). Returns markup for a `<figure>`."""
+    if not points:
+        return f'<p class="meta">{escape(team)} has no scored round yet.</p>'
+    points = sorted(points)
+    rounds = [p[0] for p in points]
+    first, last = min(rounds), max(rounds)
+    if first == last:
+        first, last = first - 1, last + 1
+    values = [p[1] for p in points] + [0.0]
+    low, high = min(values), max(values)
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    pad = (high - low) * 0.08
+    low, high = low - pad, high + pad
+
+    def x(number: int) -> float:
+        return LEFT + (WIDTH - LEFT - RIGHT) * (number - first) / (last - first)
+
+    def y(value: float) -> float:
+        return TOP + (HEIGHT - TOP - BOTTOM) * (high - value) / (high - low)
+
+    title = f"{label} of {team} by round"
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" '
+        f'y2="{HEIGHT - BOTTOM}"/>',
+        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}"/>',
+        f'<line class="baseline" x1="{LEFT}" y1="{y(0.0):.1f}" x2="{WIDTH - RIGHT}" '
+        f'y2="{y(0.0):.1f}"><title>0</title></line>',
+    ]
+    for value in (low + pad, high - pad):
+        parts.append(
+            f'<text class="tick" x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
+            f"{value:.4g}</text>"
+        )
+    for number in rounds:
+        parts.append(
+            f'<text class="tick" x="{x(number):.1f}" y="{HEIGHT - 12}" text-anchor="middle">'
+            f"{number}</text>"
+        )
+    path = " ".join(
+        f"{'M' if i == 0 else 'L'}{x(n):.1f},{y(v):.1f}" for i, (n, v) in enumerate(points)
+    )
+    parts.append(f'<path class="best" d="{path}"/>')
+    for number, value in points:
+        parts.append(
+            f'<circle class="best-dot" cx="{x(number):.1f}" cy="{y(value):.1f}" r="4">'
+            f"<title>round {number}: {value:.4g}</title></circle>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,3 @@
+from .main import evaluate
+
+__all__ = ["evaluate"]

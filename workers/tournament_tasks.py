@@ -1,0 +1,64 @@
+"""Celery tasks of live tournaments: thin. Take an id, call the worker function."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import celeryd_after_setup, worker_ready
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="workers.run_round_model", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def run_round_model(run_id: int) -> None:
+    from workers.tournaments import run_round_model as run
+
+    run(run_id=run_id, worker_node=run_round_model.request.hostname or "local")
+
+
+@shared_task(
+    name="workers.score_round_submission",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def score_round_submission(submission_id: int, targets_version: int) -> None:
+    from workers.tournaments import score_round_submission as score
+
+    score(submission_id=submission_id, targets_version=targets_version)
+
+
+@shared_task(name="workers.sweep_tournaments", ignore_result=True)
+def sweep_tournaments() -> None:
+    from challenges.services.tournament_folders import rounds_from_folder
+    from challenges.services.tournaments import tournaments_sweep
+
+    report = tournaments_sweep()
+    opened = rounds_from_folder()
+    if report.resent or report.requeued or report.failed or opened:
+        log.info("tournaments: %s, opened/resolved %s from the folder", report, opened)
+
+
+@celeryd_after_setup.connect
+def _consume_the_tournament_queue(sender, instance, **kwargs) -> None:
+    """Every worker takes round work too, next to its own queue: Redis hands out the two
+    queues in turn, so a 200-model round and ordinary submissions share the workers."""
+    from challenges.services.tournaments import tournament_queue
+
+    instance.app.amqp.queues.select_add(tournament_queue())
+
+
+@worker_ready.connect
+def _recover_round_runs(sender=None, **kwargs) -> None:
+    """Model runs a previous instance of this worker node left predicting run again."""
+    from challenges.services.tournaments import round_runs_recover_worker
+
+    node = getattr(sender, "hostname", None)
+    if not node:
+        return
+    report = round_runs_recover_worker(worker_prefix=f"{node}/")
+    if report.requeued or report.failed:
+        log.warning("recovered model runs of %s: %s", node, report)
