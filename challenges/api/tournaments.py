@@ -4,7 +4,6 @@ cumulative (JSON and CSV, the same numbers)."""
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.http import FileResponse, HttpResponse
@@ -18,6 +17,8 @@ from rest_framework.views import APIView
 import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges.access import access_phase
 from challenges.api.errors import exception_handler
+from challenges.csv_safe import csv_writer
+from challenges.failure_text import participant_failure_text
 from challenges.models import Round, RoundSubmission, TournamentModel
 from challenges.selectors import participation_for_user
 from challenges.services.storage import open_stored
@@ -32,6 +33,7 @@ from challenges.services.tournaments import (
     tournament_model_upload,
     tournament_of,
 )
+from challenges.throttles import submit_throttles
 from challenges.tournament_leaderboards import cumulative_leaderboard, round_leaderboard
 from challenges.tournament_metrics import METRICS
 
@@ -117,6 +119,8 @@ class TournamentModelOut(serializers.ModelSerializer):
 class RoundSubmissionOut(serializers.ModelSerializer):
     round = serializers.IntegerField(source="round.number")
     scores = serializers.SerializerMethodField()
+    # The team reads the summary written for it (challenges.failure_text), as everywhere.
+    failure_message = serializers.SerializerMethodField()
 
     class Meta:
         model = RoundSubmission
@@ -132,6 +136,9 @@ class RoundSubmissionOut(serializers.ModelSerializer):
             "scores",
             "scored_at",
         ]
+
+    def get_failure_message(self, obj: RoundSubmission) -> str:
+        return participant_failure_text(obj.failure_message)
 
     def get_scores(self, obj: RoundSubmission) -> dict | None:
         if not obj.scores:
@@ -225,6 +232,10 @@ class RoundSubmissions(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
 
+    def get_throttles(self):
+        # Files cost disk and worker time: the submit rate of every upload route.
+        return [t() for t in submit_throttles()] if self.request.method == "POST" else []
+
     @extend_schema(responses=RoundSubmissionOut(many=True))
     def get(self, request, challenge_id: int, codename: str, number: int):
         """Your team's submissions to the round: model runs (with failures) and uploads."""
@@ -265,6 +276,10 @@ class TeamModels(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
 
+    def get_throttles(self):
+        # Files cost disk and worker time: the submit rate of every upload route.
+        return [t() for t in submit_throttles()] if self.request.method == "POST" else []
+
     @extend_schema(responses=TournamentModelOut(many=True))
     def get(self, request, challenge_id: int, codename: str):
         """Your team's models in this tournament, newest first."""
@@ -304,28 +319,12 @@ class ModelCurrent(APIView):
         return Response(TournamentModelOut(model).data)
 
 
-def _csv_cell(value) -> str:
-    """Never a formula in a spreadsheet: team names are participants' text."""
-    text = "" if value is None else str(value)
-    return (
-        "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(text) else text
-    )
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _csv_response(rows: list[dict], columns: list[str], name: str) -> HttpResponse:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)  # the one formula-safe writer (challenges.csv_safe)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_csv_cell(row.get(c)) for c in columns])
+        writer.writerow([row.get(c) for c in columns])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

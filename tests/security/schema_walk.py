@@ -83,6 +83,11 @@ def path_values(world, users) -> dict[str, str]:
         "submission_id": str(world.charlie_sub.pk),
         "team_id": str(world.charlie_team.pk),
         "webhook_id": str(webhook.pk),
+        # A round number: the world's phase is no tournament, so these routes answer as
+        # for a phase without rounds (tests/challenges/test_tournaments.py has its own
+        # table on a tournament phase).
+        "number": "1",
+        "model_id": "1",
     }
 
 
