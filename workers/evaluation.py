@@ -134,8 +134,9 @@ def _fail(submission_id: int, kind: str, message: str) -> None:
     )
 
 
-def _script_and_splits(submission: Submission):
-    phase = submission.phase
+def phase_script_and_splits(phase: ChallengePhase):
+    """The challenge's newest script version, and each of the phase's splits' labels: what
+    evaluate() runs with and what its result must name."""
     script = (
         EvaluationScript.objects.filter(challenge_id=phase.challenge_id)
         .order_by("-version")
@@ -147,7 +148,11 @@ def _script_and_splits(submission: Submission):
             "dataset_split", "leaderboard"
         )
     }
-    return script, splits, submission_metadata(submission)
+    return script, splits
+
+
+def _script_and_splits(submission: Submission):
+    return (*phase_script_and_splits(submission.phase), submission_metadata(submission))
 
 
 def _evaluate(

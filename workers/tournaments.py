@@ -14,7 +14,7 @@ from pathlib import Path
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from challenges.models import ChallengePhaseSplit, EvaluationScript, RoundSubmission
+from challenges.models import RoundSubmission
 from challenges.services.storage import sha256_stream
 from challenges.services.tournaments import (
     RunRecord,
@@ -24,7 +24,7 @@ from challenges.services.tournaments import (
 )
 from challenges.tournament_metrics import PerEraError, era_metrics, per_era_from_output
 from workers.code_evaluation import NO_NETWORK_ISOLATION, code_limits, code_refused, work_root
-from workers.evaluation import _db_retry, run_in_sandbox, runtime_versions
+from workers.evaluation import _db_retry, phase_script_and_splits, run_in_sandbox, runtime_versions
 from workers.runner import phase_limits
 from workers.scripts import staged
 
@@ -138,17 +138,7 @@ def score_round_submission(*, submission_id: int, targets_version: int) -> None:
     if sub is None:
         return  # scored already, or newer targets came (their own task scores it)
     phase = sub.round.phase
-    script = (
-        EvaluationScript.objects.filter(challenge_id=phase.challenge_id)
-        .order_by("-version")
-        .first()
-    )
-    splits = {
-        ps.dataset_split.codename: ps.leaderboard.labels
-        for ps in ChallengePhaseSplit.objects.filter(phase=phase).select_related(
-            "dataset_split", "leaderboard"
-        )
-    }
+    script, splits = phase_script_and_splits(phase)
     scores = per_era = None
     message = traceback = ""
     try:
