@@ -141,16 +141,6 @@ def unreachable_folder(paths) -> tuple[str, str] | None:
     return None
 
 
-def run(request: dict) -> dict:
-    try:
-        evaluate = load_evaluate(request["script_root"], request["module"])
-    except ScriptError as exc:
-        return exc.report()
-    except MemoryError as exc:
-        return _failure("memory", exc) | {"error": "MemoryError"}
-    return call_evaluate(evaluate, request)
-
-
 def finish_report(report: dict) -> bytes:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     report["cpu_s"] = usage.ru_utime + usage.ru_stime

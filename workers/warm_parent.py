@@ -121,6 +121,8 @@ class Server:
         # children share it rather than each making (and the kernel tearing down) one.
         # One child runs at a time, and whatever it bound dies with its PID namespace.
         self.shared_net = self.root and _only_loopback()
+        # Where Python imports from: each child's read-only binds (asked once, not per fork).
+        self.roots = import_roots()
         self.to_learn: set[str] = set()  # modules the last children imported
         self.refused: set[str] = set()  # not ours to import, or failed to
         self.learned = 0
@@ -253,7 +255,6 @@ class Server:
     def _evaluate(self, msg: dict) -> None:
         limits, uid = Limits.from_message(msg["limits"]), msg.get("uid")
         me = os.getpid()
-        setup_started = time.process_time()
         # RLIMIT_AS caps the whole address space, and this child starts with everything the
         # warm parent mapped: the interpreter and the script's libraries (pandas + sklearn
         # alone reserve hundreds of MB of virtual memory). So the phase's memory_mb is what
@@ -309,9 +310,7 @@ class Server:
             sys.modules["tempfile"].tempdir = None
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         before = set(sys.modules) if msg.get("learn") else None
-        setup_cpu = time.process_time() - setup_started
         report = call_evaluate(self.evaluate, msg["request"])
-        report["setup_cpu_s"] = setup_cpu
         if os.getpid() != me:
             os._exit(0)  # a process the script forked came back through here
         report["filesystem"] = filesystem
@@ -331,7 +330,7 @@ class Server:
             return confine_filesystem(
                 uid=uid if uid is not None else os.geteuid(),
                 gid=uid if uid is not None else os.getegid(),
-                read_only=[*import_roots(), *msg.get("expose", ())],
+                read_only=[*self.roots, *msg.get("expose", ())],
                 writable=[msg["work"]] if msg["work"] else [],
                 tmp_mb=msg.get("tmp_mb"),
                 hide=msg.get("hide", ()),
@@ -469,7 +468,7 @@ class Server:
         names, self.to_learn = self.to_learn, set()
         if not names or self.learned >= MAX_LEARNED:
             return
-        roots = tuple(root.rstrip("/") + "/" for root in import_roots())
+        roots = tuple(root.rstrip("/") + "/" for root in self.roots)
         added = 0
         for name in sorted(names, key=lambda n: (n.count("."), n)):  # packages first
             if name in sys.modules or name in self.refused:
@@ -492,6 +491,7 @@ class Server:
                 break
         if added:
             self.learned += added
+            self.roots = import_roots()  # (an imported package may have added a path)
             gc.collect()
             gc.freeze()
             threads = len(os.listdir("/proc/self/task"))
