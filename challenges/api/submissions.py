@@ -18,7 +18,7 @@ from challenges.access import AccessDenied, user_is_challenge_host
 from challenges.failure_text import participant_failure_text
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user
-from challenges.services.hosting import host_participation_for
+from challenges.services.hosting import submitting_participation
 from challenges.services.submission_choices import (
     submission_set_baseline,
     submission_set_final,
@@ -169,9 +169,9 @@ class PhaseSubmissions(APIView):
         params = SubmissionCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        if participation is None and user_is_challenge_host(request.user, phase.challenge):
+        if participation is None:
             # Hosts cannot join their own challenge; they submit as its host team.
-            participation = host_participation_for(challenge=phase.challenge, user=request.user)
+            participation = submitting_participation(challenge=phase.challenge, user=request.user)
         submission = submission_create(
             user=request.user,
             phase=phase,

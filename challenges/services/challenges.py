@@ -14,22 +14,9 @@ from challenges.services.scripts import challenge_prepare_environments
 def challenge_approve(
     *, challenge: Challenge, reviewer: AbstractBaseUser, note: str = ""
 ) -> Challenge:
-    now = timezone.now()
-    with transaction.atomic():
-        Challenge.objects.filter(pk=challenge.pk).update(
-            approved_by_admin=True,
-            review=Challenge.Review.APPROVED,
-            review_note=note,
-            reviewed_at=now,
-        )
-        audit_record(
-            actor=reviewer,
-            action=AuditEvent.Action.CHALLENGE_APPROVE,
-            challenge=challenge,
-            target=f"challenge {challenge.pk}",
-            note=note,
-        )
-    challenge.refresh_from_db()
+    challenge = _challenge_review(
+        challenge=challenge, reviewer=reviewer, note=note, review=Challenge.Review.APPROVED
+    )
     challenge_prepare_environments(challenge=challenge)
     return challenge
 
@@ -37,17 +24,25 @@ def challenge_approve(
 def challenge_reject(
     *, challenge: Challenge, reviewer: AbstractBaseUser, note: str = ""
 ) -> Challenge:
-    now = timezone.now()
+    return _challenge_review(
+        challenge=challenge, reviewer=reviewer, note=note, review=Challenge.Review.REJECTED
+    )
+
+
+def _challenge_review(*, challenge, reviewer, note: str, review: str) -> Challenge:
+    """The admin's verdict and its audit record, in one transaction."""
+    approved = review == Challenge.Review.APPROVED
     with transaction.atomic():
         Challenge.objects.filter(pk=challenge.pk).update(
-            approved_by_admin=False,
-            review=Challenge.Review.REJECTED,
-            review_note=note,
-            reviewed_at=now,
+            approved_by_admin=approved, review=review, review_note=note, reviewed_at=timezone.now()
         )
         audit_record(
             actor=reviewer,
-            action=AuditEvent.Action.CHALLENGE_REJECT,
+            action=(
+                AuditEvent.Action.CHALLENGE_APPROVE
+                if approved
+                else AuditEvent.Action.CHALLENGE_REJECT
+            ),
             challenge=challenge,
             target=f"challenge {challenge.pk}",
             note=note,

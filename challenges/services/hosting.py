@@ -12,10 +12,19 @@ from challenges.models import (
     ChallengePhaseSplit,
     ParticipantTeam,
 )
-from challenges.selectors import host_team_participation
+from challenges.selectors import host_team_participation, participation_for_user
 from challenges.services.audit import audit_record
 from challenges.services.leaderboards import leaderboard_refresh_team
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH, ParticipationError
+
+
+def submitting_participation(*, challenge: Challenge, user) -> ChallengeParticipation | None:
+    """Whom a user's submission is for: their team's participation, else, for the
+    challenge's hosts, the host team's (made on first use). None: they may not submit."""
+    participation = participation_for_user(user, challenge)
+    if participation is None and user_is_challenge_host(user, challenge):
+        participation = host_participation_for(challenge=challenge, user=user)
+    return participation
 
 
 def host_participation_for(*, challenge: Challenge, user) -> ChallengeParticipation:

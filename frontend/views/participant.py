@@ -15,7 +15,7 @@ from challenges.api.submissions import access_phase
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user, teams_of_user
-from challenges.services.hosting import host_participation_for
+from challenges.services.hosting import submitting_participation
 from challenges.services.participation import (
     ParticipationError,
     challenge_participate,
@@ -163,8 +163,8 @@ def submit(request, challenge_id: int, codename: str):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            if participation is None:
-                participation = host_participation_for(challenge=challenge, user=request.user)
+            if participation is None:  # a host: the host team's
+                participation = submitting_participation(challenge=challenge, user=request.user)
             submission = submission_create(
                 user=request.user,
                 phase=phase,

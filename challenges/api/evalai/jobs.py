@@ -24,7 +24,7 @@ from challenges.leaderboard_access import access_leaderboard
 from challenges.leaderboards import leaderboard_page, ordering_for
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.selectors import host_team_participation, participation_for_user
-from challenges.services.hosting import host_participation_for
+from challenges.services.hosting import submitting_participation
 from challenges.services.large_uploads import (
     large_upload_finish,
     large_upload_part_store,
@@ -83,14 +83,6 @@ class SubmissionInput(SubmissionFields):
     input_file = serializers.FileField()
 
 
-def participation_to_submit(user, phase):
-    participation = participation_for_user(user, phase.challenge)
-    if participation is None and user_is_challenge_host(user, phase.challenge):
-        # As on /api/v1/: hosts submit as the challenge's host team.
-        participation = host_participation_for(challenge=phase.challenge, user=user)
-    return participation
-
-
 def json_object(request) -> dict:
     """The request's body as the dict every EvalAI route expects: a JSON array or string
     is the client's mistake (400), not our 500."""
@@ -119,7 +111,7 @@ class PhaseSubmissions(EvalAIView):
         submission = submission_create(
             user=request.user,
             phase=phase,
-            participation=participation_to_submit(request.user, phase),
+            participation=submitting_participation(challenge=phase.challenge, user=request.user),
             upload=data["input_file"],
             method_name=data["method_name"],
             method_description=data["method_description"],
@@ -278,7 +270,7 @@ class LargeUploadStart(EvalAIView):
         upload = large_upload_start(
             user=request.user,
             phase=phase,
-            participation=participation_to_submit(request.user, phase),
+            participation=submitting_participation(challenge=phase.challenge, user=request.user),
             file_name=str(request.data.get("file_name", "")),
             parts=parts,
             fields={
@@ -329,7 +321,7 @@ class LargeUploadFinish(EvalAIView):
             user=request.user,
             upload_id=str(request.data.get("upload_id", "")),
             submission_pk=int(submission_pk),
-            participation=participation_to_submit(request.user, phase),
+            participation=submitting_participation(challenge=phase.challenge, user=request.user),
         )
         return Response(
             {"upload_id": request.data.get("upload_id"), "submission_pk": submission.pk}
