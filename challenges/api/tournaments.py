@@ -15,7 +15,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from challenges.access import access_phase
 from challenges.api.errors import exception_handler
 from challenges.csv_safe import csv_writer
 from challenges.failure_text import participant_failure_text
@@ -31,31 +30,13 @@ from challenges.services.tournaments import (
     team_round_submissions,
     tournament_model_mark_current,
     tournament_model_upload,
-    tournament_of,
 )
 from challenges.throttles import submit_throttles
+from challenges.tournament_access import access_round, access_team_model, access_tournament
 from challenges.tournament_leaderboards import cumulative_leaderboard, round_leaderboard
 from challenges.tournament_metrics import METRICS
 
 _BASE = "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/"
-
-
-def access_tournament(user, challenge_id: int, codename: str):
-    """(phase, tournament) of a phase `user` may see; DoesNotExist otherwise."""
-    phase = access_phase(user, challenge_id, codename=codename)
-    return phase, tournament_of(phase)
-
-
-def access_round(user, challenge_id: int, codename: str, number: int) -> Round:
-    phase, _tournament = access_tournament(user, challenge_id, codename)
-    return Round.objects.select_related("phase__challenge").get(phase=phase, number=number)
-
-
-def access_team_model(user, model_id: int) -> TournamentModel:
-    """A model of one of the user's teams; DoesNotExist otherwise (no existence leak)."""
-    return TournamentModel.objects.select_related("team").get(
-        pk=model_id, team__memberships__user=user
-    )
 
 
 class TournamentRoundOut(serializers.ModelSerializer):

@@ -12,8 +12,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from challenges.access import access_phase, user_is_challenge_host
-from challenges.models import Round, TournamentModel
+from challenges.access import user_is_challenge_host
+from challenges.models import TournamentModel
 from challenges.selectors import participation_for_user
 from challenges.services.submissions import SubmissionRefused
 from challenges.services.tournaments import (
@@ -24,8 +24,8 @@ from challenges.services.tournaments import (
     team_round_submissions,
     tournament_model_mark_current,
     tournament_model_upload,
-    tournament_of,
 )
+from challenges.tournament_access import access_round, access_team_model, access_tournament
 from challenges.tournament_leaderboards import (
     cumulative_leaderboard,
     round_leaderboard,
@@ -37,8 +37,7 @@ from frontend.views.common import int_param, page
 
 
 def _tournament(request, challenge_id: int, codename: str):
-    phase = access_phase(request.user, challenge_id, codename=codename)
-    return phase, tournament_of(phase)
+    return access_tournament(request.user, challenge_id, codename)
 
 
 @page
@@ -130,8 +129,7 @@ def open_round(request, challenge_id: int, codename: str):
 @require_POST
 @page
 def upload_targets(request, challenge_id: int, codename: str, number: int):
-    phase, _t = _tournament(request, challenge_id, codename)
-    opened = Round.objects.select_related("phase__challenge").get(phase=phase, number=number)
+    opened = access_round(request.user, challenge_id, codename, number)
     upload = request.FILES.get("targets")
     if upload is None:
         messages.error(request, "Choose the round's targets file (CSV id,era,target).")
@@ -176,9 +174,9 @@ def upload_model(request, challenge_id: int, codename: str):
 @page
 def mark_current(request, challenge_id: int, codename: str, model_id: int):
     phase, _t = _tournament(request, challenge_id, codename)
-    model = TournamentModel.objects.select_related("team").get(
-        pk=model_id, phase=phase, team__memberships__user=request.user
-    )
+    model = access_team_model(request.user, model_id)
+    if model.phase_id != phase.pk:
+        raise TournamentModel.DoesNotExist
     tournament_model_mark_current(user=request.user, model=model)
     messages.success(request, f"{model.file_name} runs on the next rounds.")
     return redirect(_back(challenge_id, codename))
@@ -188,8 +186,7 @@ def mark_current(request, challenge_id: int, codename: str, model_id: int):
 @require_POST
 @page
 def submit_predictions(request, challenge_id: int, codename: str, number: int):
-    phase, _t = _tournament(request, challenge_id, codename)
-    opened = Round.objects.select_related("phase__challenge").get(phase=phase, number=number)
+    opened = access_round(request.user, challenge_id, codename, number)
     upload = request.FILES.get("file")
     if upload is None:
         messages.error(request, "Choose your predictions (CSV id,prediction).")
@@ -198,7 +195,7 @@ def submit_predictions(request, challenge_id: int, codename: str, number: int):
         round_submission_create(
             user=request.user,
             round=opened,
-            participation=participation_for_user(request.user, phase.challenge),
+            participation=participation_for_user(request.user, opened.phase.challenge),
             upload=upload,
         )
     except SubmissionRefused as exc:
