@@ -21,7 +21,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.scenario import Cast, Poller
+from bench.scenario import Cast, Poller, Watcher
+from bench.services import CpuShares
 from bench.upload import free_port, gunicorn
 
 STARTER = "tabular_classification"
@@ -55,13 +56,23 @@ class Realistic:
     child_cpu_ms: list[float]  # per submission, as the worker recorded it
     child_wall_ms: list[float]
     e2e_ms: list[float]  # 8 concurrent submitters, REST upload -> leaderboard row visible
+    cpu_ms: dict[str, float]  # per submission of the burst, by part of the stack
 
     @property
     def ratio(self) -> float:
         return self.platform_per_s / self.bare_per_s
 
 
-def measure_realistic(cast: Cast, *, burst: int, bare_calls: int, per_submitter: int, logs: Path):
+def measure_realistic(
+    cast: Cast,
+    *,
+    burst: int,
+    bare_calls: int,
+    per_submitter: int,
+    logs: Path,
+    worker_pid: int,
+    database: str,
+):
     from challenges.models import ChallengePhase, Submission
 
     phase, submission_bytes, script_root = _arena(cast)
@@ -70,14 +81,18 @@ def measure_realistic(cast: Cast, *, burst: int, bare_calls: int, per_submitter:
     url = f"http://127.0.0.1:{port}"
     path = f"/api/v1/challenges/{phase.challenge_id}/phases/{PHASE}/submissions/"
     poller = Poller()
-    with gunicorn(port, logs / "gunicorn-realistic.log", workers=2, threads=4):
+    with gunicorn(port, logs / "gunicorn-realistic.log", workers=2, threads=4) as web:
         # Warm both pool processes (and their warm parents) before measuring.
         ids = [_post(url + path, tokens[i % 8], submission_bytes) for i in range(8)]
         poller.wait_all(ids, interval=0.01, timeout=300)
 
         # Throughput: `burst` uploads from 4 client threads, first accepted -> last row.
+        shares = CpuShares(web=web, worker=worker_pid, database=database)
+        shares.start()
         ids, started = _burst(url + path, tokens, submission_bytes, count=burst)
-        done = poller.wait_all(ids, interval=0.01, timeout=burst + 120)
+        done = poller.wait_all(ids, interval=0.02, timeout=burst + 120)
+        shares.stop()
+        cpu_ms = {name: used * 1000 / len(ids) for name, used in shares.used.items()}
         platform_per_s = len(ids) / (done - started)
         rows = Submission.objects.filter(pk__in=ids).values_list("execution", flat=True)
         child_cpu = [r["cpu_s"] * 1000 for r in rows]
@@ -88,7 +103,9 @@ def measure_realistic(cast: Cast, *, burst: int, bare_calls: int, per_submitter:
 
     annotation = ChallengePhase.objects.get(pk=phase.pk).test_annotation.path
     bare_per_s, bare_cpu = _bare_side_by_side(script_root, annotation, submission_bytes, bare_calls)
-    return Realistic(platform_per_s, bare_per_s, bare_cpu * 1000, child_cpu, child_wall, e2e)
+    return Realistic(
+        platform_per_s, bare_per_s, bare_cpu * 1000, child_cpu, child_wall, e2e, cpu_ms
+    )
 
 
 def _arena(cast: Cast):
@@ -192,31 +209,27 @@ def _burst(url: str, tokens: list[str], body: bytes, *, count: int) -> tuple[lis
 
 
 def _concurrent_submitters(url: str, tokens: list[str], body: bytes, rounds: int) -> list[float]:
-    from django.db import connection
-
     latencies: list[float] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
 
     def submitter(token: str) -> None:
-        poller = Poller()
         try:
             for _ in range(rounds):
                 started = time.perf_counter()
                 sid = _post(url, token, body)
-                visible = poller.wait_one(sid, interval=0.005, timeout=120)
+                visible = watcher.wait(sid, timeout=120)
                 with lock:
                     latencies.append((visible - started) * 1000)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
-        finally:
-            connection.close()  # this thread's own
 
-    threads = [threading.Thread(target=submitter, args=(t,)) for t in tokens]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with Watcher(interval=0.005) as watcher:
+        threads = [threading.Thread(target=submitter, args=(t,)) for t in tokens]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     if errors:
         raise errors[0]
     return latencies

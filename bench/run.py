@@ -28,6 +28,7 @@ from bench.services import (
 )
 
 WORKER_CONCURRENCY = 2
+PARTS = ("pipeline", "realistic", "upload", "leaderboard", "code", "tournament")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="fewer submissions (about 20 s instead of about 90 s; noisier)",
     )
     parser.add_argument(
+        "--only",
+        metavar="PART",
+        action="append",
+        choices=PARTS,
+        help=f"measure only this part (repeatable; one of {', '.join(PARTS)}); "
+        "targets of the parts left out are not checked",
+    )
+    parser.add_argument(
         "--worker-log",
         metavar="PATH",
         type=Path,
@@ -136,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             queue=queue,
             concurrency=WORKER_CONCURRENCY,
         )
-        status = _measure(sizes, worker, database, queue, quick=args.quick)
+        parts = set(args.only or PARTS)
+        status = _measure(sizes, worker, database, queue, quick=args.quick, parts=parts)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         _print_worker_log(worker)
@@ -156,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _measure(
-    sizes: Sizes, worker: Worker, database: ThrowawayDatabase, queue: str, *, quick: bool
+    sizes: Sizes,
+    worker: Worker,
+    database: ThrowawayDatabase,
+    queue: str,
+    *,
+    quick: bool,
+    parts: set[str],
 ) -> int:
     import django
 
@@ -202,159 +218,182 @@ def _measure(
     cast = Cast.create()
     poller = Poller()
 
-    # Trivial evaluate(): warm both pool processes, then the bare loop on the same files.
-    trivial = Arena.load(cast, TRIVIAL_EVALUATE, title="Bench trivial").approve_and_enter(cast)
-    warm = figures.burst(trivial, cast, poller, count=sizes.warmup, timeout=120)
-    sample = trivial.phase.submissions.order_by("pk").first()
-    files = (trivial.phase.test_annotation.path, sample.input_file.path)
-    evaluate = load_module(TRIVIAL_EVALUATE, "bench_trivial").evaluate
-    bare_s = figures.bare_loop(evaluate, *files, calls=sizes.bare_calls)
-    report.add(
-        "bare_evaluate_ms", bare_s * 1000, "ms", "trivial evaluate() in a plain loop", decimals=4
-    )
-    report.add("bare_throughput_per_s", 1 / bare_s, "1/s", "same loop, calls per second", 0)
-    report.add("warmup_burst_s", warm.total_s, "s", f"{sizes.warmup} first submissions")
+    trivial = None
+    if "pipeline" in parts:
+        # Trivial evaluate(): warm both pool processes, then the bare loop on the same files.
+        trivial = Arena.load(cast, TRIVIAL_EVALUATE, title="Bench trivial").approve_and_enter(cast)
+        warm = figures.burst(trivial, cast, poller, count=sizes.warmup, timeout=120)
+        sample = trivial.phase.submissions.order_by("pk").first()
+        files = (trivial.phase.test_annotation.path, sample.input_file.path)
+        evaluate = load_module(TRIVIAL_EVALUATE, "bench_trivial").evaluate
+        bare_s = figures.bare_loop(evaluate, *files, calls=sizes.bare_calls)
+        report.add(
+            "bare_evaluate_ms",
+            bare_s * 1000,
+            "ms",
+            "trivial evaluate() in a plain loop",
+            decimals=4,
+        )
+        report.add("bare_throughput_per_s", 1 / bare_s, "1/s", "same loop, calls per second", 0)
+        report.add("warmup_burst_s", warm.total_s, "s", f"{sizes.warmup} first submissions")
 
-    run = figures.sequential(trivial, cast, poller, count=sizes.sequential)
-    overhead_ms = [(latency - bare_s) * 1000 for latency in run.latency_s]
-    how = f"{sizes.sequential} sequential, accepted -> result row, minus bare; 2 ms polling"
-    p50 = percentile(overhead_ms, 0.5)
-    report.add("overhead_p50_ms", p50, "ms", how)
-    report.add("overhead_p99_ms", percentile(overhead_ms, 0.99), "ms", how)
-    report.add("overhead_max_ms", max(overhead_ms), "ms", "largest sample")
-    report.add(
-        "submit_p50_ms",
-        figures.median_ms(run.submit_s),
-        "ms",
-        "submission_create() itself (not in overhead)",
-    )
-    parts = figures.breakdown(run)
-    for name, text in (
-        ("to_claim", "accepted -> worker starts its claim (broker, Celery hand-off, 1 query)"),
-        ("prepare", "claim -> outcome write, minus sandbox (claim commit, lookups, staging)"),
-        ("sandbox", "child wall time as the worker measured it (fork + evaluate)"),
-        ("to_visible", "outcome write -> result row seen (4 queries, commit, polling)"),
-    ):
-        report.add(f"overhead_{name}_p50_ms", figures.median_ms(parts[name]), "ms", f"{text}")
+        run = figures.sequential(trivial, cast, poller, count=sizes.sequential)
+        overhead_ms = [(latency - bare_s) * 1000 for latency in run.latency_s]
+        how = f"{sizes.sequential} sequential, accepted -> result row, minus bare; 2 ms polling"
+        p50 = percentile(overhead_ms, 0.5)
+        report.add("overhead_p50_ms", p50, "ms", how)
+        report.add("overhead_p99_ms", percentile(overhead_ms, 0.99), "ms", how)
+        report.add("overhead_max_ms", max(overhead_ms), "ms", "largest sample")
+        report.add(
+            "submit_p50_ms",
+            figures.median_ms(run.submit_s),
+            "ms",
+            "submission_create() itself (not in overhead)",
+        )
+        parts = figures.breakdown(run)
+        for name, text in (
+            ("to_claim", "accepted -> worker starts its claim (broker, Celery hand-off, 1 query)"),
+            ("prepare", "claim -> outcome write, minus sandbox (claim commit, lookups, staging)"),
+            ("sandbox", "child wall time as the worker measured it (fork + evaluate)"),
+            ("to_visible", "outcome write -> result row seen (4 queries, commit, polling)"),
+        ):
+            report.add(f"overhead_{name}_p50_ms", figures.median_ms(parts[name]), "ms", f"{text}")
 
-    tp = figures.burst(trivial, cast, poller, count=sizes.burst, timeout=sizes.burst * 0.5 + 60)
-    report.add(
-        "throughput_per_s",
-        tp.throughput,
-        "1/s",
-        f"{sizes.burst} at once, 2 worker processes, first accepted -> last result row",
-        1,
-    )
-    report.add("burst_submit_rate_per_s", tp.submit_rate, "1/s", "submission_create() rate", 1)
-    drained = figures.drain(
-        trivial,
-        cast,
-        poller,
-        worker,
-        count=sizes.burst,
-        timeout=sizes.burst * 0.5 + 60,
-        database=database.name,
-    )
-    report.add(
-        "worker_drain_per_s",
-        drained.rate,
-        "1/s",
-        f"{sizes.burst} queued while the worker does not consume, then drained",
-        1,
-    )
-    report.add(
-        "worker_cpu_per_submission_ms",
-        drained.worker_cpu_s / drained.count * 1000,
-        "ms",
-        "during the drain: worker, pool, warm parents, children",
-    )
-    report.add(
-        "postgres_cpu_per_submission_ms",
-        drained.postgres_cpu_s / drained.count * 1000,
-        "ms",
-        "during the drain: backends of the bench database (poller too)",
-    )
+        tp = figures.burst(trivial, cast, poller, count=sizes.burst, timeout=sizes.burst * 0.5 + 60)
+        report.add(
+            "throughput_per_s",
+            tp.throughput,
+            "1/s",
+            f"{sizes.burst} at once, 2 worker processes, first accepted -> last result row",
+            1,
+        )
+        report.add("burst_submit_rate_per_s", tp.submit_rate, "1/s", "submission_create() rate", 1)
+        drained = figures.drain(
+            trivial,
+            cast,
+            poller,
+            worker,
+            count=sizes.burst,
+            timeout=sizes.burst * 0.5 + 60,
+            database=database.name,
+        )
+        report.add(
+            "worker_drain_per_s",
+            drained.rate,
+            "1/s",
+            f"{sizes.burst} queued while the worker does not consume, then drained",
+            1,
+        )
+        report.add(
+            "worker_cpu_per_submission_ms",
+            drained.worker_cpu_s / drained.count * 1000,
+            "ms",
+            "during the drain: worker, pool, warm parents, children",
+        )
+        report.add(
+            "postgres_cpu_per_submission_ms",
+            drained.postgres_cpu_s / drained.count * 1000,
+            "ms",
+            "during the drain: backends of the bench database (poller too)",
+        )
 
-    # An evaluate() that sleeps 200 ms: the platform against 2 bare threads.
-    sleepy = Arena.load(cast, SLEEPY_EVALUATE, title="Bench 200 ms").approve_and_enter(cast)
-    figures.burst(sleepy, cast, poller, count=sizes.sleepy_warmup, timeout=120)
-    slow = figures.burst(
-        sleepy, cast, poller, count=sizes.sleepy_burst, timeout=sizes.sleepy_burst * 0.5 + 60
-    )
-    sleepy_evaluate = load_module(SLEEPY_EVALUATE, "bench_sleepy").evaluate
-    bare_rate = figures.bare_parallel(
-        sleepy_evaluate, *files, calls=sizes.sleepy_burst, threads=WORKER_CONCURRENCY
-    )
-    report.add(
-        "throughput_200ms_per_s",
-        slow.throughput,
-        "1/s",
-        f"{sizes.sleepy_burst} at once, evaluate() sleeps 200 ms, 2 worker processes",
-    )
-    report.add(
-        "bare_throughput_200ms_per_s",
-        bare_rate,
-        "1/s",
-        f"{sizes.sleepy_burst} calls shared by 2 threads in one process",
-    )
-    timeline = figures.pool_timeline(slow.ids)
-    report.add(
-        "burst_200ms_busy_p50_ms",
-        figures.median_ms(timeline["busy"]),
-        "ms",
-        "per submission: claim -> outcome write, minus the sandbox",
-    )
-    report.add(
-        "burst_200ms_gap_p50_ms",
-        figures.median_ms(timeline["gap"]),
-        "ms",
-        "outcome write -> same pool process's next claim",
-    )
-    report.add(
-        "throughput_200ms_ratio", slow.throughput / bare_rate, "x", "platform / bare", decimals=3
-    )
+        # An evaluate() that sleeps 200 ms: the platform against 2 bare threads.
+        sleepy = Arena.load(cast, SLEEPY_EVALUATE, title="Bench 200 ms").approve_and_enter(cast)
+        figures.burst(sleepy, cast, poller, count=sizes.sleepy_warmup, timeout=120)
+        slow = figures.burst(
+            sleepy, cast, poller, count=sizes.sleepy_burst, timeout=sizes.sleepy_burst * 0.5 + 60
+        )
+        sleepy_evaluate = load_module(SLEEPY_EVALUATE, "bench_sleepy").evaluate
+        bare_rate = figures.bare_parallel(
+            sleepy_evaluate, *files, calls=sizes.sleepy_burst, threads=WORKER_CONCURRENCY
+        )
+        report.add(
+            "throughput_200ms_per_s",
+            slow.throughput,
+            "1/s",
+            f"{sizes.sleepy_burst} at once, evaluate() sleeps 200 ms, 2 worker processes",
+        )
+        report.add(
+            "bare_throughput_200ms_per_s",
+            bare_rate,
+            "1/s",
+            f"{sizes.sleepy_burst} calls shared by 2 threads in one process",
+        )
+        timeline = figures.pool_timeline(slow.ids)
+        report.add(
+            "burst_200ms_busy_p50_ms",
+            figures.median_ms(timeline["busy"]),
+            "ms",
+            "per submission: claim -> outcome write, minus the sandbox",
+        )
+        report.add(
+            "burst_200ms_gap_p50_ms",
+            figures.median_ms(timeline["gap"]),
+            "ms",
+            "outcome write -> same pool process's next claim",
+        )
+        report.add(
+            "throughput_200ms_ratio",
+            slow.throughput / bare_rate,
+            "x",
+            "platform / bare",
+            decimals=3,
+        )
 
-    # A challenge the worker has never seen.
-    fresh = Arena.load(cast, TRIVIAL_EVALUATE + "\n# fresh\n", title="Bench approval")
-    first = figures.approve_to_first_finished(fresh, cast, poller)
-    report.add(
-        "approve_to_first_finished_s",
-        first.total_s,
-        "s",
-        "start of challenge_approve() -> first result row, worker running",
-        3,
-    )
-    report.add("approve_enter_s", first.approve_s, "s", "approve + team enters", 3)
-    fresh = Arena.load(cast, PANDAS_EVALUATE, title="Bench approval, pandas")
-    first = figures.approve_to_first_finished(fresh, cast, poller)
-    report.add(
-        "approve_to_first_finished_pandas_s",
-        first.total_s,
-        "s",
-        "the same with a script that imports pandas",
-        3,
-    )
+        # A challenge the worker has never seen.
+        fresh = Arena.load(cast, TRIVIAL_EVALUATE + "\n# fresh\n", title="Bench approval")
+        first = figures.approve_to_first_finished(fresh, cast, poller)
+        report.add(
+            "approve_to_first_finished_s",
+            first.total_s,
+            "s",
+            "start of challenge_approve() -> first result row, worker running",
+            3,
+        )
+        report.add("approve_enter_s", first.approve_s, "s", "approve + team enters", 3)
+        fresh = Arena.load(cast, PANDAS_EVALUATE, title="Bench approval, pandas")
+        first = figures.approve_to_first_finished(fresh, cast, poller)
+        report.add(
+            "approve_to_first_finished_pandas_s",
+            first.total_s,
+            "s",
+            "the same with a script that imports pandas",
+            3,
+        )
 
-    _measure_realistic(report, cast, sizes, worker.log_path.parent)
-    _measure_upload(report, cast, sizes, worker.log_path.parent)
-    _measure_leaderboard(sizes, cast, report)
+    elif "tournament" in parts:
+        trivial = Arena.load(cast, TRIVIAL_EVALUATE, title="Bench trivial").approve_and_enter(cast)
+        figures.burst(trivial, cast, poller, count=sizes.warmup, timeout=120)
 
-    # Code submissions: the model sandbox against the same work done in-process.
-    from bench.code_sandbox import ROWS, sandbox_overhead
+    if "realistic" in parts:
+        _measure_realistic(report, cast, sizes, worker, database.name)
+    if "upload" in parts:
+        _measure_upload(report, cast, sizes, worker.log_path.parent)
+    if "leaderboard" in parts:
+        _measure_leaderboard(sizes, cast, report)
 
-    code = sandbox_overhead(runs=sizes.code_runs)
-    report.add(
-        "sandbox_overhead_ms",
-        code["overhead_ms"],
-        "ms",
-        f"model in the sandbox minus in-process (median of {sizes.code_runs}, {ROWS} rows, warm)",
-    )
-    report.add("code_bare_ms", code["bare_ms"], "ms", "read, unpickle, predict, check in-process")
-    report.add("code_sandbox_ms", code["sandbox_ms"], "ms", "the same through workers.code_runner")
+    if "code" in parts:
+        # Code submissions: the model sandbox against the same work done in-process.
+        from bench.code_sandbox import ROWS, sandbox_overhead
 
-    from bench.tournament import measure_tournament_round
+        code = sandbox_overhead(runs=sizes.code_runs)
+        report.add(
+            "sandbox_overhead_ms",
+            code["overhead_ms"],
+            "ms",
+            f"model in the sandbox minus in-process (median of {sizes.code_runs}, {ROWS} rows, warm)",
+        )
+        report.add(
+            "code_bare_ms", code["bare_ms"], "ms", "read, unpickle, predict, check in-process"
+        )
+        report.add(
+            "code_sandbox_ms", code["sandbox_ms"], "ms", "the same through workers.code_runner"
+        )
 
-    measure_tournament_round(report, cast, ordinary=trivial, poller=poller, quick=quick)
+    if "tournament" in parts:
+        from bench.tournament import measure_tournament_round
+
+        measure_tournament_round(report, cast, ordinary=trivial, poller=poller, quick=quick)
 
     print(f"bench: {_load()} at the end", flush=True)
     print("\n" + report.table(), flush=True)
@@ -366,7 +405,7 @@ def _measure(
     return 0
 
 
-def _measure_realistic(report, cast, sizes: Sizes, logs: Path) -> None:
+def _measure_realistic(report, cast, sizes: Sizes, worker: Worker, database: str) -> None:
     from bench.realistic import measure_realistic
     from bench.report import percentile
 
@@ -375,7 +414,9 @@ def _measure_realistic(report, cast, sizes: Sizes, logs: Path) -> None:
         burst=sizes.realistic_burst,
         bare_calls=sizes.realistic_bare_calls,
         per_submitter=sizes.e2e_rounds,
-        logs=logs,
+        logs=worker.log_path.parent,
+        worker_pid=worker.proc.pid,
+        database=database,
     )
     what = "tabular starter's evaluate() (pandas + sklearn), 400-row sample"
     report.add(
@@ -401,6 +442,14 @@ def _measure_realistic(report, cast, sizes: Sizes, logs: Path) -> None:
         "ms",
         "p50 wall time of the sandboxed child",
     )
+    for part, what in (
+        ("web", "gunicorn: REST uploads, quota checks, storing"),
+        ("worker", "celery worker, pool, warm parents, sandboxed children"),
+        ("postgres", "PostgreSQL backends of the bench database"),
+        ("redis", "Redis"),
+        ("bench", "this process: 4 upload clients and the poller"),
+    ):
+        report.add(f"realistic_cpu_{part}_ms", real.cpu_ms[part], "ms", f"per submission: {what}")
     how = f"8 submitters x {sizes.e2e_rounds}, REST upload -> leaderboard row visible"
     report.add("e2e_p50_ms", percentile(real.e2e_ms, 0.5), "ms", how)
     report.add("e2e_p99_ms", percentile(real.e2e_ms, 0.99), "ms", how)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -291,3 +292,45 @@ def postgres_cpu_seconds(database: str) -> float:
         if title.startswith("postgres: ") and f" {database} " in title:
             total += _cpu_and_children(int(entry.name))[0]
     return total
+
+
+def redis_cpu_seconds() -> float:
+    """CPU seconds used so far by the redis-server processes on this machine."""
+    total = 0.0
+    for entry in Path("/proc").iterdir() if Path("/proc").exists() else []:
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "redis-server":
+                total += _cpu_and_children(int(entry.name))[0]
+    return total
+
+
+class CpuShares:
+    """CPU seconds each part of the stack used between `start()` and `stop()`: the web
+    server's tree, the worker's tree (pool processes, warm parents, their children), the
+    PostgreSQL backends of `database`, Redis, and this process (the clients and poller)."""
+
+    def __init__(self, *, web: int, worker: int, database: str) -> None:
+        self.web, self.worker, self.database = web, worker, database
+        self.before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "web": tree_cpu_seconds(self.web),
+            "worker": tree_cpu_seconds(self.worker),
+            "postgres": postgres_cpu_seconds(self.database),
+            "redis": redis_cpu_seconds(),
+            "bench": own.ru_utime + own.ru_stime,
+        }
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def stop(self) -> None:
+        after = self._now()
+        self.used = {name: after[name] - self.before[name] for name in after}
