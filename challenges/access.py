@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 
 from challenges.models import (
     Challenge,
@@ -31,6 +31,11 @@ def user_is_challenge_host(user: AbstractBaseUser | AnonymousUser, challenge: Ch
         return False
     if user.is_staff:
         return True
+    # Read with the challenge when it came from challenges_visible_to(user): the same
+    # decision, asked again in one request (the view, then the service), costs no query.
+    known = challenge.__dict__.get("viewer_is_host")
+    if known is not None and challenge.__dict__.get("viewer_id") == user.pk:
+        return bool(known)
     return HostTeamMember.objects.filter(team_id=challenge.host_team_id, user=user).exists()
 
 
@@ -41,7 +46,10 @@ def challenges_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ch
         return qs
     public = Q(approved_by_admin=True, published=True)
     if user.is_authenticated:
-        return qs.filter(public | Q(host_team__memberships__user=user)).distinct()
+        hosts = HostTeamMember.objects.filter(team_id=OuterRef("host_team_id"), user=user)
+        return qs.annotate(viewer_is_host=Exists(hosts), viewer_id=Value(user.pk)).filter(
+            public | Q(viewer_is_host=True)
+        )
     return qs.filter(public)
 
 
@@ -86,4 +94,6 @@ def access_phase(
     """A phase of a challenge `user` may see, by codename or id; DoesNotExist otherwise."""
     challenge = access_challenge(user, challenge_id)
     lookup = {"codename": codename} if phase_id is None else {"pk": phase_id}
-    return phases_visible_to(user, challenge).get(**lookup)
+    phase = phases_visible_to(user, challenge).select_related("tournament").get(**lookup)
+    phase.challenge = challenge  # the same row, with what was read about the user
+    return phase

@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError, connection
 from challenges.models import ChallengePhase, ChallengePhaseSplit, EvaluationScript, Submission
 from challenges.services.submissions import (
     EvaluationRecord,
+    phase_splits_by_codename,
     submission_claim,
     submission_fail,
     submission_record_outcome,
@@ -65,19 +66,22 @@ def _db_retry(what: str, fn):
 
 def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission | None:
     """Run one attempt of a submission. Does nothing if another worker has it or it ended."""
-    row = _db_retry(
-        "reading the phase",
+    # One read for everything the evaluation needs of the row, its phase and team; the
+    # claim then requires the attempt read here (submission_claim's `loaded`).
+    loaded = _db_retry(
+        "reading the submission",
         lambda: (
-            Submission.objects.filter(pk=submission_id)
-            .values_list("phase__resources", "phase__submission_type")
+            Submission.objects.filter(
+                pk=submission_id, status__in=[Status.SUBMITTED, Status.QUEUED]
+            )
+            .select_related("phase__challenge", "team")
             .first()
         ),
     )
-    if row is None:
+    if loaded is None:
         return None
-    phase_resources, submission_type = row
-    limits = phase_limits(phase_resources)
-    code = submission_type == ChallengePhase.SubmissionType.CODE
+    limits = phase_limits(loaded.phase.resources)
+    code = loaded.phase.submission_type == ChallengePhase.SubmissionType.CODE
     claim_name = f"{worker_node}/{os.getpid()}#{uuid.uuid4().hex[:8]}"
     submission = _db_retry(
         "claiming",
@@ -88,6 +92,7 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
             # A code submission's model and then evaluate() each get the phase's time limit.
             time_limit_s=limits.time_limit_s * (2 if code else 1),
             status=Status.PREDICTING if code else Status.RUNNING,
+            loaded=loaded,
         ),
     )
     if submission is None:
@@ -116,7 +121,10 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
     _db_retry(
         "recording the outcome",
         lambda: submission_record_outcome(
-            submission=submission, record=record, from_status=from_status
+            submission=submission,
+            record=record,
+            from_status=from_status,
+            splits=phase_splits(submission.phase) if record.ok else None,
         ),
     )
     return submission
@@ -142,13 +150,17 @@ def phase_script_and_splits(phase: ChallengePhase):
         .order_by("-version")
         .first()
     )
-    splits = {
-        ps.dataset_split.codename: ps.leaderboard.labels
-        for ps in ChallengePhaseSplit.objects.filter(phase=phase).select_related(
-            "dataset_split", "leaderboard"
-        )
-    }
-    return script, splits
+    labels = {codename: ps.leaderboard.labels for codename, ps in phase_splits(phase).items()}
+    return script, labels
+
+
+def phase_splits(phase: ChallengePhase) -> dict[str, ChallengePhaseSplit]:
+    """The phase's splits by codename, read once per phase object: the labels evaluate()'s
+    result must name, and then what the results are recorded against."""
+    cached = phase.__dict__.get("_splits_by_codename")
+    if cached is None:
+        cached = phase.__dict__["_splits_by_codename"] = phase_splits_by_codename(phase.pk)
+    return cached
 
 
 def _script_and_splits(submission: Submission):

@@ -341,6 +341,8 @@ def _check_allowed_email(phase: ChallengePhase, user) -> None:
 
 # ---------------------------------------------------------------- creation
 
+STORE_BEFORE_CHECKING_BYTES = 1024 * 1024
+
 
 def submission_create(
     *,
@@ -388,9 +390,10 @@ def submission_create(
     _check_file(phase, upload)
     meta = validate_meta_attributes(phase, meta_attributes)
     team_id = participation.team_id
-    if not is_host:
+    if not is_host and upload.size > STORE_BEFORE_CHECKING_BYTES:
         # Before the file is stored; again under the lock below, where concurrent uploads
-        # of the team are serialised.
+        # of the team are serialised. (A small file is checked there only: storing it and
+        # removing it again on refusal costs less than asking twice for every upload.)
         team_storage_check(challenge_id=phase.challenge_id, team_id=team_id, incoming=upload.size)
 
     upload.seek(0)
@@ -434,7 +437,10 @@ def submission_create(
             )
             if public and phase.is_restricted_to_select_one_submission:
                 leaderboard_refresh_team(phase=phase, team_id=team_id)
-            transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+            remote = phase.challenge.remote_evaluation
+            transaction.on_commit(
+                lambda: submission_enqueue(submission_id=submission.pk, remote=remote)
+            )
     except BaseException:
         default_storage.delete(path)
         raise
@@ -467,21 +473,26 @@ def submission_reserve_id() -> int:
 # ---------------------------------------------------------------- queueing
 
 
-def submission_enqueue(*, submission_id: int) -> bool:
+def submission_enqueue(*, submission_id: int, remote: bool | None = None) -> bool:
     """Mark a submission queued and hand its id to the broker. Safe to call again.
 
     When the broker is unreachable the submission stays queued; the sweeper sends it again.
+    `remote`: whether its challenge is evaluated on the hosts' machine, when the caller
+    knows (else it is read).
     """
     from celery import current_app
 
     now = timezone.now()
-    Submission.objects.filter(pk=submission_id, status=Status.SUBMITTED).update(
-        status=Status.QUEUED, queued_at=now
-    )
-    Submission.objects.filter(pk=submission_id).update(enqueue_count=F("enqueue_count") + 1)
-    if Submission.objects.filter(
-        pk=submission_id, phase__challenge__remote_evaluation=True
-    ).exists():
+    counted = F("enqueue_count") + 1
+    if not Submission.objects.filter(pk=submission_id, status=Status.SUBMITTED).update(
+        status=Status.QUEUED, queued_at=now, enqueue_count=counted
+    ):
+        Submission.objects.filter(pk=submission_id).update(enqueue_count=counted)
+    if remote is None:
+        remote = Submission.objects.filter(
+            pk=submission_id, phase__challenge__remote_evaluation=True
+        ).exists()
+    if remote:
         # The hosts' own machine evaluates it: it waits, queued, until their worker polls
         # the challenge's queue (challenges.services.remote_evaluation).
         return True
@@ -507,21 +518,35 @@ def submission_enqueue(*, submission_id: int) -> bool:
 
 
 def submission_claim(
-    *, submission_id: int, worker: str, time_limit_s: float, status: str = Status.RUNNING
+    *,
+    submission_id: int,
+    worker: str,
+    time_limit_s: float,
+    status: str = Status.RUNNING,
+    loaded: Submission | None = None,
 ) -> Submission | None:
     """Move a queued submission to running (code submissions: predicting) for `worker`.
-    None if someone else has it."""
+    None if someone else has it.
+
+    `loaded`: the submission as the caller read it (with its phase, challenge and team)
+    just before; the claim then also requires its attempt, so a re-run in between makes
+    this claim fail rather than run a stale attempt, and the row is not read again.
+    """
     now = timezone.now()
     grace = dt.timedelta(seconds=settings.SUBMISSION_DEADLINE_GRACE_S)
-    claimed = Submission.objects.filter(
+    changes = {
+        "status": status,
+        "started_at": now,
+        "finished_at": None,
+        "worker": worker,
+        "deadline_at": now + dt.timedelta(seconds=time_limit_s) + grace,
+    }
+    waiting = Submission.objects.filter(
         pk=submission_id, status__in=[Status.SUBMITTED, Status.QUEUED]
-    ).update(
-        status=status,
-        started_at=now,
-        finished_at=None,
-        worker=worker,
-        deadline_at=now + dt.timedelta(seconds=time_limit_s) + grace,
     )
+    if loaded is not None:
+        waiting = waiting.filter(attempt=loaded.attempt)
+    claimed = waiting.update(**changes)
     if (
         claimed != 1
         and not Submission.objects.filter(pk=submission_id, status=status, worker=worker).exists()
@@ -530,7 +555,11 @@ def submission_claim(
         # database restarted mid-commit. The first try may have landed; `worker` carries
         # a nonce per claim, so a row with it is ours and no one else's.)
         return None
-    return Submission.objects.select_related("phase__challenge", "team").get(pk=submission_id)
+    if loaded is None:
+        return Submission.objects.select_related("phase__challenge", "team").get(pk=submission_id)
+    for field, value in changes.items():
+        setattr(loaded, field, value)
+    return loaded
 
 
 def submission_advance(*, submission: Submission, from_status: str, to_status: str) -> bool:
@@ -568,13 +597,19 @@ class EvaluationRecord:
 
 
 def submission_record_outcome(
-    *, submission: Submission, record: EvaluationRecord, from_status: str = Status.RUNNING
+    *,
+    submission: Submission,
+    record: EvaluationRecord,
+    from_status: str = Status.RUNNING,
+    splits: dict[str, ChallengePhaseSplit] | None = None,
 ) -> bool:
     """Write an attempt's outcome and its results in one transaction.
 
     Only the attempt that is still running under this worker may finish it: after a
     cancel, a sweep or a re-run, the update matches no row and nothing is written. A code
-    submission whose model failed ends from `predicting` or `validating`.
+    submission whose model failed ends from `predicting` or `validating`. `splits`: the
+    phase's splits by codename, with their dataset split and leaderboard, when the caller
+    has them already (the worker read them for evaluate()).
     """
     now = timezone.now()
     if record.ok:
@@ -611,15 +646,14 @@ def submission_record_outcome(
             )
             return False
         if record.ok:
-            splits = {
-                ps.dataset_split.codename: ps
-                for ps in ChallengePhaseSplit.objects.filter(
-                    phase_id=submission.phase_id
-                ).select_related("dataset_split", "leaderboard")
-            }
-            SubmissionResult.objects.filter(submission=submission, is_active=True).update(
-                is_active=False
-            )
+            if splits is None:
+                splits = phase_splits_by_codename(submission.phase_id)
+            if submission.attempt > 1:
+                # (A re-run deactivated the earlier attempt's results already; a first
+                # attempt has none. Kept for re-runs as a guard: one active set, always.)
+                SubmissionResult.objects.filter(submission=submission, is_active=True).update(
+                    is_active=False
+                )
             SubmissionResult.objects.bulk_create(
                 [
                     SubmissionResult(
@@ -642,6 +676,17 @@ def submission_record_outcome(
                 splits=splits.values(),
             )
     return True
+
+
+def phase_splits_by_codename(phase_id: int) -> dict[str, ChallengePhaseSplit]:
+    """A phase's splits by their dataset split's codename, with dataset split and
+    leaderboard: what results are recorded against."""
+    return {
+        ps.dataset_split.codename: ps
+        for ps in ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related(
+            "dataset_split", "leaderboard"
+        )
+    }
 
 
 def _json_safe(value: Any) -> Any:
