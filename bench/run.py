@@ -444,7 +444,10 @@ def _measure_realistic(report, cast, sizes: Sizes, worker: Worker, database: str
     )
     for part, what in (
         ("web", "gunicorn: REST uploads, quota checks, storing"),
-        ("worker", "celery worker, pool, warm parents, sandboxed children"),
+        ("worker_main", "celery worker's main process: broker, hand-off to the pool"),
+        ("worker_pool", "pool processes: Django, claims, staging, outcome, leaderboard"),
+        ("warm_parents", "warm parents: forking a child per submission"),
+        ("children", "sandboxed children: confinement and evaluate()"),
         ("postgres", "PostgreSQL backends of the bench database"),
         ("redis", "Redis"),
         ("bench", "this process: 4 upload clients and the poller"),

@@ -266,6 +266,37 @@ def _cpu_and_children(pid: int) -> tuple[float, list[int]]:
     return ticks / _TICK, [int(child) for child in children]
 
 
+def _own_and_reaped(pid: int) -> tuple[float, float, list[int]]:
+    """CPU seconds of `pid` itself, of the children it has reaped, and its live children."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0, 0.0, []
+    fields = stat[stat.rindex(")") + 2 :].split()
+    own = (int(fields[11]) + int(fields[12])) / _TICK
+    reaped = (int(fields[13]) + int(fields[14])) / _TICK
+    return own, reaped, [int(child) for child in children]
+
+
+def worker_cpu_parts(root: int) -> dict[str, float]:
+    """CPU seconds so far of a `celery worker` tree, by part: the main process (broker,
+    hand-off to the pool), the pool processes (Django, the service calls), the warm
+    parents (forking), and the sandboxed children (reaped by their warm parent). Reaped
+    processes of the first three count where their parent is."""
+    parts = {"worker_main": 0.0, "worker_pool": 0.0, "warm_parents": 0.0, "children": 0.0}
+    own, reaped, pool = _own_and_reaped(root)
+    parts["worker_main"] += own + reaped
+    for pid in pool:
+        own, reaped, parents = _own_and_reaped(pid)
+        parts["worker_pool"] += own + reaped
+        for parent in parents:
+            own, reaped, live = _own_and_reaped(parent)
+            parts["warm_parents"] += own
+            parts["children"] += reaped + sum(tree_cpu_seconds(child) for child in live)
+    return parts
+
+
 def tree_cpu_seconds(root: int) -> float:
     """CPU seconds used so far by `root` and every process under it (Linux only; 0 elsewhere).
 
@@ -310,8 +341,8 @@ def redis_cpu_seconds() -> float:
 
 class CpuShares:
     """CPU seconds each part of the stack used between `start()` and `stop()`: the web
-    server's tree, the worker's tree (pool processes, warm parents, their children), the
-    PostgreSQL backends of `database`, Redis, and this process (the clients and poller)."""
+    server's tree, the worker's tree by part (`worker_cpu_parts`), the PostgreSQL backends
+    of `database`, Redis, and this process (the clients and poller)."""
 
     def __init__(self, *, web: int, worker: int, database: str) -> None:
         self.web, self.worker, self.database = web, worker, database
@@ -322,7 +353,7 @@ class CpuShares:
         own = resource.getrusage(resource.RUSAGE_SELF)
         return {
             "web": tree_cpu_seconds(self.web),
-            "worker": tree_cpu_seconds(self.worker),
+            **worker_cpu_parts(self.worker),
             "postgres": postgres_cpu_seconds(self.database),
             "redis": redis_cpu_seconds(),
             "bench": own.ru_utime + own.ru_stime,
