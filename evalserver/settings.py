@@ -362,7 +362,12 @@ THROTTLE_RATES = {
     "password_reset_ip": env("THROTTLE_PASSWORD_RESET_IP", "10/hour"),
     "password_reset_user": env("THROTTLE_PASSWORD_RESET_USER", "3/hour"),
     "submit_user": env("THROTTLE_SUBMIT_USER", "120/minute"),
+    "invite_user": env("THROTTLE_INVITE_USER", "30/hour"),
 }
+# EvalAI's team invite puts a registered user in the team at once (and says whether the
+# address has an account). Off: the user is emailed the team's invitation code and joins
+# by using it, and every invite gets the same answer.
+EVALAI_INVITE_ADDS_MEMBERS = envbool("EVALAI_INVITE_ADDS_MEMBERS", False)
 # Throttle counters (and nothing else yet). Every web process must share them for the
 # limits to hold: redis://... in production; the default memory cache is per process.
 CACHE_URL = env("CACHE_URL", "")

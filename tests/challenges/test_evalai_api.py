@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from challenges.models import ChallengePhaseSplit, Submission
+from challenges.models import ChallengePhaseSplit, ParticipantTeam, Submission
 from challenges.services.remote_evaluation import (
     queue_name,
     remote_message_receive,
@@ -113,7 +113,7 @@ def test_phase_splits_list_host_only_splits_to_hosts_only(bearer, challenge):
     assert board.status_code == 406
 
 
-def test_teams_create_invite_and_participate(bearer, challenge, users):
+def test_teams_create_invite_and_participate(bearer, challenge, users, mailoutbox):
     made = bearer("charlie").post(
         "/api/participants/participant_team", {"team_name": "Crew"}, format="json"
     )
@@ -129,8 +129,26 @@ def test_teams_create_invite_and_participate(bearer, challenge, users):
         format="json",
     )
     assert invited.status_code == 202
+    # Bob is asked, not enrolled: he is mailed the code and joins by using it.
+    (mail,) = mailoutbox
+    code = ParticipantTeam.objects.get(pk=team_id).invitation_code
+    assert mail.to == ["bob@example.org"] and code in mail.body and "Crew" in mail.subject
+    assert bearer("bob").get("/api/participants/participant_team").json()["results"] == []
+    joined = bearer("bob", "Token").post(
+        "/api/v1/teams/join/", {"invitation_code": code}, format="json"
+    )
+    assert joined.status_code in (200, 201), joined.json()
     listed = bearer("bob").get("/api/participants/participant_team").json()["results"]
     assert [m["member_name"] for m in listed[0]["members"]] == ["bob", "charlie"]
+    # The same answer for a member, an unknown address and a known one; no mail for the
+    # first two.
+    answers = {
+        bearer("charlie")
+        .post(f"/api/participants/participant_team/{team_id}/invite", {"email": e}, format="json")
+        .content
+        for e in ("bob@example.org", "nobody@example.org")
+    }
+    assert answers == {invited.content} and len(mailoutbox) == 1
     # Only members invite.
     outsider = bearer("alice").post(
         f"/api/participants/participant_team/{team_id}/invite",
@@ -315,6 +333,23 @@ def world(users, challenge, remote, host_teams, django_user_model):
         "queue": queue_name(remote),
         "remote": remote.pk,
     }
+
+
+def test_invite_adds_members_at_once_when_the_site_chooses_evalais_way(
+    bearer, users, settings, mailoutbox
+):
+    settings.EVALAI_INVITE_ADDS_MEMBERS = True
+    made = bearer("charlie").post(
+        "/api/participants/participant_team", {"team_name": "Direct"}, format="json"
+    )
+    url = f"/api/participants/participant_team/{made.json()['id']}/invite"
+    assert (
+        bearer("charlie").post(url, {"email": "bob@example.org"}, format="json").status_code == 202
+    )
+    listed = bearer("bob").get("/api/participants/participant_team").json()["results"]
+    assert [m["member_name"] for m in listed[0]["members"]] == ["bob", "charlie"]
+    unknown = bearer("charlie").post(url, {"email": "nobody@example.org"}, format="json")
+    assert unknown.status_code == 406 and mailoutbox == []
 
 
 @pytest.mark.parametrize("route", list(ACCESS))

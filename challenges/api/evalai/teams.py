@@ -3,8 +3,11 @@ invite, their challenges) and host teams (list, create)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import IntegrityError
+from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -20,6 +23,7 @@ from challenges.services.participation import (
     participant_team_join,
 )
 from challenges.services.teams import host_team_create
+from challenges.throttles import PerUser, throttle
 
 
 class TeamInput(serializers.Serializer):
@@ -51,30 +55,58 @@ class ParticipantTeams(EvalAIView):
         return Response(shapes.participant_team(team), status=status.HTTP_201_CREATED)
 
 
+INVITED = (
+    "If a user has this email address, they have been sent the team's invitation code; "
+    "they join the team when they use it."
+)
+
+
 class ParticipantTeamInvite(EvalAIView):
-    """EvalAI adds a registered user to the team by email; here the user joins as if with
-    the team's invitation code, under the same rules as any join."""
+    """EvalAI adds a registered user to the team by email. Here, by default, the user is
+    sent the team's invitation code and joins by using it: nobody is put in a team
+    without saying yes (a team's submissions and quotas are theirs too), and the answer
+    is the same whether or not the address has an account, so it cannot be used to find
+    out who has one. EVALAI_INVITE_ADDS_MEMBERS restores EvalAI's way for sites that want
+    it; either way the join follows the rules of any join by invitation code."""
+
+    def get_throttles(self):
+        return [throttle("invite_user", PerUser)()]
 
     def post(self, request, team_pk: int):
         team = teams_of_user(request.user).get(pk=team_pk)
         params = InviteInput(data=request.data)
         params.is_valid(raise_exception=True)
+        email = params.validated_data["email"]
         invitee = (
             get_user_model()
-            .objects.filter(email__iexact=params.validated_data["email"], is_active=True)
+            .objects.filter(email__iexact=email, is_active=True)
             .order_by("pk")
             .first()
         )
-        if invitee is None:
+        if settings.EVALAI_INVITE_ADDS_MEMBERS:
+            if invitee is None:
+                return Response(
+                    {"error": "User does not exist with this email address!"},
+                    status=status.HTTP_406_NOT_ACCEPTABLE,
+                )
+            participant_team_join(user=invitee, invitation_code=team.invitation_code)
             return Response(
-                {"error": "User does not exist with this email address!"},
-                status=status.HTTP_406_NOT_ACCEPTABLE,
+                {"message": "User has been successfully added to the team!"},
+                status=status.HTTP_202_ACCEPTED,
             )
-        participant_team_join(user=invitee, invitation_code=team.invitation_code)
-        return Response(
-            {"message": "User has been successfully added to the team!"},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        if invitee is not None and not user_is_team_member(invitee, team):
+            teams = request.build_absolute_uri(reverse("teams"))
+            send_mail(
+                f"An invitation to the team {team.name}",
+                f"{request.user.username} invites you to their team {team.name!r} on "
+                f"evalserver. To join it, sign in, open {teams} and enter the invitation "
+                f"code {team.invitation_code} (or run `evalserver-cli` / use the API with "
+                "it). If you do not want to join, there is nothing to do.",
+                settings.DEFAULT_FROM_EMAIL,
+                [invitee.email],
+                fail_silently=True,
+            )
+        return Response({"message": INVITED}, status=status.HTTP_202_ACCEPTED)
 
 
 class ParticipantTeamChallenges(EvalAIView):
