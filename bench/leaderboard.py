@@ -16,11 +16,10 @@ import time
 import warnings
 from dataclasses import dataclass
 
-import yaml
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from bench.scenario import ANNOTATION_BODY, NO_QUOTAS, TRIVIAL_EVALUATE, Cast, _zip
+from bench.scenario import ANNOTATION_BODY, NO_QUOTAS, TRIVIAL_EVALUATE, Cast
 from bench.services import BenchError
 from challenges.models import (
     ChallengeParticipation,
@@ -37,6 +36,7 @@ from challenges.services.leaderboards import (
     leaderboard_rebuild,
     leaderboard_refresh_team,
 )
+from evalserver.testing import one_phase_config, script_bundle_zip
 
 PHASE = "board"
 LABELS = ["Accuracy", "Loss", "F1"]
@@ -54,48 +54,27 @@ class Board:
 
 
 def _bundle() -> bytes:
-    config = {
-        "title": "Bench leaderboard",
-        "description": "templates/description.html",
-        "evaluation_script": "evaluation_script.zip",
-        "start_date": "2020-01-01 00:00:00",
-        "end_date": "2099-01-01 00:00:00",
-        "published": True,
-        "leaderboard": [
-            {
-                "id": 1,
-                "schema": {
-                    "labels": LABELS,
-                    "default_order_by": "Accuracy",
-                    "metadata": {"Loss": {"sort_ascending": True}},
-                },
-            }
-        ],
-        "challenge_phases": [
-            {
-                "id": 1,
-                "name": "Board",
-                "codename": PHASE,
-                "description": "templates/description.html",
-                "is_public": True,
-                "leaderboard_public": True,
-                "test_annotation_file": "annotations/truth.json",
-                "allowed_submission_file_types": ".txt",
-                **NO_QUOTAS,
-            }
-        ],
-        "dataset_splits": [{"id": 1, "name": "Public", "codename": "public"}],
-        "challenge_phase_splits": [
-            {"challenge_phase_id": 1, "leaderboard_id": 1, "dataset_split_id": 1, "visibility": 3}
-        ],
-    }
-    return _zip(
-        {
-            "challenge_config.yaml": yaml.safe_dump(config, sort_keys=False),
-            "templates/description.html": "<p>benchmark</p>",
-            "annotations/truth.json": ANNOTATION_BODY,
-            "evaluation_script.zip": _zip({"__init__.py": TRIVIAL_EVALUATE}),
-        }
+    config = one_phase_config(
+        title="Bench leaderboard",
+        name="Board",
+        codename=PHASE,
+        schema={
+            "labels": LABELS,
+            "default_order_by": "Accuracy",
+            "metadata": {"Loss": {"sort_ascending": True}},
+        },
+        phase={
+            "leaderboard_public": True,
+            "allowed_submission_file_types": ".txt",
+            **NO_QUOTAS,
+        },
+        splits=[{"name": "Public", "codename": "public", "visibility": 3}],
+    )
+    return script_bundle_zip(
+        config,
+        evaluate_source=TRIVIAL_EVALUATE,
+        files={"annotations/truth.json": ANNOTATION_BODY},
+        description="<p>benchmark</p>",
     )
 
 

@@ -10,11 +10,9 @@ import io
 import threading
 import time
 import types
-import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -32,6 +30,7 @@ from challenges.services.challenges import challenge_approve
 from challenges.services.participation import challenge_participate, participant_team_create
 from challenges.services.submissions import submission_create
 from challenges.services.teams import host_team_create
+from evalserver.testing import one_phase_config, script_bundle_zip
 
 PHASE = "bench"
 SUBMISSION_BODY = b"41\n"
@@ -72,49 +71,24 @@ NO_QUOTAS = {
 }
 
 
-def _zip(files: dict[str, str | bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
-    return buffer.getvalue()
-
-
 def bundle(evaluate_source: str, *, title: str) -> bytes:
     """An EvalAI bundle with one phase, one public split and `evaluate_source` as script."""
-    config = {
-        "title": title,
-        "description": "templates/description.html",
-        "evaluation_script": "evaluation_script.zip",
-        "start_date": "2020-01-01 00:00:00",
-        "end_date": "2099-01-01 00:00:00",
-        "published": True,
-        "leaderboard": [{"id": 1, "schema": {"labels": ["Score"], "default_order_by": "Score"}}],
-        "challenge_phases": [
-            {
-                "id": 1,
-                "name": "Bench",
-                "codename": PHASE,
-                "description": "templates/description.html",
-                "is_public": True,
-                "is_submission_public": True,
-                "test_annotation_file": "annotations/truth.json",
-                "allowed_submission_file_types": ".txt",
-                **NO_QUOTAS,
-            }
-        ],
-        "dataset_splits": [{"id": 1, "name": "Main", "codename": "main"}],
-        "challenge_phase_splits": [
-            {"challenge_phase_id": 1, "leaderboard_id": 1, "dataset_split_id": 1, "visibility": 3}
-        ],
-    }
-    return _zip(
-        {
-            "challenge_config.yaml": yaml.safe_dump(config, sort_keys=False),
-            "templates/description.html": "<p>benchmark</p>",
-            "annotations/truth.json": ANNOTATION_BODY,
-            "evaluation_script.zip": _zip({"__init__.py": evaluate_source}),
-        }
+    config = one_phase_config(
+        title=title,
+        name="Bench",
+        codename=PHASE,
+        schema={"labels": ["Score"], "default_order_by": "Score"},
+        phase={
+            "is_submission_public": True,
+            "allowed_submission_file_types": ".txt",
+            **NO_QUOTAS,
+        },
+    )
+    return script_bundle_zip(
+        config,
+        evaluate_source=evaluate_source,
+        files={"annotations/truth.json": ANNOTATION_BODY},
+        description="<p>benchmark</p>",
     )
 
 

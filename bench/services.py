@@ -11,17 +11,14 @@ import os
 import resource
 import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from evalserver.testing import CeleryWorker, ProcessStartError
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 
@@ -179,75 +176,18 @@ def bench_environment(
 
 
 @dataclass
-class Worker:
-    """`celery -A evalserver worker` as production starts it, serving only our queue."""
+class Worker(CeleryWorker):
+    """The tests' worker launcher (evalserver.testing), serving only the run's queue; a
+    worker that does not start is a BenchError."""
 
-    env: dict[str, str]
-    log_path: Path
-    queue: str
-    concurrency: int = 2
     node: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:6]}@%h")
-    proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> Worker:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "celery"),
-                "-A",
-                "evalserver",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={self.concurrency}",
-                "-n",
-                self.node,
-                "-Q",
-                self.queue,
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"the worker exited at start:\n{self.log_tail()}")
-            if " ready." in self.log():
-                return self
-            time.sleep(0.05)
-        raise BenchError(f"the worker was not ready within {timeout:g} s:\n{self.log_tail()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log()[-chars:]
-
-    def pids(self) -> list[int]:
-        """The main process and its pool processes (for profilers)."""
-        if not self.proc:
-            return []
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
-        ).stdout
-        return [self.proc.pid, *(int(p) for p in out.split())]
-
-    def stop(self) -> None:
-        """Warm shutdown; the whole process group if it does not go within 20 s."""
-        if not self.proc or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=20)
+            super().start(timeout)
+        except ProcessStartError as exc:
+            raise BenchError(str(exc)) from exc
+        return self
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

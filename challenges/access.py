@@ -13,6 +13,7 @@ from challenges.models import (
     ParticipantTeam,
     ParticipantTeamMember,
 )
+from challenges.selectors import participation_for_user
 
 
 class AccessDenied(Exception):
@@ -96,4 +97,101 @@ def access_phase(
     lookup = {"codename": codename} if phase_id is None else {"pk": phase_id}
     phase = phases_visible_to(user, challenge).select_related("tournament").get(**lookup)
     phase.challenge = challenge  # the same row, with what was read about the user
+    return phase
+
+
+# ---------------------------------------------------------------- decisions that refuse
+# Services and views ask these instead of testing roles themselves; each raises
+# AccessDenied with a message the user can act on.
+
+
+def require_challenge_host(
+    user: AbstractBaseUser | AnonymousUser,
+    challenge: Challenge,
+    action: str,
+    *,
+    is_host: bool | None = None,
+) -> None:
+    """Only the challenge's hosts (and staff) may do `action` ("re-run submissions").
+    `is_host`: the answer of `user_is_challenge_host` when the caller already has it."""
+    if is_host is None:
+        is_host = user_is_challenge_host(user, challenge)
+    if not is_host:
+        raise AccessDenied(f"Only the challenge's hosts can {action}.")
+
+
+def require_host_team_member(
+    user: AbstractBaseUser | AnonymousUser, team: HostTeam, *, staff_may: bool = False
+) -> None:
+    """Members of the host team; with `staff_may`, admins too (reviewing bundles)."""
+    if staff_may and user.is_authenticated and user.is_staff:
+        return
+    if not user_is_host_team_member(user, team):
+        raise AccessDenied(f"You are not a member of the host team {team.name!r}.")
+
+
+def require_team_member(
+    user: AbstractBaseUser | AnonymousUser, team: ParticipantTeam, message: str | None = None
+) -> None:
+    """Only members of the participant team; `message` says what the caller was doing."""
+    if not user_is_team_member(user, team):
+        raise AccessDenied(message or f"You are not a member of the team {team.name!r}.")
+
+
+def require_challenge_of_host_team(challenge: Challenge | None, team: HostTeam) -> None:
+    """A host team updates only its own challenges."""
+    if challenge is not None and challenge.host_team_id != team.pk:
+        raise AccessDenied(f"Challenge {challenge.pk} does not belong to host team {team.name!r}.")
+
+
+NOT_TAKING_PART = (
+    "Your team does not take part in this challenge: join a team and accept the terms first."
+)
+
+
+def require_participation(participation, message: str = "") -> None:
+    """The user's team takes part in the challenge (it accepted the terms)."""
+    if participation is None:
+        raise AccessDenied(message or "Your team does not take part in this challenge.")
+
+
+def require_not_banned(participation) -> None:
+    if participation.is_banned:
+        raise AccessDenied("Your team is banned from this challenge's leaderboards.")
+
+
+def require_invited(user: AbstractBaseUser | AnonymousUser, phase: ChallengePhase) -> None:
+    """A phase with `allowed_email_ids` is open only to those addresses."""
+    allowed = [e.lower() for e in phase.allowed_email_ids or []]
+    if allowed and (getattr(user, "email", "") or "").lower() not in allowed:
+        raise AccessDenied(
+            f"Phase {phase.codename!r} is open only to invited participants; your email is not on its list."
+        )
+
+
+def access_host_team(user: AbstractBaseUser | AnonymousUser, ref: str) -> HostTeam:
+    """One of the user's host teams, by id or name."""
+    teams = HostTeam.objects.filter(memberships__user=user)
+    team = teams.filter(pk=int(ref)).first() if ref.isdigit() else teams.filter(name=ref).first()
+    if team is None:
+        raise AccessDenied(f"You are not a member of a host team {ref!r}.")
+    return team
+
+
+def require_staff(user: AbstractBaseUser | AnonymousUser, action: str) -> None:
+    if not (user.is_authenticated and user.is_staff):
+        raise AccessDenied(f"Only admins can {action}.")
+
+
+def access_phase_data(
+    user: AbstractBaseUser | AnonymousUser, challenge_id: int, codename: str
+) -> ChallengePhase:
+    """Like Kaggle: a phase's data is for teams that accepted the terms, and for its hosts."""
+    phase = access_phase(user, challenge_id, codename=codename)
+    if user_is_challenge_host(user, phase.challenge):
+        return phase
+    if participation_for_user(user, phase.challenge) is None:
+        raise AccessDenied(
+            "Take part in the challenge (accept its terms with your team) to download its data."
+        )
     return phase

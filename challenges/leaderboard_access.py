@@ -79,6 +79,11 @@ class LeaderboardView:
     def shows_submission(self, team_id: int) -> bool:
         return self.is_host or team_id == self.team_id
 
+    def require_host(self, action: str) -> None:
+        """What only the challenge's hosts may do with a leaderboard (export, visibility)."""
+        if not self.is_host:
+            raise AccessDenied(f"Only the challenge's hosts can {action}.")
+
 
 def access_leaderboard(
     user: AbstractBaseUser | AnonymousUser,

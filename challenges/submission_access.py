@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from challenges.access import user_is_challenge_host
+from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
 from challenges.failure_text import participant_failure_text
 from challenges.models import ChallengePhaseSplit, Submission, SubmissionResult
 
@@ -27,6 +27,13 @@ class SubmissionView:
             return True
         phase = self.submission.phase
         return self.is_owner and phase.show_logs_to_participants and not phase.disable_logs
+
+    def require_logs(self) -> None:
+        if not self.can_see_logs:
+            raise AccessDenied(
+                "The hosts do not show logs to participants in this phase; the submission's "
+                "failure_message says what went wrong."
+            )
 
     @property
     def can_see_traceback(self) -> bool:
@@ -62,7 +69,26 @@ def access_submission(user: AbstractBaseUser | AnonymousUser, submission_id: int
         pk=submission_id
     )
     is_host = user_is_challenge_host(user, submission.phase.challenge)
-    is_owner = submission.team.memberships.filter(user=user).exists()
+    is_owner = user_is_team_member(user, submission.team)
     if not (is_host or is_owner):
         raise Submission.DoesNotExist
     return SubmissionView(submission, is_host=is_host, is_owner=is_owner)
+
+
+def require_may_cancel(user: AbstractBaseUser | AnonymousUser, submission: Submission) -> None:
+    """The submitting team or the challenge's hosts may cancel a submission."""
+    if not (
+        user_is_challenge_host(user, submission.phase.challenge)
+        or user_is_team_member(user, submission.team)
+    ):
+        raise AccessDenied(
+            "Only the submitting team or the challenge's hosts can cancel this submission."
+        )
+
+
+def require_submitting_team(
+    user: AbstractBaseUser | AnonymousUser, submission: Submission, action: str
+) -> None:
+    """Choices about a submission (public, final) are its team's, not the hosts'."""
+    if not user_is_team_member(user, submission.team):
+        raise AccessDenied(f"Only members of the submitting team can {action}.")

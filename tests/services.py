@@ -4,87 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from evalserver.testing import ROOT, CeleryWorker, wait_until_ready  # noqa: F401  (ROOT: tests import it from here)
 
-
-@dataclass
-class WorkerProcess:
-    env: dict[str, str]
-    log_path: Path
-    node: str
-    concurrency: int = 2
-    extra_args: list[str] = field(default_factory=list)
-    # Another interpreter and checkout (a copy placed elsewhere); default: this one.
-    python: str | None = None
-    cwd: Path = ROOT
-    # A command prefix, such as setpriv dropping a capability.
-    prefix: list[str] = field(default_factory=list)
-    proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> WorkerProcess:
-        log = self.log_path.open("ab")
-        celery = (
-            [self.python, "-m", "celery"]
-            if self.python
-            else [str(Path(sys.executable).parent / "celery")]
-        )
-        self.proc = subprocess.Popen(
-            [
-                *self.prefix,
-                *celery,
-                "-A",
-                "evalserver",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={self.concurrency}",
-                "-n",
-                self.node,
-                "-Q",
-                self.env["CELERY_QUEUE"],
-                "--without-gossip",
-                "--without-mingle",
-                *self.extra_args,
-            ],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited at start:\n{self.log()[-3000:]}")
-            if " ready." in self.log():
-                return self
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready in {timeout} s:\n{self.log()[-3000:]}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Kill the whole worker: main process, pool and anything they started."""
-        if self.proc and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+# The worker launcher is shared with the benchmarks (evalserver.testing).
+WorkerProcess = CeleryWorker
 
 
 def worker_env(
@@ -176,15 +104,14 @@ class RedisProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited at start:\n{self.log()[-2000:]}")
-            with contextlib.suppress(Exception):
-                if self.client().ping():
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server not answering in {timeout} s:\n{self.log()[-2000:]}")
+        wait_until_ready(
+            self.proc,
+            lambda: self.client().ping(),
+            lambda: self.log()[-2000:],
+            "redis-server",
+            timeout,
+        )
+        return self
 
     def client(self):
         import redis

@@ -130,3 +130,70 @@ def test_the_bundle_loader_is_pure():
                 )
                 imported |= {n.split(".")[0] for n in names}
     assert "django" not in imported
+
+
+def _modules(package: str) -> dict[str, ast.Module]:
+    return {
+        str(path.relative_to(ROOT)): ast.parse(path.read_text())
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    }
+
+
+def test_pages_import_nothing_from_the_api():
+    offending = sorted(
+        f"{name}: {node.module}"
+        for name, tree in _modules("frontend").items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("challenges.api")
+    )
+    assert not offending, "pages ask the access modules, not the API: " + ", ".join(offending)
+
+
+def test_status_columns_change_only_through_the_state_machine():
+    """Every `.update(status=...)` of the house is in challenges/services/state_machine.py,
+    except the webhook deliveries' (a retry log, not a state machine)."""
+    writers = sorted(
+        f"{name}:{node.lineno}"
+        for package in ("challenges", "workers", "frontend")
+        for name, tree in _modules(package).items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"update", "bulk_update"}
+        and any(k.arg == "status" for k in node.keywords)
+        and name not in {"challenges/services/state_machine.py", "challenges/services/webhooks.py"}
+    )
+    assert not writers, f"status written outside the transition table: {writers}"
+
+
+def test_access_is_refused_only_in_access_modules():
+    raisers = sorted(
+        name
+        for package in ("challenges", "frontend", "workers")
+        for name, tree in _modules(package).items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Raise)
+        and isinstance(node.exc, ast.Call)
+        and getattr(node.exc.func, "id", None) == "AccessDenied"
+        and not name.endswith("access.py")
+    )
+    assert not raisers, f"AccessDenied raised outside an access module: {sorted(set(raisers))}"
+
+
+def test_the_apps_read_settings_not_the_environment():
+    """settings.py is the one place that reads the environment. Exempt: workers/limits.py
+    asks whether Django is configured at all (the warm parent and `python -m
+    workers.predict` run without it) and the warm parent sets its child's HOME and TMPDIR."""
+    readers = sorted(
+        f"{name}:{node.lineno}"
+        for package in ("challenges", "workers", "frontend")
+        for name, tree in _modules(package).items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in {"environ", "getenv"}
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+        and name not in {"workers/limits.py", "workers/warm_parent.py"}
+    )
+    assert not readers, f"read the environment outside settings.py: {readers}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import yaml
 
-from tests.challenges import bundle_factory as bf
+from evalserver.testing import script_bundle_zip
 from tests.workers.pipeline_helpers import SCRIPT_CONFIG
 
 ERAS = 3
@@ -64,13 +64,11 @@ def tournament_bundle(*, cumulative_rounds: int = 4, round_hours: float = 48) ->
             },
         }
     )
-    return bf.zip_bytes(
-        {
-            "challenge_config.yaml": yaml.safe_dump(config, sort_keys=False),
-            "templates/description.html": "<p>tournament probe</p>",
-            "annotations/example_targets.csv": targets(0),
-            "evaluation_script.zip": bf.zip_bytes({"__init__.py": TOURNAMENT_EVALUATE}),
-        }
+    return script_bundle_zip(
+        config,
+        evaluate_source=TOURNAMENT_EVALUATE,
+        files={"annotations/example_targets.csv": targets(0)},
+        description="<p>tournament probe</p>",
     )
 
 

@@ -133,12 +133,7 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
 def _fail(submission_id: int, kind: str, message: str) -> None:
     _db_retry(
         "recording the failure",
-        lambda: submission_fail(
-            submission_id=submission_id,
-            from_statuses=(Status.RUNNING, Status.PREDICTING, Status.VALIDATING),
-            kind=kind,
-            message=message,
-        ),
+        lambda: submission_fail(submission_id=submission_id, kind=kind, message=message),
     )
 
 

@@ -9,23 +9,9 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenges.access import AccessDenied, user_is_challenge_host
-from challenges.api.submissions import access_phase
+from challenges.access import access_phase_data
 from challenges.models import ChallengePhase
-from challenges.selectors import participation_for_user
 from challenges.services.storage import open_stored
-
-
-def access_phase_data(user, challenge_id: int, codename: str) -> ChallengePhase:
-    """Like Kaggle: a phase's data is for teams that accepted the terms, and for its hosts."""
-    phase = access_phase(user, challenge_id, codename)
-    if user_is_challenge_host(user, phase.challenge):
-        return phase
-    if participation_for_user(user, phase.challenge) is None:
-        raise AccessDenied(
-            "Take part in the challenge (accept its terms with your team) to download its data."
-        )
-    return phase
 
 
 class PhaseDataList(APIView):

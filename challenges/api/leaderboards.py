@@ -15,7 +15,6 @@ from rest_framework.views import APIView
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges import leaderboard_rules as rules
-from challenges.access import AccessDenied
 from challenges.csv_safe import csv_writer
 from challenges.leaderboard_access import access_leaderboard
 from challenges.leaderboards import (
@@ -135,8 +134,7 @@ class LeaderboardCsv(APIView):
     def get(self, request, challenge_id: int, codename: str, split: str):
         """Hosts: the whole leaderboard as CSV, raw scores (not rounded)."""
         view, ordering, _params = _read(request, challenge_id, codename, split)
-        if not view.is_host:
-            raise AccessDenied("Only the challenge's hosts can export leaderboards.")
+        view.require_host("export leaderboards")
         labels = rules.labels_of(view.split.leaderboard.schema)
         out = io.StringIO()
         writer = csv_writer(out)
@@ -200,8 +198,7 @@ class PhaseSplitDetail(APIView):
     def patch(self, request, challenge_id: int, codename: str, split: str):
         """Hosts: set who sees the split's leaderboard (1 host, 2 host and team, 3 public)."""
         view = access_leaderboard(request.user, challenge_id, codename, split)
-        if not view.is_host:
-            raise AccessDenied("Only the challenge's hosts can change a leaderboard's visibility.")
+        view.require_host("change a leaderboard's visibility")
         params = PhaseSplitUpdate(data=request.data)
         params.is_valid(raise_exception=True)
         updated = phase_split_set_visibility(

@@ -13,10 +13,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from challenges import access
-from challenges.access import AccessDenied, user_is_challenge_host
+from challenges.access import (
+    access_phase,
+    require_challenge_host,
+    require_participation,
+    user_is_challenge_host,
+)
 from challenges.failure_text import participant_failure_text
-from challenges.models import ChallengePhase, Submission
+from challenges.models import Submission
 from challenges.selectors import participation_for_user
 from challenges.services.hosting import submitting_participation
 from challenges.services.submission_choices import (
@@ -35,10 +39,6 @@ from challenges.services.submissions import (
 )
 from challenges.submission_access import SubmissionView, access_submission
 from challenges.throttles import submit_throttles
-
-
-def access_phase(user, challenge_id: int, codename: str) -> ChallengePhase:
-    return access.access_phase(user, challenge_id, codename=codename)
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
@@ -152,7 +152,7 @@ class PhaseSubmissions(APIView):
     )
     def post(self, request, challenge_id: int, codename: str):
         """Submit a file to a phase. Answers 201 with the id and status; 429 names the quota reached."""
-        phase = access_phase(request.user, challenge_id, codename)
+        phase = access_phase(request.user, challenge_id, codename=codename)
         participation = participation_for_user(request.user, phase.challenge)
         if participation is not None:
             # Before the body is parsed (and spooled to a temporary file): a body larger
@@ -192,7 +192,7 @@ class PhaseSubmissions(APIView):
     @extend_schema(responses=SubmissionOutSerializer(many=True))
     def get(self, request, challenge_id: int, codename: str):
         """Your team's submissions to the phase (hosts: everyone's)."""
-        phase = access_phase(request.user, challenge_id, codename)
+        phase = access_phase(request.user, challenge_id, codename=codename)
         qs = Submission.objects.filter(phase=phase).select_related("team", "phase")
         is_host = user_is_challenge_host(request.user, phase.challenge)
         if not is_host:
@@ -211,10 +211,9 @@ class PhaseQuota(APIView):
     )
     def get(self, request, challenge_id: int, codename: str):
         """What your team may still submit to the phase, per quota, and when each resets."""
-        phase = access_phase(request.user, challenge_id, codename)
+        phase = access_phase(request.user, challenge_id, codename=codename)
         participation = participation_for_user(request.user, phase.challenge)
-        if participation is None:
-            raise AccessDenied("Your team does not take part in this challenge.")
+        require_participation(participation)
         states = quota_state(phase=phase, team_id=participation.team_id)
         return Response(
             {
@@ -274,11 +273,7 @@ class SubmissionLog(APIView):
     @extend_schema(responses={200: OpenApiResponse(description="text/plain")})
     def get(self, request, submission_id: int):
         view = access_submission(request.user, submission_id)
-        if not view.can_see_logs:
-            raise AccessDenied(
-                "The hosts do not show logs to participants in this phase; the submission's "
-                "failure_message says what went wrong."
-            )
+        view.require_logs()
         from django.http import HttpResponse
 
         return HttpResponse(
@@ -318,9 +313,8 @@ class PhaseRescore(APIView):
     @extend_schema(request=None, responses=OpenApiResponse(description="{rerun: count}"))
     def post(self, request, challenge_id: int, codename: str):
         """Re-run every ended submission of the phase with the current script version."""
-        phase = access_phase(request.user, challenge_id, codename)
-        if not user_is_challenge_host(request.user, phase.challenge):
-            raise AccessDenied("Only the challenge's hosts can re-score a phase.")
+        phase = access_phase(request.user, challenge_id, codename=codename)
+        require_challenge_host(request.user, phase.challenge, "re-score a phase")
         return Response({"rerun": phase_rescore(phase=phase, user=request.user)})
 
 

@@ -10,10 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenges.access import (
-    AccessDenied,
     access_challenge,
     access_challenge_as_host,
+    access_host_team,
     challenges_visible_to,
+    require_staff,
     user_is_challenge_host,
 )
 from challenges.api import serializers as s
@@ -25,14 +26,7 @@ from challenges.services.teams import host_team_create
 def resolve_host_team(user, value: str | None) -> HostTeam:
     teams = HostTeam.objects.filter(memberships__user=user)
     if value:
-        team = (
-            teams.filter(pk=int(value)).first()
-            if value.isdigit()
-            else teams.filter(name=value).first()
-        )
-        if team is None:
-            raise AccessDenied(f"You are not a member of a host team {value!r}.")
-        return team
+        return access_host_team(user, value)
     mine = list(teams[:2])
     if not mine:
         raise serializers.ValidationError(
@@ -82,8 +76,8 @@ class ChallengeList(APIView):
         params.is_valid(raise_exception=True)
         team = resolve_host_team(request.user, params.validated_data.get("host_team"))
         approve = params.validated_data["approve"]
-        if approve and not request.user.is_staff:
-            raise AccessDenied("Only admins can approve challenges.")
+        if approve:
+            require_staff(request.user, "approve challenges")
         result = challenge_load_bundle(
             source=params.validated_data["file"], user=request.user, host_team=team, approve=approve
         )

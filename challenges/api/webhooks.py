@@ -9,8 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from challenges.access import AccessDenied, access_challenge
-from challenges.api.submissions import access_phase
+from challenges.access import access_challenge, access_phase, require_participation
 from challenges.models import ParticipantTeamMember, Round, Webhook, WebhookDelivery
 from challenges.selectors import participation_for_user
 from challenges.services.webhooks import (
@@ -84,8 +83,7 @@ class ChallengeWebhooks(APIView):
         """Register a URL: it gets a signed POST whenever one of the challenge's rounds opens."""
         challenge = access_challenge(request.user, challenge_id)
         participation = participation_for_user(request.user, challenge)
-        if participation is None:
-            raise AccessDenied("Your team does not take part in this challenge.")
+        require_participation(participation)
         params = WebhookIn(data=request.data)
         params.is_valid(raise_exception=True)
         hook = webhook_create(
@@ -134,13 +132,13 @@ class PhaseRounds(APIView):
     @extend_schema(responses=RoundOut(many=True))
     def get(self, request, challenge_id: int, codename: str):
         """The phase's rounds, first to latest."""
-        phase = access_phase(request.user, challenge_id, codename)
+        phase = access_phase(request.user, challenge_id, codename=codename)
         return Response(RoundOut(phase.rounds.all(), many=True).data)
 
     @extend_schema(request=RoundIn, responses={201: RoundOut})
     def post(self, request, challenge_id: int, codename: str):
         """Hosts: open the next round; every participating team's webhooks are told."""
-        phase = access_phase(request.user, challenge_id, codename)
+        phase = access_phase(request.user, challenge_id, codename=codename)
         params = RoundIn(data=request.data)
         params.is_valid(raise_exception=True)
         opened = round_start(

@@ -20,15 +20,15 @@ class Submission(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # Named groups of statuses; the transitions between them are the table in
+    # challenges.services.submissions.transitions.
+    WAITING = (Status.SUBMITTED, Status.QUEUED)
+    EVALUATING = (Status.PREDICTING, Status.VALIDATING, Status.RUNNING)
     # Counted against the concurrent quota; swept when stuck.
-    IN_FLIGHT = (
-        Status.SUBMITTED,
-        Status.QUEUED,
-        Status.PREDICTING,
-        Status.VALIDATING,
-        Status.RUNNING,
-    )
+    IN_FLIGHT = (*WAITING, *EVALUATING)
     FINAL = (Status.FINISHED, Status.PARTIALLY_EVALUATED, Status.FAILED, Status.CANCELLED)
+    # Only these rank on leaderboards (a partially evaluated one on the splits it has).
+    RANKED = (Status.FINISHED, Status.PARTIALLY_EVALUATED)
     # Failed and cancelled submissions do not use quota.
     NOT_COUNTED = (Status.FAILED, Status.CANCELLED)
 

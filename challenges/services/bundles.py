@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from challenges.access import AccessDenied, user_is_host_team_member
+from challenges.access import require_challenge_of_host_team, require_host_team_member
 from challenges.bundle import (
     Bundle,
     BundleError,
@@ -35,7 +35,7 @@ from challenges.models import (
 )
 from challenges.services.audit import audit_record
 from challenges.services.challenges import challenge_approve
-from challenges.services.leaderboards import leaderboard_rebuild
+from challenges.services.leaderboards import leaderboard_refresh
 from challenges.services.scripts import challenge_prepare_environments
 from challenges.services.storage import delete_quietly, deterministic_zip, store_stream
 
@@ -82,12 +82,8 @@ def challenge_load_bundle(
     `user` is neither a host of `host_team` nor an admin. An update adds a script version when the script
     changed and replaces annotations; existing submissions are untouched.
     """
-    if not (user.is_staff or user_is_host_team_member(user, host_team)):
-        raise AccessDenied(f"You are not a member of the host team {host_team.name!r}.")
-    if challenge is not None and challenge.host_team_id != host_team.pk:
-        raise AccessDenied(
-            f"Challenge {challenge.pk} does not belong to host team {host_team.name!r}."
-        )
+    require_host_team_member(user, host_team, staff_may=True)
+    require_challenge_of_host_team(challenge, host_team)
 
     written: list[str] = []
     with load_bundle(source, limits=bundle_limits()) as bundle:
@@ -104,7 +100,7 @@ def challenge_load_bundle(
                     # Labels, directions or latest-vs-best may have changed: re-derive
                     # every entry from the results.
                     for phase in result.challenge.phases.all():
-                        leaderboard_rebuild(phase=phase)
+                        leaderboard_refresh(phase=phase)
                 if approve:
                     challenge_approve(challenge=result.challenge, reviewer=user)
                 elif result.challenge.approved_by_admin and result.script_changed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from challenges.access import AccessDenied, user_is_challenge_host
+from challenges.access import require_challenge_host, user_is_challenge_host
 from challenges.models import (
     AuditEvent,
     Challenge,
@@ -14,7 +14,7 @@ from challenges.models import (
 )
 from challenges.selectors import host_team_participation, participation_for_user
 from challenges.services.audit import audit_record
-from challenges.services.leaderboards import leaderboard_refresh_team
+from challenges.services.leaderboards import leaderboard_refresh
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH, ParticipationError
 
 
@@ -35,8 +35,7 @@ def host_participation_for(*, challenge: Challenge, user) -> ChallengeParticipat
     no members: membership would make hosts participants everywhere that team goes. Its
     submissions stay off the public ranking unless marked as baselines.
     """
-    if not user_is_challenge_host(user, challenge):
-        raise AccessDenied("Only the challenge's hosts can submit as the host team.")
+    require_challenge_host(user, challenge, "submit as the host team")
     with transaction.atomic():
         # One host team per challenge even when two hosts submit at once.
         Challenge.objects.select_for_update().filter(pk=challenge.pk).exists()
@@ -59,8 +58,7 @@ def phase_split_set_visibility(
 ) -> ChallengePhaseSplit:
     """Hosts flip a split between host only (1), host and the submitting team (2) and
     public (3) at any time. Entries of every scope are kept, so nothing is recomputed."""
-    if not user_is_challenge_host(user, phase_split.phase.challenge):
-        raise AccessDenied("Only the challenge's hosts can change a leaderboard's visibility.")
+    require_challenge_host(user, phase_split.phase.challenge, "change a leaderboard's visibility")
     if visibility not in ChallengePhaseSplit.Visibility.values:
         raise ParticipationError(
             f"visibility must be 1 (host only), 2 (host and the submitting team) or "
@@ -100,6 +98,6 @@ def participation_set_banned(
             reason=reason[:500],
         )
         for phase in participation.challenge.phases.all():
-            leaderboard_refresh_team(phase=phase, team_id=participation.team_id)
+            leaderboard_refresh(phase=phase, team_ids=[participation.team_id])
     participation.refresh_from_db()
     return participation

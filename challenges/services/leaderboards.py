@@ -1,14 +1,20 @@
 """Leaderboard entries: derived from results, rewritten wherever something they depend on
 changes, in the same transaction as the change.
 
-What an entry depends on, and who rewrites it:
+What an entry depends on, and who asks `leaderboard_refresh` (the one entry point) to
+rewrite it:
 
 - a result recorded, or deactivated by a re-run: `submission_record_outcome`,
-  `submission_rerun` (challenges.services.submissions);
+  `submission_rerun`, `phase_rescore` (challenges.services.submissions);
+- a new public submission replacing the team's previous one: `submission_create`;
 - is_public, a final pick, a baseline mark: `submission_set_public`,
-  `submission_set_final`, `submission_set_baseline` (challenges.services.submission_choices);
+  `submission_set_final`, `submission_set_baseline` (one toggle in
+  challenges.services.submission_choices);
 - a ban: `participation_set_banned`;
-- a new bundle version (labels, directions): `leaderboard_rebuild` for each phase.
+- a new bundle version (labels, directions): `challenge_create_from_bundle`, each phase.
+
+Which scopes a result enters and which result is a team's entry are decided once
+(`result_scopes`, `winning_entry`), for the full rebuild and the incremental merge alike.
 
 Split visibility and the reveal at the end of a phase change only which scope a reader
 gets (see challenges.leaderboard_access), never the entries: all three scopes are kept.
@@ -42,7 +48,7 @@ from challenges.models import (
 
 Scope = LeaderboardEntry.Scope
 # Only these submissions rank; a partially evaluated one only on the splits it has.
-RANKED_STATUSES = (Submission.Status.FINISHED, Submission.Status.PARTIALLY_EVALUATED)
+RANKED_STATUSES = Submission.RANKED
 
 _RESULT_FIELDS = (
     "phase_split_id",
@@ -80,6 +86,41 @@ class _Result:
 class _Flags:
     is_host_team: bool = False
     is_banned: bool = False
+
+
+# The order entries of a result are written in (the full rebuild's order).
+SCOPES = (Scope.PUBLIC, Scope.ALL, Scope.FINAL)
+
+
+def result_scopes(
+    *, is_public: bool, is_baseline: bool, is_host_team: bool, in_final_picks: bool
+) -> tuple[str, ...]:
+    """The scopes a team's result competes in: the one rule of the full rebuild and the
+    incremental merge. Baselines show everywhere; the hosts' own team only under ALL;
+    others publicly when public, and as final when among the team's final picks."""
+    admitted = {
+        Scope.PUBLIC: is_baseline or (is_public and not is_host_team),
+        Scope.ALL: True,
+        Scope.FINAL: is_baseline or (not is_host_team and in_final_picks),
+    }
+    return tuple(scope for scope in SCOPES if admitted[scope])
+
+
+def winning_entry(
+    split: ChallengePhaseSplit, label: str, candidates: Iterable[rules.Candidate]
+) -> rules.Candidate | None:
+    """Which of a team's results is its entry for `label` on `split`: the best, or the
+    latest with `show_leaderboard_by_latest_submission`. The rebuild passes all of a
+    team's results; the merge passes the standing entry and the new result."""
+    descending = rules.is_descending(
+        split.leaderboard.schema, label, split.is_leaderboard_order_descending
+    )
+    return rules.pick_entry(
+        candidates,
+        label=label,
+        descending=descending,
+        latest=split.show_leaderboard_by_latest_submission,
+    )
 
 
 def ranked_results(splits: Iterable[ChallengePhaseSplit]):
@@ -150,32 +191,27 @@ def _team_entries(
     by_split: dict[int, list[_Result]] = defaultdict(list)
     for r in results:
         by_split[r.split_id].append(r)
-    pools = {
-        Scope.PUBLIC: lambda r: r.is_baseline or (r.is_public and not host),
-        Scope.ALL: lambda r: True,
-        Scope.FINAL: lambda r: r.is_baseline or (not host and r.submission_id in picks),
+    scopes_of = {
+        r.submission_id: result_scopes(
+            is_public=r.is_public,
+            is_baseline=r.is_baseline,
+            is_host_team=host,
+            in_final_picks=r.submission_id in picks,
+        )
+        for r in results
     }
     entries = []
     for split in splits:
         rows = by_split.get(split.pk, [])
         if not rows:
             continue
-        schema = split.leaderboard.schema
-        for scope, admits in pools.items():
-            pool = [r for r in rows if admits(r)]
+        for scope in SCOPES:
+            pool = [r for r in rows if scope in scopes_of[r.submission_id]]
             baselines = [r for r in pool if r.is_baseline]
             others = {r.submission_id: r for r in pool if not r.is_baseline}
-            for label in rules.labels_of(schema):
-                descending = rules.is_descending(
-                    schema, label, split.is_leaderboard_order_descending
-                )
+            for label in rules.labels_of(split.leaderboard.schema):
                 chosen = list(baselines)
-                best = rules.pick_entry(
-                    (r.candidate for r in others.values()),
-                    label=label,
-                    descending=descending,
-                    latest=split.show_leaderboard_by_latest_submission,
-                )
+                best = winning_entry(split, label, (r.candidate for r in others.values()))
                 if best is not None:
                     chosen.append(others[best.submission_id])
                 entries.extend(
@@ -210,6 +246,34 @@ def _flags(phase: ChallengePhase, team_ids: Iterable[int] | None = None) -> dict
         team_id: _Flags(is_host_team=host, is_banned=banned)
         for team_id, host, banned in qs.values_list("team_id", "is_host_team", "is_banned")
     }
+
+
+def leaderboard_refresh(
+    *,
+    phase: ChallengePhase,
+    team_ids: Iterable[int] | None = None,
+    recorded: Submission | None = None,
+    scores_by_split: dict[int, dict[str, Any]] | None = None,
+    splits: Iterable[ChallengePhaseSplit] | None = None,
+) -> int:
+    """The one place entries are rewritten, asked by the submission transitions (a result
+    recorded or deactivated), the toggles (public, final, baseline, a ban) and a new
+    bundle version. Returns how many entries it wrote.
+
+    - `recorded` with `scores_by_split`: a submission's first active results, merged into
+      its team's entries (`leaderboard_add_results`, the hot path);
+    - `team_ids`: something of these teams changed; their entries are rewritten;
+    - neither: the whole phase is rewritten (`leaderboard_rebuild`).
+    """
+    if recorded is not None:
+        return leaderboard_add_results(
+            submission=recorded, scores_by_split=scores_by_split or {}, splits=splits
+        )
+    if team_ids is None:
+        return leaderboard_rebuild(phase=phase)
+    return sum(
+        leaderboard_refresh_team(phase=phase, team_id=team_id) for team_id in sorted(set(team_ids))
+    )
 
 
 def leaderboard_refresh_team(*, phase: ChallengePhase, team_id: int) -> int:
@@ -273,13 +337,14 @@ def leaderboard_add_results(
         if status not in RANKED_STATUSES:
             return 0
         host = flags.is_host_team
-        scopes = [Scope.ALL]
-        if is_baseline or (is_public and not host):
-            scopes.append(Scope.PUBLIC)
         # A team's picks are its final submissions; with no cap, every submission of a
         # team that picked none stands in for its picks (as in `_final_picks`).
-        if is_baseline or (not host and (is_final or not has_picks)):
-            scopes.append(Scope.FINAL)
+        scopes = result_scopes(
+            is_public=is_public,
+            is_baseline=is_baseline,
+            is_host_team=host,
+            in_final_picks=is_final or not has_picks,
+        )
         existing = {
             (split_id, scope, label): (pk, sid, value, at)
             for pk, split_id, scope, label, sid, value, at in LeaderboardEntry.objects.filter(
@@ -292,25 +357,16 @@ def leaderboard_add_results(
         fresh: list[LeaderboardEntry] = []
         for split_id, scores in scores_by_split.items():
             split = splits[split_id]
-            schema = split.leaderboard.schema
-            for label in rules.labels_of(schema):
-                value = rules.score_value(scores, label)
-                descending = rules.is_descending(
-                    schema, label, split.is_leaderboard_order_descending
-                )
+            new = rules.Candidate(submission.pk, submitted_at, scores or {})
+            for label in rules.labels_of(split.leaderboard.schema):
                 for scope in scopes:
                     old = existing.get((split_id, scope, label))
                     if not is_baseline and old is not None:
-                        _pk, old_sid, old_value, old_at = old
-                        if split.show_leaderboard_by_latest_submission:
-                            better = (submitted_at, submission.pk) > (old_at, old_sid)
-                        else:
-                            better = rules.rank_key(
-                                value, submitted_at, submission.pk, descending
-                            ) < rules.rank_key(old_value, old_at, old_sid, descending)
-                        if not better:
+                        old_pk, old_sid, old_value, old_at = old
+                        standing = rules.Candidate(old_sid, old_at, {label: old_value})
+                        if winning_entry(split, label, (standing, new)) is not new:
                             continue
-                        stale.append(old[0])
+                        stale.append(old_pk)
                     fresh.append(
                         LeaderboardEntry(
                             phase_split_id=split_id,
@@ -318,7 +374,7 @@ def leaderboard_add_results(
                             scope=scope,
                             label=label,
                             submission_id=submission.pk,
-                            value=value,
+                            value=rules.score_value(scores, label),
                             scores=scores or {},
                             submitted_at=submitted_at,
                             is_baseline=is_baseline,
@@ -331,11 +387,6 @@ def leaderboard_add_results(
             LeaderboardEntry.objects.filter(pk__in=stale).delete()
         LeaderboardEntry.objects.bulk_create(fresh)
     return len(fresh)
-
-
-def leaderboard_refresh_teams(*, phase: ChallengePhase, team_ids: Iterable[int]) -> None:
-    for team_id in sorted(set(team_ids)):
-        leaderboard_refresh_team(phase=phase, team_id=team_id)
 
 
 def leaderboard_rebuild(*, phase: ChallengePhase, batch_size: int = 5000) -> int:

@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from challenges.access import AccessDenied, user_is_team_member
+from challenges.access import require_team_member, user_is_team_member
 from challenges.models import (
     Challenge,
     ChallengeParticipation,
@@ -95,11 +95,12 @@ def participant_team_rotate_code(
     *, team: ParticipantTeam, user: AbstractBaseUser
 ) -> ParticipantTeam:
     """Give the team a new invitation code; the old one stops working."""
-    if not user_is_team_member(user, team):
-        raise AccessDenied(
-            f"You are not a member of the team {team.name!r}; only its members can change "
-            "its invitation code."
-        )
+    require_team_member(
+        user,
+        team,
+        f"You are not a member of the team {team.name!r}; only its members can change "
+        "its invitation code.",
+    )
     team.invitation_code = new_invitation_code()
     team.save(update_fields=["invitation_code"])
     return team
@@ -114,16 +115,14 @@ def participant_team_leave(*, team: ParticipantTeam, user: AbstractBaseUser) -> 
     """
     with transaction.atomic():
         team = _lock_team(team.pk)
-        membership = ParticipantTeamMember.objects.filter(team=team, user=user).first()
-        if membership is None:
-            raise AccessDenied(f"You are not a member of the team {team.name!r}.")
+        require_team_member(user, team)
         ongoing = _ongoing_challenges_of(team)
         if ongoing:
             raise ParticipationError(
                 f"The team {team.name!r} takes part in {ongoing[0].title!r}, which has not "
                 "ended: its members cannot leave until the challenge ends."
             )
-        membership.delete()
+        ParticipantTeamMember.objects.filter(team=team, user=user).delete()
         if not team.memberships.exists() and not team.participations.exists():
             team.delete()
 
@@ -148,11 +147,12 @@ def challenge_participate(
         raise Challenge.DoesNotExist("Challenge matching query does not exist.")
     with transaction.atomic():
         team = _lock_team(team.pk)
-        if not user_is_team_member(user, team):
-            raise AccessDenied(
-                f"You are not a member of the team {team.name!r}; only its members can enter it "
-                "in a challenge."
-            )
+        require_team_member(
+            user,
+            team,
+            f"You are not a member of the team {team.name!r}; only its members can enter it "
+            "in a challenge.",
+        )
         existing = ChallengeParticipation.objects.filter(challenge=challenge, team=team).first()
         if existing is not None:
             return existing

@@ -29,6 +29,7 @@ from challenges.models import Challenge, ChallengePhaseSplit, Submission
 from challenges.results import ResultError, parse_result
 from challenges.services.submissions import (
     REMOTE_WORKER_PREFIX,
+    WAITING,
     EvaluationRecord,
     SubmissionRefused,
     submission_claim,
@@ -39,7 +40,6 @@ Status = Submission.Status
 QUEUE_PREFIX = "evalserver-challenge-"
 _QUEUE_NAME = re.compile(rf"^{QUEUE_PREFIX}(\d+)$")
 _RECEIPT_SALT = "evalserver.remote-evaluation.receipt"
-WAITING = (Status.SUBMITTED, Status.QUEUED)
 
 
 class NotRemote(SubmissionRefused):

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
+from challenges.access import require_challenge_host
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengeParticipation, Submission
-from challenges.services.leaderboards import RANKED_STATUSES, leaderboard_refresh_team
+from challenges.services.leaderboards import RANKED_STATUSES, leaderboard_refresh
 from challenges.services.submissions import SubmissionRefused
+from challenges.submission_access import require_submitting_team
 
 
 def _lock_participation(submission: Submission) -> None:
@@ -28,14 +29,18 @@ def _lock_participation(submission: Submission) -> None:
     )
 
 
-def _check_owner(submission: Submission, user, what: str) -> None:
-    if not user_is_team_member(user, submission.team):
-        raise AccessDenied(f"Only members of the submitting team can {what}.")
+def _toggle(submission: Submission, **flags: bool) -> None:
+    """Write a submission's flags and have its team's entries follow (in the caller's
+    transaction): the one place the choices below change what the leaderboard shows."""
+    Submission.objects.filter(pk=submission.pk).update(**flags)
+    leaderboard_refresh(phase=submission.phase, team_ids=[submission.team_id])
 
 
 def submission_set_public(*, submission: Submission, user, is_public: bool) -> Submission:
     """Show a submission on the leaderboard or hide it (the submitting team decides)."""
-    _check_owner(submission, user, "choose whether this submission shows on the leaderboard")
+    require_submitting_team(
+        user, submission, "choose whether this submission shows on the leaderboard"
+    )
     phase = submission.phase
     if visibility_is_locked(phase) and not is_public:
         raise SubmissionRefused(
@@ -49,15 +54,14 @@ def submission_set_public(*, submission: Submission, user, is_public: bool) -> S
             Submission.objects.filter(
                 phase=phase, team_id=submission.team_id, is_public=True
             ).exclude(pk=submission.pk).update(is_public=False)
-        Submission.objects.filter(pk=submission.pk).update(is_public=is_public)
-        leaderboard_refresh_team(phase=phase, team_id=submission.team_id)
+        _toggle(submission, is_public=is_public)
     submission.refresh_from_db()
     return submission
 
 
 def submission_set_final(*, submission: Submission, user, is_final: bool) -> Submission:
     """Pick a finished submission as one of the team's final ones, or unpick it."""
-    _check_owner(submission, user, "pick its final submissions")
+    require_submitting_team(user, submission, "pick its final submissions")
     phase = submission.phase
     cap = phase.max_final_submissions
     if not cap:
@@ -86,18 +90,15 @@ def submission_set_final(*, submission: Submission, user, is_final: bool) -> Sub
                     f"{', '.join(map(str, sorted(picked)))} first.",
                     field="is_final",
                 )
-        Submission.objects.filter(pk=submission.pk).update(is_final=is_final)
-        leaderboard_refresh_team(phase=phase, team_id=submission.team_id)
+        _toggle(submission, is_final=is_final)
     submission.refresh_from_db()
     return submission
 
 
 def submission_set_baseline(*, submission: Submission, user, is_baseline: bool) -> Submission:
     """Hosts mark a submission as a baseline: it always shows, marked, without a rank."""
-    if not user_is_challenge_host(user, submission.phase.challenge):
-        raise AccessDenied("Only the challenge's hosts can mark baselines.")
+    require_challenge_host(user, submission.phase.challenge, "mark baselines")
     with transaction.atomic():
-        Submission.objects.filter(pk=submission.pk).update(is_baseline=is_baseline)
-        leaderboard_refresh_team(phase=submission.phase, team_id=submission.team_id)
+        _toggle(submission, is_baseline=is_baseline)
     submission.refresh_from_db()
     return submission

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from challenges.access import AccessDenied, user_is_host_team_member
+from challenges.access import require_host_team_member
 from challenges.models import HostTeam, HostTeamMember
 
 
@@ -20,7 +20,7 @@ def host_team_add_member(
     *, team: HostTeam, user: AbstractBaseUser, added_by: AbstractBaseUser | None = None
 ) -> HostTeamMember:
     """Add `user` to `team`. `added_by` must be a member (None: an operator via manage.py)."""
-    if added_by is not None and not user_is_host_team_member(added_by, team):
-        raise AccessDenied(f"You are not a member of the host team {team.name!r}.")
+    if added_by is not None:
+        require_host_team_member(added_by, team)
     member, _ = HostTeamMember.objects.get_or_create(team=team, user=user)
     return member

@@ -30,7 +30,14 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
+from challenges.access import (
+    NOT_TAKING_PART,
+    AccessDenied,  # noqa: F401  (what the require_* calls raise; callers catch it from here)
+    require_challenge_host,
+    require_not_banned,
+    require_participation,
+    require_team_member,
+)
 from challenges.models import (
     ChallengeParticipation,
     ChallengePhase,
@@ -42,6 +49,7 @@ from challenges.models import (
     Webhook,
     WebhookDelivery,
 )
+from challenges.services import state_machine
 from challenges.services.storage import delete_quietly, open_stored, store_stream
 from challenges.services.submissions import SubmissionRefused, max_upload_bytes
 from challenges.services.webhooks import DELIVER_TASK, round_notify_teams
@@ -62,7 +70,7 @@ MODEL_SUFFIXES = (".pkl", ".pickle", ".cloudpickle", ".joblib")
 MAX_LOST = 2
 
 # The state machine: which statuses each step may start from.
-TRANSITIONS: dict[tuple[str, str], tuple[str, ...]] = {
+TRANSITIONS: state_machine.Table = {
     ("claim", Status.PREDICTING): (Status.QUEUED,),
     ("predicted", Status.PENDING): (Status.PREDICTING,),
     ("predicted", Status.SCORING): (Status.PREDICTING,),
@@ -70,6 +78,8 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("requeue", Status.QUEUED): (Status.PREDICTING,),
     ("scored", Status.SCORED): (Status.SCORING,),
     ("scored", Status.FAILED): (Status.SCORING,),
+    # New targets: valid predictions and scoring failures are scored (again).
+    ("rescore", Status.SCORING): (Status.PENDING, Status.SCORING, Status.SCORED, Status.FAILED),
 }
 # Predictions in these states are valid; the newest of a team's counts for the round.
 VALID = (Status.PENDING, Status.SCORING, Status.SCORED)
@@ -91,11 +101,9 @@ def round_submission_transition(
     *, submission_id: int, step: str, to: str, extra: Q | None = None, **fields
 ) -> bool:
     """Move one round submission along TRANSITIONS; True when this caller moved it."""
-    allowed = TRANSITIONS[(step, to)]
-    rows = RoundSubmission.objects.filter(pk=submission_id, status__in=allowed)
-    if extra is not None:
-        rows = rows.filter(extra)
-    return rows.update(status=to, **fields) == 1
+    return state_machine.transition(
+        RoundSubmission, TRANSITIONS, pk=submission_id, step=step, to=to, extra=extra, **fields
+    )
 
 
 def tournament_queue() -> str:
@@ -131,8 +139,8 @@ def round_open(
     """Open the phase's next round on new live features: tell every team's webhooks and
     queue one model run per team that has a model in the phase. `user` None: the beat
     schedule opening rounds from a folder."""
-    if user is not None and not user_is_challenge_host(user, phase.challenge):
-        raise AccessDenied("Only the challenge's hosts can open a round.")
+    if user is not None:
+        require_challenge_host(user, phase.challenge, "open a round")
     tournament = tournament_of(phase)
     if not phase.challenge.approved_by_admin:
         # Opening runs participants' models and, later, the host's unreviewed script.
@@ -230,8 +238,8 @@ def round_targets_upload(
 ) -> int:
     """The round's targets arrive (again): every valid submission of the round is scored
     against them. Returns how many were queued for scoring."""
-    if user is not None and not user_is_challenge_host(user, round.phase.challenge):
-        raise AccessDenied("Only the challenge's hosts can upload a round's targets.")
+    if user is not None:
+        require_challenge_host(user, round.phase.challenge, "upload a round's targets")
     tournament_of(round.phase)
     now = now or timezone.now()
     if round.closes_at and now < round.closes_at:
@@ -254,8 +262,12 @@ def round_targets_upload(
             Q(status__in=VALID) | Q(status=Status.FAILED, failure_kind="scoring")
         )
         ids = list(rescore.values_list("pk", flat=True))
-        RoundSubmission.objects.filter(pk__in=ids).update(
-            status=Status.SCORING,
+        state_machine.transition_many(
+            RoundSubmission,
+            TRANSITIONS,
+            pks=ids,
+            step="rescore",
+            to=Status.SCORING,
             targets_version=version,
             enqueued_at=now,
             failure_kind="",
@@ -281,10 +293,7 @@ def tournament_model_upload(
 ) -> TournamentModel:
     """A team's new model; it runs from the next round on."""
     tournament_of(phase)
-    if participation is None:
-        raise AccessDenied(
-            "Your team does not take part in this challenge: join a team and accept the terms first."
-        )
+    require_participation(participation, NOT_TAKING_PART)
     if not phase.challenge.approved_by_admin:
         raise TournamentRefused("This challenge is not approved yet.")
     name = upload.name or "model.pkl"
@@ -321,8 +330,7 @@ def tournament_model_upload(
 
 
 def tournament_model_mark_current(*, user, model: TournamentModel) -> TournamentModel:
-    if not user_is_team_member(user, model.team):
-        raise AccessDenied("Only members of the team can choose its current model.")
+    require_team_member(user, model.team, "Only members of the team can choose its current model.")
     with transaction.atomic():
         TournamentModel.objects.filter(phase_id=model.phase_id, team_id=model.team_id).update(
             is_current=False
@@ -345,13 +353,9 @@ def round_submission_create(
 ) -> RoundSubmission:
     """A bot's predictions for a round, checked at once; refused (409) after the close."""
     now = now or timezone.now()
-    if participation is None:
-        raise AccessDenied(
-            "Your team does not take part in this challenge: join a team and accept the terms first."
-        )
+    require_participation(participation, NOT_TAKING_PART)
     tournament_of(round.phase)
-    if participation.is_banned:
-        raise AccessDenied("Your team is banned from this challenge's leaderboards.")
+    require_not_banned(participation)
     if round.closes_at is None or now >= round.closes_at:
         closed = round.closes_at or round.opened_at
         raise RoundClosed(

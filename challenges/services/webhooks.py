@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
+from challenges.access import require_challenge_host, require_team_member
 from challenges.models import (
     ChallengeParticipation,
     ChallengePhase,
@@ -79,8 +79,7 @@ def webhook_body(payload: dict) -> bytes:
 
 
 def webhook_create(*, user, team: ParticipantTeam, challenge, url: str) -> Webhook:
-    if not user_is_team_member(user, team):
-        raise AccessDenied("Only members of the team can manage its webhooks.")
+    require_team_member(user, team, "Only members of the team can manage its webhooks.")
     if not ChallengeParticipation.objects.filter(team=team, challenge=challenge).exists():
         raise WebhookRefused("The team does not take part in this challenge.")
     problem = webhook_url_problem(url)
@@ -96,15 +95,13 @@ def webhook_create(*, user, team: ParticipantTeam, challenge, url: str) -> Webho
 
 
 def webhook_delete(*, user, webhook: Webhook) -> None:
-    if not user_is_team_member(user, webhook.team):
-        raise AccessDenied("Only members of the team can manage its webhooks.")
+    require_team_member(user, webhook.team, "Only members of the team can manage its webhooks.")
     webhook.delete()
 
 
 def webhook_send_test(*, user, webhook: Webhook) -> WebhookDelivery:
     """What the "send test" button does: the latest round's payload with isTest true."""
-    if not user_is_team_member(user, webhook.team):
-        raise AccessDenied("Only members of the team can test its webhooks.")
+    require_team_member(user, webhook.team, "Only members of the team can test its webhooks.")
     latest = (
         Round.objects.filter(phase__challenge_id=webhook.challenge_id)
         .select_related("phase")
@@ -117,8 +114,7 @@ def webhook_send_test(*, user, webhook: Webhook) -> WebhookDelivery:
 
 def round_start(*, user, phase: ChallengePhase, data_version: str = "") -> Round:
     """A host opens the phase's next round; every participating team's webhook is told."""
-    if not user_is_challenge_host(user, phase.challenge):
-        raise AccessDenied("Only the challenge's hosts can start a round.")
+    require_challenge_host(user, phase.challenge, "start a round")
     if hasattr(phase, "tournament"):
         # A tournament round needs its live features (challenges.services.tournaments).
         raise WebhookRefused(

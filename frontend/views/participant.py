@@ -10,8 +10,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from challenges.access import access_challenge, user_is_challenge_host
-from challenges.api.submissions import access_phase
+from challenges.access import access_challenge, access_phase, user_is_challenge_host
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user, teams_of_user
@@ -152,7 +151,7 @@ def _quota(phase: ChallengePhase, participation) -> dict:
 def submit(request, challenge_id: int, codename: str):
     """Participants submit for their team; hosts submit as the hosts' own team (baselines
     and trial runs), which is made on their first upload."""
-    phase = access_phase(request.user, challenge_id, codename)
+    phase = access_phase(request.user, challenge_id, codename=codename)
     challenge = phase.challenge
     is_host = user_is_challenge_host(request.user, challenge)
     participation = participation_for_user(request.user, challenge)

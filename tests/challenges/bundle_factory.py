@@ -9,15 +9,14 @@ zipfile refuses to write (encryption flags, lying sizes, NUL in names).
 
 from __future__ import annotations
 
-import io
-import stat
 import struct
-import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+# Shared with the benchmarks.
+from evalserver.testing import Entry, symlink, zip_bytes  # noqa: F401  (tests import them from here)
 
 STARTER_CONFIG = """\
 # Laid out like EvalAI-Starters' challenge_config.yaml.
@@ -139,53 +138,6 @@ HTML = {
     "templates/challenge_phase_2_description.html": "<p>Test phase.</p>",
 }
 LOGO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
-FIXED_TIME = (2020, 1, 1, 0, 0, 0)
-
-
-@dataclass
-class Entry:
-    """A member with header fields set by hand."""
-
-    data: bytes = b""
-    mode: int | None = None  # unix mode bits, e.g. stat.S_IFLNK | 0o777
-    compress_type: int = zipfile.ZIP_DEFLATED
-    date_time: tuple[int, int, int, int, int, int] = FIXED_TIME
-
-
-def symlink(target: str) -> Entry:
-    return Entry(target.encode(), mode=stat.S_IFLNK | 0o777, compress_type=zipfile.ZIP_STORED)
-
-
-def zip_bytes(
-    files: Mapping[str, bytes | str | Entry],
-    *,
-    order: Iterable[str] | None = None,
-    date_time: tuple[int, int, int, int, int, int] = FIXED_TIME,
-    compression: int = zipfile.ZIP_DEFLATED,
-) -> bytes:
-    """A zip of `files` (name -> content); names ending in "/" are folder entries."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name in order if order is not None else files:
-            content = files[name]
-            entry = (
-                content
-                if isinstance(content, Entry)
-                else Entry(
-                    content.encode() if isinstance(content, str) else content,
-                    compress_type=compression,
-                    date_time=date_time,
-                )
-            )
-            info = zipfile.ZipInfo(name, date_time=entry.date_time)
-            info.compress_type = zipfile.ZIP_STORED if name.endswith("/") else entry.compress_type
-            if entry.mode is not None:
-                info.create_system = 3
-                info.external_attr = entry.mode << 16
-            elif name.endswith("/"):
-                info.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
-            zf.writestr(info, entry.data)
-    return buffer.getvalue()
 
 
 def script_files() -> dict[str, bytes]:

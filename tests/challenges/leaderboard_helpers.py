@@ -7,7 +7,6 @@ import datetime as dt
 import itertools
 from typing import Any
 
-import yaml
 from django.utils import timezone
 
 from challenges.models import Challenge, ParticipantTeam, Submission
@@ -16,7 +15,7 @@ from challenges.services.submissions import (
     submission_claim,
     submission_record_outcome,
 )
-from tests.challenges import bundle_factory as bf
+from evalserver.testing import one_phase_config, script_bundle_zip
 from tests.workers.pipeline_helpers import GOOD_EVALUATE, load_approved, participate
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -34,71 +33,36 @@ def config(
 ) -> dict[str, Any]:
     """Labels Acc (higher is better, the default), Err (`sort_ascending`) and F1; a public
     split `main` and a host-only split `hidden`."""
-    return {
-        "title": "Leaderboard probe",
-        "description": "templates/description.html",
-        "evaluation_script": "evaluation_script.zip",
-        "start_date": "2020-01-01 00:00:00",
-        "end_date": "2099-01-01 00:00:00",
-        "published": True,
-        "leaderboard": [
-            {
-                "id": 1,
-                "schema": {
-                    "labels": LABELS,
-                    "default_order_by": "Acc",
-                    "metadata": {"Err": {"sort_ascending": True, "description": "error rate"}},
-                },
-            }
-        ],
-        "challenge_phases": [
-            {
-                "id": 1,
-                "name": "Dev",
-                "codename": "dev",
-                "description": "templates/description.html",
-                "is_public": True,
-                "leaderboard_public": True,
-                "is_submission_public": False,
-                "test_annotation_file": "annotations/truth.json",
-                "max_submissions_per_day": 1000,
-                "max_concurrent_submissions_allowed": 100,
-                "allowed_submission_file_types": ".txt",
-                **(phase or {}),
-            }
-        ],
-        "dataset_splits": [
-            {"id": 1, "name": "Main", "codename": "main"},
-            {"id": 2, "name": "Hidden", "codename": "hidden"},
-        ],
-        "challenge_phase_splits": [
-            {
-                "challenge_phase_id": 1,
-                "leaderboard_id": 1,
-                "dataset_split_id": 1,
-                "visibility": 3,
-                **(main or {}),
-            },
-            {
-                "challenge_phase_id": 1,
-                "leaderboard_id": 1,
-                "dataset_split_id": 2,
-                "visibility": 1,
-                **(hidden or {}),
-            },
+    return one_phase_config(
+        title="Leaderboard probe",
+        name="Dev",
+        codename="dev",
+        schema={
+            "labels": LABELS,
+            "default_order_by": "Acc",
+            "metadata": {"Err": {"sort_ascending": True, "description": "error rate"}},
+        },
+        phase={
+            "leaderboard_public": True,
+            "is_submission_public": False,
+            "max_submissions_per_day": 1000,
+            "max_concurrent_submissions_allowed": 100,
+            "allowed_submission_file_types": ".txt",
+            **(phase or {}),
+        },
+        splits=[
+            {"name": "Main", "codename": "main", "visibility": 3, **(main or {})},
+            {"name": "Hidden", "codename": "hidden", "visibility": 1, **(hidden or {})},
         ],
         **challenge,
-    }
+    )
 
 
 def load(users, host_team, **options: Any) -> Challenge:
-    data = bf.zip_bytes(
-        {
-            "challenge_config.yaml": yaml.safe_dump(config(**options), sort_keys=False),
-            "templates/description.html": "<p>probe</p>",
-            "annotations/truth.json": '{"answer": 42}',
-            "evaluation_script.zip": bf.zip_bytes({"__init__.py": GOOD_EVALUATE}),
-        }
+    data = script_bundle_zip(
+        config(**options),
+        evaluate_source=GOOD_EVALUATE,
+        files={"annotations/truth.json": '{"answer": 42}'},
     )
     return load_approved(data, users, host_team)
 

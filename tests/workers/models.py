@@ -16,7 +16,7 @@ from pathlib import Path
 import cloudpickle
 import yaml
 
-from tests.challenges import bundle_factory as bf
+from evalserver.testing import script_bundle_zip
 from tests.workers.pipeline_helpers import SCRIPT_CONFIG
 
 
@@ -116,12 +116,9 @@ def code_bundle(**phase) -> bytes:
             **phase,
         }
     )
-    return bf.zip_bytes(
-        {
-            "challenge_config.yaml": yaml.safe_dump(config, sort_keys=False),
-            "templates/description.html": "<p>code probe</p>",
-            "annotations/truth.csv": TRUTH,
-            "inputs/features.csv": FEATURES,
-            "evaluation_script.zip": bf.zip_bytes({"__init__.py": EVALUATE}),
-        }
+    return script_bundle_zip(
+        config,
+        evaluate_source=EVALUATE,
+        files={"annotations/truth.csv": TRUTH, "inputs/features.csv": FEATURES},
+        description="<p>code probe</p>",
     )

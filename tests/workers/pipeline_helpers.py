@@ -19,7 +19,7 @@ from challenges.models import (
 )
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.challenges import challenge_approve
-from tests.challenges import bundle_factory as bf
+from evalserver.testing import one_phase_config, script_bundle_zip
 
 
 def load_approved(source, users, team) -> Challenge:
@@ -73,41 +73,24 @@ def wait_final(ids: list[int], timeout: float = 60) -> list[Submission]:
         time.sleep(0.1)
 
 
-SCRIPT_CONFIG = {
-    "title": "Pipeline probe",
-    "description": "templates/description.html",
-    "evaluation_script": "evaluation_script.zip",
-    "start_date": "2020-01-01 00:00:00",
-    "end_date": "2099-01-01 00:00:00",
-    "published": True,
-    "leaderboard": [
-        {"id": 1, "schema": {"labels": ["Score", "Other"], "default_order_by": "Score"}}
+SCRIPT_CONFIG = one_phase_config(
+    title="Pipeline probe",
+    name="Probe",
+    codename="probe",
+    schema={"labels": ["Score", "Other"], "default_order_by": "Score"},
+    phase={
+        "is_submission_public": True,
+        "max_submissions_per_day": 1000,
+        "max_submissions_per_month": 10000,
+        "max_submissions": 100000,
+        "max_concurrent_submissions_allowed": 100,
+        "allowed_submission_file_types": ".json, .csv, .txt",
+    },
+    splits=[
+        {"name": "Main", "codename": "main", "visibility": 3},
+        {"name": "Hidden", "codename": "hidden", "visibility": 1},
     ],
-    "challenge_phases": [
-        {
-            "id": 1,
-            "name": "Probe",
-            "codename": "probe",
-            "description": "templates/description.html",
-            "is_public": True,
-            "is_submission_public": True,
-            "test_annotation_file": "annotations/truth.json",
-            "max_submissions_per_day": 1000,
-            "max_submissions_per_month": 10000,
-            "max_submissions": 100000,
-            "max_concurrent_submissions_allowed": 100,
-            "allowed_submission_file_types": ".json, .csv, .txt",
-        }
-    ],
-    "dataset_splits": [
-        {"id": 1, "name": "Main", "codename": "main"},
-        {"id": 2, "name": "Hidden", "codename": "hidden"},
-    ],
-    "challenge_phase_splits": [
-        {"challenge_phase_id": 1, "leaderboard_id": 1, "dataset_split_id": 1, "visibility": 3},
-        {"challenge_phase_id": 1, "leaderboard_id": 1, "dataset_split_id": 2, "visibility": 1},
-    ],
-}
+)
 
 
 def script_bundle(
@@ -122,15 +105,11 @@ def script_bundle(
     config = yaml.safe_load(yaml.safe_dump(SCRIPT_CONFIG))
     config["title"] = title
     config["challenge_phases"][0].update(phase_overrides)
-    return bf.zip_bytes(
-        {
-            "challenge_config.yaml": yaml.safe_dump(config, sort_keys=False),
-            "templates/description.html": "<p>probe</p>",
-            "annotations/truth.json": '{"answer": 42}',
-            "evaluation_script.zip": bf.zip_bytes(
-                {"__init__.py": evaluate_source, **(script_files or {})}
-            ),
-        }
+    return script_bundle_zip(
+        config,
+        evaluate_source=evaluate_source,
+        files={"annotations/truth.json": '{"answer": 42}'},
+        script_files=script_files,
     )
 
 

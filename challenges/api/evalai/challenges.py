@@ -9,13 +9,12 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 
 from challenges.access import (
-    AccessDenied,
     access_challenge,
     access_phase,
     challenges_visible_to,
     phases_visible_to,
+    require_host_team_member,
     user_is_challenge_host,
-    user_is_host_team_member,
 )
 from challenges.api.evalai import shapes
 from challenges.api.evalai.base import EvalAIView, paginated
@@ -137,7 +136,6 @@ class Participate(EvalAIView):
 class HostTeamChallenges(EvalAIView):
     def get(self, request, team_pk: int):
         team = HostTeam.objects.get(pk=team_pk)
-        if not user_is_host_team_member(request.user, team):
-            raise AccessDenied(f"You are not a member of the host team {team.name!r}.")
+        require_host_team_member(request.user, team)
         qs = team.challenges.select_related("host_team__created_by").order_by("-pk")
         return paginated(self, qs, lambda c: challenge_shape(request.user, c))

@@ -190,7 +190,7 @@ def submission(view: SubmissionView, request) -> dict[str, Any]:
     """EvalAI's SubmissionSerializer. Its file fields are links: the input, the logs (if
     the reader may see them) and, once evaluated, a JSON of the results the reader may see."""
     s = view.submission
-    ended = s.status in (Submission.Status.FINISHED, Submission.Status.PARTIALLY_EVALUATED)
+    ended = s.status in Submission.RANKED
 
     def link(kind: str, name: str) -> str:
         return file_link(

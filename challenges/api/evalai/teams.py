@@ -11,7 +11,7 @@ from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from challenges.access import AccessDenied, user_is_team_member
+from challenges.access import require_team_member, user_is_team_member
 from challenges.api.evalai import shapes
 from challenges.api.evalai.base import EvalAIView, paginated
 from challenges.api.evalai.challenges import challenge_shape
@@ -112,8 +112,7 @@ class ParticipantTeamInvite(EvalAIView):
 class ParticipantTeamChallenges(EvalAIView):
     def get(self, request, team_pk: int):
         team = ParticipantTeam.objects.get(pk=team_pk)
-        if not user_is_team_member(request.user, team):
-            raise AccessDenied(f"You are not a member of the team {team.name!r}.")
+        require_team_member(request.user, team)
         qs = (
             Challenge.objects.filter(participations__team=team)
             .select_related("host_team__created_by")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from challenges.models import ChallengePhase
-from challenges.services.leaderboards import leaderboard_rebuild
+from challenges.services.leaderboards import leaderboard_refresh
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
             phases = phases.filter(challenge_id=opts["challenge"])
         total = 0
         for phase in phases:
-            written = leaderboard_rebuild(phase=phase)
+            written = leaderboard_refresh(phase=phase)
             total += written
             self.stdout.write(f"{phase}: {written} entries")
         self.stdout.write(f"{total} entries in {phases.count()} phase(s)")

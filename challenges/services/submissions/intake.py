@@ -1,0 +1,288 @@
+"""Intake: a submission's file and fields are checked, stored, and accepted under the
+team's quotas, then queued for evaluation once the transaction commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from challenges.access import (
+    NOT_TAKING_PART,
+    require_challenge_host,
+    require_invited,
+    require_participation,
+    user_is_challenge_host,
+)
+from challenges.leaderboard_rules import initial_is_public
+from challenges.models import ChallengeParticipation, ChallengePhase, Submission
+from challenges.services.leaderboards import leaderboard_refresh
+from challenges.services.storage import safe_basename, sha256_stream
+from challenges.services.submissions.errors import SubmissionRefused
+from challenges.services.submissions.quotas import _check_quotas, quota_state, team_storage_check
+from challenges.services.submissions.transitions import submission_enqueue
+
+# ---------------------------------------------------------------- input checks
+
+
+def _check_phase_open(phase: ChallengePhase, now: dt.datetime) -> None:
+    challenge = phase.challenge
+    if not challenge.approved_by_admin:
+        raise SubmissionRefused(
+            "This challenge is not approved yet; submissions open once an admin approves it."
+        )
+    if phase.start_date and now < phase.start_date:
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} opens at {phase.start_date:%Y-%m-%d %H:%M} UTC."
+        )
+    if phase.end_date and now >= phase.end_date:
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} closed at {phase.end_date:%Y-%m-%d %H:%M} UTC."
+        )
+    if now >= challenge.end_date:
+        raise SubmissionRefused("The challenge has ended.")
+    if phase.is_submission_paused:
+        raise SubmissionRefused(
+            f"The hosts have paused submissions to phase {phase.codename!r}; try again later."
+        )
+
+
+def max_upload_bytes(phase: ChallengePhase) -> int:
+    return phase.max_submission_size_bytes or settings.SUBMISSION_MAX_BYTES
+
+
+def _check_file(phase: ChallengePhase, upload: UploadedFile) -> None:
+    name = upload.name or ""
+    allowed = [t.lower() for t in phase.allowed_submission_file_types or []]
+    lowered = name.lower()
+    if allowed and not any(lowered.endswith(ext) for ext in allowed):
+        raise SubmissionRefused(
+            f"{safe_basename(name)!r} is not an accepted file type; this phase accepts {', '.join(allowed)}.",
+            field="file",
+        )
+    limit = max_upload_bytes(phase)
+    if upload.size is not None and upload.size > limit:
+        raise SubmissionRefused(
+            f"The file is {upload.size} bytes; this phase accepts at most {limit}.", field="file"
+        )
+    if upload.size == 0:
+        raise SubmissionRefused("The file is empty.", field="file")
+    problem = _sniff(lowered, upload)
+    if problem:
+        raise SubmissionRefused(f"{safe_basename(name)!r}: {problem}", field="file")
+
+
+def _sniff(name: str, upload: UploadedFile) -> str | None:
+    """Check the content matches the extension, reading only the start of the file."""
+    upload.seek(0)
+    head = upload.read(8192)
+    upload.seek(0)
+    if name.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(upload) as zf:
+                zf.infolist()
+        except zipfile.BadZipFile:
+            return "the file is named .zip but is not a zip archive."
+        finally:
+            upload.seek(0)
+    elif name.endswith((".csv", ".tsv", ".txt", ".json")):
+        if b"\x00" in head:
+            return "the file should be text but contains binary data."
+        if (
+            name.endswith(".json")
+            and head.lstrip()[:1] not in (b"{", b"[", b'"')
+            and not head.lstrip()[:1].isdigit()
+        ):
+            return "the file is named .json but does not start like JSON."
+    elif name.endswith(".gz") and not head.startswith(b"\x1f\x8b"):
+        return "the file is named .gz but is not gzip-compressed."
+    return None
+
+
+def validate_meta_attributes(
+    phase: ChallengePhase, values: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Check submitted meta attributes against the phase's `submission_meta_attributes`."""
+    values = dict(values or {})
+    definitions = {
+        d.get("name"): d for d in phase.submission_meta_attributes or [] if isinstance(d, dict)
+    }
+    errors = []
+    clean: dict[str, Any] = {}
+    for name in values:
+        if name not in definitions:
+            errors.append(f"{name!r} is not a meta attribute of this phase")
+    for name, definition in definitions.items():
+        kind, options = (
+            definition.get("type", "text"),
+            [str(o) for o in definition.get("options") or []],
+        )
+        required = str(definition.get("required", False)).lower() == "true"
+        if name not in values or values[name] in (None, "", []):
+            if required:
+                errors.append(f"{name!r} is required")
+            continue
+        value = values[name]
+        if kind == "text":
+            if not isinstance(value, str) or len(value) > 10000:
+                errors.append(f"{name!r} must be text of at most 10,000 characters")
+                continue
+        elif kind == "radio":
+            if str(value) not in options:
+                errors.append(f"{name!r} must be one of {', '.join(options)}")
+                continue
+            value = str(value)
+        elif kind == "checkbox":
+            chosen = value if isinstance(value, list) else [value]
+            bad = [str(v) for v in chosen if str(v) not in options]
+            if bad:
+                errors.append(f"{name!r}: {', '.join(bad)} not among {', '.join(options)}")
+                continue
+            value = [str(v) for v in chosen]
+        elif kind == "boolean":
+            if isinstance(value, str) and value.lower() in {"true", "false"}:
+                value = value.lower() == "true"
+            if not isinstance(value, bool):
+                errors.append(f"{name!r} must be true or false")
+                continue
+        clean[name] = value
+    if errors:
+        raise SubmissionRefused(
+            "Meta attributes: " + "; ".join(errors) + ".", field="meta_attributes"
+        )
+    return clean
+
+
+# ---------------------------------------------------------------- creation
+
+
+STORE_BEFORE_CHECKING_BYTES = 1024 * 1024
+
+
+def submission_create(
+    *,
+    user,
+    phase: ChallengePhase,
+    participation: ChallengeParticipation | None,
+    upload: UploadedFile,
+    method_name: str = "",
+    method_description: str = "",
+    project_url: str = "",
+    publication_url: str = "",
+    meta_attributes: dict[str, Any] | None = None,
+    is_public: bool | None = None,
+    is_baseline: bool = False,
+    pk: int | None = None,
+) -> Submission:
+    """Accept a submission file: checks, then stream to storage, then quotas under a row lock.
+
+    The file goes to storage before the lock so the lock is held for milliseconds, not for
+    the upload; a refused submission's file is deleted again. `pk`: an id reserved earlier
+    (`submission_reserve_id`), for uploads that announce their id before the file arrives.
+    """
+    now = timezone.now()
+    is_host = user_is_challenge_host(user, phase.challenge)
+    require_participation(participation, NOT_TAKING_PART)
+    if is_baseline:
+        require_challenge_host(user, phase.challenge, "add baseline submissions", is_host=is_host)
+    if hasattr(phase, "tournament"):
+        # Tournament phases take models and round predictions (challenges.services.tournaments).
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} is a tournament: upload a model to "
+            "/api/challenges/<id>/phases/<phase>/tournament/models/ or predictions for the open "
+            "round to .../tournament/rounds/<number>/submissions/."
+        )
+    if not is_host:
+        _check_phase_open(phase, now)
+        require_invited(user, phase)
+    elif not phase.challenge.approved_by_admin:
+        raise SubmissionRefused(
+            "This challenge is not approved yet; submissions open once an admin approves it."
+        )
+    _check_file(phase, upload)
+    meta = validate_meta_attributes(phase, meta_attributes)
+    team_id = participation.team_id
+    if not is_host and upload.size > STORE_BEFORE_CHECKING_BYTES:
+        # Before the file is stored; again under the lock below, where concurrent uploads
+        # of the team are serialised. (A small file is checked there only: storing it and
+        # removing it again on refusal costs less than asking twice for every upload.)
+        team_storage_check(challenge_id=phase.challenge_id, team_id=team_id, incoming=upload.size)
+
+    upload.seek(0)
+    sha, size = sha256_stream(upload)
+    upload.seek(0)
+    folder = f"submissions/{phase.challenge_id}/{phase.pk}/{team_id}"
+    path = default_storage.save(
+        f"{folder}/{sha[:16]}-{safe_basename(upload.name or 'submission')}", upload
+    )
+    try:
+        with transaction.atomic():
+            # The row lock serialises concurrent submissions of one team: the count and
+            # the insert below cannot interleave with another request's.
+            ChallengeParticipation.objects.select_for_update().get(pk=participation.pk)
+            if not is_host:
+                _check_quotas(quota_state(phase=phase, team_id=team_id, now=now))
+                team_storage_check(challenge_id=phase.challenge_id, team_id=team_id, incoming=size)
+            public = initial_is_public(phase, is_public)
+            if public and phase.is_restricted_to_select_one_submission:
+                # One public submission per team: the new one replaces the old (as in EvalAI).
+                Submission.objects.filter(phase=phase, team_id=team_id, is_public=True).update(
+                    is_public=False
+                )
+            submission = Submission.objects.create(
+                pk=pk,
+                phase=phase,
+                team_id=team_id,
+                created_by=user,
+                input_file=path,
+                file_name=(upload.name or "submission")[:255],
+                input_sha256=sha,
+                input_size=size,
+                method_name=method_name,
+                method_description=method_description,
+                project_url=project_url,
+                publication_url=publication_url,
+                meta_attributes=meta,
+                is_public=public,
+                is_baseline=is_baseline,
+                submitted_at=now,
+            )
+            if public and phase.is_restricted_to_select_one_submission:
+                leaderboard_refresh(phase=phase, team_ids=[team_id])
+            remote = phase.challenge.remote_evaluation
+            transaction.on_commit(
+                lambda: submission_enqueue(submission_id=submission.pk, remote=remote)
+            )
+    except BaseException:
+        default_storage.delete(path)
+        raise
+    return submission
+
+
+def submission_reserve_id() -> int:
+    """A submission id no insert will take: EvalAI's large-file upload tells the client its
+    submission's id before the file (and so the submission) exists."""
+    from django.db import connection
+
+    table = Submission._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
+            return int(cursor.fetchone()[0])
+        if connection.vendor == "sqlite":
+            # AUTOINCREMENT never reuses an id at or below sqlite_sequence's value.
+            with transaction.atomic():
+                cursor.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = %s", [table])
+                if cursor.rowcount == 0:
+                    cursor.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, 1)", [table]
+                    )
+                cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+                return int(cursor.fetchone()[0])
+    raise SubmissionRefused(f"Reserving submission ids is not supported on {connection.vendor}.")

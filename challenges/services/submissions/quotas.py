@@ -1,0 +1,133 @@
+"""Quotas per team and phase (day, month, total, concurrent, failed per day) and the
+team's stored bytes per challenge: what intake checks under the participation lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from challenges.models import ChallengePhase, Submission
+from challenges.services.submissions.errors import QuotaExceeded, StorageExceeded
+
+Status = Submission.Status
+
+# ---------------------------------------------------------------- quotas
+
+
+@dataclass
+class QuotaState:
+    quota: str
+    limit: int
+    used: int
+    resets_at: dt.datetime | None
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "quota": self.quota,
+            "limit": self.limit,
+            "used": self.used,
+            "remaining": self.remaining,
+            "resets_at": self.resets_at.isoformat() if self.resets_at else None,
+        }
+
+
+def _day_and_month_start(
+    now: dt.datetime,
+) -> tuple[dt.datetime, dt.datetime, dt.datetime, dt.datetime]:
+    day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    next_month = (month + dt.timedelta(days=32)).replace(day=1)
+    return day, day + dt.timedelta(days=1), month, next_month
+
+
+def quota_state(
+    *, phase: ChallengePhase, team_id: int, now: dt.datetime | None = None
+) -> list[QuotaState]:
+    """Used and remaining submissions of a team in a phase, per quota, in one query."""
+    now = now or timezone.now()
+    day, next_day, month, next_month = _day_and_month_start(now)
+    counted = ~Q(status__in=Submission.NOT_COUNTED)
+    counts = Submission.objects.filter(phase=phase, team_id=team_id).aggregate(
+        total=Count("pk", filter=counted),
+        today=Count("pk", filter=counted & Q(submitted_at__gte=day)),
+        month=Count("pk", filter=counted & Q(submitted_at__gte=month)),
+        concurrent=Count("pk", filter=Q(status__in=Submission.IN_FLIGHT)),
+        failed_today=Count("pk", filter=Q(status=Status.FAILED, submitted_at__gte=day)),
+    )
+    # Failed submissions use no quota (as on EvalAI and Kaggle), yet each stored a file
+    # and took a worker: an operator's cap per team, phase and UTC day stops a team from
+    # filling the disk with uploads it knows will fail. 0 turns it off.
+    failed = []
+    if settings.SUBMISSION_MAX_FAILED_PER_DAY > 0:
+        failed = [
+            QuotaState(
+                "failed_per_day",
+                settings.SUBMISSION_MAX_FAILED_PER_DAY,
+                counts["failed_today"],
+                next_day,
+            )
+        ]
+    return [
+        QuotaState("per_day", phase.max_submissions_per_day, counts["today"], next_day),
+        QuotaState("per_month", phase.max_submissions_per_month, counts["month"], next_month),
+        QuotaState("total", phase.max_submissions, counts["total"], None),
+        QuotaState(
+            "concurrent", phase.max_concurrent_submissions_allowed, counts["concurrent"], None
+        ),
+        *failed,
+    ]
+
+
+_QUOTA_TEXT = {
+    "per_day": "the daily limit of {limit} submission(s) (UTC day) is used up; it resets at {resets}",
+    "per_month": "the monthly limit of {limit} submission(s) is used up; it resets at {resets}",
+    "total": "the phase's limit of {limit} submission(s) in total is used up",
+    "concurrent": "{limit} submission(s) are already waiting or running, the most allowed at once; "
+    "submit again when one finishes",
+    "failed_per_day": "your team's submissions to this phase failed {limit} time(s) today "
+    "(SUBMISSION_MAX_FAILED_PER_DAY, per UTC day), the most the platform keeps; read the "
+    "failures' messages, check your file locally, and submit again after {resets}",
+}
+
+
+def _check_quotas(states: list[QuotaState]) -> None:
+    for state in states:
+        if state.remaining <= 0:
+            resets = state.resets_at.strftime("%Y-%m-%d %H:%M UTC") if state.resets_at else ""
+            raise QuotaExceeded(
+                state.quota,
+                "Quota reached: "
+                + _QUOTA_TEXT[state.quota].format(limit=state.limit, resets=resets)
+                + ".",
+                state.resets_at,
+            )
+
+
+# ---------------------------------------------------------------- stored bytes
+
+
+def team_storage_used(*, challenge_id: int, team_id: int) -> int:
+    """Bytes of the team's submission files still stored for the challenge."""
+    used = Submission.objects.filter(
+        phase__challenge_id=challenge_id, team_id=team_id, input_purged_at__isnull=True
+    ).aggregate(total=Sum("input_size"))["total"]
+    return used or 0
+
+
+def team_storage_check(*, challenge_id: int, team_id: int, incoming: int | None) -> None:
+    """Raise StorageExceeded when `incoming` more bytes would pass the team's cap."""
+    limit = settings.SUBMISSION_TEAM_STORAGE_BYTES
+    if limit <= 0:
+        return
+    used = team_storage_used(challenge_id=challenge_id, team_id=team_id)
+    if used + (incoming or 0) > limit:
+        raise StorageExceeded(limit=limit, used=used, incoming=incoming or 0)
