@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, Subquery
 
 from challenges import leaderboard_rules as rules
 from challenges.models import (
@@ -316,15 +317,32 @@ def leaderboard_add_results(
     # error here fails the whole outcome anyway; two round trips fewer per result.
     with transaction.atomic(savepoint=False):
         list(ParticipantTeam.objects.select_for_update().filter(pk=team_id).values_list("pk"))
-        flags = _flags(phase, [team_id]).get(team_id, _Flags())
-        has_picks = Submission.objects.filter(phase=phase, team_id=team_id, is_final=True).exists()
-        fallback_capped = bool(phase.max_final_submissions) and not has_picks
-        if flags.is_banned or fallback_capped:
-            return leaderboard_refresh_team(phase=phase, team_id=team_id)
-        splits = {split.pk: split for split in (_splits(phase) if splits is None else splits)}
-        # The caller's object may predate the outcome (status, wall time) or a toggle.
-        status, is_public, is_final, is_baseline, submitted_at, wall_time_s, method_name = (
-            Submission.objects.values_list(
+        # One read: the row as it is now (the caller's object may predate the outcome or a
+        # toggle), whether the team picked finals, and its flags in the challenge.
+        team_in_challenge = ChallengeParticipation.objects.filter(
+            challenge_id=phase.challenge_id, team_id=team_id
+        )
+        (
+            status,
+            is_public,
+            is_final,
+            is_baseline,
+            submitted_at,
+            wall_time_s,
+            method_name,
+            has_picks,
+            host,
+            banned,
+        ) = (
+            Submission.objects.filter(pk=submission.pk)
+            .annotate(
+                has_picks=Exists(
+                    Submission.objects.filter(phase=phase, team_id=team_id, is_final=True)
+                ),
+                team_is_host=Subquery(team_in_challenge.values("is_host_team")[:1]),
+                team_is_banned=Subquery(team_in_challenge.values("is_banned")[:1]),
+            )
+            .values_list(
                 "status",
                 "is_public",
                 "is_final",
@@ -332,11 +350,19 @@ def leaderboard_add_results(
                 "submitted_at",
                 "wall_time_s",
                 "method_name",
-            ).get(pk=submission.pk)
+                "has_picks",
+                "team_is_host",
+                "team_is_banned",
+            )
+            .get()
         )
+        host, banned = bool(host), bool(banned)
+        fallback_capped = bool(phase.max_final_submissions) and not has_picks
+        if banned or fallback_capped:
+            return leaderboard_refresh_team(phase=phase, team_id=team_id)
+        splits = {split.pk: split for split in (_splits(phase) if splits is None else splits)}
         if status not in RANKED_STATUSES:
             return 0
-        host = flags.is_host_team
         # A team's picks are its final submissions; with no cap, every submission of a
         # team that picked none stands in for its picks (as in `_final_picks`).
         scopes = result_scopes(
