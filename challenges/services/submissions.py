@@ -37,6 +37,7 @@ from challenges.services.leaderboards import (
     leaderboard_rebuild,
     leaderboard_refresh_team,
 )
+from challenges.services.queues import evaluation_queue
 from challenges.services.storage import safe_basename, sha256_stream
 
 log = logging.getLogger(__name__)
@@ -479,9 +480,10 @@ def submission_enqueue(*, submission_id: int) -> bool:
         status=Status.QUEUED, queued_at=now
     )
     Submission.objects.filter(pk=submission_id).update(enqueue_count=F("enqueue_count") + 1)
-    if Submission.objects.filter(
-        pk=submission_id, phase__challenge__remote_evaluation=True
-    ).exists():
+    remote, queue = Submission.objects.filter(pk=submission_id).values_list(
+        "phase__challenge__remote_evaluation", "phase__challenge__queue"
+    ).first() or (False, "")
+    if remote:
         # The hosts' own machine evaluates it: it waits, queued, until their worker polls
         # the challenge's queue (challenges.services.remote_evaluation).
         return True
@@ -489,6 +491,8 @@ def submission_enqueue(*, submission_id: int) -> bool:
         current_app.send_task(
             EVALUATE_TASK,
             args=[submission_id],
+            # The challenge's own queue, if an admin gave it one (challenges.services.queues).
+            queue=evaluation_queue(queue),
             retry=True,
             retry_policy={
                 "max_retries": 2,
