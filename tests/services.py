@@ -27,6 +27,8 @@ class WorkerProcess:
     cwd: Path = ROOT
     # A command prefix, such as setpriv dropping a capability.
     prefix: list[str] = field(default_factory=list)
+    # `-Q`: the queues it takes (comma-separated); default: its CELERY_QUEUE.
+    queues: str | None = None
     proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> WorkerProcess:
@@ -48,7 +50,7 @@ class WorkerProcess:
                 "-n",
                 self.node,
                 "-Q",
-                self.env["CELERY_QUEUE"],
+                self.queues or self.env["CELERY_QUEUE"],
                 "--without-gossip",
                 "--without-mingle",
                 *self.extra_args,
