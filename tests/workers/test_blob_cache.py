@@ -163,3 +163,28 @@ def test_a_file_without_a_recorded_sha256_is_fetched_unchecked_and_not_kept(cach
     with cached(Stored(item.name)) as path:
         assert path.read_bytes() == b"x\n"
     assert not path.exists()
+
+
+def test_a_model_gets_the_cached_features_as_a_read_only_link_and_its_own_copy_otherwise(
+    cache, fetches, tmp_path
+):
+    from workers.code_runner import _place
+
+    uid = 65533 if os.geteuid() == 0 else None
+    item = put("inputs/features.csv", b"id,f1\n1,0.5\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    with cached(item) as local:
+        features = _place(local, work / "features.csv", uid, share=True)
+        assert os.path.samefile(features, local)  # no copy per model
+        assert stat.S_IMODE(features.stat().st_mode) == 0o444
+        assert features.stat().st_uid != (uid if uid is not None else -1)
+        # The model file is the model's own copy, never a link.
+        model = _place(local, work / "model.pkl", uid)
+        assert not os.path.samefile(model, local)
+    # A file that is not read-only for everyone (a participant's own path) is copied.
+    private = tmp_path / "private.csv"
+    private.write_bytes(b"id\n1\n")
+    private.chmod(0o600)
+    copied = _place(private, work / "features2.csv", uid, share=True)
+    assert not os.path.samefile(copied, private)
