@@ -4,9 +4,10 @@ models), kept by sha256 so that a worker needs no disk shared with the web.
 
 Stored files live in EVALUATION_CACHE_DIR/blobs, one file per (sha256, name), checked against
 the sha256 recorded when the file was written (a mismatch is refused and fetched again),
-evicted least recently used once the folder passes EVALUATION_CACHE_MAX_BYTES. Several
-worker processes share the folder: a fetch writes a temporary file and renames it into
-place under a per-file lock, and a file in use (held by `cached()`) is never evicted.
+evicted least recently used (access time, set on every use) once the folder passes
+EVALUATION_CACHE_MAX_BYTES. Several worker processes share the folder: a fetch writes a
+temporary file and renames it into place under a per-file lock, and a file in use (held
+by `cached()`) is never evicted.
 """
 
 from __future__ import annotations
@@ -189,7 +190,9 @@ def _sha256_of(path: Path) -> str:
 @contextlib.contextmanager
 def cached(stored: Stored) -> Iterator[Path]:
     """`stored` as a local file, fetched from storage unless the cache holds it already;
-    checked against its sha256 on every use (a corrupted or altered copy is fetched again).
+    checked against its sha256 when fetched, and by each process again whenever the cached
+    file is not the one it checked last (another inode, size or modification time): a
+    corrupted or altered copy is fetched again.
     The file is read-only (0444 in a root-only folder) and is not evicted while in use here:
     link it (`staged()`, a model's folder) before this context ends."""
     if not stored.sha256:
@@ -219,13 +222,25 @@ def cached(stored: Stored) -> Iterator[Path]:
                 break
         else:
             raise RuntimeError(f"{stored.name} was evicted from the cache three times in a row")
-        os.utime(target)  # most recently used
+        _touch(target)  # most recently used
         try:
             yield target
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.utime(target)  # and used until now
+            _touch(target)  # and used until now
     evict(keep=target)
+
+
+def _touch(path: Path) -> None:
+    """Recency is the access time, set here; the modification time stays what it was, as
+    part of the stamp `_intact` trusts."""
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+
+
+# Files this process has hashed, by path: (inode, size, mtime) when the hash matched. A
+# file written since (a new inode, or new bytes: a new mtime) is hashed again; one that
+# is not is not read whole again for every model of a round.
+_verified: dict[str, tuple[int, int, int]] = {}
 
 
 @contextlib.contextmanager
@@ -245,10 +260,15 @@ def stored(field, sha256: str) -> Stored | None:
 
 def _intact(target: Path, sha256: str) -> bool:
     try:
+        info = target.stat()
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if _verified.get(str(target)) == stamp:
+            return True
         actual = _sha256_of(target)
     except FileNotFoundError:
         return False
     if actual == sha256:
+        _verified[str(target)] = stamp
         return True
     log.warning("cached %s has sha256 %s; fetching it again", target.name, actual)
     return False
@@ -272,6 +292,8 @@ def _download(stored: Stored, target: Path) -> None:
             )
         os.chmod(temporary, 0o444)
         os.replace(temporary, target)
+        info = target.stat()
+        _verified[str(target)] = (info.st_ino, info.st_size, info.st_mtime_ns)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -302,7 +324,7 @@ def evict(*, keep: Path | None = None) -> int:
             continue
         if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
             continue
-        entries.append((info.st_mtime, entry.name, info.st_size))
+        entries.append((info.st_atime, entry.name, info.st_size))
         total += info.st_size
     removed = 0
     for _mtime, name, size in sorted(entries):

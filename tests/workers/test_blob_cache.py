@@ -65,6 +65,26 @@ def test_it_fetches_a_stored_file_once_and_serves_it_from_the_cache_read_only(ca
     assert [p.name for p in cache.iterdir() if not p.name.startswith(".")] == [first.name]
 
 
+def test_a_process_hashes_a_cached_file_again_only_once_it_changed(cache, fetches, monkeypatch):
+    item = put("inputs/live.csv", b"id,f1\n1,0.5\n")
+    hashed = []
+    real = scripts._sha256_of
+    monkeypatch.setattr(scripts, "_sha256_of", lambda path: hashed.append(path) or real(path))
+    for _ in range(5):  # a round's models, one after the other
+        with cached(item):
+            pass
+    assert (count(fetches), len(hashed)) == (1, 0)  # hashed while fetched, not read again
+    with cached(item) as path:
+        pass
+    path.chmod(0o644)
+    path.write_bytes(b"id,f1\n1,0.6\n")
+    with cached(item) as again:
+        assert again.read_bytes() == b"id,f1\n1,0.5\n"
+    # Hashed (and refused) under the shared lock, and once more under the exclusive one
+    # before fetching; the fresh copy is not hashed again.
+    assert (count(fetches), len(hashed)) == (2, 2)
+
+
 def test_it_refuses_a_stored_file_whose_bytes_are_not_the_recorded_ones(cache, fetches):
     item = put("submissions/1/answer.csv", b"1,2,3\n")
     default_storage.delete(item.name)
