@@ -47,9 +47,11 @@ def queue_names() -> list[str]:
 
 def queue_depths(names: list[str]) -> dict[str, int] | None:
     """Messages waiting per queue: the length of the Redis list kombu keeps per queue (plus
-    its priority lists, `<name>\\x06\\x16<n>`). None when the broker is not Redis or is down;
-    the filesystem broker of the embedded mode keeps no per-queue count worth reading."""
+    its priority lists, `<name>\\x06\\x16<n>`); with the embedded filesystem broker, its
+    message files per queue. None for another broker, or one that is down."""
     url = settings.CELERY_BROKER_URL
+    if url.startswith("filesystem://"):
+        return _filesystem_depths(names)
     if not url.startswith(("redis://", "rediss://")):
         return None
     import redis
@@ -67,3 +69,22 @@ def queue_depths(names: list[str]) -> dict[str, int] | None:
     finally:
         client.close()
     return {name: sum(counts[i * 4 : i * 4 + 4]) for i, name in enumerate(names)}
+
+
+def _filesystem_depths(names: list[str]) -> dict[str, int] | None:
+    """kombu's filesystem transport keeps one `<stamp>_<uuid>.<queue>.msg` file a message."""
+    import os
+
+    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in")
+    if not folder:
+        return None
+    try:
+        files = os.listdir(folder)
+    except OSError:
+        return None
+    counts = dict.fromkeys(names, 0)
+    for name in files:
+        queue = name.partition(".")[2].removesuffix(".msg")
+        if queue in counts and name.endswith(".msg"):
+            counts[queue] += 1
+    return counts

@@ -180,6 +180,15 @@ def test_the_ops_status_shows_the_depth_of_every_challenge_s_queue(users, challe
     assert api("charlie").get("/api/v1/ops/status/").status_code == 403
 
 
-def test_queue_depths_are_none_without_a_redis_broker(settings):
+def test_queue_depths_count_the_filesystem_broker_s_message_files(settings, tmp_path):
     settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path)}
+    for i, queue in enumerate(["evalserver", "evalserver", "heavy", "evalserver-rounds"]):
+        (tmp_path / f"{1000 + i}_{uuid.uuid4()}.{queue}.msg").write_bytes(b"{}")
+    assert queue_depths(["evalserver", "heavy", "light"]) == {
+        "evalserver": 2,
+        "heavy": 1,
+        "light": 0,
+    }
+    settings.CELERY_BROKER_URL = "amqp://127.0.0.1//"
     assert queue_depths(["evalserver"]) is None
