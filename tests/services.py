@@ -415,8 +415,9 @@ class S3Server:
 
 @contextlib.contextmanager
 def storing_in(server: S3Server, settings, prefix: str):
-    """This test process's default storage on `server` under `prefix` (Django resets its
-    storages when STORAGES changes)."""
+    """This test process's default storage on `server` under `prefix`, for the rest of the
+    test (the `settings` fixture restores STORAGES; Django resets its storages when STORAGES
+    changes, and FileFields follow `default_storage`)."""
     from evalserver.settings import s3_storage
 
     saved = {name: os.environ.get(name) for name in server.env(prefix)}
