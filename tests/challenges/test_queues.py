@@ -192,3 +192,20 @@ def test_queue_depths_count_the_filesystem_broker_s_message_files(settings, tmp_
     }
     settings.CELERY_BROKER_URL = "amqp://127.0.0.1//"
     assert queue_depths(["evalserver"]) is None
+
+
+def test_a_script_environment_is_built_by_a_worker_of_the_challenge_s_queue(
+    users, host_teams, published, django_capture_on_commit_callbacks
+):
+    from challenges.services.bundles import challenge_load_bundle
+    from challenges.services.challenges import challenge_approve
+
+    bundle = script_bundle(GOOD_EVALUATE, script_files={"requirements.txt": "probe-pkg==1.0\n"})
+    challenge = challenge_load_bundle(
+        source=io.BytesIO(bundle), user=users["alice"], host_team=host_teams["alice"]
+    ).challenge
+    Challenge.objects.filter(pk=challenge.pk).update(queue="gpu")
+    challenge.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        challenge_approve(challenge=challenge, reviewer=users["admin"])
+    assert published == [("workers.build_environment", [challenge.scripts.get().pk], "gpu")]
