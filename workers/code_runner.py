@@ -5,8 +5,8 @@ rlimits on memory, CPU time, processes and file size, an empty environment, a wa
 its child: runs as a uid of its own (EVALUATION_PREDICT_UID, not the evaluate() uid that
 may read staged annotation files), is pinned to one core, gets empty root-only /tmp,
 /var/tmp, /dev/shm and /run/lock (evaluate() gets writable ones of its own), and works in a folder that holds
-a copy of the model and read-only links to the features (and extra data), or copies of them
-when they are not read-only cached files. It writes its predictions
+a copy of the model and read-only links to the features (and extra data) when the worker
+is root, copies of them otherwise. It writes its predictions
 there; the parent reads them back and checks them again, trusting nothing the child wrote.
 
 A warm parent (workers.forkserver, harness workers/harness/evalserver_predict.py) has
@@ -150,10 +150,10 @@ def _suffix(path: Path | str | None) -> str:
 def _place(source: Path | str, target: Path, uid: int | None, *, share: bool = False) -> Path:
     """The file for the model's uid. Shared data (`share`: the features, the extra file)
     that is read-only for everyone and not the model uid's own (the worker's cache, see
-    workers.scripts.cached) is hard-linked: a 1 GiB features file is not copied per model,
-    and the model can read the link but neither write nor chmod it. Anything else gets a
-    private copy: never a link whose mode we would have to change (a chmod of a hard link
-    changes the original's)."""
+    workers.scripts.cached, when the worker is root) is hard-linked: a 1 GiB features file
+    is not copied per model, and the model can read the link but neither write nor chmod
+    it. Anything else gets a private copy: never a link whose mode we would have to change
+    (a chmod of a hard link changes the original's)."""
     if share and _read_only_for_all(source, uid):
         try:
             os.link(source, target)
@@ -168,12 +168,15 @@ def _place(source: Path | str, target: Path, uid: int | None, *, share: bool = F
 
 
 def _read_only_for_all(path: Path | str, uid: int | None) -> bool:
+    """Can the model read `path` but neither write nor chmod it? Only when it runs as a uid
+    of its own (a root worker): a non-root worker's model is the file's owner."""
+    if uid is None:
+        return False
     try:
         info = os.stat(path)
     except OSError:
         return False
-    owner_ok = uid is None or info.st_uid != uid
-    return stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o444 and owner_ok
+    return stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o444 and info.st_uid != uid
 
 
 def _take_output(written: Path, target: Path, uid: int | None) -> None:
