@@ -206,6 +206,7 @@ def cached(stored: Stored) -> Iterator[Path]:
         return
     root = blob_root()
     target = root / f"{stored.sha256}-{safe_basename(stored.name)}"
+    fetched = 0
     with (root / ".locks" / target.name).open("a") as lock:
         for _ in range(3):
             # Shared while in use: evictors take the lock exclusively and skip busy files.
@@ -215,6 +216,7 @@ def cached(stored: Stored) -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one fetch per file; the others wait for it
             if not _intact(target, stored.sha256):
                 _download(stored, target)
+                fetched += target.stat().st_size
             fcntl.flock(lock, fcntl.LOCK_SH)
             # Turning the exclusive lock into a shared one lets go of it for a moment: an
             # evictor may have taken the file meanwhile; then fetch it again.
@@ -227,7 +229,21 @@ def cached(stored: Stored) -> Iterator[Path]:
             yield target
         finally:
             _touch(target)  # and used until now
-    evict(keep=target)
+    _grew(fetched, keep=target)
+
+
+_grown = 0  # bytes this process has fetched since it last looked at the cache's size
+
+
+def _grew(size: int, *, keep: Path) -> None:
+    """Look at the cache's size (a listing of the folder) once this process has added a
+    twentieth of the bound since it last did, not after every fetch: the folder may hold
+    many thousand submissions. The bound may so be passed by that much per process."""
+    global _grown
+    _grown += size
+    if size and _grown >= settings.EVALUATION_CACHE_MAX_BYTES // 20:
+        _grown = 0
+        evict(keep=keep)
 
 
 def _touch(path: Path) -> None:

@@ -212,3 +212,21 @@ def test_a_model_gets_the_cached_features_as_a_read_only_link_and_its_own_copy_o
     private.chmod(0o600)
     copied = _place(private, work / "features2.csv", uid, share=True)
     assert not os.path.samefile(copied, private)
+
+
+def test_the_cache_s_size_is_looked_at_after_a_twentieth_of_the_bound_not_every_fetch(
+    cache, fetches, settings, monkeypatch
+):
+    settings.EVALUATION_CACHE_MAX_BYTES = 20_000  # looked at every 1,000 bytes fetched
+    monkeypatch.setattr(scripts, "_grown", 0)
+    scans = []
+    real = scripts.evict
+    monkeypatch.setattr(scripts, "evict", lambda **kw: scans.append(kw) or real(**kw))
+    small = [put(f"submissions/{n}.csv", b"x" * 100) for n in range(5)]
+    for item in (*small, *small):  # the second round is all hits: nothing grows
+        with cached(item):
+            pass
+    assert (count(fetches), len(scans)) == (5, 0)
+    with cached(put("inputs/features.csv", b"f" * 600)) as big:
+        pass
+    assert len(scans) == 1 and scans[0]["keep"] == big
