@@ -73,6 +73,7 @@ class ScriptInline(admin.TabularInline):
         "version",
         "sha256",
         "archive",
+        "archive_sha256",
         "source",
         "requirements",
         "created_by",
@@ -91,6 +92,7 @@ class ChallengeAdmin(admin.ModelAdmin):
         "review",
         "approved_by_admin",
         "published",
+        "queue",
         "start_date",
         "end_date",
     ]

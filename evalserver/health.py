@@ -39,22 +39,6 @@ class HealthCheckMiddleware:
         return HttpResponse(json.dumps(body), status=code, content_type="application/json")
 
 
-def queue_depth() -> int | None:
-    """Messages waiting in the evaluation queue (Redis broker only; None otherwise)."""
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://")):
-        return None
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=2)
-    try:
-        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
-    except redis.RedisError:
-        return None
-    finally:
-        client.close()
-
-
 def workers_alive(timeout: float = 1.0) -> list[str] | None:
     from evalserver.celery import app
 
@@ -71,7 +55,8 @@ class OpsStatus(APIView):
     @extend_schema(
         operation_id="ops_status",
         responses=OpenApiResponse(
-            description="submissions per status, oldest_waiting_s, queue {name, depth}, workers, "
+            description="submissions per status, oldest_waiting_s, queue {name, depth} (the "
+            "default), queues [{name, depth}] (every challenge's queue and its -rounds twin), workers, "
             "storage [{challenge, title, submission_bytes, submission_files, "
             "failed_submission_bytes}]"
         ),
@@ -84,7 +69,15 @@ class OpsStatus(APIView):
         waiting = Submission.objects.filter(
             status__in=[Submission.Status.SUBMITTED, Submission.Status.QUEUED]
         ).aggregate(oldest=Min("submitted_at"))["oldest"]
+        from challenges.services.queues import queue_depths, queue_names
         from challenges.services.submission_storage import storage_by_challenge
+
+        names = queue_names()
+        default = settings.CELERY_TASK_DEFAULT_QUEUE
+        depths = queue_depths(list(dict.fromkeys([default, *names])))
+
+        def depth(name: str) -> int | None:
+            return None if depths is None else depths[name]
 
         started = time.monotonic()
         workers = workers_alive()
@@ -94,7 +87,9 @@ class OpsStatus(APIView):
                 "oldest_waiting_s": (
                     round((timezone.now() - waiting).total_seconds(), 1) if waiting else None
                 ),
-                "queue": {"name": settings.CELERY_TASK_DEFAULT_QUEUE, "depth": queue_depth()},
+                "queue": {"name": settings.CELERY_TASK_DEFAULT_QUEUE, "depth": depth(default)},
+                # Every queue some challenge's work goes to (challenges.services.queues).
+                "queues": [{"name": name, "depth": depth(name)} for name in names],
                 "workers": workers,
                 "workers_ping_s": round(time.monotonic() - started, 3),
                 # Submission files still stored, per challenge (issue 11: disk is finite).

@@ -190,8 +190,42 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+
+# Stored files (bundles, scripts, annotations, submissions, round files): MEDIA_ROOT on
+# this machine by default; an S3-compatible bucket (AWS, MinIO, ...) through django-storages
+# once S3_BUCKET is set, so that workers on other machines need no shared disk. Objects are
+# private (no public ACL, and every URL the storage hands out is presigned and expires).
+def s3_storage() -> dict:
+    """The S3 storage the S3_* variables describe (tests call this after setting them)."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("S3_BUCKET"),
+            "endpoint_url": env("S3_ENDPOINT_URL") or None,
+            "access_key": env("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env("S3_SECRET_ACCESS_KEY") or None,
+            "region_name": env("S3_REGION") or None,
+            # Everything under this prefix; several sites (or tests) can share a bucket.
+            "location": env("S3_PREFIX").strip("/"),
+            # Our names are unique already (challenges.services.storage); never overwrite.
+            "file_overwrite": False,
+            # Objects are private; stores that refuse ACL headers: S3_DEFAULT_ACL= (empty).
+            "default_acl": env("S3_DEFAULT_ACL", "private") or None,
+            "querystring_auth": True,
+            "querystring_expire": envint("S3_URL_EXPIRE_S", 300),
+            "addressing_style": env("S3_ADDRESSING_STYLE", "path") or None,
+            "signature_version": "s3v4",
+        },
+    }
+
+
+S3_BUCKET = env("S3_BUCKET")
+_default_storage = (
+    s3_storage() if S3_BUCKET else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+)
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -310,6 +344,9 @@ EVALUATION_MAX_WARM = envint("EVALUATION_MAX_WARM", 8)
 # Unpacked scripts and their environments, per machine. The sandbox user must be able to
 # read it: every folder on the way needs o+x.
 EVALUATION_CACHE_DIR = Path(env("EVALUATION_CACHE_DIR", str(VAR_DIR / "cache")))
+# Stored files a worker has fetched (scripts, annotations, features, submissions) are kept
+# in EVALUATION_CACHE_DIR/blobs by sha256 up to this many bytes, least recently used first out.
+EVALUATION_CACHE_MAX_BYTES = envint("EVALUATION_CACHE_MAX_BYTES", 20 * 1024**3)
 EVALUATION_ENV_BUILD_TIMEOUT_S = envint("EVALUATION_ENV_BUILD_TIMEOUT_S", 900)
 # Extra pip arguments for requirements environments, split like a shell would: an
 # air-gapped site points pip at its own wheels ("--no-index --find-links /srv/wheels").

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,3 +255,106 @@ def build_probe_wheel(folder: Path, *, name: str = "evalserver_probe_pkg", value
         for path, text in files.items():
             zf.writestr(path, text)
     return wheel
+
+
+# ---------------------------------------------------------------- an S3 server of a test's own
+
+
+@dataclass
+class S3Server:
+    """moto's standalone S3-speaking server (`python -m moto.server`) on 127.0.0.1: a real
+    process answering HTTP, as MinIO or AWS would, not a mock object in this process."""
+
+    workdir: Path
+    port: int = field(default_factory=spare_port)
+    bucket: str = "evalserver-test"
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self, prefix: str = "") -> dict[str, str]:
+        """The S3_* variables that point evalserver's storage at this server."""
+        return {
+            "S3_BUCKET": self.bucket,
+            "S3_ENDPOINT_URL": self.url,
+            "S3_ACCESS_KEY_ID": "testing",
+            "S3_SECRET_ACCESS_KEY": "testing",
+            "S3_REGION": "us-east-1",
+            "S3_PREFIX": prefix,
+        }
+
+    def start(self, timeout: float = 30) -> S3Server:
+        import urllib.request
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = (self.workdir / "moto.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto.server exited at start:\n{self.log()[-2000:]}")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()  # noqa: S310
+                self.client().create_bucket(Bucket=self.bucket)
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"moto.server not answering in {timeout} s:\n{self.log()[-2000:]}")
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = (
+            self.client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=prefix)
+        )
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def log(self) -> str:
+        path = self.workdir / "moto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def storing_in(server: S3Server, settings, prefix: str):
+    """This test process's default storage on `server` under `prefix`, for the rest of the
+    test (the `settings` fixture restores STORAGES; Django resets its storages when STORAGES
+    changes, and FileFields follow `default_storage`)."""
+    from evalserver.settings import s3_storage
+
+    saved = {name: os.environ.get(name) for name in server.env(prefix)}
+    os.environ.update(server.env(prefix))
+    try:
+        settings.STORAGES = {**settings.STORAGES, "default": s3_storage()}
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    yield

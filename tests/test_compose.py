@@ -382,6 +382,84 @@ def test_web_worker_and_beat_share_the_media_volume(compose):
     assert "media" in compose["volumes"]
 
 
+def test_web_worker_and_beat_store_files_in_the_minio_bucket_the_init_step_makes(compose):
+    """Workers need no shared disk: every app container reaches the same private bucket on
+    the MinIO service, and none starts before the bucket exists."""
+    variables = dotenv(ENV_EXAMPLE)
+    services = interpolated(compose, variables)["services"]
+    minio, init = services["minio"], services["minio-init"]
+    assert minio["image"].startswith("minio/minio:RELEASE.")
+    assert init["image"].startswith("minio/mc:RELEASE.")
+    assert "ports" not in minio, "MinIO must not be published: it holds the hidden data"
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert init["restart"] == "no"
+    script = " ".join(init["entrypoint"])
+    # $$ in the file is a literal $ for the container's shell.
+    assert 'mc mb --ignore-existing "store/$BUCKET"' in script
+    assert 'mc anonymous set none "store/$BUCKET"' in script
+    assert init["environment"]["BUCKET"] == "evalserver"
+    for name in APP_SERVICES:
+        spec = services[name]
+        env = container_env(spec)
+        assert env["S3_BUCKET"] == init["environment"]["BUCKET"], name
+        assert env["S3_ENDPOINT_URL"] == "http://minio:9000", name
+        assert env["S3_ACCESS_KEY_ID"] == minio["environment"]["MINIO_ROOT_USER"], name
+        assert env["S3_SECRET_ACCESS_KEY"] == variables["MINIO_ROOT_PASSWORD"], name
+        assert spec["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    assert "objects" in compose["volumes"]
+    assert volume_targets(minio) == {"objects": "/data"}
+    # S3_BUCKET= (empty) goes back to the media volume, and the init step does nothing.
+    local = interpolated(compose, {**variables, "S3_BUCKET": ""})["services"]
+    assert container_env(local["worker"])["S3_BUCKET"] == ""
+    assert local["minio-init"]["environment"]["BUCKET"] == ""
+    with pytest.raises(ComposeError, match="MINIO_ROOT_PASSWORD"):
+        interpolated(compose, {k: v for k, v in variables.items() if k != "MINIO_ROOT_PASSWORD"})
+
+
+def test_the_settings_choose_s3_storage_from_the_compose_environment(compose, tmp_path):
+    """What the app containers get from compose selects django-storages' S3 backend."""
+    env = container_env(interpolated(compose, dotenv(ENV_EXAMPLE))["services"]["worker"])
+    code = (
+        "from django.conf import settings; import json; "
+        "print(json.dumps(settings.STORAGES['default']))"
+    )
+    run_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("S3_", "PYTEST"))},
+        **{k: v for k, v in env.items() if k.startswith("S3_")},
+        "DJANGO_SETTINGS_MODULE": "evalserver.settings",
+        "DEBUG": "true",
+        "EVALSERVER_VAR_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    storage = json.loads(done.stdout)
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    options = storage["OPTIONS"]
+    assert options["bucket_name"] == "evalserver"
+    assert options["endpoint_url"] == "http://minio:9000"
+    assert options["default_acl"] == "private" and options["querystring_auth"] is True
+    assert options["file_overwrite"] is False
+    # Without S3_BUCKET: the local file system, as `make demo` has it.
+    run_env.pop("S3_BUCKET")
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(done.stdout)["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+
+
 def test_the_image_runs_as_a_non_root_user_and_installs_the_sandbox_tools():
     instructions = dockerfile()
     assert instructions[0][0] == "FROM" and instructions[0][1].startswith("python:3.11-slim")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from django.conf import settings
 from challenges.models import Submission
 from challenges.services.submissions import EvaluationRecord, submission_advance
 from workers.runner import Limits, isolation
+from workers.scripts import local_files, stored
 
 if TYPE_CHECKING:
     from workers.code_runner import PredictOutcome
@@ -80,29 +82,37 @@ def evaluate_code(
 
     prediction_range = tuple(phase.prediction_range) if phase.prediction_range else None
     staging = Path(tempfile.mkdtemp(prefix="evalserver-code-"))
+    # From storage into this machine's cache, checked against their recorded sha256; the
+    # model gets the features as a read-only link to the cached file, not a copy.
+    inputs = local_files(
+        stored(submission.input_file, submission.input_sha256),
+        stored(phase.test_input, phase.test_input_sha256),
+        stored(phase.test_extra, phase.test_extra_sha256) or os.devnull,
+    )
     try:
-        predictions = staging / "predictions.csv"
-        outcome = run_predict(
-            model_file=submission.input_file.path,
-            features_file=phase.test_input.path,
-            extra_file=phase.test_extra.path if phase.test_extra else None,
-            output_file=predictions,
-            limits=code_limits(limits, phase.resources),
-            prediction_range=prediction_range,
-            work_root=work_root(),
-        )
-        if not outcome.ok:
-            return _failed(outcome, record_base), Status.PREDICTING
-        if not submission_advance(
-            submission=submission, from_status=Status.PREDICTING, to_status=Status.VALIDATING
-        ):
-            return None, ""
-        check_predictions(
-            outcome,
-            predictions_file=predictions,
-            features_file=phase.test_input.path,
-            prediction_range=prediction_range,
-        )
+        with inputs as (model_file, features_file, extra_file):
+            predictions = staging / "predictions.csv"
+            outcome = run_predict(
+                model_file=model_file,
+                features_file=features_file,
+                extra_file=extra_file if phase.test_extra else None,
+                output_file=predictions,
+                limits=code_limits(limits, phase.resources),
+                prediction_range=prediction_range,
+                work_root=work_root(),
+            )
+            if not outcome.ok:
+                return _failed(outcome, record_base), Status.PREDICTING
+            if not submission_advance(
+                submission=submission, from_status=Status.PREDICTING, to_status=Status.VALIDATING
+            ):
+                return None, ""
+            check_predictions(
+                outcome,
+                predictions_file=predictions,
+                features_file=features_file,
+                prediction_range=prediction_range,
+            )
         if not outcome.ok:
             return _failed(outcome, record_base), Status.VALIDATING
         if not submission_advance(

@@ -5,7 +5,8 @@ rlimits on memory, CPU time, processes and file size, an empty environment, a wa
 its child: runs as a uid of its own (EVALUATION_PREDICT_UID, not the evaluate() uid that
 may read staged annotation files), is pinned to one core, gets empty root-only /tmp,
 /var/tmp, /dev/shm and /run/lock (evaluate() gets writable ones of its own), and works in a folder that holds
-only copies of the features (and extra data) and of the model. It writes its predictions
+a copy of the model and read-only links to the features (and extra data) when the worker
+is root, copies of them otherwise. It writes its predictions
 there; the parent reads them back and checks them again, trusting nothing the child wrote.
 
 A warm parent (workers.forkserver, harness workers/harness/evalserver_predict.py) has
@@ -103,10 +104,14 @@ def run_predict(
     work = Path(tempfile.mkdtemp(prefix="predict-", dir=work_root))
     try:
         work.chmod(0o700)
-        features = _place(features_file, work / f"features{_suffix(features_file)}", uid)
+        features = _place(
+            features_file, work / f"features{_suffix(features_file)}", uid, share=True
+        )
         model = _place(model_file, work / "model.pkl", uid)
         extra = (
-            _place(extra_file, work / f"extra{_suffix(extra_file)}", uid) if extra_file else None
+            _place(extra_file, work / f"extra{_suffix(extra_file)}", uid, share=True)
+            if extra_file
+            else None
         )
         output = work / "predictions.csv"
         if uid is not None:
@@ -142,14 +147,36 @@ def _suffix(path: Path | str | None) -> str:
     return ".parquet" if name.endswith((".parquet", ".pq")) else ".csv"
 
 
-def _place(source: Path | str, target: Path, uid: int | None) -> Path:
-    """A private copy for the model's uid: never a link to a stored file (a chmod of a
-    hard link would change the original's mode)."""
+def _place(source: Path | str, target: Path, uid: int | None, *, share: bool = False) -> Path:
+    """The file for the model's uid. Shared data (`share`: the features, the extra file)
+    that is read-only for everyone and not the model uid's own (the worker's cache, see
+    workers.scripts.cached, when the worker is root) is hard-linked: a 1 GiB features file
+    is not copied per model, and the model can read the link but neither write nor chmod
+    it. Anything else gets a private copy: never a link whose mode we would have to change
+    (a chmod of a hard link changes the original's)."""
+    if share and _read_only_for_all(source, uid):
+        try:
+            os.link(source, target)
+            return target
+        except OSError:
+            pass  # another file system: copy
     shutil.copyfile(source, target)
     target.chmod(0o600)
     if uid is not None:
         os.chown(target, uid, uid)
     return target
+
+
+def _read_only_for_all(path: Path | str, uid: int | None) -> bool:
+    """Can the model read `path` but neither write nor chmod it? Only when it runs as a uid
+    of its own (a root worker): a non-root worker's model is the file's owner."""
+    if uid is None:
+        return False
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o444 and info.st_uid != uid
 
 
 def _take_output(written: Path, target: Path, uid: int | None) -> None:

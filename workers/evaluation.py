@@ -27,7 +27,7 @@ from workers.code_evaluation import evaluate_code
 from workers.environments import EnvironmentError_, python_for
 from workers.forkserver import get_evaluator
 from workers.runner import Limits, Outcome, phase_limits
-from workers.scripts import script_root_for, staged
+from workers.scripts import local_files, script_root_for, staged, stored
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +171,11 @@ def _evaluate(
     )
     if script is None:
         raise RuntimeError(f"challenge {phase.challenge_id} has no evaluation script")
-    annotation = phase.test_annotation.path if phase.test_annotation else os.devnull
-    inputs = (annotation, submission_file or submission.input_file.path)
-    with staged(*inputs) as (annotation_file, input_file):
+    # Fetched from storage into this machine's cache (checked against the sha256 recorded
+    # when they were stored), then linked where evaluate()'s uid can read them.
+    annotation = stored(phase.test_annotation, phase.test_annotation_sha256) or os.devnull
+    inputs = (annotation, submission_file or stored(submission.input_file, submission.input_sha256))
+    with local_files(*inputs) as local, staged(*local) as (annotation_file, input_file):
         outcome = run_in_sandbox(
             script=script,
             annotation_file=annotation_file,

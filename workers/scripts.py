@@ -1,19 +1,52 @@
-"""Per-machine cache of evaluation scripts, unpacked once per (challenge, script version)."""
+"""Per-machine cache of what workers fetch from storage: evaluation scripts, unpacked once
+per (challenge, script version), and stored files (annotations, features, submissions,
+models), kept by sha256 so that a worker needs no disk shared with the web.
+
+Stored files live in EVALUATION_CACHE_DIR/blobs, one file per (sha256, name), checked against
+the sha256 recorded when the file was written (a mismatch is refused and fetched again),
+evicted least recently used (access time, set on every use) once the folder passes
+EVALUATION_CACHE_MAX_BYTES. Several worker processes share the folder: a fetch writes a
+temporary file and renames it into place under a per-file lock, and a file in use (held
+by `cached()`) is never evicted.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 
 from challenges.models import EvaluationScript
+from challenges.services.storage import CHUNK, safe_basename
 from workers.runner import SANDBOX_UID, extract_script
+
+log = logging.getLogger(__name__)
+
+
+class StoredFileMismatch(Exception):
+    """A stored file's bytes are not the ones recorded when it was written."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A file in storage: its storage name and the sha256 recorded when it was written
+    (blank for rows older than the record; such a file is fetched but cannot be checked)."""
+
+    name: str
+    sha256: str = ""
 
 
 def cache_root() -> Path:
@@ -34,7 +67,10 @@ def script_root_for(script: EvaluationScript) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
     try:
-        with script.archive.open("rb") as archive:
+        with (
+            cached(Stored(script.archive.name, script.archive_sha256)) as local,
+            local.open("rb") as archive,
+        ):
             extract_script(archive, staging)
         staging.chmod(0o755)
         try:
@@ -118,8 +154,212 @@ def _link_or_copy(path: Path, target: Path) -> None:
         os.link(path, target)
     except OSError:
         shutil.copyfile(path, target)
+    else:
+        if path.parent == blob_root():
+            # A cached file is 0444 in a root-only folder and may be linked into a model's
+            # folder too: its mode is shared by every link, so it stays as it is.
+            return
     if os.geteuid() == 0:
         os.chown(target, -1, SANDBOX_UID)
         target.chmod(0o640)
     else:
         target.chmod(0o644)
+
+
+# ---------------------------------------------------------------- stored files
+
+
+def blob_root() -> Path:
+    """Root only: files reach the sandbox through hard links in `staged()` or a model's
+    folder, never through this folder (children see EVALUATION_CACHE_DIR covered anyway)."""
+    root = cache_root() / "blobs"
+    if not (root / ".locks").is_dir():  # the last made: the folder is ready once it is there
+        (root / ".locks").mkdir(parents=True, exist_ok=True)
+        root.chmod(0o700)
+    return root
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def cached(stored: Stored) -> Iterator[Path]:
+    """`stored` as a local file, fetched from storage unless the cache holds it already;
+    checked against its sha256 when fetched, and by each process again whenever the cached
+    file is not the one it checked last (another inode, size or modification time): a
+    corrupted or altered copy is fetched again.
+    The file is read-only (0444 in a root-only folder) and is not evicted while in use here:
+    link it (`staged()`, a model's folder) before this context ends."""
+    if not stored.sha256:
+        # Nothing to key it by or check it against: a private copy, gone afterwards.
+        path = blob_root() / f".unchecked-{uuid.uuid4().hex}-{safe_basename(stored.name)}"
+        try:
+            _download(stored, path)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+        return
+    root = blob_root()
+    target = root / f"{stored.sha256}-{safe_basename(stored.name)}"
+    fetched = 0
+    with (root / ".locks" / target.name).open("a") as lock:
+        for _ in range(3):
+            # Shared while in use: evictors take the lock exclusively and skip busy files.
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            if _intact(target, stored.sha256):
+                break
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one fetch per file; the others wait for it
+            if not _intact(target, stored.sha256):
+                _download(stored, target)
+                fetched += target.stat().st_size
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            # Turning the exclusive lock into a shared one lets go of it for a moment: an
+            # evictor may have taken the file meanwhile; then fetch it again.
+            if target.exists():
+                break
+        else:
+            raise RuntimeError(f"{stored.name} was evicted from the cache three times in a row")
+        _touch(target)  # most recently used
+        try:
+            yield target
+        finally:
+            _touch(target)  # and used until now
+    _grew(fetched, keep=target)
+
+
+_grown = 0  # bytes this process has fetched since it last looked at the cache's size
+
+
+def _grew(size: int, *, keep: Path) -> None:
+    """Look at the cache's size (a listing of the folder) once this process has added a
+    twentieth of the bound since it last did, not after every fetch: the folder may hold
+    many thousand submissions. The bound may so be passed by that much per process."""
+    global _grown
+    _grown += size
+    if size and _grown >= settings.EVALUATION_CACHE_MAX_BYTES // 20:
+        _grown = 0
+        evict(keep=keep)
+
+
+def _touch(path: Path) -> None:
+    """Recency is the access time, set here; the modification time stays what it was, as
+    part of the stamp `_intact` trusts."""
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+
+
+# Files this process has hashed, by path: (inode, size, mtime) when the hash matched. A
+# file written since (a new inode, or new bytes: a new mtime) is hashed again; one that
+# is not is not read whole again for every model of a round.
+_verified: dict[str, tuple[int, int, int]] = {}
+
+
+@contextlib.contextmanager
+def local_files(*items: Stored | Path | str) -> Iterator[list[Path]]:
+    """Each item as a local path: a `Stored` file through `cached()`, a path as it is."""
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(cached(item)) if isinstance(item, Stored) else Path(item)
+            for item in items
+        ]
+
+
+def stored(field, sha256: str) -> Stored | None:
+    """A model's FileField (and the sha256 recorded beside it) as a `Stored`; None if empty."""
+    return Stored(field.name, sha256) if field else None
+
+
+def _intact(target: Path, sha256: str) -> bool:
+    try:
+        info = target.stat()
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if _verified.get(str(target)) == stamp:
+            return True
+        actual = _sha256_of(target)
+    except FileNotFoundError:
+        return False
+    if actual == sha256:
+        _verified[str(target)] = stamp
+        return True
+    log.warning("cached %s has sha256 %s; fetching it again", target.name, actual)
+    return False
+
+
+def _download(stored: Stored, target: Path) -> None:
+    """Stream `stored` into `target` through a temporary file renamed into place, checking
+    its sha256 on the way; refuse (StoredFileMismatch) bytes that are not the recorded ones."""
+    fd, temporary = tempfile.mkstemp(prefix=".fetch-", dir=target.parent)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, _open_stored(stored.name) as source:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if stored.sha256 and digest.hexdigest() != stored.sha256:
+            raise StoredFileMismatch(
+                f"The stored file {stored.name} has sha256 {digest.hexdigest()}, not the "
+                f"{stored.sha256} recorded when it was written: it was changed or damaged in "
+                "storage. Upload it again."
+            )
+        os.chmod(temporary, 0o444)
+        os.replace(temporary, target)
+        info = target.stat()
+        _verified[str(target)] = (info.st_ino, info.st_size, info.st_mtime_ns)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def _open_stored(name: str):
+    return default_storage.open(name, "rb")
+
+
+def evict(*, keep: Path | None = None) -> int:
+    """Remove least recently used files until the cache holds EVALUATION_CACHE_MAX_BYTES at
+    most; files in use (locked by `cached()`) and `keep` stay. Returns the bytes removed."""
+    root = blob_root()
+    limit = settings.EVALUATION_CACHE_MAX_BYTES
+    entries, total = [], 0
+    for entry in os.scandir(root):
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if entry.name.startswith((".fetch-", ".unchecked-")):
+            # Left by a killed fetch: old ones go, and they count meanwhile.
+            if time.time() - info.st_mtime > 3600:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                continue
+            total += info.st_size
+            continue
+        if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+            continue
+        entries.append((info.st_atime, entry.name, info.st_size))
+        total += info.st_size
+    removed = 0
+    for _mtime, name, size in sorted(entries):
+        if total <= limit:
+            break
+        if keep is not None and name == keep.name:
+            continue
+        lock_path = root / ".locks" / name
+        with lock_path.open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    continue  # in use
+                raise
+            with contextlib.suppress(FileNotFoundError):
+                (root / name).unlink()
+                total -= size
+                removed += size
+            # The lock file stays: another process may hold it open, waiting, and a new
+            # one in its place would let two processes in at once.
+    return removed

@@ -44,11 +44,16 @@ def sweep_tournaments() -> None:
 
 @celeryd_after_setup.connect
 def _consume_the_tournament_queue(sender, instance, **kwargs) -> None:
-    """Every worker takes round work too, next to its own queue: Redis hands out the two
-    queues in turn, so a 200-model round and ordinary submissions share the workers."""
-    from challenges.services.tournaments import tournament_queue
+    """Every worker takes round work too, next to each of its queues (`-Q a,b` adds
+    `a-rounds,b-rounds`): Redis hands out the queues in turn, so a 200-model round and
+    ordinary submissions share the workers."""
+    from challenges.services.queues import default_queue, rounds_queue
 
-    instance.app.amqp.queues.select_add(tournament_queue())
+    queues = instance.app.amqp.queues
+    default = default_queue()
+    for name in list(queues.consume_from or queues):
+        if not name.endswith("-rounds"):
+            queues.select_add(rounds_queue("" if name == default else name))
 
 
 @worker_ready.connect

@@ -26,7 +26,7 @@ from challenges.tournament_metrics import PerEraError, era_metrics, per_era_from
 from workers.code_evaluation import NO_NETWORK_ISOLATION, code_limits, code_refused, work_root
 from workers.evaluation import _db_retry, phase_script_and_splits, run_in_sandbox, runtime_versions
 from workers.runner import phase_limits
-from workers.scripts import staged
+from workers.scripts import local_files, staged, stored
 
 log = logging.getLogger(__name__)
 Status = RoundSubmission.Status
@@ -78,23 +78,29 @@ def _predict(run: RoundSubmission, limits) -> RunRecord:
     phase, opened = run.round.phase, run.round
     prediction_range = tuple(phase.prediction_range) if phase.prediction_range else None
     staging = Path(tempfile.mkdtemp(prefix="evalserver-round-"))
+    inputs = local_files(
+        stored(run.model.file, run.model.sha256),
+        stored(opened.live_features, opened.live_features_sha256),
+        stored(phase.test_extra, phase.test_extra_sha256) or os.devnull,
+    )
     try:
         output = staging / "predictions.csv"
-        outcome = run_predict(
-            model_file=run.model.file.path,
-            features_file=opened.live_features.path,
-            extra_file=phase.test_extra.path if phase.test_extra else None,
-            output_file=output,
-            limits=limits,
-            prediction_range=prediction_range,
-            work_root=work_root(),
-        )
-        check_predictions(
-            outcome,
-            predictions_file=output,
-            features_file=opened.live_features.path,
-            prediction_range=prediction_range,
-        )
+        with inputs as (model_file, features_file, extra_file):
+            outcome = run_predict(
+                model_file=model_file,
+                features_file=features_file,
+                extra_file=extra_file if phase.test_extra else None,
+                output_file=output,
+                limits=limits,
+                prediction_range=prediction_range,
+                work_root=work_root(),
+            )
+            check_predictions(
+                outcome,
+                predictions_file=output,
+                features_file=features_file,
+                prediction_range=prediction_range,
+            )
         execution = {
             **runtime_versions(),
             "predict_s": round(outcome.predict_s, 4),
@@ -144,7 +150,11 @@ def score_round_submission(*, submission_id: int, targets_version: int) -> None:
     try:
         if script is None:
             raise RuntimeError(f"challenge {phase.challenge_id} has no evaluation script")
-        with staged(sub.round.targets.path, sub.predictions.path) as (targets, predictions):
+        inputs = local_files(
+            stored(sub.round.targets, sub.round.targets_sha256),
+            stored(sub.predictions, sub.predictions_sha256),
+        )
+        with inputs as local, staged(*local) as (targets, predictions):
             outcome = run_in_sandbox(
                 script=script,
                 annotation_file=targets,

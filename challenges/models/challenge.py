@@ -6,10 +6,35 @@ through `challenges.services`; non-trivial reads through `challenges.selectors`.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+
+
+def validate_queue_name(value: str) -> None:
+    """A Celery queue name workers can be started with (`celery worker -Q <name>`); blank is
+    the default queue. `-rounds` is kept for each queue's live-tournament twin."""
+    if not value:
+        return
+    if not QUEUE_NAME.fullmatch(value):
+        raise ValidationError(
+            f"Queue name {value!r} is not valid: use 1 to 63 lowercase letters, digits, '.', "
+            "'_' or '-', starting with a letter or a digit (or leave it blank for the default "
+            "queue).",
+            code="invalid_queue",
+        )
+    if value.endswith("-rounds"):
+        raise ValidationError(
+            f"Queue name {value!r} ends in '-rounds', which names the tournament queue of "
+            f"{value.removesuffix('-rounds')!r}: pick another name.",
+            code="invalid_queue",
+        )
 
 
 class HostTeam(models.Model):
@@ -75,6 +100,16 @@ class Challenge(models.Model):
     review_note = models.TextField(blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     remote_evaluation = models.BooleanField(default=False)
+    # The Celery queue its submissions go to (blank: CELERY_QUEUE), so that a challenge with
+    # long evaluations gets workers of its own (`celery worker -Q <name>`) and cannot starve
+    # the others. Its tournament model runs go to `<name>-rounds`.
+    queue = models.CharField(
+        max_length=63,
+        blank=True,
+        validators=[validate_queue_name],
+        help_text="Celery queue of this challenge's evaluations; blank for the default queue. "
+        "Start workers for it with `celery -A evalserver worker -Q <name>,<name>-rounds`.",
+    )
     is_docker_based = models.BooleanField(default=False)
     is_registration_open = models.BooleanField(default=True)
     anonymous_leaderboard = models.BooleanField(default=False)
@@ -134,6 +169,9 @@ class EvaluationScript(models.Model):
     version = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     archive = models.FileField(upload_to="challenges/scripts/", max_length=300)
+    # Of the stored archive's bytes (`sha256` is the script's content): workers check what
+    # they fetch against it. Blank for versions stored before it was recorded.
+    archive_sha256 = models.CharField(max_length=64, blank=True)
     requirements = models.TextField(blank=True)
     # A requirements.txt is installed into a cached environment per version, on approval.
     env_status = models.CharField(

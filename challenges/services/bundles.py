@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,6 +371,7 @@ def _store_script(
         version=version,
         sha256=script_spec.sha256,
         archive=path,
+        archive_sha256=hashlib.sha256(archive).hexdigest(),
         requirements=script_spec.requirements or "",
         env_status=EvaluationScript.EnvStatus.PENDING
         if (script_spec.requirements or "").strip()

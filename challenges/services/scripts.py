@@ -8,6 +8,7 @@ from celery import current_app
 from django.db import transaction
 
 from challenges.models import Challenge, EvaluationScript
+from challenges.services.queues import evaluation_queue
 
 BUILD_TASK = "workers.build_environment"
 EnvStatus = EvaluationScript.EnvStatus
@@ -30,14 +31,20 @@ def challenge_prepare_environments(*, challenge: Challenge) -> list[int]:
         pk=script.pk, env_status__in=[EnvStatus.NOT_NEEDED, EnvStatus.PENDING, EnvStatus.FAILED]
     ).update(env_status=EnvStatus.PENDING)
     if updated:
-        transaction.on_commit(lambda: _send_build(script.pk))
+        # Built by a worker of the challenge's own queue: environments are per machine.
+        queue = evaluation_queue(challenge.queue)
+        transaction.on_commit(lambda: _send_build(script.pk, queue))
     return [script.pk]
 
 
-def _send_build(script_id: int) -> None:
+def _send_build(script_id: int, queue: str) -> None:
     try:
         current_app.send_task(
-            BUILD_TASK, args=[script_id], retry=True, retry_policy={"max_retries": 2}
+            BUILD_TASK,
+            args=[script_id],
+            queue=queue,
+            retry=True,
+            retry_policy={"max_retries": 2},
         )
     except Exception:  # the worker builds on first use anyway
         logger.warning(

@@ -10,7 +10,7 @@ upload of targets may have got there first, and then the caller does nothing.
     (file uploads start as pending; new targets move pending/scored/failed-at-scoring
      back to scoring)
 
-Model runs and scoring go to their own Celery queue (`tournament_queue()`), which every
+Model runs and scoring go to their own Celery queue (`<challenge queue>-rounds`), which every
 worker consumes next to the default one; Redis hands out the two queues in turn, so a
 round of 200 models does not starve ordinary submissions.
 """
@@ -50,6 +50,7 @@ from challenges.models import (
     WebhookDelivery,
 )
 from challenges.services import state_machine
+from challenges.services.queues import rounds_queue
 from challenges.services.storage import delete_quietly, open_stored, store_stream
 from challenges.services.submissions import SubmissionRefused, max_upload_bytes
 from challenges.services.webhooks import DELIVER_TASK, round_notify_teams
@@ -107,7 +108,8 @@ def round_submission_transition(
 
 
 def tournament_queue() -> str:
-    return settings.TOURNAMENT_QUEUE or f"{current_app.conf.task_default_queue}-rounds"
+    """The default queue's tournament twin (challenges with a queue of their own: queues.py)."""
+    return rounds_queue("")
 
 
 def tournament_of(phase: ChallengePhase) -> Tournament:
@@ -118,8 +120,14 @@ def tournament_of(phase: ChallengePhase) -> Tournament:
 
 
 def _send(task: str, *args) -> None:
+    """`args[0]` is the round submission; its challenge names the queue."""
     try:
-        current_app.send_task(task, args=list(args), queue=tournament_queue())
+        challenge_queue = (
+            RoundSubmission.objects.filter(pk=args[0])
+            .values_list("round__phase__challenge__queue", flat=True)
+            .first()
+        )
+        current_app.send_task(task, args=list(args), queue=rounds_queue(challenge_queue or ""))
     except Exception as exc:  # the broker is down: the sweeper sends it again
         log.warning("could not enqueue %s%s: %s", task, args, exc)
 

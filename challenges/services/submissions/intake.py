@@ -255,9 +255,9 @@ def submission_create(
             )
             if public and phase.is_restricted_to_select_one_submission:
                 leaderboard_refresh(phase=phase, team_ids=[team_id])
-            remote = phase.challenge.remote_evaluation
+            challenge = phase.challenge
             transaction.on_commit(
-                lambda: submission_enqueue(submission_id=submission.pk, remote=remote)
+                lambda: submission_enqueue(submission_id=submission.pk, challenge=challenge)
             )
     except BaseException:
         default_storage.delete(path)

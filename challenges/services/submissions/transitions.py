@@ -25,9 +25,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from challenges.models import ChallengePhaseSplit, Submission, SubmissionResult
+from challenges.models import Challenge, ChallengePhaseSplit, Submission, SubmissionResult
 from challenges.services import state_machine
 from challenges.services.leaderboards import leaderboard_refresh
+from challenges.services.queues import evaluation_queue
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,12 @@ def _held_by(submission: Submission) -> Q:
 # ---------------------------------------------------------------- queueing
 
 
-def submission_enqueue(*, submission_id: int, remote: bool | None = None) -> bool:
+def submission_enqueue(*, submission_id: int, challenge: Challenge | None = None) -> bool:
     """Mark a submission queued and hand its id to the broker. Safe to call again.
 
     When the broker is unreachable the submission stays queued; the sweeper sends it again.
-    `remote`: whether its challenge is evaluated on the hosts' machine, when the caller
-    knows (else it is read).
+    `challenge`: the submission's, when the caller has it (whether the hosts' machine
+    evaluates it, and its queue); else they are read.
     """
     from celery import current_app
 
@@ -109,10 +110,12 @@ def submission_enqueue(*, submission_id: int, remote: bool | None = None) -> boo
         enqueue_count=counted,
     ):
         Submission.objects.filter(pk=submission_id).update(enqueue_count=counted)
-    if remote is None:
-        remote = Submission.objects.filter(
-            pk=submission_id, phase__challenge__remote_evaluation=True
-        ).exists()
+    if challenge is not None:
+        remote, queue = challenge.remote_evaluation, challenge.queue
+    else:
+        remote, queue = Submission.objects.filter(pk=submission_id).values_list(
+            "phase__challenge__remote_evaluation", "phase__challenge__queue"
+        ).first() or (False, "")
     if remote:
         # The hosts' own machine evaluates it: it waits, queued, until their worker polls
         # the challenge's queue (challenges.services.remote_evaluation).
@@ -121,6 +124,8 @@ def submission_enqueue(*, submission_id: int, remote: bool | None = None) -> boo
         current_app.send_task(
             EVALUATE_TASK,
             args=[submission_id],
+            # The challenge's own queue, if an admin gave it one (challenges.services.queues).
+            queue=evaluation_queue(queue),
             retry=True,
             retry_policy={
                 "max_retries": 2,
