@@ -74,6 +74,12 @@ class StorageExceeded(SubmissionRefused):
         self.limit, self.used, self.incoming = limit, used, incoming
 
 
+class FileTooLarge(SubmissionRefused):
+    """The declared or received size passes a limit; the message names it."""
+
+    status_code = 413
+
+
 class QuotaExceeded(SubmissionRefused):
     status_code = 429
 
@@ -340,6 +346,61 @@ def _check_allowed_email(phase: ChallengePhase, user) -> None:
 
 
 # ---------------------------------------------------------------- creation
+
+
+def submission_check_before_upload(
+    *,
+    user,
+    phase: ChallengePhase,
+    participation: ChallengeParticipation | None,
+    file_name: str,
+    size: int,
+    pending_bytes: int = 0,
+) -> None:
+    """What `submission_create` checks that needs no content, for an upload that declares
+    its name and size before its first byte (resumable uploads): who, when, which file type,
+    how large, the team's storage (with `pending_bytes` of its other unfinished uploads) and
+    its quotas. `submission_create` checks everything again when the file is complete."""
+    is_host = user_is_challenge_host(user, phase.challenge)
+    if participation is None:
+        raise AccessDenied(
+            "Your team does not take part in this challenge: join a team and accept the terms first."
+        )
+    if hasattr(phase, "tournament"):
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} is a tournament: upload models and round predictions "
+            "through its tournament endpoints."
+        )
+    if not is_host:
+        _check_phase_open(phase, timezone.now())
+        _check_allowed_email(phase, user)
+    elif not phase.challenge.approved_by_admin:
+        raise SubmissionRefused(
+            "This challenge is not approved yet; submissions open once an admin approves it."
+        )
+    allowed = [t.lower() for t in phase.allowed_submission_file_types or []]
+    if allowed and not any(file_name.lower().endswith(ext) for ext in allowed):
+        raise SubmissionRefused(
+            f"{safe_basename(file_name)!r} is not an accepted file type; this phase accepts "
+            f"{', '.join(allowed)}.",
+            field="file",
+        )
+    limit = max_upload_bytes(phase)
+    if size > limit:
+        raise FileTooLarge(
+            f"The file is {size} bytes; phase {phase.codename!r} accepts at most {limit} bytes "
+            "per submission (max_submission_size_bytes, else SUBMISSION_MAX_BYTES).",
+            field="file",
+        )
+    if size <= 0:
+        raise SubmissionRefused("The file is empty.", field="file")
+    if not is_host:
+        team_storage_check(
+            challenge_id=phase.challenge_id,
+            team_id=participation.team_id,
+            incoming=size + pending_bytes,
+        )
+        _check_quotas(quota_state(phase=phase, team_id=participation.team_id))
 
 
 def submission_create(
