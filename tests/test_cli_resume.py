@@ -107,7 +107,9 @@ def test_data_resumes_a_truncated_file_and_checks_its_sha256(
         fh.truncate(len(whole) * 2 // 5)
     assert cli.main([*base, "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
-    assert f"train.csv ({len(whole)} bytes, sha256 ok, resumed at byte {len(whole) * 2 // 5})" in out
+    assert (
+        f"train.csv ({len(whole)} bytes, sha256 ok, resumed at byte {len(whole) * 2 // 5})" in out
+    )
     assert train.read_bytes() == whole
 
     # A partial file that is not a prefix of the server's: the check catches it.
