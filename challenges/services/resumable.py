@@ -46,6 +46,7 @@ from challenges.models import (
     ChallengePhase,
     HostTeam,
     ResumableUpload,
+    Submission,
 )
 from challenges.services.storage import CHUNK, delete_quietly, open_stored, safe_basename
 from challenges.services.submissions import (
@@ -269,9 +270,28 @@ def resumable_upload_delete(*, upload: ResumableUpload) -> None:
     upload.delete()
 
 
-def resumable_upload_finish(*, upload: ResumableUpload, user) -> dict[str, Any]:
+def submission_from_upload(
+    *, user, phase: ChallengePhase, upload_id: str, fields: dict[str, Any]
+) -> Submission:
+    """Finish the user's upload for `phase` with the submission's fields given now (the
+    submit page sends its form after the file went up)."""
+    upload = ResumableUpload.objects.filter(
+        pk=str(upload_id)[:32], user=user, kind=Kind.SUBMISSION, phase=phase
+    ).first()
+    if upload is None:
+        raise UploadRefused(
+            "That upload is unknown or expired; choose the file again.", field="file"
+        )
+    result = resumable_upload_finish(upload=upload, user=user, fields=fields)
+    return Submission.objects.get(pk=result["submission"])
+
+
+def resumable_upload_finish(
+    *, upload: ResumableUpload, user, fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Join the parts (streamed, hashed), verify the sha256 and hand the file to the
-    ordinary service. A retried finish answers what the first one made."""
+    ordinary service (`fields` replace those given at creation). A retried finish answers
+    what the first one made."""
     if upload.finished_at is not None:
         return upload.result
     if not upload.complete:
@@ -310,6 +330,8 @@ def resumable_upload_finish(*, upload: ResumableUpload, user) -> dict[str, Any]:
                 locked.delete()
             else:
                 joined.seek(0)
+                if fields is not None:
+                    locked.fields = {**locked.fields, **fields}
                 result = _deliver(locked, user=user, joined=joined)
                 locked.finished_at = timezone.now()
                 locked.updated_at = locked.finished_at
@@ -349,6 +371,7 @@ def _deliver(upload: ResumableUpload, *, user, joined) -> dict[str, Any]:
             publication_url=str(f.get("publication_url", "")),
             meta_attributes=f.get("meta_attributes") or {},
             is_public=f.get("is_public"),
+            is_baseline=bool(f.get("is_baseline")),
         )
         return {"submission": submission.pk, "status": submission.status}
     if upload.kind == Kind.BUNDLE:
