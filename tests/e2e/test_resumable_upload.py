@@ -45,9 +45,7 @@ def test_a_dropped_upload_resumes_after_a_page_reload(
     page.get_by_label("Submission file").set_input_files(str(sample))
     page.get_by_label("Tree ensemble").check()
     page.get_by_role("button", name="Upload and submit").click()
-    expect(page.locator("#upload-result .flash.error")).to_contain_text(
-        "paused at", timeout=30_000
-    )
+    expect(page.locator("#upload-result .flash.error")).to_contain_text("paused at", timeout=30_000)
     upload = ResumableUpload.objects.get()
     assert upload.offset == 3 * part
     assert not Submission.objects.exists()
