@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -99,6 +100,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="fewer submissions (about 20 s instead of about 90 s; noisier)",
     )
     parser.add_argument(
+        "--only",
+        choices=["transfers"],
+        help="run one part: transfers = the resumable upload, the download and the "
+        "out-of-core evaluation (no worker needed)",
+    )
+    parser.add_argument(
         "--worker-log",
         metavar="PATH",
         type=Path,
@@ -130,13 +137,16 @@ def main(argv: list[str] | None = None) -> int:
                 database_url=database.url, broker=broker, queue=queue, folders=folders
             )
         )
-        worker = Worker(
-            env=dict(os.environ),
-            log_path=folders.logs / "worker.log",
-            queue=queue,
-            concurrency=WORKER_CONCURRENCY,
-        )
-        status = _measure(sizes, worker, database, queue, quick=args.quick)
+        if args.only == "transfers":
+            status = _measure_only_transfers(sizes, folders, queue)
+        else:
+            worker = Worker(
+                env=dict(os.environ),
+                log_path=folders.logs / "worker.log",
+                queue=queue,
+                concurrency=WORKER_CONCURRENCY,
+            )
+            status = _measure(sizes, worker, database, queue, quick=args.quick)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         _print_worker_log(worker)
@@ -337,6 +347,7 @@ def _measure(
 
     _measure_realistic(report, cast, sizes, worker.log_path.parent)
     _measure_upload(report, cast, sizes, worker.log_path.parent)
+    _measure_transfers(report, cast, sizes, worker.log_path.parent)
     _measure_leaderboard(sizes, cast, report)
 
     # Code submissions: the model sandbox against the same work done in-process.
@@ -419,6 +430,102 @@ def _measure_upload(report, cast, sizes: Sizes, logs: Path) -> None:
         how += " (peak not resettable: counts from the worker's start)"
     report.add("upload_rss_growth_mib", upload.growth_mib, "MiB", how, 1)
     report.add("upload_mib_per_s", upload.mib_per_s, "MiB/s", "same upload, until 201", 1)
+
+
+def _measure_only_transfers(sizes: Sizes, folders: Folders, queue: str) -> int:
+    import django
+
+    django.setup()
+    logging.getLogger("challenges").setLevel(logging.WARNING)
+    from django.core.management import call_command
+
+    from bench.report import Report
+    from bench.scenario import Cast
+    from evalserver.celery import app
+
+    app.conf.broker_url = os.environ["CELERY_BROKER_URL"]
+    app.conf.task_default_queue = queue
+    call_command("migrate", verbosity=0, interactive=False)
+    report = Report()
+    print(f"bench: transfers only; {_load()} at the start", flush=True)
+    _measure_transfers(report, Cast.create(), sizes, folders.logs)
+    print(f"bench: {_load()} at the end", flush=True)
+    print("\n" + report.table(), flush=True)
+    return 0
+
+
+def _measure_transfers(report, cast, sizes: Sizes, logs: Path) -> None:
+    """Resumable upload and Range download through gunicorn, and the out-of-core
+    evaluation's memory (bench/transfers.py, bench/ooc.py)."""
+    from bench.ooc import measure_ooc
+    from bench.transfers import measure_transfers
+    from bench.upload import disk_has_room
+
+    size = sizes.upload_bytes
+    if disk_has_room(logs, 2 * size):
+        moved = measure_transfers(cast, size_bytes=size, log_path=logs / "gunicorn.log")
+        how = (
+            f"{size >> 20} MiB by tus PATCHes of 256 MiB, dropped once at half and resumed, "
+            "then finished: web worker's peak RSS - RSS before"
+        )
+        if not moved.peak_reset:
+            how += " (peak not resettable: counts from the worker's start)"
+        report.add("upload_resumable_1gib_rss_mib", moved.upload_growth_mib, "MiB", how, 1)
+        report.add(
+            "upload_resumable_s",
+            moved.upload_s,
+            "s",
+            f"same, create to finished (dropped at byte {moved.dropped_at}, resumed at "
+            f"{moved.resumed_at})",
+        )
+        scaled = "" if size == 1024**3 else f" (scaled from {size >> 20} MiB)"
+        report.add(
+            "download_1gib_s",
+            moved.download_1gib_s,
+            "s",
+            f"GET /api/v1/submissions/<id>/file/ through gunicorn{scaled}",
+        )
+        report.add(
+            "download_rss_mib",
+            moved.download_growth_mib,
+            "MiB",
+            "web worker's peak RSS growth during that download",
+            1,
+        )
+        report.add(
+            "download_resume_ok",
+            1.0 if moved.resumed_download_ok else 0.0,
+            "bool",
+            "Range from half with If-Range: 206 and the right sha256",
+            0,
+        )
+    else:
+        print(f"bench: not enough free disk for {size >> 20} MiB transfers; skipped", flush=True)
+    with tempfile.TemporaryDirectory(dir=logs) as tmp:
+        ooc = measure_ooc(Path(tmp))
+    report.add(
+        "ooc_eval_peak_mib",
+        ooc.eval_peak_mib,
+        "MiB",
+        f"numerai_parquet evaluate() on {ooc.rows} rows: child's peak RSS growth",
+        1,
+    )
+    report.add(
+        "ooc_file_in_memory_mib",
+        ooc.file_in_memory_mib,
+        "MiB",
+        f"the same predictions as one DataFrame (deep); read_parquet grew RSS "
+        f"{ooc.load_peak_mib:.0f} MiB; {ooc.file_mib:.1f} MiB on disk",
+        1,
+    )
+    report.add(
+        "ooc_peak_over_file",
+        ooc.eval_peak_mib / ooc.file_in_memory_mib,
+        "x",
+        "evaluate()'s peak over the file loaded whole",
+        2,
+    )
+    report.add("ooc_eval_s", ooc.eval_s, "s", "that evaluate() call", 2)
 
 
 def _measure_leaderboard(sizes: Sizes, cast, report) -> None:
