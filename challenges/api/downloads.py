@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
 
 from challenges.services.storage import CHUNK, open_stored
@@ -107,9 +107,12 @@ def stored_file_response(
         response["Cache-Control"] = "private, no-store"
         return response
 
-    if size is None:
-        size = default_storage.size(name)
-    modified: dt.datetime = default_storage.get_modified_time(name)
+    try:
+        modified: dt.datetime = default_storage.get_modified_time(name)
+        if size is None:
+            size = default_storage.size(name)
+    except FileNotFoundError:
+        raise Http404("The file is no longer stored.") from None
     last_modified = http_date(modified.timestamp())
     headers["Last-Modified"] = last_modified
     etag = headers.get("ETag") or f'W/"{size:x}-{int(modified.timestamp()):x}"'

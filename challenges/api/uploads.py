@@ -66,9 +66,16 @@ def parse_metadata(header: str) -> dict[str, str]:
             out[key] = base64.b64decode(value, validate=True).decode() if value else ""
         except (binascii.Error, UnicodeDecodeError):
             raise UploadRefused(
-                f"Upload-Metadata: the value of {key!r} is not base64 of UTF-8 text.",
+                f"Upload-Metadata: the value of {key[:40]!r} is not base64 of UTF-8 text.",
                 field="Upload-Metadata",
             ) from None
+        if "\x00" in out[key] or "\x00" in key:
+            # PostgreSQL stores no NUL; refused here rather than failing there.
+            raise UploadRefused(
+                f"Upload-Metadata: the value of {key[:40].replace(chr(0), '')!r} contains a NUL "
+                "character.",
+                field="Upload-Metadata",
+            )
     return out
 
 

@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 
 PART_BYTES = 16 * 1024 * 1024
 Kind = ResumableUpload.Kind
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 class UploadRefused(SubmissionRefused):
@@ -180,7 +181,9 @@ def resumable_upload_create(
 
 def access_upload(user, upload_id: str) -> ResumableUpload:
     """An upload of `user`'s; another user's upload does not exist for them (404)."""
-    return ResumableUpload.objects.get(pk=str(upload_id)[:32], user=user)
+    if not _UPLOAD_ID.match(str(upload_id)):  # never a query with a NUL or a wrong shape
+        raise ResumableUpload.DoesNotExist
+    return ResumableUpload.objects.get(pk=upload_id, user=user)
 
 
 class _Part:
@@ -275,9 +278,11 @@ def submission_from_upload(
 ) -> Submission:
     """Finish the user's upload for `phase` with the submission's fields given now (the
     submit page sends its form after the file went up)."""
-    upload = ResumableUpload.objects.filter(
-        pk=str(upload_id)[:32], user=user, kind=Kind.SUBMISSION, phase=phase
-    ).first()
+    upload = None
+    if _UPLOAD_ID.match(str(upload_id)):
+        upload = ResumableUpload.objects.filter(
+            pk=upload_id, user=user, kind=Kind.SUBMISSION, phase=phase
+        ).first()
     if upload is None:
         raise UploadRefused(
             "That upload is unknown or expired; choose the file again.", field="file"

@@ -294,3 +294,14 @@ def test_a_host_adds_public_data_and_a_participant_resumes_its_download(api, cha
     assert ranged.status_code == 206
     assert ranged["Content-Range"] == f"bytes 1000-{len(content) - 1}/{len(content)}"
     assert b"".join(ranged.streaming_content) == content[1000:]
+
+
+def test_nul_characters_and_malformed_ids_are_4xx_not_500(api, challenge):
+    client = api("charlie")
+    response = create(client, csv_rows(5), **submission_meta(challenge, name="a\x00.csv"))
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+    response = create(client, csv_rows(5), **{**submission_meta(challenge), "phase": "d\x00ev"})
+    assert response.status_code == 400
+    for upload_id in ("%00", "x" * 40, "../../etc"):
+        assert client.head(f"/api/v1/uploads/{upload_id}/", **TUS).status_code == 404
