@@ -29,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -357,7 +358,10 @@ def upload_resumable(
                 "Upload-Metadata": _tus_metadata({**meta, "filename": file.name, "sha256": sha}),
             },
         )
-        state = {"url": created.headers["Location"], "sha256": sha}
+        # The path only: behind a proxy the server may not know the scheme and host the
+        # client used.
+        path = urlsplit(created.headers["Location"]).path
+        state = {"url": api.url + path[path.index("/api/v1/") :], "sha256": sha}
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state_path.write_text(json.dumps(state))
         offset = 0
