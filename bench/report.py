@@ -13,6 +13,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "throughput_200ms_ratio": (">=", 0.8),
     "approve_to_first_finished_s": ("<=", 5),
     "upload_rss_growth_mib": ("<=", 64),
+    "upload_resumable_1gib_rss_mib": ("<=", 64),
+    "ooc_peak_over_file": ("<", 1),
     "leaderboard_p99_ms": ("<=", 50),
     "sandbox_overhead_ms": ("<=", 150),
     "realistic_ratio": (">=", 0.5),
@@ -39,7 +41,7 @@ REQUIRED = (
     "e2e_p50_ms",
 )
 
-_COMPARE = {"<=": operator.le, ">=": operator.ge}
+_COMPARE = {"<=": operator.le, ">=": operator.ge, "<": operator.lt}
 
 
 @dataclass

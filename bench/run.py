@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -28,7 +29,7 @@ from bench.services import (
 )
 
 WORKER_CONCURRENCY = 2
-PARTS = ("pipeline", "realistic", "upload", "leaderboard", "code", "tournament")
+PARTS = ("pipeline", "realistic", "upload", "transfers", "leaderboard", "code", "tournament")
 
 
 @dataclass(frozen=True)
@@ -369,6 +370,8 @@ def _measure(
         _measure_realistic(report, cast, sizes, worker, database.name)
     if "upload" in parts:
         _measure_upload(report, cast, sizes, worker.log_path.parent)
+    if "transfers" in parts:
+        _measure_transfers(report, cast, sizes, worker.log_path.parent)
     if "leaderboard" in parts:
         _measure_leaderboard(sizes, cast, report)
 
@@ -471,6 +474,80 @@ def _measure_upload(report, cast, sizes: Sizes, logs: Path) -> None:
         how += " (peak not resettable: counts from the worker's start)"
     report.add("upload_rss_growth_mib", upload.growth_mib, "MiB", how, 1)
     report.add("upload_mib_per_s", upload.mib_per_s, "MiB/s", "same upload, until 201", 1)
+
+
+def _measure_transfers(report, cast, sizes: Sizes, logs: Path) -> None:
+    """Resumable upload and Range download through gunicorn, and the out-of-core
+    evaluation's memory (bench/transfers.py, bench/ooc.py)."""
+    from bench.ooc import measure_ooc
+    from bench.transfers import measure_transfers
+    from bench.upload import disk_has_room
+
+    size = sizes.upload_bytes
+    if disk_has_room(logs, 2 * size):
+        moved = measure_transfers(cast, size_bytes=size, log_path=logs / "gunicorn.log")
+        how = (
+            f"{size >> 20} MiB by tus PATCHes of 256 MiB, dropped once at half and resumed, "
+            "then finished: web worker's peak RSS - RSS before"
+        )
+        if not moved.peak_reset:
+            how += " (peak not resettable: counts from the worker's start)"
+        report.add("upload_resumable_1gib_rss_mib", moved.upload_growth_mib, "MiB", how, 1)
+        report.add(
+            "upload_resumable_s",
+            moved.upload_s,
+            "s",
+            f"same, create to finished (dropped at byte {moved.dropped_at}, resumed at "
+            f"{moved.resumed_at})",
+        )
+        scaled = "" if size == 1024**3 else f" (scaled from {size >> 20} MiB)"
+        report.add(
+            "download_1gib_s",
+            moved.download_1gib_s,
+            "s",
+            f"GET /api/v1/submissions/<id>/file/ through gunicorn{scaled}",
+        )
+        report.add(
+            "download_rss_mib",
+            moved.download_growth_mib,
+            "MiB",
+            "web worker's peak RSS growth during that download",
+            1,
+        )
+        report.add(
+            "download_resume_ok",
+            1.0 if moved.resumed_download_ok else 0.0,
+            "bool",
+            "Range from half with If-Range: 206 and the right sha256",
+            0,
+        )
+    else:
+        print(f"bench: not enough free disk for {size >> 20} MiB transfers; skipped", flush=True)
+    with tempfile.TemporaryDirectory(dir=logs) as tmp:
+        ooc = measure_ooc(Path(tmp))
+    report.add(
+        "ooc_eval_peak_mib",
+        ooc.eval_peak_mib,
+        "MiB",
+        f"numerai_parquet evaluate() on {ooc.rows} rows: child's peak RSS growth",
+        1,
+    )
+    report.add(
+        "ooc_file_in_memory_mib",
+        ooc.file_in_memory_mib,
+        "MiB",
+        f"the same predictions as one DataFrame (deep); read_parquet grew RSS "
+        f"{ooc.load_peak_mib:.0f} MiB; {ooc.file_mib:.1f} MiB on disk",
+        1,
+    )
+    report.add(
+        "ooc_peak_over_file",
+        ooc.eval_peak_mib / ooc.file_in_memory_mib,
+        "x",
+        "evaluate()'s peak over the file loaded whole",
+        2,
+    )
+    report.add("ooc_eval_s", ooc.eval_s, "s", "that evaluate() call", 2)
 
 
 def _measure_leaderboard(sizes: Sizes, cast, report) -> None:

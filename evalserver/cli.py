@@ -2,9 +2,9 @@
 
     evalserver-cli login https://comp.example.org alice          # asks for the password
     evalserver-cli challenges
-    evalserver-cli data 3 dev --out data/                       # the phase's public files
+    evalserver-cli data 3 dev --out data/                       # public files; resumes partial ones
     evalserver-cli quota 3 dev
-    evalserver-cli submit 3 dev predictions.csv --wait          # progress bar, then the result
+    evalserver-cli submit 3 dev predictions.csv --wait          # resumable; progress, then the result
     evalserver-cli status 41 --wait
     evalserver-cli leaderboard 3 dev public
     evalserver-cli round 3 rounds --live live.csv               # tournaments: see cli_tournament
@@ -19,6 +19,7 @@ submission ended failed or cancelled, 4 --wait timed out.
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import hashlib
 import json
@@ -28,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -201,20 +203,52 @@ def cmd_data(args, api: Api) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for item in api.get(f"challenges/{args.challenge}/phases/{args.phase}/data/"):
         target = out / Path(item["name"]).name
-        response = api.call(
-            "GET",
+        resumed = download_resumable(
+            api,
             f"challenges/{args.challenge}/phases/{args.phase}/data/{item['name']}",
-            stream=True,
+            target,
+            size=item["size"],
+            sha256=item["sha256"],
         )
-        digest = hashlib.sha256()
-        with target.open("wb") as fh:
-            for chunk in response.iter_content(CHUNK):
-                digest.update(chunk)
-                fh.write(chunk)
-        if digest.hexdigest() != item["sha256"]:
-            raise CliError(f"{target}: sha256 does not match the server's; download it again")
-        print(f"{target} ({item['size']} bytes, sha256 ok)")
+        note = f", resumed at byte {resumed}" if resumed else ""
+        print(f"{target} ({item['size']} bytes, sha256 ok{note})")
     return 0
+
+
+def _sha256_file(path: Path, digest=None):
+    digest = digest or hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest
+
+
+def download_resumable(api: Api, path: str, target: Path, *, size: int, sha256: str) -> int:
+    """Download to `target`, continuing a partial file with Range/If-Range; the result's
+    sha256 is checked. Returns the byte it resumed at (0: from the start)."""
+    have = target.stat().st_size if target.exists() else 0
+    if have == size and _sha256_file(target).hexdigest() == sha256:
+        return have  # complete already
+    if have >= size:
+        have = 0  # longer, or as long but different: not a prefix of this file
+    headers = {}
+    if have:
+        # If-Range: the rest only if the server's file is still the one we have the start of.
+        headers = {"Range": f"bytes={have}-", "If-Range": f'"{sha256}"'}
+    response = api.call("GET", path, stream=True, headers=headers, timeout=None)
+    if response.status_code == 206:
+        digest = _sha256_file(target)
+        mode = "ab"
+    else:
+        digest, mode, have = hashlib.sha256(), "wb", 0
+    with target.open(mode) as fh:
+        for chunk in response.iter_content(CHUNK):
+            digest.update(chunk)
+            fh.write(chunk)
+    if digest.hexdigest() != sha256:
+        target.unlink(missing_ok=True)
+        raise CliError(f"{target}: sha256 does not match the server's; download it again")
+    return have
 
 
 def cmd_quota(args, api: Api) -> int:
@@ -234,18 +268,144 @@ def cmd_submit(args, api: Api) -> int:
     if args.public is not None:
         fields["is_public"] = "true" if args.public else "false"
     show = args.progress if args.progress is not None else sys.stderr.isatty()
-    body = _Multipart(file, fields, _progress_bar(show))
-    created = api.call(
-        "POST",
-        f"challenges/{args.challenge}/phases/{args.phase}/submissions/",
-        data=body,
-        headers={"Content-Type": body.content_type},
-        timeout=None,
-    ).json()
+    meta = {"kind": "submission", "challenge": str(args.challenge), "phase": args.phase, **fields}
+    part_bytes = max(int(args.part_mib * 1024 * 1024), 1)
+    result = upload_resumable(api, file, meta, progress=_progress_bar(show), part_bytes=part_bytes)
+    created = {"id": result["submission"], "status": result["status"]}
     print(f"submission {created['id']}: {created['status']}")
     if not args.wait:
         return 0
     return _wait_and_show(api, created["id"], args.timeout)
+
+
+# ---------------------------------------------------------------- resumable uploads (tus)
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evalserver"
+    return Path(os.environ.get("EVALSERVER_CACHE_DIR") or default)
+
+
+class _Slice:
+    """`length` bytes of an open file from its current position, read as requests sends
+    them (a known Content-Length, never the whole slice in memory)."""
+
+    def __init__(self, fh: IO[bytes], length: int, progress, done: int, total: int) -> None:
+        self.fh, self.left, self.progress = fh, length, progress
+        self.length, self.done, self.total = length, done, total
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, n: int = -1) -> bytes:
+        want = min(self.left, CHUNK if n is None or n < 0 else n)
+        data = self.fh.read(want) if want > 0 else b""
+        self.left -= len(data)
+        self.done += len(data)
+        if data:
+            self.progress(self.done, self.total)
+        return data
+
+
+def _tus_metadata(values: dict[str, str]) -> str:
+    return ",".join(
+        f"{key} {base64.b64encode(str(value).encode()).decode()}"
+        for key, value in values.items()
+        if value is not None
+    )
+
+
+def upload_resumable(
+    api: Api,
+    file: Path,
+    meta: dict[str, str],
+    *,
+    progress,
+    part_bytes: int = 32 * 1024 * 1024,
+    retries: int = 5,
+) -> dict:
+    """Upload `file` with the server's tus endpoint, resuming an earlier attempt of the same
+    file (same server, path, size and mtime: the state file under cache_dir()), and retrying
+    dropped connections from the offset the server reports. Returns what finishing made."""
+    stat = file.stat()
+    key = hashlib.sha256(
+        json.dumps([api.url, str(file.resolve()), stat.st_size, stat.st_mtime_ns, meta]).encode()
+    ).hexdigest()[:32]
+    state_path = cache_dir() / "uploads" / f"{key}.json"
+    state: dict = {}
+    if state_path.exists():
+        try:
+            state = json.loads(state_path.read_text())
+        except ValueError:
+            state = {}
+    tus = {"Tus-Resumable": "1.0.0"}
+    offset = None
+    if state.get("url"):
+        head = api.session.head(state["url"], headers=tus, timeout=60)
+        if head.status_code == 200:
+            offset = int(head.headers["Upload-Offset"])
+            print(f"resuming upload at byte {offset} of {stat.st_size}", file=sys.stderr)
+        else:
+            state = {}  # swept, finished elsewhere or another server: start again
+    if offset is None:
+        sha = state.get("sha256") or _sha256_file(file).hexdigest()
+        created = api.call(
+            "POST",
+            "uploads/",
+            headers={
+                **tus,
+                "Upload-Length": str(stat.st_size),
+                "Upload-Metadata": _tus_metadata({**meta, "filename": file.name, "sha256": sha}),
+            },
+        )
+        # The path only: behind a proxy the server may not know the scheme and host the
+        # client used.
+        path = urlsplit(created.headers["Location"]).path
+        state = {"url": api.url + path[path.index("/api/v1/") :], "sha256": sha}
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        state_path.write_text(json.dumps(state))
+        offset = 0
+    failures = 0
+    with file.open("rb") as fh:
+        while offset < stat.st_size:
+            length = min(part_bytes, stat.st_size - offset)
+            fh.seek(offset)
+            body = _Slice(fh, length, progress, offset, stat.st_size)
+            try:
+                response = api.session.patch(
+                    state["url"],
+                    data=body,
+                    headers={
+                        **tus,
+                        "Upload-Offset": str(offset),
+                        "Content-Type": "application/offset+octet-stream",
+                    },
+                    timeout=None,
+                )
+            except requests.RequestException as exc:
+                response, reason = None, str(exc)
+            if response is not None:
+                if response.status_code == 204:
+                    offset, failures = int(response.headers["Upload-Offset"]), 0
+                    continue
+                reason = f"{response.status_code} {_detail(response)}"
+                if response.status_code < 500 and response.status_code != 409:
+                    raise CliError(f"PATCH {state['url']}: {reason}")
+            failures += 1
+            if failures > retries:
+                raise CliError(
+                    f"the upload stopped at byte {offset} ({reason}); run the same command "
+                    "again to resume"
+                )
+            time.sleep(min(2**failures * 0.25, 10))
+            head = api.session.head(state["url"], headers=tus, timeout=60)
+            if head.status_code != 200:
+                raise CliError(f"HEAD {state['url']}: {head.status_code}; submit again")
+            offset = int(head.headers["Upload-Offset"])
+    progress(stat.st_size, stat.st_size)
+    finished = api.call("POST", state["url"].split("/api/v1/", 1)[1] + "finish/", headers=tus)
+    state_path.unlink(missing_ok=True)
+    return finished.json()
 
 
 def cmd_status(args, api: Api) -> int:
@@ -355,6 +515,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     c.add_argument("--wait", action="store_true", help="wait for the result")
     c.add_argument("--timeout", type=float, default=3600)
+    c.add_argument(
+        "--part-mib",
+        type=float,
+        default=32,
+        help="bytes per request of the resumable upload, in MiB (default 32)",
+    )
     c.set_defaults(run=cmd_submit)
 
     c = sub.add_parser("status", help="a submission's status and results")

@@ -292,6 +292,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SWEEPER_INTERVAL_S),
     },
     "purge-failed-inputs": {"task": "workers.purge_failed_inputs", "schedule": 3600.0},
+    "sweep-uploads": {"task": "workers.sweep_uploads", "schedule": 3600.0},
     "sweep-tournaments": {
         "task": "workers.sweep_tournaments",
         "schedule": float(SWEEPER_INTERVAL_S),
@@ -303,6 +304,23 @@ CELERY_BEAT_SCHEDULE = {
 SUBMISSION_TEAM_STORAGE_BYTES = envint("SUBMISSION_TEAM_STORAGE_BYTES", 20 * 1024**3)
 FAILED_SUBMISSION_RETENTION_DAYS = envint("FAILED_SUBMISSION_RETENTION_DAYS", 7)
 SUBMISSION_MAX_FAILED_PER_DAY = envint("SUBMISSION_MAX_FAILED_PER_DAY", 20)
+
+# Resumable uploads (tus, docs/transfers.md): the most one upload may declare, and how
+# long an upload nobody touched keeps its parts before the sweeper removes it.
+RESUMABLE_UPLOAD_MAX_BYTES = envint("RESUMABLE_UPLOAD_MAX_BYTES", 10 * 1024**3)
+RESUMABLE_UPLOAD_TTL_S = envint("RESUMABLE_UPLOAD_TTL_S", 24 * 3600)
+# Downloads: on the filesystem, let a front proxy send the bytes (nginx: "X-Accel-Redirect",
+# Apache/lighttpd: "X-Sendfile"; empty: Django streams them). DOWNLOAD_ACCEL_PREFIX is the
+# proxy's internal location mapped to MEDIA_ROOT (X-Accel-Redirect only). Under object
+# storage, downloads redirect to a presigned URL valid DOWNLOAD_URL_MAX_AGE_S seconds.
+DOWNLOAD_OFFLOAD_HEADER = env("DOWNLOAD_OFFLOAD_HEADER", "")
+if DOWNLOAD_OFFLOAD_HEADER not in ("", "X-Accel-Redirect", "X-Sendfile"):
+    raise ImproperlyConfigured(
+        "DOWNLOAD_OFFLOAD_HEADER must be empty, X-Accel-Redirect or X-Sendfile, "
+        f"not {DOWNLOAD_OFFLOAD_HEADER!r}"
+    )
+DOWNLOAD_ACCEL_PREFIX = env("DOWNLOAD_ACCEL_PREFIX", "/protected-media/")
+DOWNLOAD_URL_MAX_AGE_S = envint("DOWNLOAD_URL_MAX_AGE_S", 300)
 
 # Live tournaments: model runs and scoring go to this queue, which every worker also
 # consumes (empty: "<CELERY_QUEUE>-rounds"), so a round's models share the workers with

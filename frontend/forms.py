@@ -89,7 +89,10 @@ class SubmissionForm(forms.Form):
     submission service checks their values.
     """
 
-    file = forms.FileField(label="Submission file")
+    file = forms.FileField(label="Submission file", required=False)
+    # Set by the page's script once the file went up through the resumable upload API: the
+    # form then carries the upload's id instead of the file.
+    upload_id = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)
     is_public = forms.BooleanField(label="Show on the leaderboard", required=False)
 
     def __init__(self, *args, phase: ChallengePhase, host: bool = False, **kwargs):
@@ -131,6 +134,12 @@ class SubmissionForm(forms.Form):
     @property
     def meta_fields(self):
         return [self[key] for key in self.meta_names]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("file") and not data.get("upload_id"):
+            self.add_error("file", "Choose the file to submit.")
+        return data
 
     @property
     def method_fields(self):

@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 def config(tmp_path, monkeypatch):
     path = tmp_path / "cli.json"
     monkeypatch.setenv("EVALSERVER_CONFIG", str(path))
+    monkeypatch.setenv("EVALSERVER_CACHE_DIR", str(tmp_path / "cache"))
     for name in ("EVALSERVER_URL", "EVALSERVER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return path

@@ -85,7 +85,33 @@ def feature_ids(path: Path | str) -> pd.Index:
 
 @functools.lru_cache(maxsize=8)
 def _feature_ids(path: str, _mtime_ns: int, _size: int) -> pd.Index:
-    return pd.Index(read_features(path).index.astype(str), name=ID_COLUMN)
+    # Only the id column is read: the features themselves (a thousand columns on Numerai)
+    # are the model's business, and never need to be in this process's memory.
+    column = _id_column(path)
+    if column is None:  # ids are the row numbers
+        return pd.Index(read_features(path).index.astype(str), name=ID_COLUMN)
+    if path.lower().endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        values = pq.read_table(path, columns=[column]).column(0).to_pandas()
+    else:
+        values = pd.read_csv(path, usecols=[column], dtype={column: str})[column]
+    return pd.Index(values.astype(str), name=ID_COLUMN)
+
+
+def _id_column(path: str) -> str | None:
+    """Which column read_features makes the index, without reading the data."""
+    if path.lower().endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(path)
+        stored = (schema.pandas_metadata or {}).get("index_columns", [])
+        named = [c for c in stored if isinstance(c, str)]
+        if named:
+            return named[0]
+        return ID_COLUMN if ID_COLUMN in schema.names else None
+    header = list(pd.read_csv(path, nrows=0).columns)
+    return ID_COLUMN if ID_COLUMN in header else header[0]
 
 
 def run_predict(

@@ -92,7 +92,8 @@ def extract_script(archive: Path | str, dest: Path) -> Path:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(zf.read(info))
+            with zf.open(info) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)  # streamed: a member may be large
     _open_up(dest)
     return dest
 

@@ -39,6 +39,13 @@ def purge_failed_inputs() -> None:
     submissions_purge_failed_inputs()
 
 
+@shared_task(name="workers.sweep_uploads", ignore_result=True)
+def sweep_uploads() -> None:
+    from challenges.services.resumable import resumable_uploads_sweep
+
+    resumable_uploads_sweep()
+
+
 @shared_task(name="workers.sweep_rounds", ignore_result=True)
 def sweep_rounds() -> None:
     from challenges.services.webhooks import rounds_open_due, webhook_deliveries_resend_stale

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from django.urls import path, reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
@@ -10,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenges.access import access_phase_data
+from challenges.api.downloads import stored_file_response
 from challenges.models import ChallengePhase
-from challenges.services.storage import open_stored
 
 
 class PhaseDataList(APIView):
@@ -49,15 +48,16 @@ class PhaseDataFile(APIView):
         operation_id="phase_data_file", responses=OpenApiResponse(description="the file's bytes")
     )
     def get(self, request, challenge_id: int, codename: str, name: str):
-        """Download one public data file, streamed."""
+        """Download one public data file: streamed, resumable with Range and If-Range
+        (ETag: the file's sha256); under object storage, a redirect to a short-lived URL."""
         phase = access_phase_data(request.user, challenge_id, codename)
         # The name is looked up, never used as a path.
         item = next((i for i in phase.public_data if i["name"] == name), None)
         if item is None:
             raise ChallengePhase.DoesNotExist
-        response = FileResponse(open_stored(item["path"]), as_attachment=True, filename=name)
-        response["X-Content-SHA256"] = item["sha256"]
-        return response
+        return stored_file_response(
+            request, name=item["path"], filename=name, sha256=item["sha256"], size=item["size"]
+        )
 
 
 urlpatterns = [

@@ -19,10 +19,12 @@ from challenges.access import (
     require_participation,
     user_is_challenge_host,
 )
+from challenges.api.downloads import stored_file_response
 from challenges.failure_text import participant_failure_text
 from challenges.models import Submission
 from challenges.selectors import participation_for_user
 from challenges.services.hosting import submitting_participation
+from challenges.services.storage import safe_basename
 from challenges.services.submission_choices import (
     submission_set_baseline,
     submission_set_final,
@@ -281,6 +283,33 @@ class SubmissionLog(APIView):
         )
 
 
+class SubmissionFile(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        operation_id="submission_file",
+        responses={
+            200: OpenApiResponse(description="the submitted file's bytes"),
+            206: OpenApiResponse(description="one byte range of it (Range)"),
+            416: OpenApiResponse(description="the range is outside the file"),
+        },
+    )
+    def get(self, request, submission_id: int):
+        """The file the team submitted (the team and the hosts): resumable with Range and
+        If-Range, ETag = its sha256."""
+        view = access_submission(request.user, submission_id)
+        s = view.submission
+        if s.input_purged_at is not None or not s.input_file:
+            raise Submission.DoesNotExist
+        return stored_file_response(
+            request,
+            name=s.input_file.name,
+            filename=safe_basename(s.file_name, default="submission"),
+            sha256=s.input_sha256,
+            size=s.input_size,
+        )
+
+
 class SubmissionCancel(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [JSONParser, FormParser]
@@ -344,6 +373,11 @@ urlpatterns = [
         "submissions/<int:submission_id>/stderr/",
         SubmissionLog.as_view(stream="stderr"),
         name="api-submission-stderr",
+    ),
+    path(
+        "submissions/<int:submission_id>/file/",
+        SubmissionFile.as_view(),
+        name="api-submission-file",
     ),
     path(
         "submissions/<int:submission_id>/cancel/",

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("challenges.api.participation")),
     path("", include("challenges.api.submissions")),
     path("", include("challenges.api.data")),
+    path("", include("challenges.api.uploads")),
     path("", include("challenges.api.webhooks")),
     path("", include("challenges.api.leaderboards")),
     path("", include("challenges.api.tournaments")),

@@ -17,6 +17,7 @@ from challenges.models.participation import (
 )
 from challenges.models.submission import Submission, SubmissionResult
 from challenges.models.tournaments import RoundSubmission, Tournament, TournamentModel
+from challenges.models.uploads import ResumableUpload
 from challenges.models.webhooks import Round, Webhook, WebhookDelivery
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "LeaderboardEntry",
     "ParticipantTeam",
     "ParticipantTeamMember",
+    "ResumableUpload",
     "Round",
     "RoundSubmission",
     "Submission",

@@ -23,6 +23,7 @@ from challenges.services.participation import (
     participant_team_leave,
     participant_team_rotate_code,
 )
+from challenges.services.resumable import submission_from_upload
 from challenges.services.submissions import (
     SubmissionRefused,
     max_upload_bytes,
@@ -164,19 +165,29 @@ def submit(request, challenge_id: int, codename: str):
         try:
             if participation is None:  # a host: the host team's
                 participation = submitting_participation(challenge=challenge, user=request.user)
-            submission = submission_create(
-                user=request.user,
-                phase=phase,
-                participation=participation,
-                upload=data["file"],
-                method_name=data.get("method_name") or "",
-                method_description=data.get("method_description") or "",
-                project_url=data.get("project_url") or "",
-                publication_url=data.get("publication_url") or "",
-                meta_attributes=form.meta_values(),
-                is_public=data["is_public"],
-                is_baseline=bool(data.get("is_baseline")),
-            )
+            fields = {
+                "method_name": data.get("method_name") or "",
+                "method_description": data.get("method_description") or "",
+                "project_url": data.get("project_url") or "",
+                "publication_url": data.get("publication_url") or "",
+                "meta_attributes": form.meta_values(),
+                "is_public": data["is_public"],
+                "is_baseline": bool(data.get("is_baseline")),
+            }
+            if data.get("upload_id"):
+                # The file went up resumably (resumable.js); the form's fields are checked
+                # here, as for a plain upload, and finishing makes the submission.
+                submission = submission_from_upload(
+                    user=request.user, phase=phase, upload_id=data["upload_id"], fields=fields
+                )
+            else:
+                submission = submission_create(
+                    user=request.user,
+                    phase=phase,
+                    participation=participation,
+                    upload=data["file"],
+                    **fields,
+                )
         except SubmissionRefused as exc:
             form.add_error("file" if exc.field == "file" else None, str(exc))
         else:

@@ -8,11 +8,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from challenges.models import Webhook
+from challenges.models import ResumableUpload, Webhook
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,23 @@ def path_values(world, users) -> dict[str, str]:
         },
     )
     token, _ = Token.objects.get_or_create(user=users["charlie"])
+    stored = world.charlie_sub.input_file.name
+    if not default_storage.exists(stored):  # the file the submission's row names
+        default_storage.save(stored, ContentFile(b"id,label\n1"[: world.charlie_sub.input_size]))
+    upload, _ = ResumableUpload.objects.get_or_create(
+        id="0" * 32,
+        defaults={
+            "user": users["charlie"],
+            "kind": ResumableUpload.Kind.SUBMISSION,
+            "challenge": world.challenge,
+            "phase": world.challenge.phases.get(codename="test"),
+            "team": world.charlie_team,
+            "file_name": "p.csv",
+            "length": 10,
+            "sha256": "0" * 64,
+            "updated_at": timezone.now(),
+        },
+    )
     return {
         "token_id": token.key[:8],
         "challenge_id": str(world.challenge.pk),
@@ -88,6 +108,8 @@ def path_values(world, users) -> dict[str, str]:
         # table on a tournament phase).
         "number": "1",
         "model_id": "1",
+        # charlie's unfinished resumable upload
+        "upload_id": upload.pk,
     }
 
 

@@ -93,3 +93,38 @@ def test_features_are_indexed_by_their_id_column_in_csv_and_parquet(tmp_path):
         features = read_features(str(tmp_path / name))
         assert list(features.index) == ["x1", "x2"], name
         assert list(features.columns) == ["era", "f"], name
+
+
+def test_the_worker_reads_only_the_id_column_of_the_features(tmp_path, monkeypatch):
+    """feature_ids (what predictions are checked against) agrees with read_features, and
+    never loads the features themselves."""
+    from workers import code_runner
+
+    data = pd.DataFrame({"id": ["x1", "x2"], "era": [1, 2], "f": [0.5, 0.25]})
+    data.to_csv(tmp_path / "f.csv", index=False)
+    data.drop(columns="id").to_csv(tmp_path / "first.csv", index=False)
+    data.to_parquet(tmp_path / "columns.parquet", index=False)
+    data.set_index("id").to_parquet(tmp_path / "indexed.parquet")
+    data.drop(columns="id").to_parquet(tmp_path / "range.parquet")
+    expected = {
+        name: list(read_features(str(tmp_path / name)).index.astype(str))
+        for name in ("f.csv", "first.csv", "columns.parquet", "indexed.parquet", "range.parquet")
+    }
+    code_runner._feature_ids.cache_clear()
+    seen_columns = []
+    real_read_table = __import__("pyarrow.parquet", fromlist=["read_table"]).read_table
+
+    def read_table(path, columns=None, **kwargs):
+        seen_columns.append(columns)
+        return real_read_table(path, columns=columns, **kwargs)
+
+    monkeypatch.setattr("pyarrow.parquet.read_table", read_table)
+    for name, ids in expected.items():
+        if name != "range.parquet":  # row numbers as ids: the one case that reads it all
+            monkeypatch.setattr(code_runner, "read_features", None)
+        assert list(code_runner.feature_ids(tmp_path / name)) == ids, name
+        monkeypatch.undo()
+        monkeypatch.setattr("pyarrow.parquet.read_table", read_table)
+    # columns.parquet and indexed.parquet: the id column alone (range.parquet reads it all).
+    assert seen_columns[:2] == [["id"], ["id"]], seen_columns
+    assert expected["first.csv"] == ["1", "2"]

@@ -6,6 +6,7 @@ The names the rest of the house uses are re-exported here, so callers import fro
 """
 
 from challenges.services.submissions.errors import (
+    FileTooLarge,
     QuotaExceeded,
     StorageExceeded,
     SubmissionRefused,
@@ -17,6 +18,7 @@ from challenges.services.submissions.host_actions import (
 )
 from challenges.services.submissions.intake import (
     max_upload_bytes,
+    submission_check_before_upload,
     submission_create,
     submission_reserve_id,
     validate_meta_attributes,
@@ -62,6 +64,7 @@ __all__ = [
     "TRANSITIONS",
     "WAITING",
     "EvaluationRecord",
+    "FileTooLarge",
     "QuotaExceeded",
     "QuotaState",
     "Status",
@@ -74,6 +77,7 @@ __all__ = [
     "quota_state",
     "submission_advance",
     "submission_cancel",
+    "submission_check_before_upload",
     "submission_claim",
     "submission_create",
     "submission_enqueue",

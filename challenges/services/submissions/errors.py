@@ -34,6 +34,12 @@ class StorageExceeded(SubmissionRefused):
         self.limit, self.used, self.incoming = limit, used, incoming
 
 
+class FileTooLarge(SubmissionRefused):
+    """The declared or received size passes a limit; the message names it."""
+
+    status_code = 413
+
+
 class QuotaExceeded(SubmissionRefused):
     status_code = 429
 

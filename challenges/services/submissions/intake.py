@@ -24,7 +24,7 @@ from challenges.leaderboard_rules import initial_is_public
 from challenges.models import ChallengeParticipation, ChallengePhase, Submission
 from challenges.services.leaderboards import leaderboard_refresh
 from challenges.services.storage import safe_basename, sha256_stream
-from challenges.services.submissions.errors import SubmissionRefused
+from challenges.services.submissions.errors import FileTooLarge, SubmissionRefused
 from challenges.services.submissions.quotas import _check_quotas, quota_state, team_storage_check
 from challenges.services.submissions.transitions import submission_enqueue
 
@@ -160,6 +160,58 @@ def validate_meta_attributes(
 
 
 # ---------------------------------------------------------------- creation
+
+
+def submission_check_before_upload(
+    *,
+    user,
+    phase: ChallengePhase,
+    participation: ChallengeParticipation | None,
+    file_name: str,
+    size: int,
+    pending_bytes: int = 0,
+) -> None:
+    """What `submission_create` checks that needs no content, for an upload that declares
+    its name and size before its first byte (resumable uploads): who, when, which file type,
+    how large, the team's storage (with `pending_bytes` of its other unfinished uploads) and
+    its quotas. `submission_create` checks everything again when the file is complete."""
+    is_host = user_is_challenge_host(user, phase.challenge)
+    require_participation(participation, NOT_TAKING_PART)
+    if hasattr(phase, "tournament"):
+        raise SubmissionRefused(
+            f"Phase {phase.codename!r} is a tournament: upload models and round predictions "
+            "through its tournament endpoints."
+        )
+    if not is_host:
+        _check_phase_open(phase, timezone.now())
+        require_invited(user, phase)
+    elif not phase.challenge.approved_by_admin:
+        raise SubmissionRefused(
+            "This challenge is not approved yet; submissions open once an admin approves it."
+        )
+    allowed = [t.lower() for t in phase.allowed_submission_file_types or []]
+    if allowed and not any(file_name.lower().endswith(ext) for ext in allowed):
+        raise SubmissionRefused(
+            f"{safe_basename(file_name)!r} is not an accepted file type; this phase accepts "
+            f"{', '.join(allowed)}.",
+            field="file",
+        )
+    limit = max_upload_bytes(phase)
+    if size > limit:
+        raise FileTooLarge(
+            f"The file is {size} bytes; phase {phase.codename!r} accepts at most {limit} bytes "
+            "per submission (max_submission_size_bytes, else SUBMISSION_MAX_BYTES).",
+            field="file",
+        )
+    if size <= 0:
+        raise SubmissionRefused("The file is empty.", field="file")
+    if not is_host:
+        team_storage_check(
+            challenge_id=phase.challenge_id,
+            team_id=participation.team_id,
+            incoming=size + pending_bytes,
+        )
+        _check_quotas(quota_state(phase=phase, team_id=participation.team_id))
 
 
 STORE_BEFORE_CHECKING_BYTES = 1024 * 1024

@@ -124,7 +124,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("form[data-upload]").forEach(bindUpload);
+    // Forms that upload resumably are resumable.js's.
+    document.querySelectorAll("form[data-upload]:not([data-resumable])").forEach(bindUpload);
+    window.evalserverFollow = follow;
     document.querySelectorAll("[data-submission][data-live]").forEach(follow);
     document.querySelectorAll("[data-confirm]").forEach(function (el) {
       el.addEventListener("click", function (e) {
