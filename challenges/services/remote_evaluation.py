@@ -25,13 +25,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from challenges.access import access_challenge_as_host
-from challenges.models import Challenge, ChallengePhaseSplit, Submission
+from challenges.models import Challenge, Submission
 from challenges.results import ResultError, parse_result
 from challenges.services.submissions import (
     REMOTE_WORKER_PREFIX,
     WAITING,
     EvaluationRecord,
     SubmissionRefused,
+    phase_splits_by_codename,
     submission_claim,
     submission_record_outcome,
 )
@@ -220,6 +221,7 @@ def remote_submission_finish(
             field="challenge_phase",
         )
     submission = _start(submission)
+    phase_splits = None
     limit = settings.EVALUATION_LOG_MAX_BYTES
     stdout, stderr = (stdout or "")[-limit:], (stderr or "")[-limit:]
     started = submission.started_at or timezone.now()
@@ -232,12 +234,8 @@ def remote_submission_finish(
         "submission_metadata": _json_field(metadata, "metadata"),
     }
     if finished:
-        splits = {
-            ps.dataset_split.codename: ps.leaderboard.labels
-            for ps in ChallengePhaseSplit.objects.filter(
-                phase_id=submission.phase_id
-            ).select_related("dataset_split", "leaderboard")
-        }
+        phase_splits = phase_splits_by_codename(submission.phase_id)
+        splits = {codename: ps.leaderboard.labels for codename, ps in phase_splits.items()}
         try:
             parsed = parse_result(
                 {"result": _json_field(result, "result")},
@@ -262,7 +260,7 @@ def remote_submission_finish(
             failure_message="The evaluation on the hosts' machine failed.",
             **common,
         )
-    if not submission_record_outcome(submission=submission, record=record):
+    if not submission_record_outcome(submission=submission, record=record, splits=phase_splits):
         raise SubmissionRefused(
             f"Submission {submission.pk} was taken over (cancelled, re-run or timed out) "
             "before this result arrived; it was not recorded.",
