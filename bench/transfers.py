@@ -23,11 +23,11 @@ from bench.scenario import PHASE, Arena, Cast
 from bench.upload import (
     CHUNK,
     UPLOAD_EVALUATE,
-    _only_child,
     _reset_peak,
     _status_kb,
     free_port,
     gunicorn,
+    warm_web_worker,
 )
 
 PATCH_BYTES = 256 * CHUNK
@@ -120,13 +120,11 @@ def measure_transfers(cast: Cast, *, size_bytes: int, log_path: Path) -> Transfe
     sha = _sha256_of(size_bytes)
     port = free_port()
     with gunicorn(port, log_path) as master:
-        warm = _request(port, "GET", f"/api/v1/challenges/{arena.challenge.pk}/", auth)
-        warm.read()
-        if warm.status != 200:
-            raise RuntimeError(f"warm-up request answered {warm.status}")
-        worker = _only_child(master)
-        before = _status_kb(worker, "VmRSS")
-        peak_reset = _reset_peak(worker)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        worker, before, peak_reset = warm_web_worker(
+            master, conn, f"/api/v1/challenges/{arena.challenge.pk}/", auth
+        )
+        conn.close()
         started = time.perf_counter()
         meta = {
             "kind": "submission",

@@ -60,14 +60,9 @@ def measure_upload(cast: Cast, *, size_bytes: int, log_path: Path) -> UploadFigu
     with gunicorn(port, log_path) as master:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         headers = {"Authorization": f"Token {token}"}
-        conn.request("GET", f"/api/v1/challenges/{arena.challenge.pk}/", headers=headers)
-        warm = conn.getresponse()
-        warm.read()
-        if warm.status != 200:
-            raise RuntimeError(f"warm-up request answered {warm.status}")
-        worker = _only_child(master)
-        before = _status_kb(worker, "VmRSS")
-        peak_reset = _reset_peak(worker)
+        worker, before, peak_reset = warm_web_worker(
+            master, conn, f"/api/v1/challenges/{arena.challenge.pk}/", headers
+        )
         started = time.perf_counter()
         status, body = _post_streamed(
             conn,
@@ -156,6 +151,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def warm_web_worker(
+    master: int, conn: http.client.HTTPConnection, path: str, headers: dict
+) -> tuple[int, int, bool]:
+    """One request to warm gunicorn's only worker, then what a memory figure needs of it:
+    its pid, its RSS now (KiB), and whether its peak could be reset to that."""
+    conn.request("GET", path, headers=headers)
+    warm = conn.getresponse()
+    warm.read()
+    if warm.status != 200:
+        raise RuntimeError(f"warm-up request answered {warm.status}")
+    worker = _only_child(master)
+    return worker, _status_kb(worker, "VmRSS"), _reset_peak(worker)
 
 
 def _only_child(pid: int) -> int:
