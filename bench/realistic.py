@@ -3,7 +3,10 @@
 gunicorn, scored by the two-process worker, until its leaderboard row is visible.
 
 Measured against the same evaluate() called in two plain loops side by side (two
-processes, as the worker has two), in the same run, on the same files.
+processes, as the worker has two), in the same run, on the same files; and against two
+loops that fork a child per call (no sandbox, no platform): the ceiling of any design
+that gives each submission a fresh process, as ours does so that nothing of one
+evaluation reaches the next.
 """
 
 from __future__ import annotations
@@ -28,23 +31,43 @@ from bench.upload import free_port, gunicorn
 STARTER = "tabular_classification"
 PHASE = "dev"
 
+# One evaluate() per call, warm: `loop` calls it in this process; `fork` forks a child per
+# call that calls it once and exits (no sandbox, no platform: the least a fresh process
+# per submission can cost). Both warm up alike, the fork parent freezes its objects as
+# the warm parent does, and both print calls/s and CPU per call (the fork's children's).
 BARE_LOOP = """
-import json, resource, sys, time
+import gc, json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from evaluation_script import evaluate
-annotation, submission, calls = sys.argv[2], sys.argv[3], int(sys.argv[4])
+annotation, submission, calls, mode = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 import io, contextlib
 def call():
     with contextlib.redirect_stdout(io.StringIO()):
         evaluate(annotation, submission, "dev", submission_metadata={"id": 0})
+def forked():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            call()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 for _ in range(10):
     call()
+if mode == "fork":
+    gc.collect()
+    gc.freeze()
+step = call if mode == "loop" else forked
 sys.stdout.write("go\\n"); sys.stdout.flush()
 sys.stdin.readline()
-cpu0, t0 = time.process_time(), time.perf_counter()
+who = resource.RUSAGE_SELF if mode == "loop" else resource.RUSAGE_CHILDREN
+def cpu():
+    used = resource.getrusage(who)
+    return used.ru_utime + used.ru_stime
+cpu0, t0 = cpu(), time.perf_counter()
 for _ in range(calls):
-    call()
-print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}))
+    step()
+print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": cpu() - cpu0}))
 """
 
 
@@ -53,6 +76,8 @@ class Realistic:
     platform_per_s: float
     bare_per_s: float  # two loops side by side
     bare_cpu_ms: float  # one call's CPU in a warm loop
+    fork_per_s: float  # two loops side by side forking a child per call (no sandbox)
+    fork_cpu_ms: float  # one such child's CPU: its call, and what a fresh fork costs it
     child_cpu_ms: list[float]  # per submission, as the worker recorded it
     child_wall_ms: list[float]
     e2e_ms: list[float]  # 8 concurrent submitters, REST upload -> leaderboard row visible
@@ -61,6 +86,11 @@ class Realistic:
     @property
     def ratio(self) -> float:
         return self.platform_per_s / self.bare_per_s
+
+    @property
+    def fork_ratio(self) -> float:
+        """The ceiling of `ratio` for any design with a fresh process per submission."""
+        return self.fork_per_s / self.bare_per_s
 
 
 def measure_realistic(
@@ -102,9 +132,21 @@ def measure_realistic(
         e2e = _concurrent_submitters(url + path, tokens, submission_bytes, per_submitter)
 
     annotation = ChallengePhase.objects.get(pk=phase.pk).test_annotation.path
-    bare_per_s, bare_cpu = _bare_side_by_side(script_root, annotation, submission_bytes, bare_calls)
+    with tempfile.TemporaryDirectory(prefix="bench-bare-") as folder:
+        submission = Path(folder) / "submission.csv"
+        submission.write_bytes(submission_bytes)
+        bare = _side_by_side(script_root, annotation, submission, bare_calls, "loop")
+        fork = _side_by_side(script_root, annotation, submission, bare_calls, "fork")
     return Realistic(
-        platform_per_s, bare_per_s, bare_cpu * 1000, child_cpu, child_wall, e2e, cpu_ms
+        platform_per_s,
+        bare_per_s=bare[0],
+        bare_cpu_ms=bare[1] * 1000,
+        fork_per_s=fork[0],
+        fork_cpu_ms=fork[1] * 1000,
+        child_cpu_ms=child_cpu,
+        child_wall_ms=child_wall,
+        e2e_ms=e2e,
+        cpu_ms=cpu_ms,
     )
 
 
@@ -235,11 +277,9 @@ def _concurrent_submitters(url: str, tokens: list[str], body: bytes, rounds: int
     return latencies
 
 
-def _bare_side_by_side(script_root: Path, annotation: str, body: bytes, calls: int):
-    """Calls per second of two plain loops run at once (two processes), and the CPU time
-    of one call."""
-    submission = Path(tempfile.mkdtemp(prefix="bench-bare-")) / "submission.csv"
-    submission.write_bytes(body)
+def _side_by_side(script_root: Path, annotation: str, submission: Path, calls: int, mode: str):
+    """Calls per second of two loops (BARE_LOOP's `mode`) run at once in two processes, and
+    the CPU time of one call."""
     procs = [
         subprocess.Popen(
             [
@@ -250,6 +290,7 @@ def _bare_side_by_side(script_root: Path, annotation: str, body: bytes, calls: i
                 annotation,
                 str(submission),
                 str(calls),
+                mode,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -445,6 +445,34 @@ def _measure_realistic(report, cast, sizes: Sizes, worker: Worker, database: str
         "realistic_child_cpu_ratio", child / real.bare_cpu_ms, "x", "child p50 / bare call", 2
     )
     report.add(
+        "realistic_fork_per_s",
+        real.fork_per_s,
+        "1/s",
+        "two loops side by side forking a child per call (no sandbox, no platform)",
+        1,
+    )
+    report.add(
+        "realistic_fork_ceiling",
+        real.fork_ratio,
+        "x",
+        "fork loops / bare loops: the most realistic_ratio can be with a process per submission",
+        3,
+    )
+    report.add(
+        "realistic_ratio_of_ceiling",
+        real.platform_per_s / real.fork_per_s,
+        "x",
+        "platform / fork loops: what the platform keeps of that ceiling",
+        3,
+    )
+    report.add(
+        "realistic_fork_child_cpu_ratio",
+        real.fork_cpu_ms / real.bare_cpu_ms,
+        "x",
+        "a plain forked child's CPU (its one call, fork aftermath, exit) / bare call",
+        2,
+    )
+    report.add(
         "realistic_child_wall_ms",
         percentile(real.child_wall_ms, 0.5),
         "ms",
