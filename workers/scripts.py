@@ -206,30 +206,44 @@ def cached(stored: Stored) -> Iterator[Path]:
         return
     root = blob_root()
     target = root / f"{stored.sha256}-{safe_basename(stored.name)}"
+    lock_path = root / ".locks" / target.name
     fetched = 0
-    with (root / ".locks" / target.name).open("a") as lock:
-        for _ in range(3):
+    for _ in range(5):
+        with lock_path.open("a") as lock:
             # Shared while in use: evictors take the lock exclusively and skip busy files.
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            if _intact(target, stored.sha256):
-                break
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one fetch per file; the others wait for it
+            if not _flock(lock, lock_path, fcntl.LOCK_SH):
+                continue
             if not _intact(target, stored.sha256):
-                _download(stored, target)
-                fetched += target.stat().st_size
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            # Turning the exclusive lock into a shared one lets go of it for a moment: an
-            # evictor may have taken the file meanwhile; then fetch it again.
-            if target.exists():
-                break
-        else:
-            raise RuntimeError(f"{stored.name} was evicted from the cache three times in a row")
-        _touch(target)  # most recently used
-        try:
-            yield target
-        finally:
-            _touch(target)  # and used until now
+                # One fetch per file; the others wait for it. Turning a shared lock into an
+                # exclusive one (and back) lets go of it for a moment: an evictor may have
+                # taken the file, and its lock file, meanwhile; then start again.
+                if not _flock(lock, lock_path, fcntl.LOCK_EX):
+                    continue
+                if not _intact(target, stored.sha256):
+                    _download(stored, target)
+                    fetched += target.stat().st_size
+                if not _flock(lock, lock_path, fcntl.LOCK_SH) or not target.exists():
+                    continue
+            _touch(target)  # most recently used
+            try:
+                yield target
+            finally:
+                _touch(target)  # and used until now
+            break
+    else:
+        raise RuntimeError(f"{stored.name} was evicted from the cache five times in a row")
     _grew(fetched, keep=target)
+
+
+def _flock(lock, lock_path: Path, mode: int) -> bool:
+    """Lock `lock` (the open lock file); False if it is no longer the file at `lock_path`:
+    an evictor removed it with its blob while we waited, and a lock on it now keeps no
+    one out. The caller opens the lock file again."""
+    fcntl.flock(lock, mode)
+    try:
+        return os.fstat(lock.fileno()).st_ino == os.stat(lock_path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 _grown = 0  # bytes this process has fetched since it last looked at the cache's size
@@ -351,7 +365,8 @@ def evict(*, keep: Path | None = None) -> int:
         lock_path = root / ".locks" / name
         with lock_path.open("a") as lock:
             try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if not _flock(lock, lock_path, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                    continue  # another evictor got there first
             except OSError as exc:
                 if exc.errno in (errno.EAGAIN, errno.EACCES):
                     continue  # in use
@@ -360,6 +375,28 @@ def evict(*, keep: Path | None = None) -> int:
                 (root / name).unlink()
                 total -= size
                 removed += size
-            # The lock file stays: another process may hold it open, waiting, and a new
-            # one in its place would let two processes in at once.
+            # The lock file goes too (one per file ever cached would pile up: each
+            # submission is one), while still held: a process waiting on it finds it is
+            # no longer the file at its path (`_flock`) and opens a new one.
+            with contextlib.suppress(FileNotFoundError):
+                lock_path.unlink()
+    _drop_orphan_locks(root, keep={name for _atime, name, _size in entries})
     return removed
+
+
+def _drop_orphan_locks(root: Path, *, keep: set[str]) -> None:
+    """Lock files of blobs that are gone (a fetch that failed), unless someone holds them."""
+    for entry in os.scandir(root / ".locks"):
+        if entry.name in keep or (root / entry.name).exists():
+            continue
+        with open(entry.path, "a") as lock:
+            try:
+                if not _flock(lock, Path(entry.path), fcntl.LOCK_EX | fcntl.LOCK_NB):
+                    continue
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    continue
+                raise
+            if not (root / entry.name).exists():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
