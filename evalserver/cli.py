@@ -290,7 +290,9 @@ class _Slice:
     """`length` bytes of an open file from its current position, read as requests sends
     them (a known Content-Length, never the whole slice in memory)."""
 
-    def __init__(self, fh: IO[bytes], length: int, progress, done: int, total: int) -> None:
+    def __init__(
+        self, fh: IO[bytes], length: int, progress=None, done: int = 0, total: int = 0
+    ) -> None:
         self.fh, self.left, self.progress = fh, length, progress
         self.length, self.done, self.total = length, done, total
 
@@ -302,7 +304,7 @@ class _Slice:
         data = self.fh.read(want) if want > 0 else b""
         self.left -= len(data)
         self.done += len(data)
-        if data:
+        if data and self.progress is not None:
             self.progress(self.done, self.total)
         return data
 
@@ -370,6 +372,12 @@ def upload_resumable(
         while offset < stat.st_size:
             length = min(part_bytes, stat.st_size - offset)
             fh.seek(offset)
+            # tus checksum: the server keeps this PATCH only if its bytes arrive unchanged.
+            piece, digest = _Slice(fh, length), hashlib.sha256()
+            while chunk := piece.read():
+                digest.update(chunk)
+            checksum = base64.b64encode(digest.digest()).decode()
+            fh.seek(offset)
             body = _Slice(fh, length, progress, offset, stat.st_size)
             try:
                 response = api.session.patch(
@@ -378,6 +386,7 @@ def upload_resumable(
                     headers={
                         **tus,
                         "Upload-Offset": str(offset),
+                        "Upload-Checksum": f"sha256 {checksum}",
                         "Content-Type": "application/offset+octet-stream",
                     },
                     timeout=None,
@@ -389,7 +398,8 @@ def upload_resumable(
                     offset, failures = int(response.headers["Upload-Offset"]), 0
                     continue
                 reason = f"{response.status_code} {_detail(response)}"
-                if response.status_code < 500 and response.status_code != 409:
+                # 409: another offset than ours; 460: the bytes were damaged on the way.
+                if response.status_code < 500 and response.status_code not in (409, 460):
                     raise CliError(f"PATCH {state['url']}: {reason}")
             failures += 1
             if failures > retries:

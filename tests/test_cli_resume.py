@@ -52,9 +52,12 @@ def test_a_submit_killed_at_half_resumes_in_a_new_process_and_scores(
     offsets: list[int] = []
     original = uploads_api.resumable_upload_append
 
-    def append(*, upload, offset, body, body_length):
+    def append(*, upload, offset, body, body_length, checksum):
+        assert checksum is not None and checksum.algorithm == "sha256"  # the CLI sends one
         offsets.append(offset)
-        new = original(upload=upload, offset=offset, body=body, body_length=body_length)
+        new = original(
+            upload=upload, offset=offset, body=body, body_length=body_length, checksum=checksum
+        )
         if new >= size // 2 and not reached.is_set():
             reached.set()
             release.wait(30)
@@ -87,6 +90,61 @@ def test_a_submit_killed_at_half_resumes_in_a_new_process_and_scores(
     assert submission.status == Submission.Status.FINISHED, submission.failure_message
     assert "dev_split" in out
     assert not list((cache / "uploads").glob("*.json")), "the state goes once it is done"
+
+
+class _Damaging:
+    """A request body with one byte changed on its way, as a bad link might."""
+
+    def __init__(self, body, at: int):
+        self.body, self.at, self.seen = body, at, 0
+
+    def read(self, n=-1):
+        data = self.body.read(n)
+        if self.seen <= self.at < self.seen + len(data):
+            i = self.at - self.seen
+            data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+        self.seen += len(data)
+        return data
+
+
+def test_a_patch_damaged_on_its_way_is_refused_and_sent_again(
+    pipeline, live_server, users, host_teams, starter_zips, starter_dir, tmp_path, monkeypatch
+):
+    """Each PATCH carries its sha256 (tus checksum): the server refuses the damaged one
+    (460) and the CLI sends those bytes again, instead of the file failing at the end."""
+    challenge = load_approved(starter_zips["tabular_classification"], users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    token = Token.objects.create(user=users["charlie"]).key
+    sample = sample_submissions(starter_dir)["tabular_classification"]["dev"]
+    size = sample.stat().st_size
+    part_mib = (size // 4 + 1) / 1024 / 1024  # four PATCHes
+    offsets: list[int] = []
+    answers: list[str] = []
+    original = uploads_api.resumable_upload_append
+
+    def append(*, upload, offset, body, body_length, checksum):
+        offsets.append(offset)
+        if len(offsets) == 3:  # the third PATCH arrives damaged
+            body = _Damaging(body, at=body_length // 2)
+        try:
+            new = original(
+                upload=upload, offset=offset, body=body, body_length=body_length, checksum=checksum
+            )
+        except uploads_api.UploadRefused as exc:
+            answers.append(str(exc.status_code))
+            raise
+        answers.append("204")
+        return new
+
+    monkeypatch.setattr(uploads_api, "resumable_upload_append", append)
+    args = ("submit", str(challenge.pk), "dev", str(sample), "--part-mib", f"{part_mib:.9f}")
+    proc = cli_process(live_server, token, tmp_path / "cache", *args)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert answers == ["204", "204", "460", "204", "204"]
+    assert offsets[2] == offsets[3]  # the same bytes again
+    submission = Submission.objects.get()
+    assert submission.input_sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
 
 
 def test_data_resumes_a_truncated_file_and_checks_its_sha256(

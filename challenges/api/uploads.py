@@ -1,8 +1,10 @@
-"""REST API: resumable uploads, tus 1.0.0 (core, creation, termination) plus a finish step.
+"""REST API: resumable uploads, tus 1.0.0 (core, creation, termination, checksum) plus a
+finish step.
 
     POST   /api/v1/uploads/            Upload-Length, Upload-Metadata -> 201, Location
     HEAD   /api/v1/uploads/<id>/       -> Upload-Offset, Upload-Length
-    PATCH  /api/v1/uploads/<id>/       Upload-Offset, application/offset+octet-stream body
+    PATCH  /api/v1/uploads/<id>/       Upload-Offset, application/offset+octet-stream body,
+                                       optionally Upload-Checksum (sha1 or sha256, base64)
     DELETE /api/v1/uploads/<id>/       termination
     POST   /api/v1/uploads/<id>/finish/  -> the submission / challenge / public data made
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 
 from django.conf import settings
@@ -34,6 +37,8 @@ from challenges.models import ResumableUpload
 from challenges.selectors import participation_for_user
 from challenges.services.hosting import submitting_participation
 from challenges.services.resumable import (
+    CHECKSUM_ALGORITHMS,
+    Checksum,
     Target,
     UploadRefused,
     access_upload,
@@ -88,6 +93,32 @@ def _int_header(request, name: str, *, required: bool = True) -> int | None:
     if not raw.isdigit() or len(raw) > 15:
         raise UploadRefused(f"{name} must be a non-negative integer, not {raw[:40]!r}.", field=name)
     return int(raw)
+
+
+def parse_checksum(header: str) -> Checksum | None:
+    """Upload-Checksum: `<algorithm> <base64 digest>` (tus checksum extension)."""
+    if not header.strip():
+        return None
+    algorithm, _, value = header.strip().partition(" ")
+    algorithm = algorithm.lower()
+    if algorithm not in CHECKSUM_ALGORITHMS:
+        raise UploadRefused(
+            f"Upload-Checksum: {algorithm[:20]!r} is not an algorithm this server checks; "
+            f"use one of {', '.join(CHECKSUM_ALGORITHMS)}.",
+            field="Upload-Checksum",
+        )
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    size = hashlib.new(algorithm).digest_size
+    if len(digest) != size:
+        raise UploadRefused(
+            f"Upload-Checksum: the {algorithm} digest must be {size} bytes in base64, "
+            "after the algorithm and one space.",
+            field="Upload-Checksum",
+        )
+    return Checksum(algorithm, digest)
 
 
 def _target(request, meta: dict[str, str]) -> Target:
@@ -164,7 +195,8 @@ class UploadCreate(_Tus):
             status=status.HTTP_204_NO_CONTENT,
             headers={
                 "Tus-Version": TUS_VERSION,
-                "Tus-Extension": "creation,termination",
+                "Tus-Extension": "creation,termination,checksum",
+                "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
                 "Tus-Max-Size": str(settings.RESUMABLE_UPLOAD_MAX_BYTES),
             },
         )
@@ -231,7 +263,11 @@ class UploadDetail(_Tus):
     @extend_schema(
         operation_id="upload_patch",
         request={"application/offset+octet-stream": bytes},
-        responses={204: None, 409: OpenApiResponse(description="wrong Upload-Offset")},
+        responses={
+            204: None,
+            409: OpenApiResponse(description="wrong Upload-Offset"),
+            460: OpenApiResponse(description="the body does not match its Upload-Checksum"),
+        },
     )
     def patch(self, request, upload_id: str):
         """tus: append bytes at Upload-Offset. The body is streamed into storage."""
@@ -242,9 +278,14 @@ class UploadDetail(_Tus):
             )
         offset = _int_header(request, "Upload-Offset")
         body_length = _int_header(request, "Content-Length", required=False)
+        checksum = parse_checksum(request.headers.get("Upload-Checksum", ""))
         # The WSGI request's own stream, read in chunks: DRF's request.data is never touched.
         new = resumable_upload_append(
-            upload=upload, offset=offset, body=request._request, body_length=body_length
+            upload=upload,
+            offset=offset,
+            body=request._request,
+            body_length=body_length,
+            checksum=checksum,
         )
         return Response(status=status.HTTP_204_NO_CONTENT, headers={"Upload-Offset": str(new)})
 

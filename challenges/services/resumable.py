@@ -17,6 +17,9 @@ How it stays bounded and resumable:
 - Finishing streams the parts through sha256 into one temporary file, compares the digest
   with the declared one, and hands the file to the ordinary service (submission_create,
   challenge_load_bundle, or the phase's public data).
+- A PATCH may carry Upload-Checksum (tus checksum extension, sha1 or sha256): its parts
+  are then committed only once the whole body matches, so a corrupted PATCH is refused
+  (460) on its own instead of spoiling the file's sha256 at the end.
 - Uploads untouched for RESUMABLE_UPLOAD_TTL_S are swept with their parts.
 """
 
@@ -185,13 +188,25 @@ def access_upload(user, upload_id: str) -> ResumableUpload:
     return ResumableUpload.objects.get(pk=upload_id, user=user)
 
 
+@dataclass(frozen=True)
+class Checksum:
+    """tus checksum extension: a PATCH body's digest, declared in Upload-Checksum."""
+
+    algorithm: str  # one of CHECKSUM_ALGORITHMS
+    digest: bytes
+
+
+CHECKSUM_ALGORITHMS = ("sha1", "sha256")
+
+
 class _Part:
-    """At most `limit` bytes of a request body, read in chunks; `size` counts them.
+    """At most `limit` bytes of a request body, read in chunks; `size` counts them, and
+    `digest` (when given) is fed them.
 
     Stops early at the end of the body (a client that went away)."""
 
-    def __init__(self, stream: IO[bytes], limit: int):
-        self.stream, self.limit, self.size = stream, limit, 0
+    def __init__(self, stream: IO[bytes], limit: int, digest=None):
+        self.stream, self.limit, self.size, self.digest = stream, limit, 0, digest
 
     def read(self, n: int = -1) -> bytes:
         want = self.limit - self.size
@@ -202,14 +217,25 @@ class _Part:
             return b""
         data = self.stream.read(want)
         self.size += len(data)
+        if self.digest is not None:
+            self.digest.update(data)
         return data
 
 
 def resumable_upload_append(
-    *, upload: ResumableUpload, offset: int, body: IO[bytes], body_length: int | None
+    *,
+    upload: ResumableUpload,
+    offset: int,
+    body: IO[bytes],
+    body_length: int | None,
+    checksum: Checksum | None = None,
 ) -> int:
-    """Append a PATCH body at `offset`; returns the new offset. Each stored part is
-    committed at once, so what arrived before a drop stays."""
+    """Append a PATCH body at `offset`; returns the new offset.
+
+    Without a checksum each stored part is committed at once, so what arrived before a
+    drop stays. With one, the parts are committed together once the whole body is in and
+    matches it (460 otherwise, and nothing of the body is kept): a body cut short cannot
+    be checked, so it is not kept either."""
     if upload.finished_at is not None:
         raise UploadRefused("This upload is finished already.", status_code=409)
     if offset != upload.offset:
@@ -228,42 +254,71 @@ def resumable_upload_append(
             status_code=413,
             field="Content-Length",
         )
+    digest = hashlib.new(checksum.algorithm) if checksum else None
+    pending: list[str] = []  # stored, not yet committed: waiting for the checksum
+    pending_size = 0
     remaining = body_length
-    while remaining > 0:
-        want = min(PART_BYTES, remaining)
-        # A fresh random name per part: a concurrent PATCH at the same offset never
-        # writes over the part this one is storing.
-        name = (
-            f"uploads/resumable/{upload.pk}/part-{len(upload.part_names) + 1:05d}-"
-            f"{secrets.token_hex(4)}"
-        )
-        part = _Part(body, want)
-        try:
-            saved = default_storage.save(name, File(part))
-        except BaseException:
-            delete_quietly([name])
-            raise
-        if part.size == 0:
-            delete_quietly([saved])
-            break
-        parts = [*upload.part_names, saved]
-        # The offset is the row's version: only one PATCH starting here may append.
-        changed = ResumableUpload.objects.filter(
-            pk=upload.pk, offset=upload.offset, finished_at__isnull=True
-        ).update(offset=upload.offset + part.size, part_names=parts, updated_at=timezone.now())
-        if changed != 1:
-            delete_quietly([saved])
-            raise UploadRefused(
-                "Another request appended to this upload meanwhile; ask with HEAD for the "
-                "offset and continue from there.",
-                status_code=409,
+    try:
+        while remaining > 0:
+            want = min(PART_BYTES, remaining)
+            # A fresh random name per part: a concurrent PATCH at the same offset never
+            # writes over the part this one is storing.
+            name = (
+                f"uploads/resumable/{upload.pk}/part-"
+                f"{len(upload.part_names) + len(pending) + 1:05d}-{secrets.token_hex(4)}"
             )
-        upload.offset += part.size
-        upload.part_names = parts
-        remaining -= part.size
-        if part.size < want:
-            break  # the body ended early: keep what arrived, the client resumes
+            part = _Part(body, want, digest)
+            try:
+                saved = default_storage.save(name, File(part))
+            except BaseException:
+                delete_quietly([name])
+                raise
+            if part.size == 0:
+                delete_quietly([saved])
+                break
+            if digest is None:
+                _commit(upload, [saved], part.size)
+            else:
+                pending.append(saved)
+                pending_size += part.size
+            remaining -= part.size
+            if part.size < want:
+                break  # the body ended early: keep what arrived, the client resumes
+        if digest is not None:
+            if remaining > 0:
+                delete_quietly(pending)  # cut short: nothing to check it against
+            elif digest.digest() != checksum.digest:
+                raise UploadRefused(
+                    f"The PATCH body's {checksum.algorithm} does not match its "
+                    "Upload-Checksum; it was not kept. Send the same bytes again from "
+                    f"offset {upload.offset}.",
+                    status_code=460,
+                    field="Upload-Checksum",
+                )
+            else:
+                _commit(upload, pending, pending_size)
+            pending = []
+    finally:
+        delete_quietly(pending)
     return upload.offset
+
+
+def _commit(upload: ResumableUpload, names: list[str], size: int) -> None:
+    """Make stored parts the upload's next bytes, if no other PATCH did meanwhile."""
+    parts = [*upload.part_names, *names]
+    # The offset is the row's version: only one PATCH starting here may append.
+    changed = ResumableUpload.objects.filter(
+        pk=upload.pk, offset=upload.offset, finished_at__isnull=True
+    ).update(offset=upload.offset + size, part_names=parts, updated_at=timezone.now())
+    if changed != 1:
+        delete_quietly(names)
+        raise UploadRefused(
+            "Another request appended to this upload meanwhile; ask with HEAD for the "
+            "offset and continue from there.",
+            status_code=409,
+        )
+    upload.offset += size
+    upload.part_names = parts
 
 
 def resumable_upload_delete(*, upload: ResumableUpload) -> None:

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -42,7 +43,7 @@ def create(client, content: bytes, *, length: int | None = None, **meta):
     )
 
 
-def patch(client, url: str, offset: int, body: bytes):
+def patch(client, url: str, offset: int, body: bytes, **headers):
     return client.generic(
         "PATCH",
         url,
@@ -50,7 +51,13 @@ def patch(client, url: str, offset: int, body: bytes):
         content_type="application/offset+octet-stream",
         HTTP_UPLOAD_OFFSET=str(offset),
         **TUS,
+        **headers,
     )
+
+
+def checksum(body: bytes, algorithm: str = "sha256") -> dict[str, str]:
+    digest = base64.b64encode(hashlib.new(algorithm, body).digest()).decode()
+    return {"HTTP_UPLOAD_CHECKSUM": f"{algorithm} {digest}"}
 
 
 def csv_rows(n: int) -> bytes:
@@ -232,6 +239,72 @@ def test_options_advertises_the_protocol(api):
     assert response.status_code == 204
     assert response["Tus-Version"] == "1.0.0"
     assert "creation" in response["Tus-Extension"]
+    assert "checksum" in response["Tus-Extension"].split(",")
+    assert "sha1" in response["Tus-Checksum-Algorithm"].split(",")
+
+
+def test_a_patch_whose_checksum_matches_is_kept_and_one_that_does_not_is_refused_whole(
+    api, challenge, settings, monkeypatch
+):
+    """tus checksum: a PATCH corrupted on its way is refused on its own (460), with nothing
+    of it kept, so the client sends those bytes again instead of the whole file."""
+    monkeypatch.setattr(resumable, "PART_BYTES", 1024)  # several parts per PATCH
+    content = csv_rows(1000)
+    client = api("charlie")
+    url = create(client, content, **submission_meta(challenge))["Location"]
+    first, rest = content[:5000], content[5000:]
+    kept = patch(client, url, 0, first, **checksum(first, "sha1"))
+    assert kept.status_code == 204, kept.content
+    assert kept["Upload-Offset"] == "5000"
+    damaged = rest[:100] + b"X" + rest[101:]
+    refused = patch(client, url, 5000, damaged, **checksum(rest))
+    assert refused.status_code == 460
+    assert "Upload-Checksum" in refused.json()["detail"]
+    upload = ResumableUpload.objects.get()
+    assert upload.offset == 5000
+    folder = settings.MEDIA_ROOT / "uploads" / "resumable" / upload.pk
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        Path(name).name for name in upload.part_names
+    )  # the refused body's parts are gone
+    again = patch(client, url, 5000, rest, **checksum(rest))
+    assert again.status_code == 204
+    finished = client.post(url + "finish/", **TUS)
+    assert finished.status_code == 201, finished.content
+    assert Submission.objects.get().input_file.read() == content
+
+
+def test_a_checked_patch_cut_short_keeps_nothing(api, challenge):
+    content = csv_rows(200)
+    create(api("charlie"), content, **submission_meta(challenge))
+    upload = ResumableUpload.objects.get()
+    offset = resumable_upload_append(
+        upload=upload,
+        offset=0,
+        body=io.BytesIO(content[:700]),
+        body_length=len(content),
+        checksum=resumable.Checksum("sha256", hashlib.sha256(content).digest()),
+    )
+    assert offset == 0
+    assert ResumableUpload.objects.get().part_names == []
+
+
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("md4 AAAA", "not an algorithm this server checks"),
+        ("sha256 not-base64!", "must be 32 bytes in base64"),
+        ("sha1 " + base64.b64encode(b"short").decode(), "must be 20 bytes"),
+        ("sha256", "must be 32 bytes"),
+    ],
+)
+def test_a_bad_upload_checksum_is_a_clear_400(api, challenge, header, expected):
+    content = csv_rows(10)
+    client = api("charlie")
+    url = create(client, content, **submission_meta(challenge))["Location"]
+    response = patch(client, url, 0, content, HTTP_UPLOAD_CHECKSUM=header)
+    assert response.status_code == 400
+    assert expected in response.json()["detail"]
+    assert ResumableUpload.objects.get().offset == 0
 
 
 def test_the_sweeper_removes_abandoned_uploads_only(api, challenge, settings):

@@ -1,6 +1,7 @@
 """The submit page's resumable upload in a real browser against gunicorn: the connection
 drops at half, the page is reloaded, the same file is chosen again and the upload goes on
-from the server's offset; the submission's sha256 is right and it scores."""
+from the server's offset (a part damaged on its way is refused by its checksum and sent
+again); the submission's sha256 is right and it scores."""
 
 from __future__ import annotations
 
@@ -54,17 +55,38 @@ def test_a_dropped_upload_resumes_after_a_page_reload(
     page.unroute("**/api/v1/uploads/**")
     page.reload()
     expect(page.locator("[data-resume-note]")).to_contain_text("sample_submission_dev.csv")
-    offsets = []
-    page.on(
-        "request",
-        lambda r: offsets.append(int(r.headers["upload-offset"])) if r.method == "PATCH" else None,
-    )
+
+    # The first part sent after the reload arrives damaged: its checksum gives it away, the
+    # server refuses it (460) and the page sends it again.
+    damaged = []
+
+    def damage_once(route):
+        if route.request.method == "PATCH" and not damaged:
+            body = bytearray(route.request.post_data_buffer)
+            body[len(body) // 2] ^= 0xFF
+            damaged.append(route.request.headers["upload-offset"])
+            route.continue_(post_data=bytes(body))
+            return
+        route.continue_()
+
+    page.route("**/api/v1/uploads/**", damage_once)
+    offsets, sums, answers = [], [], []
+
+    def sent(r):
+        if r.method == "PATCH":
+            offsets.append(int(r.headers["upload-offset"]))
+            sums.append(r.headers.get("upload-checksum", ""))
+
+    page.on("request", sent)
+    page.on("response", lambda r: answers.append(r.status) if r.request.method == "PATCH" else None)
     page.locator("form[data-resumable]").evaluate(f"f => f.dataset.partBytes = '{part}'")
     page.get_by_label("Submission file").set_input_files(str(sample))
     page.get_by_label("Tree ensemble").check()
     page.get_by_role("button", name="Upload and submit").click()
     expect(page.locator("#upload-result [data-status]")).to_have_text("Finished", timeout=60_000)
-    assert offsets[0] == 3 * part, offsets
+    assert offsets[0] == offsets[1] == 3 * part, offsets  # the damaged part, again
+    assert answers[:2] == [460, 204], answers
+    assert all(value.startswith("sha256 ") for value in sums), sums
     submission = Submission.objects.get()
     assert submission.input_sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
     assert submission.status == Submission.Status.FINISHED

@@ -86,6 +86,15 @@
     return sha.hex();
   }
 
+  // tus checksum: the server keeps a part only if it arrives unchanged. crypto.subtle
+  // exists in secure contexts only (https, localhost); elsewhere the whole file's sha256,
+  // checked when the upload finishes, is the only check.
+  async function checksum(piece) {
+    if (!(window.crypto && window.crypto.subtle)) return null;
+    const digest = new Uint8Array(await window.crypto.subtle.digest("SHA-256", await piece.arrayBuffer()));
+    return "sha256 " + btoa(String.fromCharCode.apply(null, digest));
+  }
+
   function b64(text) {
     return btoa(String.fromCharCode.apply(null, new TextEncoder().encode(String(text))));
   }
@@ -191,16 +200,23 @@
       let failures = 0;
       while (offset < file.size) {
         const start = offset;
-        const answer = await request("PATCH", saved.url, Object.assign({
+        const piece = file.slice(start, start + part);
+        const headers = Object.assign({
           "Upload-Offset": String(start),
           "Content-Type": "application/offset+octet-stream",
-        }, tus), file.slice(start, start + part), function (sent) { show(start + sent, file.size, "Uploading"); });
+        }, tus);
+        const sum = await checksum(piece);
+        if (sum) headers["Upload-Checksum"] = sum;
+        const answer = await request("PATCH", saved.url, headers, piece,
+          function (sent) { show(start + sent, file.size, "Uploading"); });
         if (answer && answer.status === 204) {
           offset = parseInt(answer.getResponseHeader("Upload-Offset"), 10);
           failures = 0;
           continue;
         }
-        if (answer && answer.status >= 400 && answer.status < 500 && answer.status !== 409) {
+        // 409: the server has another offset; 460: the part was damaged on its way.
+        if (answer && answer.status >= 400 && answer.status < 500 && answer.status !== 409 &&
+            answer.status !== 460) {
           fail("The upload was refused: " + detail(answer));
           return null;
         }
