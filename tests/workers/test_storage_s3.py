@@ -121,3 +121,17 @@ def test_a_submission_scores_right_with_storage_on_s3_and_no_shared_media_root(
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{s3.url}/{s3.bucket}/{key}", timeout=5)  # noqa: S310
     assert refused.value.code == 403
+
+    # The team downloads its own file: a redirect to a short-lived presigned URL, which
+    # the object store answers itself, Range included. Another team gets nothing.
+    answer = api("charlie").get(f"/api/v1/submissions/{submission.pk}/file/")
+    assert answer.status_code == 302, answer.content
+    presigned = answer["Location"]
+    assert presigned.startswith(f"{s3.url}/{s3.bucket}/{key}?") and "Signature" in presigned
+    content = submission.input_file.open("rb").read()
+    with urllib.request.urlopen(presigned, timeout=5) as fetched:  # noqa: S310 - loopback
+        assert fetched.read() == content
+    ranged = urllib.request.Request(presigned, headers={"Range": "bytes=1-"})  # noqa: S310
+    with urllib.request.urlopen(ranged, timeout=5) as fetched:  # noqa: S310 - loopback
+        assert fetched.status == 206 and fetched.read() == content[1:]
+    assert api("bob").get(f"/api/v1/submissions/{submission.pk}/file/").status_code == 404
