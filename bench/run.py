@@ -469,7 +469,7 @@ def _measure_realistic(report, cast, sizes: Sizes, worker: Worker, database: str
         "realistic_fork_child_cpu_ratio",
         real.fork_cpu_ms / real.bare_cpu_ms,
         "x",
-        "a plain forked child's CPU (its one call, fork aftermath, exit) / bare call",
+        "a plain forked child's CPU, fork to the end of its call (as recorded for ours) / bare",
         2,
     )
     report.add(
