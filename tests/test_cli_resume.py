@@ -36,13 +36,19 @@ def cli_process(live_server, token: str, cache, *argv) -> subprocess.Popen:
     )
 
 
-def test_a_submit_killed_at_half_resumes_in_a_new_process_and_scores(
-    pipeline, live_server, users, host_teams, starter_zips, starter_dir, tmp_path, monkeypatch
-):
+@pytest.fixture
+def entered(pipeline, users, host_teams, starter_zips, starter_dir):
+    """The tabular starter approved, charlie's team in it: (challenge, token, sample file)."""
     challenge = load_approved(starter_zips["tabular_classification"], users, host_teams["alice"])
     participate(users["charlie"], challenge)
     token = Token.objects.create(user=users["charlie"]).key
-    sample = sample_submissions(starter_dir)["tabular_classification"]["dev"]
+    return challenge, token, sample_submissions(starter_dir)["tabular_classification"]["dev"]
+
+
+def test_a_submit_killed_at_half_resumes_in_a_new_process_and_scores(
+    entered, live_server, tmp_path, monkeypatch
+):
+    challenge, token, sample = entered
     size = sample.stat().st_size
     part_mib = (size // 8 + 1) / 1024 / 1024  # eight PATCHes
 
@@ -108,14 +114,11 @@ class _Damaging:
 
 
 def test_a_patch_damaged_on_its_way_is_refused_and_sent_again(
-    pipeline, live_server, users, host_teams, starter_zips, starter_dir, tmp_path, monkeypatch
+    entered, live_server, tmp_path, monkeypatch
 ):
     """Each PATCH carries its sha256 (tus checksum): the server refuses the damaged one
     (460) and the CLI sends those bytes again, instead of the file failing at the end."""
-    challenge = load_approved(starter_zips["tabular_classification"], users, host_teams["alice"])
-    participate(users["charlie"], challenge)
-    token = Token.objects.create(user=users["charlie"]).key
-    sample = sample_submissions(starter_dir)["tabular_classification"]["dev"]
+    challenge, token, sample = entered
     size = sample.stat().st_size
     part_mib = (size // 4 + 1) / 1024 / 1024  # four PATCHes
     offsets: list[int] = []
