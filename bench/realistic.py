@@ -11,6 +11,7 @@ evaluation reaches the next.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import statistics
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,28 +208,63 @@ def _teams(cast: Cast, challenge, *, count: int) -> list[str]:
     return tokens
 
 
-def _post(url: str, token: str, body: bytes) -> int:
-    boundary = f"bench-{uuid.uuid4().hex}"
-    data = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="submission.csv"\r\nContent-Type: text/csv\r\n\r\n'
-        ).encode()
-        + body
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    request = urllib.request.Request(  # noqa: S310 - our own server on loopback
-        url,
-        data=data,
-        headers={
+class _Client:
+    """One submitter's connection to gunicorn, kept alive between uploads as a browser's
+    or the CLI's (requests.Session) is; opened again when the server closed it."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port, self.path = parts.hostname, parts.port, parts.path
+        self.conn: http.client.HTTPConnection | None = None
+
+    def post(self, token: str, body: bytes) -> int:
+        boundary = f"bench-{uuid.uuid4().hex}"
+        data = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="submission.csv"\r\nContent-Type: text/csv\r\n\r\n'
+            ).encode()
+            + body
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        headers = {
             "Authorization": f"Token {token}",
             "Content-Type": f"multipart/form-data; boundary={boundary}",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310
+        }
+        while True:
+            reused = self.conn is not None
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+            try:
+                self.conn.request("POST", self.path, body=data, headers=headers)
+                answer = self.conn.getresponse()
+                content = answer.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                # A kept connection the server closed between two uploads (its keep-alive
+                # ran out before our request): again on a new one. A new one failing is
+                # an error.
+                self.close()
+                if not reused:
+                    raise
+        if answer.will_close:
+            self.close()
         if answer.status != 201:
-            raise RuntimeError(f"upload answered {answer.status}")
-        return json.loads(answer.read())["id"]
+            raise RuntimeError(f"upload answered {answer.status}: {content[:300]!r}")
+        return json.loads(content)["id"]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _post(url: str, token: str, body: bytes) -> int:
+    client = _Client(url)
+    try:
+        return client.post(token, body)
+    finally:
+        client.close()
 
 
 def _burst(url: str, tokens: list[str], body: bytes, *, count: int) -> tuple[list[int], float]:
@@ -238,16 +274,20 @@ def _burst(url: str, tokens: list[str], body: bytes, *, count: int) -> tuple[lis
     first = []
 
     def client(token: str) -> None:
-        while True:
-            with lock:
-                if not left[0]:
-                    return
-                left[0] -= 1
-            sid = _post(url, token, body)
-            with lock:
-                if not first:
-                    first.append(time.perf_counter())
-                ids.append(sid)
+        connection = _Client(url)
+        try:
+            while True:
+                with lock:
+                    if not left[0]:
+                        return
+                    left[0] -= 1
+                sid = connection.post(token, body)
+                with lock:
+                    if not first:
+                        first.append(time.perf_counter())
+                    ids.append(sid)
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=client, args=(tokens[i],)) for i in range(4)]
     for thread in threads:
@@ -263,15 +303,18 @@ def _concurrent_submitters(url: str, tokens: list[str], body: bytes, rounds: int
     errors: list[BaseException] = []
 
     def submitter(token: str) -> None:
+        connection = _Client(url)
         try:
             for _ in range(rounds):
                 started = time.perf_counter()
-                sid = _post(url, token, body)
+                sid = connection.post(token, body)
                 visible = watcher.wait(sid, timeout=120)
                 with lock:
                     latencies.append((visible - started) * 1000)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
+        finally:
+            connection.close()
 
     with Watcher(interval=0.005) as watcher:
         threads = [threading.Thread(target=submitter, args=(t,)) for t in tokens]
