@@ -67,14 +67,16 @@ def _db_retry(what: str, fn):
 def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission | None:
     """Run one attempt of a submission. Does nothing if another worker has it or it ended."""
     # One read for everything the evaluation needs of the row, its phase and team; the
-    # claim then requires the attempt read here (submission_claim's `loaded`).
+    # claim then requires the attempt read here (submission_claim's `loaded`). Not the
+    # challenge: nothing here reads it, and its 34 columns made this the costliest
+    # query of the task to compile and decode.
     loaded = _db_retry(
         "reading the submission",
         lambda: (
             Submission.objects.filter(
                 pk=submission_id, status__in=[Status.SUBMITTED, Status.QUEUED]
             )
-            .select_related("phase__challenge", "team")
+            .select_related("phase", "team")
             .first()
         ),
     )
