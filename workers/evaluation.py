@@ -67,17 +67,10 @@ def _db_retry(what: str, fn):
 def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission | None:
     """Run one attempt of a submission. Does nothing if another worker has it or it ended."""
     # One read for everything the evaluation needs of the row, its phase and team; the
-    # claim then requires the attempt read here (submission_claim's `loaded`).
-    loaded = _db_retry(
-        "reading the submission",
-        lambda: (
-            Submission.objects.filter(
-                pk=submission_id, status__in=[Status.SUBMITTED, Status.QUEUED]
-            )
-            .select_related("phase__challenge", "team")
-            .first()
-        ),
-    )
+    # claim then requires the attempt read here (submission_claim's `loaded`). Not the
+    # challenge: nothing here reads it, and its 34 columns made this the costliest
+    # query of the task to compile and decode.
+    loaded = _db_retry("reading the submission", lambda: _waiting(submission_id))
     if loaded is None:
         return None
     limits = phase_limits(loaded.phase.resources)
@@ -128,6 +121,17 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
         ),
     )
     return submission
+
+
+def _waiting(submission_id: int) -> Submission | None:
+    # get(), not first(): first() would order the one row (Meta.ordering), a sort for
+    # PostgreSQL and the costliest part of compiling this query after its columns.
+    try:
+        return Submission.objects.select_related("phase", "team").get(
+            pk=submission_id, status__in=[Status.SUBMITTED, Status.QUEUED]
+        )
+    except Submission.DoesNotExist:
+        return None
 
 
 def _fail(submission_id: int, kind: str, message: str) -> None:

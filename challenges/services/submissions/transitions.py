@@ -151,7 +151,7 @@ def submission_claim(
     """Move a queued submission to running (code submissions: predicting) for `worker`.
     None if someone else has it.
 
-    `loaded`: the submission as the caller read it (with its phase, challenge and team)
+    `loaded`: the submission as the caller read it (with its phase and team)
     just before; the claim then also requires its attempt, so a re-run in between makes
     this claim fail rather than run a stale attempt, and the row is not read again.
     """
