@@ -20,12 +20,17 @@ def participation_for_user(
     """
     if not user.is_authenticated:
         return None
-    return (
-        ChallengeParticipation.objects.select_related("team", "challenge", "accepted_terms_by")
+    participation = (
+        ChallengeParticipation.objects.select_related("team", "accepted_terms_by")
         .filter(challenge=challenge, team__memberships__user=user)
         .order_by("pk")
         .first()
     )
+    if participation is not None:
+        # The caller's row, not the same one joined again (a wide row, read on every upload);
+        # it also keeps what access_challenge read about the user (viewer_is_host).
+        participation.challenge = challenge
+    return participation
 
 
 def host_team_participation(challenge: Challenge) -> ChallengeParticipation | None:
