@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from challenges.models import ChallengePhase, Submission
@@ -49,17 +49,37 @@ def _day_and_month_start(
     return day, day + dt.timedelta(days=1), month, next_month
 
 
-def _quota_counts(now: dt.datetime, scope: Q) -> dict[str, Count]:
-    """The aggregates quota_state reads, over the rows `scope` picks out of the queryset."""
+def _counts(rows: QuerySet[Submission], *, phase_id: int, now: dt.datetime) -> dict[str, int]:
+    """What the quotas count of phase `phase_id` among `rows` (a team's submissions), and
+    `stored`: the bytes of all of `rows` whose file is still stored.
+
+    Read as a row per phase and status, tallied here: six filtered aggregates cost Django
+    about three times as much to compile as the query costs to run, on every upload."""
     day, _, month, _ = _day_and_month_start(now)
-    counted = scope & ~Q(status__in=Submission.NOT_COUNTED)
-    return {
-        "total": Count("pk", filter=counted),
-        "today": Count("pk", filter=counted & Q(submitted_at__gte=day)),
-        "month": Count("pk", filter=counted & Q(submitted_at__gte=month)),
-        "concurrent": Count("pk", filter=scope & Q(status__in=Submission.IN_FLIGHT)),
-        "failed_today": Count("pk", filter=scope & Q(status=Status.FAILED, submitted_at__gte=day)),
-    }
+    grouped = (
+        rows.order_by()
+        .values_list("phase_id", "status")
+        .annotate(
+            n=Count("pk"),
+            today=Count("pk", filter=Q(submitted_at__gte=day)),
+            month=Count("pk", filter=Q(submitted_at__gte=month)),
+            stored=Sum("input_size", filter=Q(input_purged_at__isnull=True)),
+        )
+    )
+    counts = dict.fromkeys(("total", "today", "month", "concurrent", "failed_today", "stored"), 0)
+    for row_phase, status, n, today, this_month, stored in grouped:
+        counts["stored"] += stored or 0
+        if row_phase != phase_id:
+            continue
+        if status not in Submission.NOT_COUNTED:
+            counts["total"] += n
+            counts["today"] += today
+            counts["month"] += this_month
+        if status in Submission.IN_FLIGHT:
+            counts["concurrent"] += n
+        if status == Status.FAILED:
+            counts["failed_today"] += today
+    return counts
 
 
 def _quota_states(phase: ChallengePhase, counts: dict[str, int], now: dt.datetime):
@@ -93,10 +113,8 @@ def quota_state(
 ) -> list[QuotaState]:
     """Used and remaining submissions of a team in a phase, per quota, in one query."""
     now = now or timezone.now()
-    counts = Submission.objects.filter(phase=phase, team_id=team_id).aggregate(
-        **_quota_counts(now, Q())
-    )
-    return _quota_states(phase, counts, now)
+    rows = Submission.objects.filter(phase=phase, team_id=team_id)
+    return _quota_states(phase, _counts(rows, phase_id=phase.pk, now=now), now)
 
 
 _QUOTA_TEXT = {
@@ -157,12 +175,8 @@ def quotas_and_storage_check(
     limit = settings.SUBMISSION_TEAM_STORAGE_BYTES
     # The team's rows in the whole challenge (what its storage counts); the quotas count
     # those of the phase among them.
-    counts = Submission.objects.filter(
-        phase__challenge_id=phase.challenge_id, team_id=team_id
-    ).aggregate(
-        **_quota_counts(now, Q(phase=phase)),
-        stored=Sum("input_size", filter=Q(input_purged_at__isnull=True)),
-    )
+    rows = Submission.objects.filter(phase__challenge_id=phase.challenge_id, team_id=team_id)
+    counts = _counts(rows, phase_id=phase.pk, now=now)
     _check_quotas(_quota_states(phase, counts, now))
     if limit > 0:
         _check_storage(limit, counts["stored"] or 0, incoming)
