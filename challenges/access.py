@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 
@@ -40,18 +42,33 @@ def user_is_challenge_host(user: AbstractBaseUser | AnonymousUser, challenge: Ch
     return HostTeamMember.objects.filter(team_id=challenge.host_team_id, user=user).exists()
 
 
+def _challenge_visibility(
+    user: AbstractBaseUser | AnonymousUser, to_challenge: str = ""
+) -> tuple[dict[str, Any], Q | None]:
+    """The rule of challenges_visible_to for rows that reach their challenge through
+    `to_challenge` ("" for challenges, "challenge__" for phases): what to annotate the rows
+    with (`viewer_is_host`, whose rows the user sees whatever their state, and who asked),
+    and what everyone else sees (None: staff, who see everything)."""
+    if user.is_authenticated and user.is_staff:
+        return {}, None
+    public = Q(**{f"{to_challenge}approved_by_admin": True, f"{to_challenge}published": True})
+    if not user.is_authenticated:
+        return {}, public
+    hosts = HostTeamMember.objects.filter(
+        team_id=OuterRef(f"{to_challenge}host_team_id"), user=user
+    )
+    return {"viewer_is_host": Exists(hosts), "viewer_id": Value(user.pk)}, public
+
+
 def challenges_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Challenge]:
     """Participants see approved and published challenges; hosts also see their own; staff all."""
     qs = Challenge.objects.select_related("host_team")
-    if user.is_authenticated and user.is_staff:
+    annotations, public = _challenge_visibility(user)
+    if public is None:
         return qs
-    public = Q(approved_by_admin=True, published=True)
-    if user.is_authenticated:
-        hosts = HostTeamMember.objects.filter(team_id=OuterRef("host_team_id"), user=user)
-        return qs.annotate(viewer_is_host=Exists(hosts), viewer_id=Value(user.pk)).filter(
-            public | Q(viewer_is_host=True)
-        )
-    return qs.filter(public)
+    if not annotations:
+        return qs.filter(public)
+    return qs.annotate(**annotations).filter(public | Q(viewer_is_host=True))
 
 
 def access_challenge(user: AbstractBaseUser | AnonymousUser, challenge_id: int) -> Challenge:
@@ -79,7 +96,13 @@ def phases_visible_to(
     user: AbstractBaseUser | AnonymousUser, challenge: Challenge
 ) -> QuerySet[ChallengePhase]:
     """Phases of a challenge `user` may see: hidden ones (not `is_public`) only to hosts."""
-    qs = ChallengePhase.objects.filter(challenge=challenge).select_related("challenge")
+    return _visible_phases(user, challenge).select_related("challenge")
+
+
+def _visible_phases(
+    user: AbstractBaseUser | AnonymousUser, challenge: Challenge
+) -> QuerySet[ChallengePhase]:
+    qs = ChallengePhase.objects.filter(challenge=challenge)
     if user_is_challenge_host(user, challenge):
         return qs
     return qs.filter(is_public=True)
@@ -93,10 +116,33 @@ def access_phase(
     phase_id: int | None = None,
 ) -> ChallengePhase:
     """A phase of a challenge `user` may see, by codename or id; DoesNotExist otherwise."""
-    challenge = access_challenge(user, challenge_id)
     lookup = {"codename": codename} if phase_id is None else {"pk": phase_id}
-    phase = phases_visible_to(user, challenge).select_related("tournament").get(**lookup)
-    phase.challenge = challenge  # the same row, with what was read about the user
+    # The challenge and the phase in one query (every upload asks): the rule of
+    # challenges_visible_to for the challenge, and that of phases_visible_to for the phase
+    # (hidden ones only to hosts, who are staff or the annotation's viewer_is_host).
+    annotations, public = _challenge_visibility(user, "challenge__")
+    phases = ChallengePhase.objects.select_related("challenge__host_team", "tournament").filter(
+        challenge_id=challenge_id, **lookup
+    )
+    if public is not None:
+        # (public challenge or host) and (public phase or host), with the host subquery
+        # written once.
+        shown = public & Q(is_public=True)
+        if annotations:
+            phases = phases.annotate(**annotations)
+            shown |= Q(viewer_is_host=True)
+        phases = phases.filter(shown)
+    try:
+        phase = phases.get()
+    except ChallengePhase.DoesNotExist:
+        # Which of the two the user may not see decides the exception: read them apart.
+        challenge = access_challenge(user, challenge_id)
+        phase = _visible_phases(user, challenge).select_related("tournament").get(**lookup)
+        phase.challenge = challenge
+        return phase
+    for name in annotations:
+        # Where user_is_challenge_host looks for them, as on a row of challenges_visible_to.
+        setattr(phase.challenge, name, phase.__dict__.pop(name))
     return phase
 
 

@@ -10,22 +10,26 @@ from challenges.models import Challenge, ChallengeParticipation, ParticipantTeam
 
 
 def participation_for_user(
-    user: AbstractBaseUser | AnonymousUser, challenge: Challenge
+    user: AbstractBaseUser | AnonymousUser, challenge: Challenge, *, related: bool = True
 ) -> ChallengeParticipation | None:
     """The participation of the user's team in `challenge`, or None.
 
     A user is in at most one team per challenge (the participation services refuse
     anything else), so there is at most one row; ordering makes any legacy duplicate
-    resolve the same way every time.
+    resolve the same way every time. `related=False`: without its team and the user who
+    accepted the terms joined, for callers that read only its ids (every upload asks).
     """
     if not user.is_authenticated:
         return None
-    return (
-        ChallengeParticipation.objects.select_related("team", "challenge", "accepted_terms_by")
-        .filter(challenge=challenge, team__memberships__user=user)
-        .order_by("pk")
-        .first()
-    )
+    rows = ChallengeParticipation.objects.filter(challenge=challenge, team__memberships__user=user)
+    if related:
+        rows = rows.select_related("team", "accepted_terms_by")
+    participation = rows.order_by("pk").first()
+    if participation is not None:
+        # The caller's row, not the same one joined again (a wide row, read on every upload);
+        # it also keeps what access_challenge read about the user (viewer_is_host).
+        participation.challenge = challenge
+    return participation
 
 
 def host_team_participation(challenge: Challenge) -> ChallengeParticipation | None:

@@ -155,7 +155,8 @@ class PhaseSubmissions(APIView):
     def post(self, request, challenge_id: int, codename: str):
         """Submit a file to a phase. Answers 201 with the id and status; 429 names the quota reached."""
         phase = access_phase(request.user, challenge_id, codename=codename)
-        participation = participation_for_user(request.user, phase.challenge)
+        # Its ids are all the upload reads of it (submission_create too).
+        participation = participation_for_user(request.user, phase.challenge, related=False)
         if participation is not None:
             # Before the body is parsed (and spooled to a temporary file): a body larger
             # than the team's remaining storage plus what the form's other fields may take

@@ -25,7 +25,12 @@ from challenges.models import ChallengeParticipation, ChallengePhase, Submission
 from challenges.services.leaderboards import leaderboard_refresh
 from challenges.services.storage import safe_basename, sha256_stream
 from challenges.services.submissions.errors import FileTooLarge, SubmissionRefused
-from challenges.services.submissions.quotas import _check_quotas, quota_state, team_storage_check
+from challenges.services.submissions.quotas import (
+    _check_quotas,
+    quota_state,
+    quotas_and_storage_check,
+    team_storage_check,
+)
 from challenges.services.submissions.transitions import submission_enqueue
 
 # ---------------------------------------------------------------- input checks
@@ -279,8 +284,7 @@ def submission_create(
             # the insert below cannot interleave with another request's.
             ChallengeParticipation.objects.select_for_update().get(pk=participation.pk)
             if not is_host:
-                _check_quotas(quota_state(phase=phase, team_id=team_id, now=now))
-                team_storage_check(challenge_id=phase.challenge_id, team_id=team_id, incoming=size)
+                quotas_and_storage_check(phase=phase, team_id=team_id, incoming=size, now=now)
             public = initial_is_public(phase, is_public)
             if public and phase.is_restricted_to_select_one_submission:
                 # One public submission per team: the new one replaces the old (as in EvalAI).
