@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -49,6 +51,31 @@ def worker_env(
         }
     )
     return env
+
+
+@contextlib.contextmanager
+def worker_machine(root: Path, *, name: str):
+    """The folders of one worker machine, as worker_env's keyword arguments: the test
+    database, its own media root (made, under `root`), var folder, and a script cache the
+    sandbox user can read (outside pytest's 0700 folders), removed afterwards."""
+    from django.db import connection
+
+    from tests.conftest import postgres_in_use, require_service
+
+    require_service("postgresql (set DATABASE_URL=postgres://...)", postgres_in_use())
+    cache = Path(tempfile.mkdtemp(prefix=f"evalserver-{name}-cache-"))
+    cache.chmod(0o755)
+    folders = {
+        "database_name": connection.settings_dict["NAME"],
+        "media_root": root / f"{name}-media",
+        "var_dir": root / f"{name}-var",
+        "cache_dir": cache,
+    }
+    folders["media_root"].mkdir()
+    try:
+        yield folders
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def new_queue() -> str:

@@ -431,16 +431,20 @@ def test_the_settings_choose_s3_storage_from_the_compose_environment(compose, tm
         "DEBUG": "true",
         "EVALSERVER_VAR_DIR": str(tmp_path),
     }
-    done = subprocess.run(
-        [str(BIN / "python"), "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    storage = json.loads(done.stdout)
+
+    def default_storage() -> dict:
+        done = subprocess.run(
+            [str(BIN / "python"), "-c", f"import django; django.setup(); {code}"],
+            cwd=ROOT,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    storage = default_storage()
     assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
     options = storage["OPTIONS"]
     assert options["bucket_name"] == "evalserver"
@@ -449,15 +453,7 @@ def test_the_settings_choose_s3_storage_from_the_compose_environment(compose, tm
     assert options["file_overwrite"] is False
     # Without S3_BUCKET: the local file system, as `make demo` has it.
     run_env.pop("S3_BUCKET")
-    done = subprocess.run(
-        [str(BIN / "python"), "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert json.loads(done.stdout)["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert default_storage()["BACKEND"] == "django.core.files.storage.FileSystemStorage"
 
 
 def test_the_image_runs_as_a_non_root_user_and_installs_the_sandbox_tools():

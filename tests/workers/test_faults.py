@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from challenges.services.submissions import (
     submission_record_outcome,
     submissions_sweep,
 )
-from tests.conftest import postgres_in_use, require_service
+from tests.conftest import require_service
 from tests.services import (
     ProcInfo,
     RedisProcess,
@@ -39,6 +38,7 @@ from tests.services import (
     publishing_to,
     still_running,
     worker_env,
+    worker_machine,
 )
 from tests.workers.pipeline_helpers import (
     load_approved,
@@ -75,23 +75,9 @@ def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwarg
 @pytest.fixture(scope="module")
 def fault_env(tmp_path_factory, django_db_setup):
     """What the workers of this module share with the test process (not the broker)."""
-    from django.db import connection
-
-    require_service("postgresql (set DATABASE_URL=postgres://...)", postgres_in_use())
     require_service("redis-server (the Redis binary)", shutil.which("redis-server") is not None)
-    root = tmp_path_factory.mktemp("faults")
-    # The sandbox user reads unpacked scripts: their cache sits outside pytest's 0700 folders.
-    cache = Path(tempfile.mkdtemp(prefix="evalserver-faults-cache-"))
-    cache.chmod(0o755)
-    env = {
-        "database_name": connection.settings_dict["NAME"],
-        "media_root": root / "media",
-        "var_dir": root / "var",
-        "cache_dir": cache,
-    }
-    env["media_root"].mkdir()
-    yield env
-    shutil.rmtree(cache, ignore_errors=True)
+    with worker_machine(tmp_path_factory.mktemp("faults"), name="faults") as env:
+        yield env
 
 
 @dataclass

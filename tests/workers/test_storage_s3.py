@@ -5,8 +5,6 @@ annotation and the submission from the bucket into its cache, checked by sha256.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import uuid
@@ -15,8 +13,15 @@ from pathlib import Path
 import pytest
 
 from challenges.models import Submission
-from tests.conftest import postgres_in_use, require_service
-from tests.services import S3Server, WorkerProcess, new_queue, publishing_to, storing_in, worker_env
+from tests.services import (
+    S3Server,
+    WorkerProcess,
+    new_queue,
+    publishing_to,
+    storing_in,
+    worker_env,
+    worker_machine,
+)
 from tests.workers.pipeline_helpers import (
     GOOD_EVALUATE,
     load_approved,
@@ -43,20 +48,8 @@ def files_under(folder: Path) -> list[Path]:
 @pytest.fixture
 def machine(tmp_path, transactional_db, settings):
     """Folders of a worker machine: its own media root (kept empty), var and cache."""
-    from django.db import connection
-
-    require_service("postgresql (set DATABASE_URL=postgres://...)", postgres_in_use())
-    cache = Path(tempfile.mkdtemp(prefix="evalserver-s3-cache-"))
-    cache.chmod(0o755)  # the sandbox user reads unpacked scripts
-    folders = {
-        "database_name": connection.settings_dict["NAME"],
-        "media_root": tmp_path / "worker-media",
-        "var_dir": tmp_path / "worker-var",
-        "cache_dir": cache,
-    }
-    folders["media_root"].mkdir()
-    yield folders
-    shutil.rmtree(cache, ignore_errors=True)
+    with worker_machine(tmp_path, name="worker") as folders:
+        yield folders
 
 
 def test_a_submission_scores_right_with_storage_on_s3_and_no_shared_media_root(
