@@ -121,7 +121,9 @@ def measure_realistic(
     poller = Poller()
     with gunicorn(port, logs / "gunicorn-realistic.log", workers=2, threads=4) as web:
         # Warm both pool processes (and their warm parents) before measuring.
-        ids = [_post(url + path, tokens[i % 8], submission_bytes) for i in range(8)]
+        warm = _Client(url + path)
+        ids = [warm.post(tokens[i % 8], submission_bytes) for i in range(8)]
+        warm.close()
         poller.wait_all(ids, interval=0.01, timeout=300)
 
         # Throughput: `burst` uploads from 4 client threads, first accepted -> last row.
@@ -264,14 +266,6 @@ class _Client:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-
-
-def _post(url: str, token: str, body: bytes) -> int:
-    client = _Client(url)
-    try:
-        return client.post(token, body)
-    finally:
-        client.close()
 
 
 def _burst(url: str, tokens: list[str], body: bytes, *, count: int) -> tuple[list[int], float]:
