@@ -362,41 +362,42 @@ def evict(*, keep: Path | None = None) -> int:
             break
         if keep is not None and name == keep.name:
             continue
-        lock_path = root / ".locks" / name
-        with lock_path.open("a") as lock:
-            try:
-                if not _flock(lock, lock_path, fcntl.LOCK_EX | fcntl.LOCK_NB):
-                    continue  # another evictor got there first
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    continue  # in use
-                raise
+        with _held_alone(root / ".locks" / name) as held:
+            if not held:
+                continue
             with contextlib.suppress(FileNotFoundError):
                 (root / name).unlink()
                 total -= size
                 removed += size
-            # The lock file goes too (one per file ever cached would pile up: each
-            # submission is one), while still held: a process waiting on it finds it is
-            # no longer the file at its path (`_flock`) and opens a new one.
-            with contextlib.suppress(FileNotFoundError):
-                lock_path.unlink()
-    _drop_orphan_locks(root, keep={name for _atime, name, _size in entries})
+            _unlink_lock(root / ".locks" / name)
+    # Lock files of blobs that are gone (a fetch that failed), unless someone holds them.
+    listed = {name for _atime, name, _size in entries}
+    for entry in os.scandir(root / ".locks"):
+        if entry.name in listed or (root / entry.name).exists():
+            continue
+        with _held_alone(Path(entry.path)) as held:
+            if held and not (root / entry.name).exists():
+                _unlink_lock(Path(entry.path))
     return removed
 
 
-def _drop_orphan_locks(root: Path, *, keep: set[str]) -> None:
-    """Lock files of blobs that are gone (a fetch that failed), unless someone holds them."""
-    for entry in os.scandir(root / ".locks"):
-        if entry.name in keep or (root / entry.name).exists():
-            continue
-        with open(entry.path, "a") as lock:
-            try:
-                if not _flock(lock, Path(entry.path), fcntl.LOCK_EX | fcntl.LOCK_NB):
-                    continue
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    continue
+@contextlib.contextmanager
+def _held_alone(lock_path: Path) -> Iterator[bool]:
+    """Whether this process holds the lock file at `lock_path` exclusively now (False: a
+    file in use, or a lock file another evictor removed meanwhile), until the block ends."""
+    with lock_path.open("a") as lock:
+        try:
+            held = _flock(lock, lock_path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            if not (root / entry.name).exists():
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
+            held = False
+        yield held
+
+
+def _unlink_lock(lock_path: Path) -> None:
+    # The lock file goes with its blob (one per file ever cached would pile up: each
+    # submission is one), while still held: a process waiting on it finds it is no longer
+    # the file at its path (`_flock`) and opens a new one.
+    with contextlib.suppress(FileNotFoundError):
+        lock_path.unlink()
