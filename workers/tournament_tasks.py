@@ -47,12 +47,12 @@ def _consume_the_tournament_queue(sender, instance, **kwargs) -> None:
     """Every worker takes round work too, next to each of its queues (`-Q a,b` adds
     `a-rounds,b-rounds`): Redis hands out the queues in turn, so a 200-model round and
     ordinary submissions share the workers."""
-    from challenges.services.queues import default_queue, rounds_queue
+    from challenges.services.queues import ROUNDS_SUFFIX, default_queue, rounds_queue
 
     queues = instance.app.amqp.queues
     default = default_queue()
     for name in list(queues.consume_from or queues):
-        if not name.endswith("-rounds"):
+        if not name.endswith(ROUNDS_SUFFIX):
             queues.select_add(rounds_queue("" if name == default else name))
 
 
