@@ -285,8 +285,7 @@ def _intact(target: Path, sha256: str) -> bool:
         stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
         if _verified.get(str(target)) == stamp:
             return True
-        with target.open("rb") as stream:
-            actual = sha256_stream(stream)[0]
+        actual = _sha256_of(target)
     except FileNotFoundError:
         return False
     if actual == sha256:
@@ -321,7 +320,12 @@ def _download(stored: Stored, target: Path) -> None:
             os.unlink(temporary)
 
 
-_open_stored = open_stored  # (the tests count fetches through this name)
+def _sha256_of(path: Path) -> str:
+    with path.open("rb") as stream:
+        return sha256_stream(stream)[0]
+
+
+_open_stored = open_stored  # (the tests count fetches and hashes through these names)
 
 
 def evict(*, keep: Path | None = None) -> int:
