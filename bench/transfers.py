@@ -11,7 +11,6 @@ download_1gib_s: seconds for the whole file to come back through
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import json
@@ -29,6 +28,7 @@ from bench.upload import (
     gunicorn,
     warm_web_worker,
 )
+from evalserver.cli import tus_metadata
 
 PATCH_BYTES = 256 * CHUNK
 GIB = 1024**3
@@ -71,10 +71,6 @@ def _sha256_of(size: int) -> str:
     for piece in _content(0, size):
         digest.update(piece)
     return digest.hexdigest()
-
-
-def _metadata(values: dict[str, object]) -> str:
-    return ",".join(f"{k} {base64.b64encode(str(v).encode()).decode()}" for k, v in values.items())
 
 
 def _patch(port: int, path: str, headers: dict, offset: int, length: int, *, send: int) -> int:
@@ -137,7 +133,7 @@ def measure_transfers(cast: Cast, *, size_bytes: int, log_path: Path) -> Transfe
             port,
             "POST",
             "/api/v1/uploads/",
-            {**auth, "Upload-Length": str(size_bytes), "Upload-Metadata": _metadata(meta)},
+            {**auth, "Upload-Length": str(size_bytes), "Upload-Metadata": tus_metadata(meta)},
         )
         body = created.read()
         if created.status != 201:

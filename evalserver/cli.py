@@ -309,7 +309,7 @@ class _Slice:
         return data
 
 
-def _tus_metadata(values: dict[str, str]) -> str:
+def tus_metadata(values: dict[str, str]) -> str:
     return ",".join(
         f"{key} {base64.b64encode(str(value).encode()).decode()}"
         for key, value in values.items()
@@ -357,7 +357,7 @@ def upload_resumable(
             headers={
                 **tus,
                 "Upload-Length": str(stat.st_size),
-                "Upload-Metadata": _tus_metadata({**meta, "filename": file.name, "sha256": sha}),
+                "Upload-Metadata": tus_metadata({**meta, "filename": file.name, "sha256": sha}),
             },
         )
         # The path only: behind a proxy the server may not know the scheme and host the

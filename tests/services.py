@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,16 +322,14 @@ class S3Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"moto.server exited at start:\n{self.log()[-2000:]}")
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()  # noqa: S310
-                self.client().create_bucket(Bucket=self.bucket)
-                return self
-            time.sleep(0.1)
-        raise RuntimeError(f"moto.server not answering in {timeout} s:\n{self.log()[-2000:]}")
+
+        def ready() -> bool:
+            urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()  # noqa: S310
+            self.client().create_bucket(Bucket=self.bucket)
+            return True
+
+        wait_until_ready(self.proc, ready, lambda: self.log()[-2000:], "moto.server", timeout)
+        return self
 
     def client(self):
         import boto3

@@ -8,11 +8,11 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from challenges.models import Submission
+from tests.conftest import files_under
 from tests.services import (
     S3Server,
     WorkerProcess,
@@ -39,10 +39,6 @@ def s3(tmp_path_factory):
     server = S3Server(workdir=tmp_path_factory.mktemp("moto")).start()
     yield server
     server.stop()
-
-
-def files_under(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
 
 
 @pytest.fixture
@@ -95,8 +91,8 @@ def test_a_submission_scores_right_with_storage_on_s3_and_no_shared_media_root(
     keys = s3.keys(prefix + "/")
     assert submission.input_file.name in {k.removeprefix(prefix + "/") for k in keys}
     assert any("/annotations/" in k for k in keys) and any("/scripts/" in k for k in keys)
-    assert files_under(settings.MEDIA_ROOT) == []
-    assert files_under(machine["media_root"]) == []
+    assert files_under(settings.MEDIA_ROOT) == set()
+    assert files_under(machine["media_root"]) == set()
     # The worker fetched the annotation, the submission and the script archive into its
     # cache, each named by the sha256 recorded when it was stored.
     phase = challenge.phases.get()

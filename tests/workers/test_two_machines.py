@@ -7,20 +7,19 @@ twice, and no queue is stranded: both machines take both queues."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from challenges.models import Challenge, Submission, SubmissionResult
 from challenges.services.submissions import submissions_sweep
-from tests.conftest import postgres_in_use, require_service
+from tests.conftest import files_under, require_service
 from tests.services import (
     RedisProcess,
     S3Server,
@@ -29,6 +28,7 @@ from tests.services import (
     publishing_to,
     storing_in,
     worker_env,
+    worker_machine,
 )
 from tests.workers.pipeline_helpers import load_approved, participate, script_bundle, submit
 
@@ -56,16 +56,9 @@ def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwarg
 """
 
 
-def files_under(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-
-
 def test_two_machines_without_a_shared_disk_finish_a_burst_of_200_when_one_is_killed(
     tmp_path, transactional_db, settings, users, host_teams, api
 ):
-    from django.db import connection
-
-    require_service("postgresql (set DATABASE_URL=postgres://...)", postgres_in_use())
     require_service("redis-server (the Redis binary)", shutil.which("redis-server") is not None)
     redis = RedisProcess(workdir=tmp_path / "redis").start()
     s3 = S3Server(workdir=tmp_path / "moto").start()
@@ -76,22 +69,18 @@ def test_two_machines_without_a_shared_disk_finish_a_burst_of_200_when_one_is_ki
     # One participant's script sends the burst: not what the per-user throttle is about.
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "submit_user": ""}
     machines: dict[str, dict] = {}
+    folders = contextlib.ExitStack()  # each machine's own media root, var and cache
     for name in ("one", "two"):
-        # Outside pytest's 0700 folders: the sandbox user reads unpacked scripts.
-        cache = Path(tempfile.mkdtemp(prefix=f"evalserver-machine-{name}-"))
-        cache.chmod(0o755)
         home = tmp_path / f"machine-{name}"
-        (home / "media").mkdir(parents=True)
+        home.mkdir()
+        own = folders.enter_context(worker_machine(home, name="worker"))
         machines[name] = {
             "home": home,
-            "cache": cache,
+            "media_root": own["media_root"],
             "node": f"machine-{name}-{tag}@%h",
             "env": worker_env(
-                database_name=connection.settings_dict["NAME"],
+                **own,
                 broker_url=redis.url,
-                media_root=home / "media",
-                var_dir=home / "var",
-                cache_dir=cache,
                 queue=new_queue(),  # its default queue; the challenges' queues are below
                 EVALUATION_TIME_LIMIT_S="60",
                 **s3.env(prefix),
@@ -181,8 +170,7 @@ def test_two_machines_without_a_shared_disk_finish_a_burst_of_200_when_one_is_ki
             worker.stop()
         s3.stop()
         redis.kill()
-        for machine in machines.values():
-            shutil.rmtree(machine["cache"], ignore_errors=True)
+        folders.close()
 
     rows = list(Submission.objects.filter(pk__in=ids).select_related("phase__challenge"))
     assert len(rows) == BURST
@@ -205,9 +193,9 @@ def test_two_machines_without_a_shared_disk_finish_a_burst_of_200_when_one_is_ki
         mine = [r for r in rows if r.worker.startswith(f"machine-{name}-{tag}@")]
         assert {r.phase.challenge.queue for r in mine} == {queue_a, queue_b}, name
     # No shared disk: no MEDIA_ROOT holds a file; each machine's cache holds what it fetched.
-    assert files_under(settings.MEDIA_ROOT) == []
+    assert files_under(settings.MEDIA_ROOT) == set()
     for machine in machines.values():
-        assert files_under(machine["home"] / "media") == []
+        assert files_under(machine["media_root"]) == set()
     print(
         f"\nburst of {BURST}: submitted in {submitted_s:.1f} s, all final after "
         f"{all_final_s:.1f} s; machine two killed after submission {killed_at + 1} with "
