@@ -215,8 +215,8 @@ def cmd_data(args, api: Api) -> int:
     return 0
 
 
-def _sha256_file(path: Path, digest=None):
-    digest = digest or hashlib.sha256()
+def _sha256_file(path: Path):
+    digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)

@@ -87,18 +87,18 @@ class Target:
     host_team: HostTeam | None = None
 
 
-def _pending_bytes(*, challenge_id: int, team_id: int, exclude: str | None = None) -> int:
+def _pending_bytes(*, challenge_id: int, team_id: int) -> int:
     """Bytes other unfinished uploads of the team have declared: they count against its
     storage cap from the moment they are created, or many parallel uploads could pass it."""
-    qs = ResumableUpload.objects.filter(
-        kind=Kind.SUBMISSION,
-        challenge_id=challenge_id,
-        team_id=team_id,
-        finished_at__isnull=True,
+    return (
+        ResumableUpload.objects.filter(
+            kind=Kind.SUBMISSION,
+            challenge_id=challenge_id,
+            team_id=team_id,
+            finished_at__isnull=True,
+        ).aggregate(total=Sum("length"))["total"]
+        or 0
     )
-    if exclude:
-        qs = qs.exclude(pk=exclude)
-    return qs.aggregate(total=Sum("length"))["total"] or 0
 
 
 def resumable_upload_create(

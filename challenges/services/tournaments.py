@@ -107,11 +107,6 @@ def round_submission_transition(
     )
 
 
-def tournament_queue() -> str:
-    """The default queue's tournament twin (challenges with a queue of their own: queues.py)."""
-    return rounds_queue("")
-
-
 def tournament_of(phase: ChallengePhase) -> Tournament:
     tournament = Tournament.objects.filter(phase=phase).first()
     if tournament is None:
