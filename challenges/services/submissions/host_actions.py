@@ -84,7 +84,12 @@ def submission_rerun(
                 target=f"submission {submission.pk}",
                 attempt=submission.attempt + 1,
             )
-        transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+        # The challenge is read already (the host check): a phase re-score enqueues each
+        # of its submissions without reading it again.
+        challenge = submission.phase.challenge
+        transaction.on_commit(
+            lambda: submission_enqueue(submission_id=submission.pk, challenge=challenge)
+        )
     submission.refresh_from_db()
     return submission
 
