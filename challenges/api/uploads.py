@@ -34,7 +34,6 @@ from challenges import access
 from challenges.access import access_challenge_as_host
 from challenges.api.views import resolve_host_team
 from challenges.models import ResumableUpload
-from challenges.selectors import participation_for_user
 from challenges.services.hosting import submitting_participation
 from challenges.services.resumable import (
     CHECKSUM_ALGORITHMS,
@@ -133,9 +132,7 @@ def _target(request, meta: dict[str, str]) -> Target:
         phase = access.access_phase(request.user, int(challenge_raw), codename=meta["phase"])
         if kind == "public_data":
             return Target(kind=kind, phase=phase)
-        participation = participation_for_user(request.user, phase.challenge)
-        if participation is None:
-            participation = submitting_participation(challenge=phase.challenge, user=request.user)
+        participation = submitting_participation(challenge=phase.challenge, user=request.user)
         return Target(kind=kind, phase=phase, participation=participation)
     if kind == "bundle":
         if challenge_raw:

@@ -412,13 +412,10 @@ def resumable_upload_finish(
 def _deliver(upload: ResumableUpload, *, user, joined) -> dict[str, Any]:
     f = upload.fields
     if upload.kind == Kind.SUBMISSION:
-        from challenges.selectors import participation_for_user
         from challenges.services.hosting import submitting_participation
 
         phase = ChallengePhase.objects.select_related("challenge").get(pk=upload.phase_id)
-        participation = participation_for_user(user, phase.challenge)
-        if participation is None:
-            participation = submitting_participation(challenge=phase.challenge, user=user)
+        participation = submitting_participation(challenge=phase.challenge, user=user)
         submission = submission_create(
             user=user,
             phase=phase,

@@ -163,8 +163,6 @@ def submit(request, challenge_id: int, codename: str):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            if participation is None:  # a host: the host team's
-                participation = submitting_participation(challenge=challenge, user=request.user)
             fields = {
                 "method_name": data.get("method_name") or "",
                 "method_description": data.get("method_description") or "",
@@ -181,6 +179,8 @@ def submit(request, challenge_id: int, codename: str):
                     user=request.user, phase=phase, upload_id=data["upload_id"], fields=fields
                 )
             else:
+                if participation is None:  # a host: the host team's
+                    participation = submitting_participation(challenge=challenge, user=request.user)
                 submission = submission_create(
                     user=request.user,
                     phase=phase,
