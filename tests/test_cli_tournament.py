@@ -33,7 +33,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def test_a_bot_reads_the_round_downloads_live_data_submits_and_is_refused_late(
     live_server, users, host_teams, capsys, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(svc, "_send", lambda *args: None)
+    monkeypatch.setattr(svc, "_send", lambda *args, **kwargs: None)
     challenge = load_approved(th.tournament_bundle(), users, host_teams["alice"])
     participate(users["charlie"], challenge)
     svc.round_open(

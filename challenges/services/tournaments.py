@@ -114,14 +114,16 @@ def tournament_of(phase: ChallengePhase) -> Tournament:
     return tournament
 
 
-def _send(task: str, *args) -> None:
-    """`args[0]` is the round submission; its challenge names the queue."""
+def _send(task: str, *args, challenge_queue: str | None = None) -> None:
+    """`args[0]` is the round submission; its challenge's queue (`challenge_queue`, read
+    when not given: callers sending many of one challenge give it) names the queue."""
     try:
-        challenge_queue = (
-            RoundSubmission.objects.filter(pk=args[0])
-            .values_list("round__phase__challenge__queue", flat=True)
-            .first()
-        )
+        if challenge_queue is None:
+            challenge_queue = (
+                RoundSubmission.objects.filter(pk=args[0])
+                .values_list("round__phase__challenge__queue", flat=True)
+                .first()
+            )
         current_app.send_task(task, args=list(args), queue=rounds_queue(challenge_queue or ""))
     except Exception as exc:  # the broker is down: the sweeper sends it again
         log.warning("could not enqueue %s%s: %s", task, args, exc)
@@ -221,7 +223,8 @@ def _queue_model_runs(opened: Round, now: dt.datetime) -> int:
         ]
     )
     ids = [run.pk for run in runs]
-    transaction.on_commit(lambda: [_send(RUN_TASK, pk) for pk in ids])
+    queue = phase.challenge.queue
+    transaction.on_commit(lambda: [_send(RUN_TASK, pk, challenge_queue=queue) for pk in ids])
     return len(ids)
 
 
@@ -276,7 +279,10 @@ def round_targets_upload(
             failure_kind="",
             failure_message="",
         )
-        transaction.on_commit(lambda: [_send(SCORE_TASK, pk, version) for pk in ids])
+        queue = round.phase.challenge.queue
+        transaction.on_commit(
+            lambda: [_send(SCORE_TASK, pk, version, challenge_queue=queue) for pk in ids]
+        )
     if old:
         transaction.on_commit(lambda: delete_quietly([old]))
     round.refresh_from_db()
@@ -568,7 +574,9 @@ class TournamentSweep:
 
 
 def _requeue_or_fail(rows, report: TournamentSweep, now: dt.datetime) -> None:
-    for run_id, lost in rows.values_list("pk", "lost_count"):
+    for run_id, lost, queue in rows.values_list(
+        "pk", "lost_count", "round__phase__challenge__queue"
+    ):
         if lost + 1 >= MAX_LOST:
             if round_submission_transition(
                 submission_id=run_id,
@@ -591,7 +599,9 @@ def _requeue_or_fail(rows, report: TournamentSweep, now: dt.datetime) -> None:
             deadline_at=None,
             enqueued_at=now,
         ):
-            transaction.on_commit(lambda pk=run_id: _send(RUN_TASK, pk))
+            transaction.on_commit(
+                lambda pk=run_id, queue=queue: _send(RUN_TASK, pk, challenge_queue=queue)
+            )
             report.requeued += 1
 
 
@@ -614,13 +624,13 @@ def tournaments_sweep(*, now: dt.datetime | None = None) -> TournamentSweep:
     stale = now - dt.timedelta(seconds=settings.SWEEPER_REQUEUE_AFTER_S)
     waiting = RoundSubmission.objects.filter(
         status__in=[Status.QUEUED, Status.SCORING], enqueued_at__lt=stale
-    ).values_list("pk", "status", "targets_version")[:1000]
-    for pk, status, version in waiting:
+    ).values_list("pk", "status", "targets_version", "round__phase__challenge__queue")[:1000]
+    for pk, status, version, queue in waiting:
         RoundSubmission.objects.filter(pk=pk, status=status).update(enqueued_at=now)
         if status == Status.QUEUED:
-            _send(RUN_TASK, pk)
+            _send(RUN_TASK, pk, challenge_queue=queue)
         else:
-            _send(SCORE_TASK, pk, version)
+            _send(SCORE_TASK, pk, version, challenge_queue=queue)
         report.resent += 1
     overdue = RoundSubmission.objects.filter(status=Status.PREDICTING, deadline_at__lt=now)
     _requeue_or_fail(overdue, report, now)

@@ -36,7 +36,7 @@ def _file(content: str | bytes, name: str = "f.csv") -> io.BytesIO:
 def sent(monkeypatch):
     """Tasks the services would send to the broker."""
     calls = []
-    monkeypatch.setattr(svc, "_send", lambda task, *args: calls.append((task, *args)))
+    monkeypatch.setattr(svc, "_send", lambda task, *args, **_queue: calls.append((task, *args)))
     return calls
 
 
