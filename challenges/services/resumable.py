@@ -428,6 +428,7 @@ def _deliver(upload: ResumableUpload, *, user, joined) -> dict[str, Any]:
             meta_attributes=f.get("meta_attributes") or {},
             is_public=f.get("is_public"),
             is_baseline=bool(f.get("is_baseline")),
+            sha256=upload.sha256,  # checked against the joined bytes just now
         )
         return {"submission": submission.pk, "status": submission.status}
     if upload.kind == Kind.BUNDLE:
@@ -445,12 +446,10 @@ def _deliver(upload: ResumableUpload, *, user, joined) -> dict[str, Any]:
             "warnings": [p.as_dict() for p in result.warnings],
         }
     phase = ChallengePhase.objects.select_for_update().get(pk=upload.phase_id)
-    return public_data_put(phase=phase, name=upload.file_name, stream=joined, sha256=upload.sha256)
+    return public_data_put(phase=phase, name=upload.file_name, stream=joined)
 
 
-def public_data_put(
-    *, phase: ChallengePhase, name: str, stream: IO[bytes], sha256: str
-) -> dict[str, Any]:
+def public_data_put(*, phase: ChallengePhase, name: str, stream: IO[bytes]) -> dict[str, Any]:
     """Add a file to the phase's public data, or replace the one of the same name."""
     from challenges.services.storage import store_stream
 

@@ -236,12 +236,15 @@ def submission_create(
     is_public: bool | None = None,
     is_baseline: bool = False,
     pk: int | None = None,
+    sha256: str | None = None,
 ) -> Submission:
     """Accept a submission file: checks, then stream to storage, then quotas under a row lock.
 
     The file goes to storage before the lock so the lock is held for milliseconds, not for
     the upload; a refused submission's file is deleted again. `pk`: an id reserved earlier
     (`submission_reserve_id`), for uploads that announce their id before the file arrives.
+    `sha256`: the file's, when the caller has just checked it (a finished resumable upload,
+    up to 10 GiB): it is not read once more to hash it.
     """
     now = timezone.now()
     is_host = user_is_challenge_host(user, phase.challenge)
@@ -272,8 +275,11 @@ def submission_create(
         team_storage_check(challenge_id=phase.challenge_id, team_id=team_id, incoming=upload.size)
 
     upload.seek(0)
-    sha, size = sha256_stream(upload)
-    upload.seek(0)
+    if sha256 is None:
+        sha, size = sha256_stream(upload)
+        upload.seek(0)
+    else:
+        sha, size = sha256, upload.size
     folder = f"submissions/{phase.challenge_id}/{phase.pk}/{team_id}"
     path = default_storage.save(
         f"{folder}/{sha[:16]}-{safe_basename(upload.name or 'submission')}", upload
