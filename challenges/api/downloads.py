@@ -100,12 +100,10 @@ def stored_file_response(
         headers["ETag"] = f'"{sha256}"'
         headers["X-Content-SHA256"] = sha256
     if not storage_has_paths():
-        response = HttpResponseRedirect(_presigned_url(name))
-        for key in ("ETag", "X-Content-SHA256"):
-            if key in headers:
-                response[key] = headers[key]
-        response["Cache-Control"] = "private, no-store"
-        return response
+        kept = {k: v for k, v in headers.items() if k in ("ETag", "X-Content-SHA256")}
+        return HttpResponseRedirect(
+            _presigned_url(name), headers={**kept, "Cache-Control": "private, no-store"}
+        )
 
     try:
         modified: dt.datetime = default_storage.get_modified_time(name)
@@ -123,10 +121,7 @@ def stored_file_response(
     none_match = request.headers.get("If-None-Match")
     tags = {t.strip() for t in (none_match or "").split(",")}
     if none_match and (etag in tags or "*" in tags):
-        response = HttpResponse(status=304)
-        for key, value in headers.items():
-            response[key] = value
-        return response
+        return HttpResponse(status=304, headers=headers)
 
     wanted = request.headers.get("Range")
     if_range = request.headers.get("If-Range")
@@ -155,23 +150,18 @@ def stored_file_response(
     offload = settings.DOWNLOAD_OFFLOAD_HEADER
     if offload:
         # The proxy reads the file and answers Range itself.
-        response = HttpResponse(content_type=content_type)
         if offload == "X-Accel-Redirect":
-            response[offload] = settings.DOWNLOAD_ACCEL_PREFIX.rstrip("/") + "/" + quote(name)
+            headers[offload] = settings.DOWNLOAD_ACCEL_PREFIX.rstrip("/") + "/" + quote(name)
         else:
-            response[offload] = default_storage.path(name)
-        for key, value in headers.items():
-            response[key] = value
-        return response
+            headers[offload] = default_storage.path(name)
+        return HttpResponse(content_type=content_type, headers=headers)
 
     response = StreamingHttpResponse(
         _read(name, start, length),
         status=206 if span else 200,
         content_type=content_type,
+        headers={**headers, "Content-Length": str(length)},
     )
-    for key, value in headers.items():
-        response[key] = value
-    response["Content-Length"] = str(length)
     if span:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     return response
