@@ -351,6 +351,9 @@ def resumable_upload_finish(
     """Join the parts (streamed, hashed), verify the sha256 and hand the file to the
     ordinary service (`fields` replace those given at creation). A retried finish answers
     what the first one made."""
+    if upload.kind == Kind.PUBLIC_DATA and upload.phase_id:
+        # The host may have lost the role since creating the upload.
+        require_challenge_host(user, upload.phase.challenge, "add public data")
     if upload.finished_at is not None:
         return upload.result
     if not upload.complete:
