@@ -62,15 +62,20 @@ def max_upload_bytes(phase: ChallengePhase) -> int:
     return phase.max_submission_size_bytes or settings.SUBMISSION_MAX_BYTES
 
 
-def _check_file(phase: ChallengePhase, upload: UploadedFile) -> None:
-    name = upload.name or ""
+def _check_file_type(phase: ChallengePhase, name: str) -> None:
     allowed = [t.lower() for t in phase.allowed_submission_file_types or []]
-    lowered = name.lower()
-    if allowed and not any(lowered.endswith(ext) for ext in allowed):
+    if allowed and not any(name.lower().endswith(ext) for ext in allowed):
         raise SubmissionRefused(
-            f"{safe_basename(name)!r} is not an accepted file type; this phase accepts {', '.join(allowed)}.",
+            f"{safe_basename(name)!r} is not an accepted file type; this phase accepts "
+            f"{', '.join(allowed)}.",
             field="file",
         )
+
+
+def _check_file(phase: ChallengePhase, upload: UploadedFile) -> None:
+    name = upload.name or ""
+    lowered = name.lower()
+    _check_file_type(phase, name)
     limit = max_upload_bytes(phase)
     if upload.size is not None and upload.size > limit:
         raise SubmissionRefused(
@@ -167,6 +172,30 @@ def validate_meta_attributes(
 # ---------------------------------------------------------------- creation
 
 
+def _check_may_submit(
+    user,
+    phase: ChallengePhase,
+    participation: ChallengeParticipation | None,
+    *,
+    is_host: bool,
+    now,
+    tournament: str,
+) -> None:
+    """Who may submit to `phase` now: a team taking part, not in a tournament phase (whose
+    refusal ends with `tournament`, where to go instead), the phase open and the user
+    invited; hosts at any time once the challenge is approved."""
+    require_participation(participation, NOT_TAKING_PART)
+    if hasattr(phase, "tournament"):
+        raise SubmissionRefused(f"Phase {phase.codename!r} is a tournament: {tournament}")
+    if not is_host:
+        _check_phase_open(phase, now)
+        require_invited(user, phase)
+    elif not phase.challenge.approved_by_admin:
+        raise SubmissionRefused(
+            "This challenge is not approved yet; submissions open once an admin approves it."
+        )
+
+
 def submission_check_before_upload(
     *,
     user,
@@ -181,26 +210,15 @@ def submission_check_before_upload(
     how large, the team's storage (with `pending_bytes` of its other unfinished uploads) and
     its quotas. `submission_create` checks everything again when the file is complete."""
     is_host = user_is_challenge_host(user, phase.challenge)
-    require_participation(participation, NOT_TAKING_PART)
-    if hasattr(phase, "tournament"):
-        raise SubmissionRefused(
-            f"Phase {phase.codename!r} is a tournament: upload models and round predictions "
-            "through its tournament endpoints."
-        )
-    if not is_host:
-        _check_phase_open(phase, timezone.now())
-        require_invited(user, phase)
-    elif not phase.challenge.approved_by_admin:
-        raise SubmissionRefused(
-            "This challenge is not approved yet; submissions open once an admin approves it."
-        )
-    allowed = [t.lower() for t in phase.allowed_submission_file_types or []]
-    if allowed and not any(file_name.lower().endswith(ext) for ext in allowed):
-        raise SubmissionRefused(
-            f"{safe_basename(file_name)!r} is not an accepted file type; this phase accepts "
-            f"{', '.join(allowed)}.",
-            field="file",
-        )
+    _check_may_submit(
+        user,
+        phase,
+        participation,
+        is_host=is_host,
+        now=timezone.now(),
+        tournament="upload models and round predictions through its tournament endpoints.",
+    )
+    _check_file_type(phase, file_name)
     limit = max_upload_bytes(phase)
     if size > limit:
         raise FileTooLarge(
@@ -248,23 +266,18 @@ def submission_create(
     """
     now = timezone.now()
     is_host = user_is_challenge_host(user, phase.challenge)
-    require_participation(participation, NOT_TAKING_PART)
-    if is_baseline:
+    if is_baseline and participation is not None:
         require_challenge_host(user, phase.challenge, "add baseline submissions", is_host=is_host)
-    if hasattr(phase, "tournament"):
-        # Tournament phases take models and round predictions (challenges.services.tournaments).
-        raise SubmissionRefused(
-            f"Phase {phase.codename!r} is a tournament: upload a model to "
-            "/api/challenges/<id>/phases/<phase>/tournament/models/ or predictions for the open "
-            "round to .../tournament/rounds/<number>/submissions/."
-        )
-    if not is_host:
-        _check_phase_open(phase, now)
-        require_invited(user, phase)
-    elif not phase.challenge.approved_by_admin:
-        raise SubmissionRefused(
-            "This challenge is not approved yet; submissions open once an admin approves it."
-        )
+    # Tournament phases take models and round predictions (challenges.services.tournaments).
+    _check_may_submit(
+        user,
+        phase,
+        participation,
+        is_host=is_host,
+        now=now,
+        tournament="upload a model to /api/challenges/<id>/phases/<phase>/tournament/models/ "
+        "or predictions for the open round to .../tournament/rounds/<number>/submissions/.",
+    )
     _check_file(phase, upload)
     meta = validate_meta_attributes(phase, meta_attributes)
     team_id = participation.team_id
