@@ -40,9 +40,9 @@ def queue_names() -> list[str]:
         Challenge.objects.exclude(queue="").values_list("queue", flat=True).distinct().order_by()
     )
     names = [evaluation_queue(""), rounds_queue("")]
-    for name in sorted(set(named)):
+    for name in sorted(named):  # (in Python: the same order whatever the database's collation)
         names += [evaluation_queue(name), rounds_queue(name)]
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(names))  # a challenge may name the default queue
 
 
 def queue_depths(names: list[str]) -> dict[str, int] | None:
