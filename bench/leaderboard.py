@@ -31,7 +31,7 @@ from challenges.models import (
 )
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.challenges import challenge_approve
-from challenges.services.leaderboards import (
+from challenges.services.leaderboard_refresh import (
     leaderboard_add_results,
     leaderboard_rebuild,
     leaderboard_refresh_team,

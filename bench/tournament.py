@@ -52,7 +52,7 @@ def setup_tournament(cast, *, models: int):
     from challenges.models import ChallengeParticipation, ParticipantTeam, TournamentModel
     from challenges.services.bundles import challenge_load_bundle
     from challenges.services.challenges import challenge_approve
-    from challenges.services.tournaments import tournament_model_upload
+    from challenges.tournaments import tournament_model_upload
     from tests import tournament_helpers as th
     from tests.workers.models import model_bytes
 
@@ -104,7 +104,7 @@ def measure_round(cast, *, ordinary, poller, models: int, idle_probes: int = 10)
 
     from bench.scenario import BenchError
     from challenges.models import RoundSubmission
-    from challenges.services.tournaments import round_open
+    from challenges.tournaments import round_open
     from tests import tournament_helpers as th
 
     phase = setup_tournament(cast, models=models)

@@ -256,4 +256,4 @@ if admin.site.is_registered(_User):
     admin.site.unregister(_User)
 admin.site.register(_User, AuditedUserAdmin)
 
-from challenges import admin_tournaments  # noqa: E402, F401  (registers tournament admins)
+from challenges.tournaments import admin as tournament_admin  # noqa: E402, F401  (registers tournament admins)

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from challenges import tournaments as svc
 from challenges.models import Round, TournamentModel
-from challenges.services import tournaments as svc
 from evalserver import cli
 from tests import tournament_helpers as th
 from tests.workers.models import model_bytes
@@ -33,7 +33,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def test_a_bot_reads_the_round_downloads_live_data_submits_and_is_refused_late(
     live_server, users, host_teams, capsys, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(svc, "_send", lambda *args, **kwargs: None)
+    monkeypatch.setattr("challenges.tournaments.core.send", lambda *args, **kwargs: None)
     challenge = load_approved(th.tournament_bundle(), users, host_teams["alice"])
     participate(users["charlie"], challenge)
     svc.round_open(

@@ -33,8 +33,8 @@ def score_round_submission(submission_id: int, targets_version: int) -> None:
 
 @shared_task(name="workers.sweep_tournaments", ignore_result=True)
 def sweep_tournaments() -> None:
-    from challenges.services.tournament_folders import rounds_from_folder
-    from challenges.services.tournaments import tournaments_sweep
+    from challenges.tournaments import tournaments_sweep
+    from challenges.tournaments.folders import rounds_from_folder
 
     report = tournaments_sweep()
     opened = rounds_from_folder()
@@ -59,7 +59,7 @@ def _consume_the_tournament_queue(sender, instance, **kwargs) -> None:
 @worker_ready.connect
 def _recover_round_runs(sender=None, **kwargs) -> None:
     """Model runs a previous instance of this worker node left predicting run again."""
-    from challenges.services.tournaments import round_runs_recover_worker
+    from challenges.tournaments import round_runs_recover_worker
 
     node = getattr(sender, "hostname", None)
     if not node:

@@ -16,13 +16,13 @@ from django.core.files.storage import default_storage
 
 from challenges.models import RoundSubmission
 from challenges.services.storage import sha256_stream
-from challenges.services.tournaments import (
+from challenges.tournaments import (
     RunRecord,
     round_run_claim,
     round_run_record,
     round_score_record,
 )
-from challenges.tournament_metrics import PerEraError, era_metrics, per_era_from_output
+from challenges.tournaments.metrics import PerEraError, era_metrics, per_era_from_output
 from workers.code_evaluation import NO_NETWORK_ISOLATION, code_limits, code_refused, work_root
 from workers.evaluation import _db_retry, phase_script_and_splits, run_in_sandbox, runtime_versions
 from workers.runner import phase_limits

@@ -17,7 +17,7 @@ import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges import leaderboard_rules as rules
 from challenges.csv_safe import csv_writer
 from challenges.leaderboard_access import access_leaderboard
-from challenges.leaderboards import (
+from challenges.selectors.leaderboards import (
     leaderboard_history,
     leaderboard_own_rows,
     leaderboard_page,

@@ -21,7 +21,8 @@ from challenges.failure_text import participant_failure_text
 from challenges.models import Round, RoundSubmission, TournamentModel
 from challenges.selectors import participation_for_user
 from challenges.services.storage import open_stored
-from challenges.services.tournaments import (
+from challenges.throttles import submit_throttles
+from challenges.tournaments import (
     RoundClosed,
     round_current,
     round_open,
@@ -31,10 +32,9 @@ from challenges.services.tournaments import (
     tournament_model_mark_current,
     tournament_model_upload,
 )
-from challenges.throttles import submit_throttles
-from challenges.tournament_access import access_round, access_team_model, access_tournament
-from challenges.tournament_leaderboards import cumulative_leaderboard, round_leaderboard
-from challenges.tournament_metrics import METRICS
+from challenges.tournaments.access import access_round, access_team_model, access_tournament
+from challenges.tournaments.metrics import METRICS
+from challenges.tournaments.round_leaderboards import cumulative_leaderboard, round_leaderboard
 
 _BASE = "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/"
 

@@ -2,7 +2,7 @@
 
 Reading a leaderboard must cost a handful of queries and a few milliseconds at 100,000
 submissions, so the ranking is not computed from SubmissionResult at read time. The
-services in `challenges.services.leaderboards` re-derive a team's entries in the same
+services in `challenges.services.leaderboard_refresh` re-derive a team's entries in the same
 transaction as anything that can change them (a result, a re-run, is_public, a final
 pick, a baseline mark, a ban); a read is one indexed query over at most one row per team.
 """

@@ -36,7 +36,7 @@ from challenges.models import (
 )
 from challenges.services.audit import audit_record
 from challenges.services.challenges import challenge_approve
-from challenges.services.leaderboards import leaderboard_refresh
+from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.scripts import challenge_prepare_environments
 from challenges.services.storage import delete_quietly, deterministic_zip, store_stream
 

@@ -14,7 +14,7 @@ from challenges.models import (
 )
 from challenges.selectors import host_team_participation, participation_for_user
 from challenges.services.audit import audit_record
-from challenges.services.leaderboards import leaderboard_refresh
+from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH, ParticipationError
 
 

@@ -4,7 +4,7 @@ transitions, which must change exactly the rows it names.
 A worker, the sweeper, a cancel or a re-run may have got there first; then the update
 matches no row and the caller must do nothing more. Submissions
 (challenges.services.submissions.transitions) and round submissions
-(challenges.services.tournaments) each keep their table; both move through here.
+(challenges.tournaments) each keep their table; both move through here.
 """
 
 from __future__ import annotations

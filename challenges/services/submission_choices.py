@@ -16,7 +16,7 @@ from django.db import transaction
 from challenges.access import require_challenge_host
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengeParticipation, Submission
-from challenges.services.leaderboards import RANKED_STATUSES, leaderboard_refresh
+from challenges.services.leaderboard_refresh import RANKED_STATUSES, leaderboard_refresh
 from challenges.services.submissions import SubmissionRefused
 from challenges.submission_access import require_submitting_team
 

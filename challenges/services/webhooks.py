@@ -116,7 +116,7 @@ def round_start(*, user, phase: ChallengePhase, data_version: str = "") -> Round
     """A host opens the phase's next round; every participating team's webhook is told."""
     require_challenge_host(user, phase.challenge, "start a round")
     if hasattr(phase, "tournament"):
-        # A tournament round needs its live features (challenges.services.tournaments).
+        # A tournament round needs its live features (challenges.tournaments).
         raise WebhookRefused(
             f"Phase {phase.codename!r} is a tournament: open its rounds by uploading live "
             "features (POST .../tournament/rounds/)."

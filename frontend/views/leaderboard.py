@@ -21,13 +21,13 @@ from django.views.decorators.http import require_POST
 from challenges import leaderboard_rules as rules
 from challenges.access import access_challenge, access_challenge_as_host, user_is_challenge_host
 from challenges.leaderboard_access import Scope, access_leaderboard, effective_visibility
-from challenges.leaderboards import (
+from challenges.models import ChallengePhaseSplit
+from challenges.selectors.leaderboards import (
     leaderboard_history,
     leaderboard_own_rows,
     leaderboard_page,
     ordering_for,
 )
-from challenges.models import ChallengePhaseSplit
 from challenges.services.hosting import phase_split_set_visibility
 from frontend.charts import best_score_svg
 from frontend.forms import VisibilityForm

@@ -16,7 +16,7 @@ from challenges.access import user_is_challenge_host
 from challenges.models import TournamentModel
 from challenges.selectors import participation_for_user
 from challenges.services.submissions import SubmissionRefused
-from challenges.services.tournaments import (
+from challenges.tournaments import (
     round_current,
     round_open,
     round_submission_create,
@@ -25,13 +25,13 @@ from challenges.services.tournaments import (
     tournament_model_mark_current,
     tournament_model_upload,
 )
-from challenges.tournament_access import access_round, access_team_model, access_tournament
-from challenges.tournament_leaderboards import (
+from challenges.tournaments.access import access_round, access_team_model, access_tournament
+from challenges.tournaments.metrics import METRICS
+from challenges.tournaments.round_leaderboards import (
     cumulative_leaderboard,
     round_leaderboard,
     team_scores_by_round,
 )
-from challenges.tournament_metrics import METRICS
 from frontend.tournament_charts import score_by_round_svg
 from frontend.views.common import int_param, page
 

@@ -132,7 +132,7 @@ def test_a_host_and_team_split_shows_each_team_only_its_own_rows(api, world, rol
 def test_private_submissions_stay_off_the_public_board_until_made_public(api, world):
     challenge, subs = world
     Submission.objects.filter(pk=subs["mine"].pk).update(is_public=False)
-    from challenges.services.leaderboards import leaderboard_rebuild
+    from challenges.services.leaderboard_refresh import leaderboard_rebuild
 
     leaderboard_rebuild(phase=subs["mine"].phase)
     assert teams_of(api(None).get(board_url(challenge))) == ["Other"]

@@ -305,7 +305,7 @@ def test_merging_each_new_result_gives_what_a_full_rebuild_gives(
     labels, private submissions, baselines and final picks."""
     import random
 
-    from challenges.services.leaderboards import leaderboard_rebuild
+    from challenges.services.leaderboard_refresh import leaderboard_rebuild
     from challenges.services.submission_choices import submission_set_final
 
     rng = random.Random(4)

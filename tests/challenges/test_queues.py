@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from challenges import tournaments as tsvc
 from challenges.models import Challenge, Round
-from challenges.services import tournaments as tsvc
 from challenges.services.queues import queue_depths, rounds_queue
 from evalserver.celery import app
 from tests import tournament_helpers as th

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from challenges.tournament_metrics import (
+from challenges.tournaments.metrics import (
     PerEraError,
     cumulative_standing,
     era_metrics,

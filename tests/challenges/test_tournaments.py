@@ -11,12 +11,12 @@ import pytest
 import yaml
 from django.utils import timezone
 
+from challenges import tournaments as svc
 from challenges.bundle import BundleError, load_bundle
 from challenges.models import Round, RoundSubmission, Tournament
-from challenges.services import tournaments as svc
-from challenges.services.tournament_folders import rounds_from_folder
 from challenges.services.webhooks import rounds_open_due
-from challenges.tournament_leaderboards import round_leaderboard
+from challenges.tournaments.folders import rounds_from_folder
+from challenges.tournaments.round_leaderboards import round_leaderboard
 from tests import tournament_helpers as th
 from tests.challenges import bundle_factory as bf
 from tests.workers.pipeline_helpers import load_approved, participate
@@ -36,7 +36,10 @@ def _file(content: str | bytes, name: str = "f.csv") -> io.BytesIO:
 def sent(monkeypatch):
     """Tasks the services would send to the broker."""
     calls = []
-    monkeypatch.setattr(svc, "_send", lambda task, *args, **_queue: calls.append((task, *args)))
+    monkeypatch.setattr(
+        "challenges.tournaments.core.send",
+        lambda task, *args, **_queue: calls.append((task, *args)),
+    )
     return calls
 
 

@@ -23,7 +23,7 @@ from challenges.models import (
 )
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.challenges import challenge_approve
-from challenges.services.leaderboards import leaderboard_refresh_team
+from challenges.services.leaderboard_refresh import leaderboard_refresh_team
 
 ROLES = ["anonymous", "outsider", "participant", "other_team", "host", "other_host", "admin"]
 USER_OF_ROLE = {

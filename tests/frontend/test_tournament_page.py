@@ -10,8 +10,8 @@ import io
 import pytest
 from django.utils import timezone
 
+from challenges import tournaments as svc
 from challenges.models import Round, RoundSubmission, TournamentModel
-from challenges.services import tournaments as svc
 from tests import tournament_helpers as th
 from tests.workers.pipeline_helpers import load_approved, participate
 
@@ -26,7 +26,7 @@ def _file(content: str | bytes, name: str) -> io.BytesIO:
 
 @pytest.fixture
 def world(users, host_teams, monkeypatch):
-    monkeypatch.setattr(svc, "_send", lambda *args: None)
+    monkeypatch.setattr("challenges.tournaments.core.send", lambda *args: None)
     challenge = load_approved(th.tournament_bundle(), users, host_teams["alice"])
     participate(users["charlie"], challenge, team_name="charlies")
     return challenge

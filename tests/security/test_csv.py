@@ -32,7 +32,7 @@ def _rows(response) -> list[list[str]]:
 def test_it_writes_the_leaderboard_csv_without_formulas(world, api):
     ParticipantTeam.objects.filter(pk=world.charlie_team.pk).update(name=EVIL)
     Submission.objects.filter(pk=world.charlie_sub.pk).update(method_name="@SUM(A1:A9)")
-    from challenges.services.leaderboards import leaderboard_refresh_team
+    from challenges.services.leaderboard_refresh import leaderboard_refresh_team
 
     leaderboard_refresh_team(phase=world.charlie_sub.phase, team_id=world.charlie_team.pk)
     url = f"/api/v1/challenges/{world.challenge.pk}/phases/test/splits/public/leaderboard.csv"

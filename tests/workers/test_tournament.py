@@ -18,8 +18,8 @@ import pytest
 from django.utils import timezone
 
 from challenges.models import Round, RoundSubmission, WebhookDelivery
-from challenges.services.tournaments import round_open, tournament_model_upload
 from challenges.services.webhooks import webhook_create, webhook_signature
+from challenges.tournaments import round_open, tournament_model_upload
 from tests import tournament_helpers as th
 from tests.challenges.test_webhooks import Receiver
 from tests.workers import models

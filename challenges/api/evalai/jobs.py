@@ -21,9 +21,9 @@ from challenges.api.evalai import shapes
 from challenges.api.evalai.base import EvalAIView, paginated, read_file_link
 from challenges.api.leaderboards import MAX_OFFSET
 from challenges.leaderboard_access import access_leaderboard
-from challenges.leaderboards import leaderboard_page, ordering_for
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.selectors import host_team_participation, participation_for_user
+from challenges.selectors.leaderboards import leaderboard_page, ordering_for
 from challenges.services.hosting import submitting_participation
 from challenges.services.large_uploads import (
     large_upload_finish,

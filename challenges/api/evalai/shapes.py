@@ -238,7 +238,7 @@ def submission(view: SubmissionView, request) -> dict[str, Any]:
 def leaderboard_row(
     row: dict[str, Any], split: ChallengePhaseSplit, order_index: int = 0
 ) -> dict[str, Any]:
-    """One row of `challenges.leaderboards.leaderboard_page` as EvalAI's LeaderboardData
+    """One row of `challenges.selectors.leaderboards.leaderboard_page` as EvalAI's LeaderboardData
     values; hidden names and ids stay hidden (None)."""
     labels = labels_of(split.leaderboard.schema)
     submitted = dt.datetime.fromisoformat(row["submitted_at"])

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from challenges.models import ChallengePhase
-from challenges.services.tournaments import TournamentRefused, round_open
+from challenges.tournaments import TournamentRefused, round_open
 
 
 class Command(BaseCommand):

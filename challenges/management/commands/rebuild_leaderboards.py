@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from challenges.models import ChallengePhase
-from challenges.services.leaderboards import leaderboard_refresh
+from challenges.services.leaderboard_refresh import leaderboard_refresh
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from challenges.models import Round
-from challenges.services.tournaments import TournamentRefused, round_targets_upload
+from challenges.tournaments import TournamentRefused, round_targets_upload
 
 
 class Command(BaseCommand):

@@ -10,6 +10,7 @@ from challenges.services.submissions.errors import (
     QuotaExceeded,
     StorageExceeded,
     SubmissionRefused,
+    check_approved,
 )
 from challenges.services.submissions.host_actions import (
     phase_rescore,
@@ -55,6 +56,7 @@ from challenges.services.submissions.transitions import (
 )
 
 __all__ = [
+    "check_approved",
     "ENDED",
     "EVALUATE_TASK",
     "EVALUATING",

@@ -47,3 +47,14 @@ class QuotaExceeded(SubmissionRefused):
         super().__init__(message, field="quota")
         self.quota = quota
         self.resets_at = resets_at
+
+
+def check_approved(
+    challenge, *, opens: str = "", refusal: type[SubmissionRefused] = SubmissionRefused
+) -> None:
+    """Nothing a challenge runs (participants' code, later the host's unreviewed script)
+    starts before an admin approves it. `opens` names what approval opens ("submissions",
+    "rounds"), for the message; `refusal` is the caller's kind of refusal."""
+    if not challenge.approved_by_admin:
+        tail = f"; {opens} open once an admin approves it." if opens else "."
+        raise refusal("This challenge is not approved yet" + tail)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from challenges.access import require_challenge_host
 from challenges.models import AuditEvent, ChallengePhase, Submission, SubmissionResult
 from challenges.services.audit import audit_record
-from challenges.services.leaderboards import leaderboard_refresh
+from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.submissions.errors import SubmissionRefused
 from challenges.services.submissions.transitions import (
     Status,

@@ -22,7 +22,7 @@ from challenges.access import (
 )
 from challenges.leaderboard_rules import initial_is_public
 from challenges.models import ChallengeParticipation, ChallengePhase, Submission
-from challenges.services.leaderboards import leaderboard_refresh
+from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.storage import safe_basename, sha256_stream
 from challenges.services.submissions.errors import FileTooLarge, SubmissionRefused
 from challenges.services.submissions.quotas import (

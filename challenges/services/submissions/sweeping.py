@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from challenges.models import Submission
+from challenges.services.lost_workers import MAX_LOST, lost_work_recover
 from challenges.services.submissions.transitions import (
     EVALUATING,
     Status,
@@ -72,32 +73,31 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> SweepReport:
 
 
 def submissions_recover_worker(
-    *, worker_prefix: str, max_attempts: int = 2, deadline_before: dt.datetime | None = None
+    *, worker_prefix: str, max_attempts: int = MAX_LOST, deadline_before: dt.datetime | None = None
 ) -> SweepReport:
     """At worker start: submissions a previous instance of this worker left running.
 
     They are run again once (the crash was probably not theirs); a submission whose
-    evaluation killed the worker twice fails with that reason. With `deadline_before`,
-    only those whose deadline passed (the sweeper, for remote evaluations).
+    evaluation killed the worker twice fails with that reason (the policy tournament model
+    runs share, `challenges.services.lost_workers`). With `deadline_before`, only those
+    whose deadline passed (the sweeper, for remote evaluations).
     """
-    report = SweepReport()
     running = Submission.objects.filter(status__in=EVALUATING, worker__startswith=worker_prefix)
     if deadline_before is not None:
         running = running.filter(deadline_at__lt=deadline_before)
-    running = running.values_list("pk", "lost_count")
-    for submission_id, lost_count in running:
-        if lost_count + 1 >= max_attempts:
-            # This death counts too: lost_count is the number of workers it took down.
-            if submission_fail(
-                submission_id=submission_id,
-                kind="lost",
-                message="The worker died while evaluating this submission, twice; "
-                "it was not retried again.",
-                lost_count=F("lost_count") + 1,
-            ):
-                report.failed += 1
-            continue
-        if submission_transition(
+
+    def fail(row) -> bool:
+        return submission_fail(
+            submission_id=row[0],
+            kind="lost",
+            message="The worker died while evaluating this submission, twice; "
+            "it was not retried again.",
+            lost_count=F("lost_count") + 1,
+        )
+
+    def retry(row) -> bool:
+        submission_id = row[0]
+        if not submission_transition(
             submission_id=submission_id,
             step="retry_lost",
             to=Status.SUBMITTED,
@@ -107,6 +107,11 @@ def submissions_recover_worker(
             started_at=None,
             deadline_at=None,
         ):
-            transaction.on_commit(lambda sid=submission_id: submission_enqueue(submission_id=sid))
-            report.requeued += 1
-    return report
+            return False
+        transaction.on_commit(lambda: submission_enqueue(submission_id=submission_id))
+        return True
+
+    outcome = lost_work_recover(
+        running.values_list("pk", "lost_count"), retry=retry, fail=fail, max_lost=max_attempts
+    )
+    return SweepReport(requeued=outcome.requeued, failed=outcome.failed)

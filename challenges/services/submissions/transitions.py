@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from challenges.models import Challenge, ChallengePhaseSplit, Submission, SubmissionResult
 from challenges.services import state_machine
-from challenges.services.leaderboards import leaderboard_refresh
+from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.queues import evaluation_queue
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Django admin for live tournaments: read-only views of settings, models and round
-submissions (every change goes through challenges.services.tournaments)."""
+submissions (every change goes through the services in challenges.tournaments)."""
 
 from django.contrib import admin
 

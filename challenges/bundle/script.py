@@ -12,17 +12,10 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from challenges.bundle import EvaluationScriptSpec, Limits, Problem
-from challenges.bundle_values import short
-from challenges.bundle_zip import (
-    MIB,
-    Folder,
-    MemberError,
-    human_bytes,
-    normalise_relative,
-    open_archive,
-    show,
-)
+from challenges.bundle.archive import Folder, MemberError, open_archive
+from challenges.bundle.names import MIB, human_bytes, normalise_relative, show
+from challenges.bundle.spec import EvaluationScriptSpec, Limits, Problem
+from challenges.bundle.values import short
 
 # report(severity, message, file=None, line=None, column=None); file None means the
 # config's `evaluation_script` key.

@@ -13,9 +13,10 @@ import math
 import re
 from typing import Any
 
-from challenges.bundle import Limits, Problem, Severity
-from challenges.bundle_yaml import ParsedYaml, key_name
-from challenges.bundle_zip import Folder, MemberError, normalise_relative
+from challenges.bundle.archive import Folder, MemberError
+from challenges.bundle.names import normalise_relative
+from challenges.bundle.spec import Limits, Problem, Severity
+from challenges.bundle.yaml_reader import ParsedYaml, key_name
 
 MAX_POSITIVE_INT = 2**31 - 1  # PositiveIntegerField
 MAX_BIG_INT = 2**63 - 1

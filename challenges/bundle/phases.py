@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from challenges.bundle import ChallengeSpec, PhaseSpec
-from challenges.bundle_values import MAX_BIG_INT, ConfigReader, jsonable, kind, short, to_number
-from challenges.bundle_zip import normalise_relative
+from challenges.bundle.names import normalise_relative
+from challenges.bundle.spec import ChallengeSpec, PhaseSpec
+from challenges.bundle.values import MAX_BIG_INT, ConfigReader, jsonable, kind, short, to_number
 
 # EvalAI's model default plus .npz (numpy archives are common submissions).
 DEFAULT_FILE_TYPES = ".json, .zip, .txt, .tsv, .gz, .csv, .h5, .npy, .npz"
@@ -41,7 +41,7 @@ _FILE_TYPE = re.compile(r"\.[a-z0-9][a-z0-9_+\-]*(\.[a-z0-9][a-z0-9_+\-]*)*")
 
 
 class PhaseChecker(ConfigReader):
-    """The `challenge_phases` list; `bundle_config._Checker` adds the rest of the config."""
+    """The `challenge_phases` list; `config._Checker` adds the rest of the config."""
 
     def phases(self, data: dict, spec: ChallengeSpec) -> list[PhaseSpec]:
         result = []

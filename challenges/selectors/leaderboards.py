@@ -15,7 +15,7 @@ from django.utils import dateparse, timezone
 from challenges import leaderboard_rules as rules
 from challenges.leaderboard_access import LeaderboardView, Scope
 from challenges.models import ChallengeParticipation, LeaderboardEntry, ParticipantTeam
-from challenges.services.leaderboards import ranked_results
+from challenges.services.leaderboard_refresh import ranked_results
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from challenges.models import (
     RoundSubmission,
     Tournament,
 )
-from challenges.tournament_metrics import METRICS, cumulative_standing
+from challenges.tournaments.metrics import METRICS, cumulative_standing
 
 Status = RoundSubmission.Status
 VALID = (Status.PENDING, Status.SCORING, Status.SCORED)

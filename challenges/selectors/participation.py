@@ -1,4 +1,4 @@
-"""Non-trivial reads: querysets with their joins already applied."""
+"""Participation reads: querysets with their joins already applied."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from challenges.models import Round, Tournament
-from challenges.services.tournaments import TournamentRefused, round_open, round_targets_upload
+from challenges.tournaments.core import TournamentRefused
+from challenges.tournaments.rounds import round_open, round_targets_upload
 
 log = logging.getLogger(__name__)
 

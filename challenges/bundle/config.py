@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from challenges.bundle import (
+from challenges.bundle.archive import Folder
+from challenges.bundle.phases import PhaseChecker
+from challenges.bundle.script import load_script
+from challenges.bundle.spec import (
     ChallengeSpec,
     DatasetSplitSpec,
     LeaderboardSpec,
@@ -19,11 +22,8 @@ from challenges.bundle import (
     Problem,
     Severity,
 )
-from challenges.bundle_phases import PhaseChecker
-from challenges.bundle_script import load_script
-from challenges.bundle_values import jsonable, kind, to_int
-from challenges.bundle_yaml import ParsedYaml
-from challenges.bundle_zip import Folder
+from challenges.bundle.values import jsonable, kind, to_int
+from challenges.bundle.yaml_reader import ParsedYaml
 
 __all__ = ["build_spec", "jsonable"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from challenges.access import access_phase
 from challenges.models import Round, TournamentModel
-from challenges.services.tournaments import tournament_of
+from challenges.tournaments.core import tournament_of
 
 
 def access_tournament(user, challenge_id: int, codename: str):
