@@ -9,7 +9,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
 from challenges.failure_text import participant_failure_text
-from challenges.models import ChallengePhaseSplit, Submission, SubmissionResult
+from challenges.leaderboard_access import results_shown_to
+from challenges.models import Submission, SubmissionResult
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,7 @@ class SubmissionView:
         results = self.submission.results.filter(is_active=True).select_related(
             "phase_split__dataset_split", "phase_split__leaderboard"
         )
-        if self.is_host:
-            return list(results)
-        return [
-            r for r in results if r.phase_split.visibility != ChallengePhaseSplit.Visibility.HOST
-        ]
+        return results_shown_to(self.is_host, results, self.submission.phase)
 
 
 def access_submission(user: AbstractBaseUser | AnonymousUser, submission_id: int) -> SubmissionView:

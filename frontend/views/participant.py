@@ -10,7 +10,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from challenges.access import access_challenge, access_phase, user_is_challenge_host
+from challenges.access import (
+    access_challenge,
+    access_phase,
+    phases_listed_to,
+    user_is_challenge_host,
+)
+from challenges.leaderboard_access import results_shown_to
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user, teams_of_user
@@ -227,7 +233,7 @@ def my_submissions(request, challenge_id: int):
             return redirect("host-submissions", challenge.pk)
         messages.info(request, "Your team does not take part in this challenge yet.")
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
-    phases = {p.pk: p for p in challenge.phases.all() if p.is_public or is_host}
+    phases = {p.pk: p for p in phases_listed_to(is_host, challenge.phases.all())}
     for phase in phases.values():
         phase.visibility_locked = visibility_is_locked(phase)
     submissions = (
@@ -238,12 +244,9 @@ def my_submissions(request, challenge_id: int):
     rows = []
     for s in submissions:
         s.phase = phases[s.phase_id]
-        results = [
-            r
-            for r in s.results.all()
-            if r.is_active and r.phase_split.visibility != r.phase_split.Visibility.HOST
-        ]
-        rows.append({"submission": s, "results": results})
+        rows.append(
+            {"submission": s, "results": results_shown_to(is_host, s.results.all(), s.phase)}
+        )
     return render(
         request,
         "frontend/my_submissions.html",
