@@ -30,6 +30,7 @@ from challenges.services.challenges import challenge_approve
 from challenges.services.participation import challenge_participate, participant_team_create
 from challenges.services.submissions import submission_create
 from challenges.services.teams import host_team_create
+from challenges.submission_access import Submitter
 from evalserver.testing import one_phase_config, script_bundle_zip
 
 PHASE = "bench"
@@ -149,10 +150,15 @@ class Arena:
 
     def submit(self, cast: Cast) -> Submission:
         """What the REST API's create view does once it has parsed the upload."""
-        return submission_create(
+        # The submitter the view resolves with access_submitter, known here already.
+        submitter = Submitter(
             user=cast.participant,
             phase=self.phase,
+            is_host=False,
             participation=self.participation,
+        )
+        return submission_create(
+            submitter=submitter,
             upload=SimpleUploadedFile("submission.txt", SUBMISSION_BODY, "text/plain"),
         )
 

@@ -99,6 +99,12 @@ def phases_visible_to(
     return _visible_phases(user, challenge).select_related("challenge")
 
 
+def phases_listed_to(is_host: bool, phases) -> list[ChallengePhase]:
+    """The rule of `phases_visible_to` for phases already read (a prefetched list), by a
+    reader whose `user_is_challenge_host` answer the caller has."""
+    return [p for p in phases if is_host or p.is_public]
+
+
 def _visible_phases(
     user: AbstractBaseUser | AnonymousUser, challenge: Challenge
 ) -> QuerySet[ChallengePhase]:

@@ -24,7 +24,13 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
 
 from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
-from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, LeaderboardEntry
+from challenges.models import (
+    Challenge,
+    ChallengePhase,
+    ChallengePhaseSplit,
+    LeaderboardEntry,
+    SubmissionResult,
+)
 from challenges.selectors import participation_for_user
 
 Scope = LeaderboardEntry.Scope
@@ -39,9 +45,30 @@ def effective_visibility(split: ChallengePhaseSplit, now: dt.datetime | None = N
     return split.visibility
 
 
+def split_is_listed_to(is_host: bool, split: ChallengePhaseSplit) -> bool:
+    """Whether a reader is told about a split and sees its scores: host-only ones (until
+    revealed) to hosts only. The one rule for split lists, leaderboards and a team's own
+    results, so a revealed split shows its scores everywhere at once."""
+    return is_host or effective_visibility(split) != Visibility.HOST
+
+
 def splits_listed_to(is_host: bool, splits) -> list[ChallengePhaseSplit]:
-    """The splits a reader is told about: host-only ones (until revealed) to hosts only."""
-    return [ps for ps in splits if is_host or effective_visibility(ps) != Visibility.HOST]
+    """The splits a reader is told about (`split_is_listed_to`)."""
+    return [ps for ps in splits if split_is_listed_to(is_host, ps)]
+
+
+def results_shown_to(is_host: bool, results, phase: ChallengePhase) -> list[SubmissionResult]:
+    """The active results of one submission to `phase` whose split the reader is told
+    about (`split_is_listed_to`)."""
+    shown = []
+    for result in results:
+        split = result.phase_split
+        if split.phase_id == phase.pk:
+            # The reveal reads the split's phase: the caller's, not one query per result.
+            split.phase = phase
+        if result.is_active and split_is_listed_to(is_host, split):
+            shown.append(result)
+    return shown
 
 
 def is_revealed(split: ChallengePhaseSplit, now: dt.datetime | None = None) -> bool:

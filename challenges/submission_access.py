@@ -3,13 +3,17 @@ only through these functions."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
 from challenges.failure_text import participant_failure_text
-from challenges.models import ChallengePhaseSplit, Submission, SubmissionResult
+from challenges.leaderboard_access import results_shown_to
+from challenges.models import ChallengeParticipation, ChallengePhase, Submission, SubmissionResult
+from challenges.selectors import participation_for_user
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,7 @@ class SubmissionView:
         results = self.submission.results.filter(is_active=True).select_related(
             "phase_split__dataset_split", "phase_split__leaderboard"
         )
-        if self.is_host:
-            return list(results)
-        return [
-            r for r in results if r.phase_split.visibility != ChallengePhaseSplit.Visibility.HOST
-        ]
+        return results_shown_to(self.is_host, results, self.submission.phase)
 
 
 def access_submission(user: AbstractBaseUser | AnonymousUser, submission_id: int) -> SubmissionView:
@@ -92,3 +92,49 @@ def require_submitting_team(
     """Choices about a submission (public, final) are its team's, not the hosts'."""
     if not user_is_team_member(user, submission.team):
         raise AccessDenied(f"Only members of the submitting team can {action}.")
+
+
+@dataclass
+class Submitter:
+    """Who submits to a phase, resolved once per request by `access_submitter` and handed to
+    every service the submission passes through (checks before an upload, the upload, the
+    submission), so none of them asks again (Saleor's `fetch_checkout_info`)."""
+
+    user: Any
+    phase: ChallengePhase
+    is_host: bool
+    # The user's team's participation in the phase's challenge. Hosts cannot take part in
+    # their own challenge: theirs is None until their first submission makes the host
+    # team's (`services.hosting.submitter_participation`, which keeps it here).
+    participation: ChallengeParticipation | None
+
+    @property
+    def team_id(self) -> int | None:
+        return self.participation.team_id if self.participation else None
+
+    @property
+    def may_submit(self) -> bool:
+        """A team taking part, or a host (who submits as the host team). The phase's own
+        rules (open, invited, quotas) are the submission service's."""
+        return self.participation is not None or self.is_host
+
+    def for_phase(self, phase: ChallengePhase) -> Submitter:
+        """The same submitter for another phase of the challenge: taking part and hosting
+        are the challenge's, so nothing is asked again."""
+        if phase.challenge_id != self.phase.challenge_id:
+            raise ValueError("A submitter is resolved for one challenge; resolve it again.")
+        return dataclasses.replace(self, phase=phase)
+
+
+def access_submitter(
+    user: AbstractBaseUser | AnonymousUser, phase: ChallengePhase, *, related: bool = True
+) -> Submitter:
+    """The submitter `user` is for `phase` (from `access_phase`, which checked they may see
+    it). `related=False`: the participation without its team and terms joined, for callers
+    that read only its ids (the v1 upload, before its body is parsed)."""
+    return Submitter(
+        user=user,
+        phase=phase,
+        is_host=user_is_challenge_host(user, phase.challenge),
+        participation=participation_for_user(user, phase.challenge, related=related),
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from challenges.access import phases_listed_to
 from challenges.leaderboard_access import splits_listed_to
 from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
 from challenges.runtime import code_runtime
@@ -112,7 +113,7 @@ class ChallengeDetailSerializer(ChallengeSerializer):
         ]
 
     def get_phases(self, challenge) -> list[dict]:
-        phases = [p for p in challenge.phases.all() if p.is_public or self.context.get("is_host")]
+        phases = phases_listed_to(self.context.get("is_host", False), challenge.phases.all())
         return PhaseSerializer(phases, many=True, context=self.context).data
 
 

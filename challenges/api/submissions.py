@@ -23,7 +23,6 @@ from challenges.api.downloads import stored_file_response
 from challenges.failure_text import participant_failure_text
 from challenges.models import Submission
 from challenges.selectors import participation_for_user
-from challenges.services.hosting import submitting_participation
 from challenges.services.storage import safe_basename
 from challenges.services.submission_choices import (
     submission_set_baseline,
@@ -31,6 +30,7 @@ from challenges.services.submission_choices import (
     submission_set_public,
 )
 from challenges.services.submissions import (
+    SubmissionFields,
     max_upload_bytes,
     phase_rescore,
     quota_state,
@@ -39,7 +39,7 @@ from challenges.services.submissions import (
     submission_rerun,
     team_storage_check,
 )
-from challenges.submission_access import SubmissionView, access_submission
+from challenges.submission_access import SubmissionView, access_submission, access_submitter
 from challenges.throttles import submit_throttles
 
 
@@ -155,8 +155,9 @@ class PhaseSubmissions(APIView):
     def post(self, request, challenge_id: int, codename: str):
         """Submit a file to a phase. Answers 201 with the id and status; 429 names the quota reached."""
         phase = access_phase(request.user, challenge_id, codename=codename)
-        # Its ids are all the upload reads of it (submission_create too).
-        participation = participation_for_user(request.user, phase.challenge, related=False)
+        # Its ids are all the upload reads of its participation (submission_create too).
+        submitter = access_submitter(request.user, phase, related=False)
+        participation = submitter.participation
         if participation is not None:
             # Before the body is parsed (and spooled to a temporary file): a body larger
             # than the team's remaining storage plus what the form's other fields may take
@@ -172,21 +173,12 @@ class PhaseSubmissions(APIView):
         params = SubmissionCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        if participation is None:
-            # Hosts cannot join their own challenge; they submit as its host team.
-            participation = submitting_participation(challenge=phase.challenge, user=request.user)
+        # Hosts cannot join their own challenge; they submit as its host team, which
+        # submission_create makes on their first submission.
         submission = submission_create(
-            user=request.user,
-            phase=phase,
-            participation=participation,
+            submitter=submitter,
             upload=data["file"],
-            method_name=data["method_name"],
-            method_description=data["method_description"],
-            project_url=data["project_url"],
-            publication_url=data["publication_url"],
-            meta_attributes=data["meta_attributes"],
-            is_public=data["is_public"],
-            is_baseline=data["is_baseline"],
+            fields=SubmissionFields.from_mapping(data),
         )
         return Response(
             {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED

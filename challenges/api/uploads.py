@@ -34,7 +34,6 @@ from challenges import access
 from challenges.access import access_challenge_as_host
 from challenges.api.views import resolve_host_team
 from challenges.models import ResumableUpload
-from challenges.services.hosting import submitting_participation
 from challenges.services.resumable import (
     CHECKSUM_ALGORITHMS,
     Checksum,
@@ -46,6 +45,7 @@ from challenges.services.resumable import (
     resumable_upload_delete,
     resumable_upload_finish,
 )
+from challenges.submission_access import access_submitter
 from challenges.throttles import submit_throttles
 
 TUS_VERSION = "1.0.0"
@@ -132,8 +132,7 @@ def _target(request, meta: dict[str, str]) -> Target:
         phase = access.access_phase(request.user, int(challenge_raw), codename=meta["phase"])
         if kind == "public_data":
             return Target(kind=kind, phase=phase)
-        participation = submitting_participation(challenge=phase.challenge, user=request.user)
-        return Target(kind=kind, phase=phase, participation=participation)
+        return Target(kind=kind, phase=phase, submitter=access_submitter(request.user, phase))
     if kind == "bundle":
         if challenge_raw:
             if not challenge_raw.isdigit():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from challenges.access import require_challenge_host, user_is_challenge_host
+from challenges.access import require_challenge_host
 from challenges.models import (
     AuditEvent,
     Challenge,
@@ -12,30 +12,36 @@ from challenges.models import (
     ChallengePhaseSplit,
     ParticipantTeam,
 )
-from challenges.selectors import host_team_participation, participation_for_user
+from challenges.selectors import host_team_participation
 from challenges.services.audit import audit_record
 from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH, ParticipationError
+from challenges.submission_access import Submitter
 
 
-def submitting_participation(*, challenge: Challenge, user) -> ChallengeParticipation | None:
-    """Whom a user's submission is for: their team's participation, else, for the
-    challenge's hosts, the host team's (made on first use). None: they may not submit."""
-    participation = participation_for_user(user, challenge)
-    if participation is None and user_is_challenge_host(user, challenge):
-        participation = host_participation_for(challenge=challenge, user=user)
-    return participation
+def submitter_participation(submitter: Submitter) -> ChallengeParticipation | None:
+    """Whom a submission is for: the user's team's participation, else, for the
+    challenge's hosts, the host team's (made on first use, then kept on the submitter so
+    the rest of the request does not ask again). None: they may not submit."""
+    if submitter.participation is None and submitter.is_host:
+        submitter.participation = host_participation_for(
+            challenge=submitter.phase.challenge, user=submitter.user, is_host=True
+        )
+    return submitter.participation
 
 
-def host_participation_for(*, challenge: Challenge, user) -> ChallengeParticipation:
+def host_participation_for(
+    *, challenge: Challenge, user, is_host: bool | None = None
+) -> ChallengeParticipation:
     """The participation the hosts submit with (baselines, trial runs); made on first use.
 
     Hosts cannot take part in their own challenge as participants (participation
     services refuse it), so they get a team of their own, flagged `is_host_team`, with
     no members: membership would make hosts participants everywhere that team goes. Its
-    submissions stay off the public ranking unless marked as baselines.
+    submissions stay off the public ranking unless marked as baselines. `is_host`: the
+    caller's answer of `user_is_challenge_host`, when it has one.
     """
-    require_challenge_host(user, challenge, "submit as the host team")
+    require_challenge_host(user, challenge, "submit as the host team", is_host=is_host)
     with transaction.atomic():
         # One host team per challenge even when two hosts submit at once.
         Challenge.objects.select_for_update().filter(pk=challenge.pk).exists()

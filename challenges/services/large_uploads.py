@@ -4,33 +4,36 @@ EvalAI hands the client presigned S3 multipart URLs, one per 20 MiB part, then c
 the upload. Here the "presigned" URLs point at this server: each part is streamed into
 storage as it arrives (never held in memory), and finishing joins the parts and makes the
 submission through `submission_create`, with every check and quota of any other upload.
-The upload's state travels in its signed `upload_id`; nothing is written to the database
-until the submission itself.
+It is an adapter over the engine tus uploads use (`services.parts`, which stores and joins
+the parts): its parts are named by number, and the upload's state travels in its signed
+`upload_id`, so nothing is written to the database until the submission itself.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 
-from challenges.models import ChallengeParticipation, ChallengePhase, Submission
-from challenges.services.storage import CHUNK, open_stored, safe_basename
+from challenges.access import NOT_TAKING_PART, require_participation
+from challenges.models import ChallengePhase, Submission
+from challenges.services.hosting import submitter_participation
+from challenges.services.parts import part_store, parts_joined
+from challenges.services.storage import delete_quietly, safe_basename
 from challenges.services.submissions import (
+    SubmissionFields,
     SubmissionRefused,
     max_upload_bytes,
     submission_create,
     submission_reserve_id,
 )
+from challenges.submission_access import Submitter
 
 PART_BYTES = 20 * 1024 * 1024  # the CLI's part size
 _SALT = "evalserver.evalai.large-upload"
@@ -52,20 +55,15 @@ class LargeUpload:
 
 
 def large_upload_start(
-    *,
-    user,
-    phase: ChallengePhase,
-    participation: ChallengeParticipation | None,
-    file_name: str,
-    parts: int,
-    fields: dict[str, Any],
+    *, submitter: Submitter, file_name: str, parts: int, fields: SubmissionFields
 ) -> LargeUpload:
     """Reserve the submission's id and sign the upload. Who may submit is checked again,
     with everything else, when the upload finishes."""
-    if participation is None:
+    if submitter_participation(submitter) is None:
         raise SubmissionRefused(
             "Your team does not take part in this challenge: join a team and accept the terms first."
         )
+    phase = submitter.phase
     most = math.ceil(max_upload_bytes(phase) / PART_BYTES) + 1
     if not 1 <= parts <= most:
         raise SubmissionRefused(
@@ -74,12 +72,12 @@ def large_upload_start(
         )
     state = {
         "n": secrets.token_hex(12),
-        "u": user.pk,
+        "u": submitter.user.pk,
         "p": phase.pk,
         "s": submission_reserve_id(),
         "f": safe_basename(file_name, default="submission"),
         "c": parts,
-        "x": fields,
+        "x": fields.as_dict(),
     }
     return _upload(signing.dumps(state, salt=_SALT, compress=True))
 
@@ -102,34 +100,19 @@ def large_upload_part_store(*, upload_id: str, number: int, stream: IO[bytes]) -
         raise SubmissionRefused(f"This upload has parts 1 to {upload.parts}, not {number}.")
     path = upload.part_path(number)
     default_storage.delete(path)
-    try:
-        saved = default_storage.save(path, File(_Capped(stream, PART_BYTES)))
-    except BaseException:
-        default_storage.delete(path)
-        raise
+    saved, _ = part_store(path, stream, PART_BYTES)
+    if stream.read(1):  # more than a part: refused, as S3 refuses an oversized part
+        delete_quietly([saved])
+        raise SubmissionRefused(f"A part is at most {PART_BYTES} bytes.")
     if saved != path:  # a concurrent retry of the same part got there first
         default_storage.delete(saved)
     return f'"{upload.nonce}-{number}"'
 
 
-class _Capped:
-    """A request body read in chunks, refused past `limit` bytes."""
-
-    def __init__(self, stream: IO[bytes], limit: int):
-        self.stream, self.limit, self.size = stream, limit, 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(CHUNK if n is None or n < 0 else n)
-        self.size += len(data)
-        if self.size > self.limit:
-            raise SubmissionRefused(f"A part is at most {self.limit} bytes.")
-        return data
-
-
-def large_upload_finish(
-    *, user, upload_id: str, submission_pk: int, participation: ChallengeParticipation | None
-) -> Submission:
-    """Join the parts in order and submit them as one file, under the reserved id."""
+def large_upload_finish(*, submitter: Submitter, upload_id: str, submission_pk: int) -> Submission:
+    """Join the parts in order and submit them as one file, under the reserved id.
+    `submitter`: resolved for the phase the finishing request names."""
+    user = submitter.user
     upload = _upload(upload_id)
     if upload.user_id != user.pk or upload.submission_pk != int(submission_pk):
         raise SubmissionRefused("This upload belongs to another submission.", field="upload_id")
@@ -145,36 +128,21 @@ def large_upload_finish(
             field="parts",
         )
     phase = ChallengePhase.objects.select_related("challenge").get(pk=upload.phase_id)
+    participation = submitter_participation(submitter)
     if participation is not None and participation.challenge_id != phase.challenge_id:
         # The finish call names a phase of its own; the upload's phase is the one signed.
         raise SubmissionRefused("This upload belongs to another phase.", field="upload_id")
+    names = [upload.part_path(n) for n in range(1, upload.parts + 1)]
     try:
-        return _join_and_submit(upload, user=user, phase=phase, participation=participation)
+        require_participation(participation, NOT_TAKING_PART)
+        with parts_joined(names) as joined:
+            return submission_create(
+                submitter=submitter.for_phase(phase),
+                upload=UploadedFile(joined.file, name=upload.file_name, size=joined.size),
+                fields=SubmissionFields.from_mapping(upload.fields),
+                pk=upload.submission_pk,
+                sha256=joined.sha256,  # hashed while joining
+            )
     finally:
         # Submitted or refused (quota, storage, file type): the parts are not kept.
-        for n in range(1, upload.parts + 1):
-            default_storage.delete(upload.part_path(n))
-
-
-def _join_and_submit(upload, *, user, phase, participation) -> Submission:
-    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as joined:
-        for n in range(1, upload.parts + 1):
-            with open_stored(upload.part_path(n)) as part:
-                shutil.copyfileobj(part, joined, CHUNK)
-        size = joined.tell()
-        joined.seek(0)
-        f = upload.fields
-        submission = submission_create(
-            user=user,
-            phase=phase,
-            participation=participation,
-            upload=UploadedFile(joined, name=upload.file_name, size=size),
-            method_name=f.get("method_name", ""),
-            method_description=f.get("method_description", ""),
-            project_url=f.get("project_url", ""),
-            publication_url=f.get("publication_url", ""),
-            meta_attributes=f.get("meta_attributes") or {},
-            is_public=f.get("is_public"),
-            pk=upload.submission_pk,
-        )
-    return submission
+        delete_quietly(names)

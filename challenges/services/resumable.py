@@ -30,13 +30,10 @@ import hashlib
 import logging
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, transaction
 from django.db.models import Sum
@@ -45,19 +42,22 @@ from django.utils import timezone
 from challenges.access import require_challenge_host
 from challenges.models import (
     Challenge,
-    ChallengeParticipation,
     ChallengePhase,
     HostTeam,
     ResumableUpload,
     Submission,
 )
-from challenges.services.storage import CHUNK, delete_quietly, open_stored, safe_basename
+from challenges.services.hosting import submitter_participation
+from challenges.services.parts import part_store, parts_joined
+from challenges.services.storage import delete_quietly, safe_basename
 from challenges.services.submissions import (
     FileTooLarge,
+    SubmissionFields,
     SubmissionRefused,
     submission_check_before_upload,
     submission_create,
 )
+from challenges.submission_access import Submitter, access_submitter
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Target:
 
     kind: str
     phase: ChallengePhase | None = None
-    participation: ChallengeParticipation | None = None
+    submitter: Submitter | None = None  # a submission's, from access_submitter
     challenge: Challenge | None = None
     host_team: HostTeam | None = None
 
@@ -137,12 +137,11 @@ def resumable_upload_create(
         updated_at=timezone.now(),
     )
     if target.kind == Kind.SUBMISSION:
-        phase, participation = target.phase, target.participation
-        assert phase is not None
+        submitter = target.submitter
+        assert submitter is not None
+        phase, participation = submitter.phase, submitter_participation(submitter)
         submission_check_before_upload(
-            user=user,
-            phase=phase,
-            participation=participation,
+            submitter=submitter,
             file_name=file_name,
             size=length,
             pending_bytes=_pending_bytes(
@@ -199,29 +198,6 @@ class Checksum:
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")
 
 
-class _Part:
-    """At most `limit` bytes of a request body, read in chunks; `size` counts them, and
-    `digest` (when given) is fed them.
-
-    Stops early at the end of the body (a client that went away)."""
-
-    def __init__(self, stream: IO[bytes], limit: int, digest=None):
-        self.stream, self.limit, self.size, self.digest = stream, limit, 0, digest
-
-    def read(self, n: int = -1) -> bytes:
-        want = self.limit - self.size
-        if n is not None and n >= 0:
-            want = min(want, n)
-        want = min(want, CHUNK)
-        if want <= 0:
-            return b""
-        data = self.stream.read(want)
-        self.size += len(data)
-        if self.digest is not None:
-            self.digest.update(data)
-        return data
-
-
 def resumable_upload_append(
     *,
     upload: ResumableUpload,
@@ -267,22 +243,17 @@ def resumable_upload_append(
                 f"uploads/resumable/{upload.pk}/part-"
                 f"{len(upload.part_names) + len(pending) + 1:05d}-{secrets.token_hex(4)}"
             )
-            part = _Part(body, want, digest)
-            try:
-                saved = default_storage.save(name, File(part))
-            except BaseException:
-                delete_quietly([name])
-                raise
-            if part.size == 0:
+            saved, size = part_store(name, body, want, digest)
+            if size == 0:
                 delete_quietly([saved])
                 break
             if digest is None:
-                _commit(upload, [saved], part.size)
+                _commit(upload, [saved], size)
             else:
                 pending.append(saved)
-                pending_size += part.size
-            remaining -= part.size
-            if part.size < want:
+                pending_size += size
+            remaining -= size
+            if size < want:
                 break  # the body ended early: keep what arrived, the client resumes
         if digest is not None:
             if remaining > 0:
@@ -328,10 +299,11 @@ def resumable_upload_delete(*, upload: ResumableUpload) -> None:
 
 
 def submission_from_upload(
-    *, user, phase: ChallengePhase, upload_id: str, fields: dict[str, Any]
+    *, submitter: Submitter, upload_id: str, fields: SubmissionFields
 ) -> Submission:
-    """Finish the user's upload for `phase` with the submission's fields given now (the
-    submit page sends its form after the file went up)."""
+    """Finish the submitter's upload for their phase with the submission's fields given now
+    (the submit page sends its form after the file went up)."""
+    user, phase = submitter.user, submitter.phase
     upload = None
     if _UPLOAD_ID.match(str(upload_id)):
         upload = ResumableUpload.objects.filter(
@@ -341,16 +313,23 @@ def submission_from_upload(
         raise UploadRefused(
             "That upload is unknown or expired; choose the file again.", field="file"
         )
-    result = resumable_upload_finish(upload=upload, user=user, fields=fields)
+    result = resumable_upload_finish(
+        upload=upload, user=user, fields=fields.as_dict(), submitter=submitter
+    )
     return Submission.objects.get(pk=result["submission"])
 
 
 def resumable_upload_finish(
-    *, upload: ResumableUpload, user, fields: dict[str, Any] | None = None
+    *,
+    upload: ResumableUpload,
+    user,
+    fields: dict[str, Any] | None = None,
+    submitter: Submitter | None = None,
 ) -> dict[str, Any]:
     """Join the parts (streamed, hashed), verify the sha256 and hand the file to the
     ordinary service (`fields` replace those given at creation). A retried finish answers
-    what the first one made."""
+    what the first one made. `submitter`: a submission's, when the caller resolved it for
+    the upload's phase already (the submit page)."""
     if upload.kind == Kind.PUBLIC_DATA and upload.phase_id:
         # The host may have lost the role since creating the upload.
         require_challenge_host(user, upload.phase.challenge, "add public data")
@@ -379,22 +358,14 @@ def resumable_upload_finish(
         if locked is None:  # finished meanwhile
             return ResumableUpload.objects.get(pk=upload.pk).result
         parts = list(locked.part_names)
-        with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as joined:
-            digest = hashlib.sha256()
-            for name in parts:
-                with open_stored(name) as part:
-                    while chunk := part.read(CHUNK):
-                        digest.update(chunk)
-                        joined.write(chunk)
-            joined.flush()
-            if joined.tell() != locked.length or digest.hexdigest() != locked.sha256:
-                mismatch = digest.hexdigest()
+        with parts_joined(parts) as joined:
+            if joined.size != locked.length or joined.sha256 != locked.sha256:
+                mismatch = joined.sha256
                 locked.delete()
             else:
-                joined.seek(0)
                 if fields is not None:
                     locked.fields = {**locked.fields, **fields}
-                result = _deliver(locked, user=user, joined=joined)
+                result = _deliver(locked, user=user, joined=joined.file, submitter=submitter)
                 locked.finished_at = timezone.now()
                 locked.updated_at = locked.finished_at
                 locked.result = result
@@ -412,25 +383,18 @@ def resumable_upload_finish(
     return result
 
 
-def _deliver(upload: ResumableUpload, *, user, joined) -> dict[str, Any]:
+def _deliver(
+    upload: ResumableUpload, *, user, joined, submitter: Submitter | None
+) -> dict[str, Any]:
     f = upload.fields
     if upload.kind == Kind.SUBMISSION:
-        from challenges.services.hosting import submitting_participation
-
-        phase = ChallengePhase.objects.select_related("challenge").get(pk=upload.phase_id)
-        participation = submitting_participation(challenge=phase.challenge, user=user)
+        if submitter is None:  # tus's finish: the upload names the phase, nothing else did
+            phase = ChallengePhase.objects.select_related("challenge").get(pk=upload.phase_id)
+            submitter = access_submitter(user, phase)
         submission = submission_create(
-            user=user,
-            phase=phase,
-            participation=participation,
+            submitter=submitter,
             upload=UploadedFile(joined, name=upload.file_name, size=upload.length),
-            method_name=str(f.get("method_name", ""))[:1000],
-            method_description=str(f.get("method_description", "")),
-            project_url=str(f.get("project_url", "")),
-            publication_url=str(f.get("publication_url", "")),
-            meta_attributes=f.get("meta_attributes") or {},
-            is_public=f.get("is_public"),
-            is_baseline=bool(f.get("is_baseline")),
+            fields=SubmissionFields.from_mapping(f),
             sha256=upload.sha256,  # checked against the joined bytes just now
         )
         return {"submission": submission.pk, "status": submission.status}

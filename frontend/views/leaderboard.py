@@ -1,7 +1,7 @@
 """The leaderboard page of one phase split, with its best-score-over-time chart.
 
 Reads go through `challenges.leaderboard_access.access_leaderboard` and the selectors
-in `challenges.leaderboards`, like the API: the page shows exactly what the API would.
+in `challenges.selectors.leaderboards`, like the API: the page shows exactly what the API would.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from challenges import leaderboard_rules as rules
 from challenges.access import access_challenge, access_challenge_as_host, user_is_challenge_host
-from challenges.leaderboard_access import Scope, access_leaderboard, effective_visibility
+from challenges.leaderboard_access import Scope, access_leaderboard, splits_listed_to
 from challenges.models import ChallengePhaseSplit
 from challenges.selectors.leaderboards import (
     leaderboard_history,
@@ -78,11 +78,9 @@ def leaderboard(request, challenge_id: int, codename: str, split: str):
         baselines=baselines,
         now=timezone.now(),
     )
-    siblings = [
-        ps
-        for ps in view.phase.phase_splits.select_related("dataset_split")
-        if view.is_host or effective_visibility(ps) != ChallengePhaseSplit.Visibility.HOST
-    ]
+    siblings = splits_listed_to(
+        view.is_host, view.phase.phase_splits.select_related("dataset_split")
+    )
     query = {"order": ordering.label, **({"scope": view.scope} if view.is_host else {})}
     return render(
         request,

@@ -10,11 +10,16 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from challenges.access import access_challenge, access_phase, user_is_challenge_host
+from challenges.access import (
+    access_challenge,
+    access_phase,
+    phases_listed_to,
+    user_is_challenge_host,
+)
+from challenges.leaderboard_access import results_shown_to
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user, teams_of_user
-from challenges.services.hosting import submitting_participation
 from challenges.services.participation import (
     ParticipationError,
     challenge_participate,
@@ -25,13 +30,14 @@ from challenges.services.participation import (
 )
 from challenges.services.resumable import submission_from_upload
 from challenges.services.submissions import (
+    SubmissionFields,
     SubmissionRefused,
     max_upload_bytes,
     quota_state,
     submission_cancel,
     submission_create,
 )
-from challenges.submission_access import access_submission
+from challenges.submission_access import access_submission, access_submitter
 from challenges.throttles import PerUser
 from frontend.forms import SubmissionForm, TeamCreateForm, TeamJoinForm
 from frontend.views.common import int_param, page, safe_next, throttle_page, wants_json
@@ -154,39 +160,26 @@ def submit(request, challenge_id: int, codename: str):
     and trial runs), which is made on their first upload."""
     phase = access_phase(request.user, challenge_id, codename=codename)
     challenge = phase.challenge
-    is_host = user_is_challenge_host(request.user, challenge)
-    participation = participation_for_user(request.user, challenge)
-    if participation is None and not is_host:
+    submitter = access_submitter(request.user, phase)
+    if not submitter.may_submit:
         messages.info(request, "Take part in the challenge first: choose a team, accept the terms.")
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
-    form = SubmissionForm(request.POST or None, request.FILES or None, phase=phase, host=is_host)
+    form = SubmissionForm(
+        request.POST or None, request.FILES or None, phase=phase, host=submitter.is_host
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            fields = {
-                "method_name": data.get("method_name") or "",
-                "method_description": data.get("method_description") or "",
-                "project_url": data.get("project_url") or "",
-                "publication_url": data.get("publication_url") or "",
-                "meta_attributes": form.meta_values(),
-                "is_public": data["is_public"],
-                "is_baseline": bool(data.get("is_baseline")),
-            }
+            fields = SubmissionFields.from_mapping({**data, "meta_attributes": form.meta_values()})
             if data.get("upload_id"):
                 # The file went up resumably (resumable.js); the form's fields are checked
                 # here, as for a plain upload, and finishing makes the submission.
                 submission = submission_from_upload(
-                    user=request.user, phase=phase, upload_id=data["upload_id"], fields=fields
+                    submitter=submitter, upload_id=data["upload_id"], fields=fields
                 )
             else:
-                if participation is None:  # a host: the host team's
-                    participation = submitting_participation(challenge=challenge, user=request.user)
                 submission = submission_create(
-                    user=request.user,
-                    phase=phase,
-                    participation=participation,
-                    upload=data["file"],
-                    **fields,
+                    submitter=submitter, upload=data["file"], fields=fields
                 )
         except SubmissionRefused as exc:
             form.add_error("file" if exc.field == "file" else None, str(exc))
@@ -200,14 +193,15 @@ def submit(request, challenge_id: int, codename: str):
                 return JsonResponse({"ok": True, "html": html})
             messages.success(request, f"Submission {submission.pk} is queued.")
             return redirect(reverse("submission", args=[submission.pk]))
+    participation = submitter.participation
     context = {
         "phase": phase,
         "challenge": challenge,
         "form": form,
         "team": participation.team if participation else None,
-        "is_host": is_host,
+        "is_host": submitter.is_host,
         # Hosts have no quota.
-        "quota": _quota(phase, participation) if participation and not is_host else None,
+        "quota": _quota(phase, participation) if participation and not submitter.is_host else None,
         "visibility_locked": visibility_is_locked(phase),
     }
     if request.method == "POST" and wants_json(request):
@@ -227,7 +221,7 @@ def my_submissions(request, challenge_id: int):
             return redirect("host-submissions", challenge.pk)
         messages.info(request, "Your team does not take part in this challenge yet.")
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
-    phases = {p.pk: p for p in challenge.phases.all() if p.is_public or is_host}
+    phases = {p.pk: p for p in phases_listed_to(is_host, challenge.phases.all())}
     for phase in phases.values():
         phase.visibility_locked = visibility_is_locked(phase)
     submissions = (
@@ -238,12 +232,9 @@ def my_submissions(request, challenge_id: int):
     rows = []
     for s in submissions:
         s.phase = phases[s.phase_id]
-        results = [
-            r
-            for r in s.results.all()
-            if r.is_active and r.phase_split.visibility != r.phase_split.Visibility.HOST
-        ]
-        rows.append({"submission": s, "results": results})
+        rows.append(
+            {"submission": s, "results": results_shown_to(is_host, s.results.all(), s.phase)}
+        )
     return render(
         request,
         "frontend/my_submissions.html",

@@ -5,9 +5,13 @@ from __future__ import annotations
 from django.shortcuts import render
 from django.utils import timezone
 
-from challenges.access import access_challenge, challenges_visible_to, user_is_challenge_host
-from challenges.leaderboard_access import effective_visibility
-from challenges.models import ChallengePhaseSplit
+from challenges.access import (
+    access_challenge,
+    challenges_visible_to,
+    phases_listed_to,
+    user_is_challenge_host,
+)
+from challenges.leaderboard_access import splits_listed_to
 from challenges.runtime import code_runtime
 from challenges.selectors import participation_for_user, teams_of_user
 from frontend.views.common import page
@@ -32,13 +36,12 @@ def home(request):
 def challenge_detail(request, challenge_id: int):
     challenge = access_challenge(request.user, challenge_id)
     is_host = user_is_challenge_host(request.user, challenge)
-    phases = [
-        p
-        for p in challenge.phases.select_related("tournament").prefetch_related(
+    phases = phases_listed_to(
+        is_host,
+        challenge.phases.select_related("tournament").prefetch_related(
             "phase_splits__dataset_split"
-        )
-        if p.is_public or is_host
-    ]
+        ),
+    )
     now = timezone.now()
     for phase in phases:
         phase.state = (
@@ -46,11 +49,7 @@ def challenge_detail(request, challenge_id: int):
             if phase.is_open
             else ("upcoming" if phase.start_date and phase.start_date > now else "closed")
         )
-        phase.shown_splits = [
-            ps
-            for ps in phase.phase_splits.all()
-            if is_host or effective_visibility(ps) != ChallengePhaseSplit.Visibility.HOST
-        ]
+        phase.shown_splits = splits_listed_to(is_host, phase.phase_splits.all())
     participation = participation_for_user(request.user, challenge)
     teams = list(teams_of_user(request.user)) if participation is None else []
     return render(

@@ -21,6 +21,7 @@ from challenges.services.remote_evaluation import (
     remote_submission_start,
 )
 from challenges.services.submissions import submission_create, submissions_sweep
+from challenges.submission_access import access_submitter
 from tests.challenges import bundle_factory as bf
 from tests.workers.pipeline_helpers import (
     GOOD_EVALUATE,
@@ -204,11 +205,9 @@ def test_a_claimed_message_comes_back_after_its_timeout_and_a_lost_run_is_swept(
 ):
     settings.REMOTE_EVALUATION_VISIBILITY_TIMEOUT_S = 60
     phase = remote.phases.get()
-    participation = participate(users["charlie"], remote, "Crew")
+    participate(users["charlie"], remote, "Crew")
     submission = submission_create(
-        user=users["charlie"],
-        phase=phase,
-        participation=participation,
+        submitter=access_submitter(users["charlie"], phase),
         upload=SimpleUploadedFile("guess.txt", b"41"),
     )
     Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.QUEUED)
@@ -319,9 +318,7 @@ def world(users, challenge, remote, host_teams, django_user_model):
     participate(users["dave"], challenge, "Dave Team")
     phase = challenge.phases.get()
     submission = submission_create(
-        user=users["charlie"],
-        phase=phase,
-        participation=participation,
+        submitter=access_submitter(users["charlie"], phase),
         upload=SimpleUploadedFile("guess.txt", b"41"),
     )
     return {
@@ -374,7 +371,7 @@ def test_list_pages_cost_the_same_queries_for_one_row_or_many(bearer, challenge,
     from django.test.utils import CaptureQueriesContext
 
     phase = challenge.phases.get()
-    participation = participate(users["charlie"], challenge, "Crew")
+    participate(users["charlie"], challenge, "Crew")
     client = bearer("charlie")
     paths = [
         "/api/challenges/challenge/all/all/all",
@@ -392,9 +389,7 @@ def test_list_pages_cost_the_same_queries_for_one_row_or_many(bearer, challenge,
         return counts
 
     submit = lambda: submission_create(  # noqa: E731
-        user=users["charlie"],
-        phase=phase,
-        participation=participation,
+        submitter=access_submitter(users["charlie"], phase),
         upload=SimpleUploadedFile("guess.txt", b"41"),
     )
     submit()

@@ -139,3 +139,34 @@ def test_the_challenge_page_lists_the_private_split_once_revealed(api, challenge
     assert splits() == ["main"]
     end_phase(challenge)
     assert splits() == ["main", "hidden"]
+
+
+def test_a_revealed_private_split_shows_the_team_its_own_score_everywhere(
+    api, client, challenge, teams, users
+):
+    """The leaderboard, the submission page, the team's list and the API ask one rule
+    (split_is_listed_to): once the leaderboard shows the private score, so do they."""
+    own = scored(challenge, teams["A"], {"Acc": 0.5}, hidden={"Acc": 0.25})
+    client.force_login(users["charlie"])
+
+    def splits_in_api() -> list[str]:
+        body = api("charlie").get(f"/api/v1/submissions/{own.pk}/").json()
+        return [r["split"] for r in body["results"]]
+
+    assert splits_in_api() == ["main"]
+    assert "<td>hidden</td>" not in client.get(f"/submissions/{own.pk}/").content.decode()
+    end_phase(challenge)
+    assert sorted(splits_in_api()) == ["hidden", "main"]
+    hidden = next(
+        r
+        for r in api("charlie").get(f"/api/v1/submissions/{own.pk}/").json()["results"]
+        if r["split"] == "hidden"
+    )
+    assert hidden["scores"] == {"Acc": 0.25}
+    page = client.get(f"/submissions/{own.pk}/").content.decode()
+    assert "<td>hidden</td>" in page and "0.25" in page
+    listed = client.get(f"/challenges/{challenge.pk}/submissions/").content.decode()
+    assert "<td>hidden</td>" in listed
+    # Another team's submission stays out of reach after the reveal.
+    theirs = scored(challenge, teams["B"], {"Acc": 0.4}, hidden={"Acc": 0.125})
+    assert api("charlie").get(f"/api/v1/submissions/{theirs.pk}/").status_code == 404

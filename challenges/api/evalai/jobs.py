@@ -24,19 +24,22 @@ from challenges.leaderboard_access import access_leaderboard
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.selectors import host_team_participation, participation_for_user
 from challenges.selectors.leaderboards import leaderboard_page, ordering_for
-from challenges.services.hosting import submitting_participation
 from challenges.services.large_uploads import (
     large_upload_finish,
     large_upload_part_store,
     large_upload_start,
 )
 from challenges.services.storage import open_stored, safe_basename
-from challenges.services.submissions import SubmissionRefused, submission_create
-from challenges.submission_access import SubmissionView, access_submission
+from challenges.services.submissions import (
+    SubmissionFields,
+    SubmissionRefused,
+    submission_create,
+)
+from challenges.submission_access import SubmissionView, access_submission, access_submitter
 from challenges.throttles import submit_throttles
 
 
-class SubmissionFields(serializers.Serializer):
+class SubmissionFieldsInput(serializers.Serializer):
     method_name = serializers.CharField(
         required=False, allow_blank=True, max_length=1000, default=""
     )
@@ -79,8 +82,14 @@ class SubmissionFields(serializers.Serializer):
         return meta
 
 
-class SubmissionInput(SubmissionFields):
+class SubmissionInput(SubmissionFieldsInput):
     input_file = serializers.FileField()
+
+
+def fields_of(data: dict[str, Any]) -> SubmissionFields:
+    """The submission's fields from `SubmissionFieldsInput` (EvalAI's name for the meta
+    attributes is `submission_metadata`)."""
+    return SubmissionFields.from_mapping({**data, "meta_attributes": data["submission_metadata"]})
 
 
 def json_object(request) -> dict:
@@ -109,16 +118,9 @@ class PhaseSubmissions(EvalAIView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         submission = submission_create(
-            user=request.user,
-            phase=phase,
-            participation=submitting_participation(challenge=phase.challenge, user=request.user),
+            submitter=access_submitter(request.user, phase),
             upload=data["input_file"],
-            method_name=data["method_name"],
-            method_description=data["method_description"],
-            project_url=data["project_url"],
-            publication_url=data["publication_url"],
-            meta_attributes=data["submission_metadata"],
-            is_public=data["is_public"],
+            fields=fields_of(data),
         )
         view = access_submission(request.user, submission.pk)
         return Response(shapes.submission(view, request), status=status.HTTP_201_CREATED)
@@ -258,7 +260,7 @@ class LargeUploadStart(EvalAIView):
     def post(self, request, phase_pk: int):
         json_object(request)
         phase = phase_by_pk(request.user, phase_pk)
-        params = SubmissionFields(data=request.data)
+        params = SubmissionFieldsInput(data=request.data)
         params.is_valid(raise_exception=True)
         try:
             parts = int(request.data.get("num_file_chunks", 1))
@@ -268,19 +270,10 @@ class LargeUploadStart(EvalAIView):
             ) from None
         data = params.validated_data
         upload = large_upload_start(
-            user=request.user,
-            phase=phase,
-            participation=submitting_participation(challenge=phase.challenge, user=request.user),
+            submitter=access_submitter(request.user, phase),
             file_name=str(request.data.get("file_name", "")),
             parts=parts,
-            fields={
-                "method_name": data["method_name"],
-                "method_description": data["method_description"],
-                "project_url": data["project_url"],
-                "publication_url": data["publication_url"],
-                "is_public": data["is_public"],
-                "meta_attributes": data["submission_metadata"],
-            },
+            fields=fields_of(data),
         )
         urls = [
             {
@@ -318,10 +311,9 @@ class LargeUploadFinish(EvalAIView):
         json_object(request)
         phase = phase_by_pk(request.user, phase_pk)
         submission = large_upload_finish(
-            user=request.user,
+            submitter=access_submitter(request.user, phase),
             upload_id=str(request.data.get("upload_id", "")),
             submission_pk=int(submission_pk),
-            participation=submitting_participation(challenge=phase.challenge, user=request.user),
         )
         return Response(
             {"upload_id": request.data.get("upload_id"), "submission_pk": submission.pk}

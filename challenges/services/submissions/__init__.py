@@ -18,6 +18,7 @@ from challenges.services.submissions.host_actions import (
     submission_rerun,
 )
 from challenges.services.submissions.intake import (
+    SubmissionFields,
     max_upload_bytes,
     submission_check_before_upload,
     submission_create,
@@ -70,6 +71,7 @@ __all__ = [
     "QuotaExceeded",
     "QuotaState",
     "Status",
+    "SubmissionFields",
     "StorageExceeded",
     "SubmissionRefused",
     "SweepReport",

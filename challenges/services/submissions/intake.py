@@ -3,8 +3,11 @@ team's quotas, then queued for evaluation once the transaction commits."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -18,13 +21,17 @@ from challenges.access import (
     require_challenge_host,
     require_invited,
     require_participation,
-    user_is_challenge_host,
 )
 from challenges.leaderboard_rules import initial_is_public
 from challenges.models import ChallengeParticipation, ChallengePhase, Submission
+from challenges.services.hosting import submitter_participation
 from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.storage import safe_basename, sha256_stream
-from challenges.services.submissions.errors import FileTooLarge, SubmissionRefused
+from challenges.services.submissions.errors import (
+    FileTooLarge,
+    SubmissionRefused,
+    check_approved,
+)
 from challenges.services.submissions.quotas import (
     _check_quotas,
     quota_state,
@@ -32,16 +39,14 @@ from challenges.services.submissions.quotas import (
     team_storage_check,
 )
 from challenges.services.submissions.transitions import submission_enqueue
+from challenges.submission_access import Submitter
 
 # ---------------------------------------------------------------- input checks
 
 
 def _check_phase_open(phase: ChallengePhase, now: dt.datetime) -> None:
     challenge = phase.challenge
-    if not challenge.approved_by_admin:
-        raise SubmissionRefused(
-            "This challenge is not approved yet; submissions open once an admin approves it."
-        )
+    check_approved(challenge, opens="submissions")
     if phase.start_date and now < phase.start_date:
         raise SubmissionRefused(
             f"Phase {phase.codename!r} opens at {phase.start_date:%Y-%m-%d %H:%M} UTC."
@@ -172,6 +177,39 @@ def validate_meta_attributes(
 # ---------------------------------------------------------------- creation
 
 
+@dataclass(frozen=True)
+class SubmissionFields:
+    """What a team says about a submission besides its file, whatever the entry point (the
+    submit page, the v1 API, EvalAI's routes, an upload that keeps them until it ends)."""
+
+    method_name: str = ""
+    method_description: str = ""
+    project_url: str = ""
+    publication_url: str = ""
+    meta_attributes: dict[str, Any] = field(default_factory=dict)
+    is_public: bool | None = None  # None: the phase's default
+    is_baseline: bool = False
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> SubmissionFields:
+        """From a form's cleaned data, an input serializer's validated data or the fields
+        an upload kept: an absent or empty value is the default. (Meta attributes are
+        checked against the phase by `submission_create`.)"""
+        return cls(
+            method_name=str(data.get("method_name") or "")[:1000],
+            method_description=str(data.get("method_description") or ""),
+            project_url=str(data.get("project_url") or ""),
+            publication_url=str(data.get("publication_url") or ""),
+            meta_attributes=data.get("meta_attributes") or {},
+            is_public=data.get("is_public"),
+            is_baseline=bool(data.get("is_baseline")),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """For an upload to keep until it ends (JSON)."""
+        return dataclasses.asdict(self)
+
+
 def _check_may_submit(
     user,
     phase: ChallengePhase,
@@ -190,17 +228,13 @@ def _check_may_submit(
     if not is_host:
         _check_phase_open(phase, now)
         require_invited(user, phase)
-    elif not phase.challenge.approved_by_admin:
-        raise SubmissionRefused(
-            "This challenge is not approved yet; submissions open once an admin approves it."
-        )
+    else:
+        check_approved(phase.challenge, opens="submissions")
 
 
 def submission_check_before_upload(
     *,
-    user,
-    phase: ChallengePhase,
-    participation: ChallengeParticipation | None,
+    submitter: Submitter,
     file_name: str,
     size: int,
     pending_bytes: int = 0,
@@ -209,9 +243,9 @@ def submission_check_before_upload(
     its name and size before its first byte (resumable uploads): who, when, which file type,
     how large, the team's storage (with `pending_bytes` of its other unfinished uploads) and
     its quotas. `submission_create` checks everything again when the file is complete."""
-    is_host = user_is_challenge_host(user, phase.challenge)
+    phase, participation, is_host = submitter.phase, submitter.participation, submitter.is_host
     _check_may_submit(
-        user,
+        submitter.user,
         phase,
         participation,
         is_host=is_host,
@@ -242,17 +276,9 @@ STORE_BEFORE_CHECKING_BYTES = 1024 * 1024
 
 def submission_create(
     *,
-    user,
-    phase: ChallengePhase,
-    participation: ChallengeParticipation | None,
+    submitter: Submitter,
     upload: UploadedFile,
-    method_name: str = "",
-    method_description: str = "",
-    project_url: str = "",
-    publication_url: str = "",
-    meta_attributes: dict[str, Any] | None = None,
-    is_public: bool | None = None,
-    is_baseline: bool = False,
+    fields: SubmissionFields = SubmissionFields(),
     pk: int | None = None,
     sha256: str | None = None,
 ) -> Submission:
@@ -262,11 +288,13 @@ def submission_create(
     the upload; a refused submission's file is deleted again. `pk`: an id reserved earlier
     (`submission_reserve_id`), for uploads that announce their id before the file arrives.
     `sha256`: the file's, when the caller has just checked it (a finished resumable upload,
-    up to 10 GiB): it is not read once more to hash it.
+    up to 10 GiB): it is not read once more to hash it. `submitter`: from `access_submitter`;
+    a host's submission makes the host team's participation on first use.
     """
     now = timezone.now()
-    is_host = user_is_challenge_host(user, phase.challenge)
-    if is_baseline and participation is not None:
+    user, phase, is_host = submitter.user, submitter.phase, submitter.is_host
+    participation = submitter_participation(submitter)
+    if fields.is_baseline and participation is not None:
         require_challenge_host(user, phase.challenge, "add baseline submissions", is_host=is_host)
     # Tournament phases take models and round predictions (challenges.services.tournaments).
     _check_may_submit(
@@ -279,7 +307,7 @@ def submission_create(
         "or predictions for the open round to .../tournament/rounds/<number>/submissions/.",
     )
     _check_file(phase, upload)
-    meta = validate_meta_attributes(phase, meta_attributes)
+    meta = validate_meta_attributes(phase, fields.meta_attributes)
     team_id = participation.team_id
     if not is_host and upload.size > STORE_BEFORE_CHECKING_BYTES:
         # Before the file is stored; again under the lock below, where concurrent uploads
@@ -304,7 +332,7 @@ def submission_create(
             ChallengeParticipation.objects.select_for_update().get(pk=participation.pk)
             if not is_host:
                 quotas_and_storage_check(phase=phase, team_id=team_id, incoming=size, now=now)
-            public = initial_is_public(phase, is_public)
+            public = initial_is_public(phase, fields.is_public)
             if public and phase.is_restricted_to_select_one_submission:
                 # One public submission per team: the new one replaces the old (as in EvalAI).
                 Submission.objects.filter(phase=phase, team_id=team_id, is_public=True).update(
@@ -319,13 +347,13 @@ def submission_create(
                 file_name=(upload.name or "submission")[:255],
                 input_sha256=sha,
                 input_size=size,
-                method_name=method_name,
-                method_description=method_description,
-                project_url=project_url,
-                publication_url=publication_url,
+                method_name=fields.method_name,
+                method_description=fields.method_description,
+                project_url=fields.project_url,
+                publication_url=fields.publication_url,
                 meta_attributes=meta,
                 is_public=public,
-                is_baseline=is_baseline,
+                is_baseline=fields.is_baseline,
                 submitted_at=now,
             )
             if public and phase.is_restricted_to_select_one_submission:
