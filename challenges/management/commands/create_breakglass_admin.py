@@ -11,6 +11,7 @@ from challenges.identity.accounts import breakglass_admin_create
 
 
 class Command(BaseCommand):
+    stealth_options = ("stdin",)  # call_command(..., stdin=...) in tests
     help = (
         "Create (or reset the password of) the break-glass admin: a superuser who may "
         "sign in with a local password when SSO_ONLY is on, for when the identity provider "
@@ -26,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, email, password_stdin, **options):
         if password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
+            password = options.get("stdin", sys.stdin).readline().rstrip("\n")
             if len(password) < 12:
                 raise CommandError("The password from stdin is shorter than 12 characters.")
         else:
