@@ -256,4 +256,5 @@ if admin.site.is_registered(_User):
     admin.site.unregister(_User)
 admin.site.register(_User, AuditedUserAdmin)
 
-from challenges import admin_tournaments  # noqa: E402, F401  (registers tournament admins)
+# Register the tournament and sign-in admins.
+from challenges import admin_identity, admin_tournaments  # noqa: E402, F401

@@ -47,6 +47,10 @@ class LDAPBackend(LibraryLDAPBackend):
 
     def authenticate_ldap_user(self, ldap_user, password):
         user = super().authenticate_ldap_user(ldap_user, password)
+        # The library signs in deactivated users too; Django's own backend does not, and
+        # the API's token endpoint relies on the backend to refuse them.
+        if user is not None and not user.is_active:
+            return None
         # Without a group search the directory cannot say who is in which group: the
         # roles are then left alone rather than taken from everyone.
         if user is not None and self.settings.GROUP_SEARCH is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from challenges.models import HostTeam, HostTeamMember
 
@@ -48,9 +48,7 @@ def user_sync_roles(*, user: AbstractBaseUser, groups: Iterable[str]) -> RoleCha
         for group, team_name in settings.SSO_HOST_TEAM_GROUPS.items():
             wanted = group.strip().casefold() in member_of
             if wanted:
-                team, _ = HostTeam.objects.get_or_create(
-                    name=team_name, defaults={"created_by": user}
-                )
+                team = _host_team(team_name, user)
                 _, created = HostTeamMember.objects.get_or_create(team=team, user=user)
                 if created:
                     joined.append(team_name)
@@ -59,3 +57,14 @@ def user_sync_roles(*, user: AbstractBaseUser, groups: Iterable[str]) -> RoleCha
                 if deleted:
                     left.append(team_name)
     return RoleChanges(admin=admin, joined=joined, left=left)
+
+
+def _host_team(name: str, first_member: AbstractBaseUser) -> HostTeam:
+    try:
+        with transaction.atomic():
+            return HostTeam.objects.get_or_create(name=name, defaults={"created_by": first_member})[
+                0
+            ]
+    except IntegrityError:
+        # Two first members signed in at once; the other one created it.
+        return HostTeam.objects.get(name=name)
