@@ -56,3 +56,8 @@ class LDAPBackend(LibraryLDAPBackend):
         if user is not None and self.settings.GROUP_SEARCH is not None:
             user_sync_roles(user=user, groups=ldap_user.group_names)
         return user
+
+    def get_user(self, user_id):
+        # As for the sign-in above: a deactivated user's session ends here too.
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None

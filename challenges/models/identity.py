@@ -30,7 +30,7 @@ class ExternalIdentity(models.Model):
     last_sign_in = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name_plural = "external identities"
+        verbose_name_plural = _("external identities")
         constraints = [
             models.UniqueConstraint(fields=["provider", "subject"], name="uniq_external_identity")
         ]

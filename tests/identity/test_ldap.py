@@ -106,6 +106,16 @@ def test_a_local_namesake_is_not_taken_over_by_the_directory_account(directory, 
     assert client.get("/accounts/tokens/").context["user"].pk == squatter.pk
 
 
+def test_a_deactivated_user_is_refused_and_their_session_ends(directory, client):
+    _, uid, _ = directory
+    assert log_in(client, uid, "erin-ldap-pw").status_code == 302
+    User.objects.filter(username=uid).update(is_active=False)
+    assert client.get("/accounts/tokens/").status_code == 302  # back to the login page
+    assert log_in(client, uid, "erin-ldap-pw").status_code == 200
+    answer = client.post("/api/v1/auth/token/", {"username": uid, "password": "erin-ldap-pw"})
+    assert answer.status_code == 400
+
+
 def test_the_api_token_endpoint_takes_directory_passwords(directory, client):
     _, uid, _ = directory
     answer = client.post("/api/v1/auth/token/", {"username": uid, "password": "erin-ldap-pw"})
