@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.mail import send_mail
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
@@ -37,7 +38,9 @@ def signup(request):
             request,
             _("Accounts here come from your organisation's sign-in: sign in below instead."),
         )
-        return redirect("login")
+        # Links to sign-up elsewhere on the site carry where to go next; so does this.
+        target = safe_next(request, "")
+        return redirect(f"{reverse('login')}?{urlencode({'next': target})}" if target else "login")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]

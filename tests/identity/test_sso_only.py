@@ -58,6 +58,9 @@ def test_sign_up_is_off(sso_only, client):
     assert "Sign in with Example SSO" in page
     assert 'href="/accounts/signup/"' not in page
     assert "Forgot your password?" not in page
+    # The challenge page's "Sign up to take part" link still lands where it meant to.
+    answer = client.get("/accounts/signup/?next=/challenges/3/")
+    assert answer["Location"] == "/accounts/login/?next=%2Fchallenges%2F3%2F"
 
 
 def test_a_local_password_no_longer_signs_in_anywhere(sso_only, client, users):
