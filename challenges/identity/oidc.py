@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from challenges.identity.accounts import user_for_identity
+from challenges.identity.accounts import IdentityRefused, user_for_identity
 from challenges.identity.roles import user_sync_roles
 from challenges.models import ExternalIdentity
 
@@ -111,7 +111,6 @@ class OIDCBackend(OIDCAuthenticationBackend):
             # A code that is wrong, used or expired, a token that fails a check, or a
             # provider that does not answer: the person is not signed in, and is told so.
             log.warning("OpenID Connect sign-in refused: %s", exc)
-            request.oidc_error = str(exc)
             return None
 
     def _verify_jws(self, payload, key):
@@ -148,12 +147,12 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return bool(claims.get("sub"))
 
     def get_or_create_user(self, access_token, id_token, payload):
-        from challenges.identity.accounts import IdentityRefused
-
         claims = self.get_userinfo(access_token, id_token, payload)
         if not self.verify_claims(claims):
             raise SuspiciousOperation("the provider's answer names no subject (sub)")
-        email = str(claims.get("email") or "")
+        # An address the provider itself has not verified must not pass the site's or a
+        # challenge's email-domain rules (a provider may let users type in their own).
+        email = "" if claims.get("email_verified") is False else str(claims.get("email") or "")
         try:
             user = user_for_identity(
                 provider=ExternalIdentity.Provider.OIDC,
@@ -164,8 +163,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
                 last_name=str(claims.get("family_name") or ""),
             )
         except IdentityRefused as exc:
-            self.request.oidc_error = str(exc)
-            self.request.oidc_refusal = str(exc)
+            self.request.oidc_refusal = str(exc)  # shown on the login page (views.sso)
             return None
         groups = claims.get(settings.OIDC_GROUPS_CLAIM) or []
         if isinstance(groups, str):

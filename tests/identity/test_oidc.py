@@ -163,6 +163,17 @@ def test_an_address_outside_the_sites_domains_is_refused_at_first_sign_in(oidc, 
     assert not User.objects.filter(username="dave").exists()
 
 
+def test_an_address_the_provider_has_not_verified_does_not_pass_the_domain_rule(
+    oidc, client, settings
+):
+    settings.ALLOWED_EMAIL_DOMAINS = ["example.org"]
+    oidc.set_users({"dave": {**CAST["dave"], "email_verified": False}})
+    answer = sign_in(client, "dave")
+    assert answer["Location"] == "/accounts/login/"
+    assert "open only to email addresses at example.org" in flashes(answer)
+    assert not User.objects.filter(username="dave").exists()
+
+
 def test_a_deactivated_users_session_ends(oidc, client):
     sign_in(client, "dave")
     User.objects.filter(username="dave").update(is_active=False)
