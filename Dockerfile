@@ -44,11 +44,19 @@ WORKDIR /app
 # depends on and none of its own packages. Then the servers' imports are tried with
 # exactly those dependencies (a development venv hides gaps: pytest brings `packaging`,
 # which Celery's Redis transport needs), so a gap fails the build, not every start.
+# The LDAP extra's python-ldap builds against libldap: its headers and a compiler are
+# installed for the build and removed after (the runtime libraries stay).
 COPY pyproject.toml ./
-RUN pip install . \
- && python -c "import celery.bin.celery, gunicorn.app.wsgiapp, kombu.transport.redis, psycopg2" \
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev libldap-dev libsasl2-dev \
+        libldap-2.5-0 libsasl2-2 \
+ && pip install '.[ldap]' \
+ && python -c "import celery.bin.celery, gunicorn.app.wsgiapp, kombu.transport.redis, psycopg2, ldap, django_auth_ldap, mozilla_django_oidc" \
  && pip uninstall -y evalserver \
- && rm -rf build ./*.egg-info
+ && apt-get purge -y gcc libc6-dev libldap-dev libsasl2-dev \
+ && apt-get autoremove -y \
+ && rm -rf /var/lib/apt/lists/* build ./*.egg-info \
+ && python -c "import ldap"
 
 # .dockerignore keeps the venv, var/, tests and local secrets out of the context. The code
 # stays root-owned and read-only for the app user and for the evaluation sandbox's uid,

@@ -16,6 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The test suite also signs in against a real slapd: the LDAP extra (python-ldap builds
+# against libldap; .ci/run installs its headers). `make demo` does not need it.
+LDAP_STAMP := $(VENV)/.installed-ldap
+$(LDAP_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,ldap]'
+	touch $(LDAP_STAMP)
+
 # A local .env (DEBUG on, a generated key) that settings read, so that `manage.py ...`
 # works as the README prints it in this checkout. Never overwritten; the environment wins.
 .env:
@@ -40,7 +47,7 @@ demo: $(STAMP) .env
 	$(VENV)/bin/celery -A evalserver worker --loglevel=INFO --concurrency=2 & worker=$$!; \
 	$(VENV)/bin/gunicorn evalserver.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --timeout 600 --access-logfile -
 
-test: $(STAMP) evalai-cli
+test: $(STAMP) $(LDAP_STAMP) evalai-cli
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest

@@ -256,4 +256,6 @@ if admin.site.is_registered(_User):
     admin.site.unregister(_User)
 admin.site.register(_User, AuditedUserAdmin)
 
-from challenges.tournaments import admin as tournament_admin  # noqa: E402, F401  (registers tournament admins)
+# Register the tournament and sign-in admins.
+from challenges import admin_identity  # noqa: E402, F401
+from challenges.tournaments import admin as tournament_admin  # noqa: E402, F401

@@ -1,6 +1,7 @@
 """`evalserver-cli`: the participant's (and bot's) command line, over the REST API only.
 
     evalserver-cli login https://comp.example.org alice          # asks for the password
+    evalserver-cli login https://comp.example.org --token-stdin  # SSO: a token from /accounts/tokens/
     evalserver-cli challenges
     evalserver-cli data 3 dev --out data/                       # public files; resumes partial ones
     evalserver-cli quota 3 dev
@@ -63,11 +64,23 @@ class Api:
         except requests.RequestException as exc:
             raise CliError(f"cannot reach {self.url}: {exc}") from None
         if response.status_code >= 400:
-            raise CliError(f"{method} /api/v1/{path}: {response.status_code} {_detail(response)}")
+            message = f"{method} /api/v1/{path}: {response.status_code} {_detail(response)}"
+            if response.status_code == 401:
+                message += "\n" + signin_hint(self.url)
+            raise CliError(message)
         return response
 
     def get(self, path: str, **kwargs) -> Any:
         return self.call("GET", path, **kwargs).json()
+
+
+def signin_hint(url: str) -> str:
+    return (
+        f"Sign in with `evalserver-cli login {url} USERNAME`. If you sign in to the site "
+        f"with your organisation's account (SSO), create a token at {url}/accounts/tokens/ "
+        f"and save it with `evalserver-cli login {url} --token-stdin` (or set "
+        "EVALSERVER_TOKEN)."
+    )
 
 
 def _detail(response: requests.Response) -> str:
@@ -168,17 +181,36 @@ def _cell(value: Any) -> str:
 
 
 def cmd_login(args, _api) -> int:
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
-    api = Api(args.server, None)
-    token = api.call(
-        "POST", "auth/token/", data={"username": args.username, "password": password}
-    ).json()["token"]
+    if args.token_stdin:
+        # A token made on the site's tokens page: how SSO users sign in, having no password.
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise CliError("no token on stdin: paste the token from /accounts/tokens/", 2)
+        Api(args.server, token).call("GET", "auth/tokens/")  # refused at once if it is wrong
+        who = "your token"
+    else:
+        if not args.username:
+            raise CliError(
+                "give a USERNAME (and type the password), or --token-stdin.\n"
+                + signin_hint(args.server.rstrip("/")),
+                2,
+            )
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+        try:
+            token = (
+                Api(args.server, None)
+                .call("POST", "auth/token/", data={"username": args.username, "password": password})
+                .json()["token"]
+            )
+        except CliError as exc:
+            raise CliError(f"{exc}\n{signin_hint(args.server.rstrip('/'))}") from None
+        who = args.username
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump({"url": args.server, "token": token}, fh)
-    print(f"logged in to {args.server} as {args.username}; token saved in {path}")
+    print(f"logged in to {args.server} as {who}; token saved in {path}")
     return 0
 
 
@@ -492,8 +524,14 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("login", help="get an API token and save it")
     c.add_argument("server")
-    c.add_argument("username")
+    c.add_argument("username", nargs="?")
     c.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    c.add_argument(
+        "--token-stdin",
+        action="store_true",
+        help="read an API token (from the site's tokens page) from stdin instead: for "
+        "accounts that sign in with the organisation's identity provider",
+    )
     c.set_defaults(run=cmd_login, needs_api=False)
 
     c = sub.add_parser("challenges", help="the challenges you can see")

@@ -152,6 +152,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "frontend.context_processors.sign_in",
             ],
         },
     },
@@ -438,6 +439,80 @@ CACHES = {
 }
 # API tokens expire this many days after they were made; 0 keeps them until revoked.
 TOKEN_TTL_DAYS = envint("TOKEN_TTL_DAYS", 0)
+
+# Sign-in with the organisation's identity provider (docs/deployment.md, "Company sign-in").
+# OpenID Connect through mozilla-django-oidc (authorization code flow with PKCE, nonce,
+# signature, issuer and audience checks); the endpoints come from the provider's discovery
+# document (challenges.identity.oidc). LDAP / Active Directory through django-auth-ldap.
+OIDC_DISCOVERY_URL = env("OIDC_DISCOVERY_URL", "")
+OIDC_ENABLED = bool(OIDC_DISCOVERY_URL)
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "") or "single sign-on"
+OIDC_RP_CLIENT_ID = env("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = env("OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = env("OIDC_SIGN_ALGO", "RS256")
+OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = envbool("OIDC_TOKEN_USE_BASIC_AUTH", False)
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT_S", 10)
+# requests' `verify`: a CA bundle for a provider behind the company's own CA, else true.
+OIDC_VERIFY_SSL: bool | str = env("OIDC_CA_FILE", "") or envbool("OIDC_VERIFY_TLS", True)
+OIDC_DISCOVERY_CACHE_S = envint("OIDC_DISCOVERY_CACHE_S", 3600)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc-callback"
+LOGIN_REDIRECT_URL_FAILURE = "login"
+if OIDC_ENABLED and not OIDC_RP_CLIENT_ID:
+    raise ImproperlyConfigured(
+        "OIDC_DISCOVERY_URL is set but OIDC_CLIENT_ID is not: register this site as a client "
+        "at the identity provider (redirect URI: SITE_URL + /oidc/callback/) and set both."
+    )
+
+LDAP_SERVER_URI = env("LDAP_SERVER_URI", "")
+LDAP_ENABLED = bool(LDAP_SERVER_URI)
+if LDAP_ENABLED:
+    from challenges.identity.ldap_config import ldap_settings
+
+    globals().update(ldap_settings(env, envbool, envint))
+
+# Groups at the provider (OIDC's groups claim, LDAP's group search) decide roles at every
+# sign-in: members of SSO_ADMIN_GROUPS are site admins (staff and superuser), members of a
+# group in SSO_HOST_TEAM_GROUPS ("group=Host team;other group=Other team") are in that
+# host team; a user no longer in the group loses the role. Empty: roles are left alone.
+SSO_ADMIN_GROUPS = envlist("SSO_ADMIN_GROUPS", "")
+
+
+def _group_team_pairs(name: str) -> dict[str, str]:
+    pairs = {}
+    for item in env(name, "").split(";"):
+        if not item.strip():
+            continue
+        group, sep, team = item.partition("=")
+        if not sep or not group.strip() or not team.strip():
+            raise ImproperlyConfigured(
+                f"{name}: expected 'group=Host team name' pairs separated by ';', got {item!r}"
+            )
+        pairs[group.strip()] = team.strip()
+    return pairs
+
+
+SSO_HOST_TEAM_GROUPS = _group_team_pairs("SSO_HOST_TEAM_GROUPS")
+# SSO only: no sign-up, no local passwords, no password reset, except for the break-glass
+# admin that `manage.py create_breakglass_admin` creates.
+SSO_ONLY = envbool("SSO_ONLY", False)
+if SSO_ONLY and not (OIDC_ENABLED or LDAP_ENABLED):
+    raise ImproperlyConfigured(
+        "SSO_ONLY=true needs a provider to sign in with: set OIDC_DISCOVERY_URL or "
+        "LDAP_SERVER_URI (docs/deployment.md, Company sign-in)."
+    )
+# Sign-up (local and first SSO sign-in) and taking part in any challenge are open only to
+# email addresses at these domains or their subdomains; empty: any address.
+ALLOWED_EMAIL_DOMAINS = envlist("ALLOWED_EMAIL_DOMAINS", "")
+AUTHENTICATION_BACKENDS = [
+    "challenges.identity.local.LocalPasswordBackend",
+    *(["challenges.identity.ldap.LDAPBackend"] if LDAP_ENABLED else []),
+    *(["challenges.identity.oidc.OIDCBackend"] if OIDC_ENABLED else []),
+]
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "evalserver@localhost")

@@ -7,11 +7,12 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 
+from challenges.identity.accounts import user_may_use_password
 from challenges.leaderboard_rules import initial_is_public, visibility_is_locked
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
-from challenges.services.participation import TEAM_NAME_MAX_LENGTH
+from challenges.services.participation import TEAM_NAME_MAX_LENGTH, site_email_refusal
 
 
 class SignupForm(UserCreationForm):
@@ -28,7 +29,19 @@ class SignupForm(UserCreationForm):
     # (frontend.views.account.signup); addresses are not verified here, so refusing a
     # duplicate protected nothing.
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip()
+        email = self.cleaned_data["email"].strip()
+        refusal = site_email_refusal(email)
+        if refusal:
+            raise forms.ValidationError(refusal)
+        return email
+
+
+class LocalPasswordResetForm(PasswordResetForm):
+    """Django's reset form (which already skips accounts without a usable password),
+    mailing only those who may sign in with a password here."""
+
+    def get_users(self, email):
+        return (user for user in super().get_users(email) if user_may_use_password(user))
 
 
 class TeamCreateForm(forms.Form):

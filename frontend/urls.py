@@ -2,7 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from frontend.views import account, choices, host, leaderboard, participant, public, tournaments
+from frontend.views import (
+    account,
+    choices,
+    host,
+    leaderboard,
+    participant,
+    public,
+    sso,
+    tournaments,
+)
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -74,6 +83,9 @@ urlpatterns = [
     path("accounts/login/", account.login_view, name="login"),
     path("accounts/logout/", account.LogoutView.as_view(), name="logout"),
     path("accounts/tokens/", account.tokens, name="tokens"),
+    # Company sign-in (OpenID Connect); LDAP signs in through the login form above.
+    path("oidc/authenticate/", sso.OIDCStart.as_view(), name="oidc-start"),
+    path("oidc/callback/", sso.OIDCCallback.as_view(), name="oidc-callback"),
     path("accounts/password/", account.password_change_view, name="password_change"),
     path(
         "accounts/password/done/",

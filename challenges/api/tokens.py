@@ -3,7 +3,9 @@ the choice of DRF's table; challenges.authentication honours TOKEN_TTL_DAYS)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -45,7 +47,18 @@ class TokenObtain(ObtainAuthToken):
     )
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            errors = dict(serializer.errors)
+            if settings.OIDC_ENABLED:
+                # Their password is the provider's, which this endpoint never sees.
+                errors["detail"] = _(
+                    "Accounts that sign in with %(provider)s have no password here: create "
+                    "a token at %(url)s and give it to your tool instead."
+                ) % {
+                    "provider": settings.OIDC_PROVIDER_NAME,
+                    "url": request.build_absolute_uri("/accounts/tokens/"),
+                }
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         token = token_get_or_create(user=serializer.validated_data["user"])
         return Response({"token": token.key, **_token_out(token)})
 

@@ -9,6 +9,7 @@ from challenges.models.challenge import (
     HostTeamMember,
     Leaderboard,
 )
+from challenges.models.identity import BreakGlassAdmin, ExternalIdentity
 from challenges.models.leaderboard import LeaderboardEntry
 from challenges.models.participation import (
     ChallengeParticipation,
@@ -22,12 +23,14 @@ from challenges.models.webhooks import Round, Webhook, WebhookDelivery
 
 __all__ = [
     "AuditEvent",
+    "BreakGlassAdmin",
     "Challenge",
     "ChallengeParticipation",
     "ChallengePhase",
     "ChallengePhaseSplit",
     "DatasetSplit",
     "EvaluationScript",
+    "ExternalIdentity",
     "HostTeam",
     "HostTeamMember",
     "Leaderboard",

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import require_team_member, user_is_team_member
 from challenges.models import (
@@ -198,6 +200,18 @@ def email_domain(email: str) -> str:
     return normalise_domain(email.rpartition("@")[2]) if "@" in (email or "") else ""
 
 
+def site_email_refusal(email: str) -> str:
+    """Why this site (ALLOWED_EMAIL_DOMAINS) does not let `email` sign up or take part;
+    empty when it does. The same matching as a challenge's allowed_email_domains."""
+    allowed = [normalise_domain(d) for d in settings.ALLOWED_EMAIL_DOMAINS if d]
+    if not allowed or any(domain_matches(email_domain(email), rule) for rule in allowed):
+        return ""
+    return _(
+        "This site is open only to email addresses at %(domains)s (or their subdomains); "
+        "%(email)s is not one of them. Use your organisation's address."
+    ) % {"domains": _listed(allowed), "email": email or _("an account without an address")}
+
+
 # Rules shared by joining and participating
 
 
@@ -262,6 +276,18 @@ def _check_members_eligible(
                 "challenge."
             )
         domain = email_domain(member.email)
+        if site_email_refusal(member.email):
+            raise ParticipationError(
+                _(
+                    "This site is open only to email addresses at %(domains)s (or their "
+                    "subdomains); %(whose)s address is not. Change the account's email "
+                    "address or take part with another team."
+                )
+                % {
+                    "domains": _listed(settings.ALLOWED_EMAIL_DOMAINS),
+                    "whose": _whose(member, actor),
+                }
+            )
         if allowed and not any(domain_matches(domain, rule) for rule in allowed):
             raise ParticipationError(
                 f"{challenge.title!r} is open only to email addresses at {_listed(allowed)} "

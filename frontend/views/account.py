@@ -11,8 +11,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.mail import send_mail
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
+from challenges.identity.accounts import user_may_use_password
 from challenges.services.tokens import (
     token_expires_at,
     token_public_id,
@@ -20,7 +23,7 @@ from challenges.services.tokens import (
     token_rotate,
 )
 from challenges.throttles import PerAddress, PerEmail, PerUsername
-from frontend.forms import SignupForm
+from frontend.forms import LocalPasswordResetForm, SignupForm
 from frontend.views.common import safe_next, throttle_page
 
 
@@ -30,6 +33,14 @@ def signup(request):
     account is made either way; a known address's owner is told by email."""
     if request.user.is_authenticated:
         return redirect("home")
+    if settings.SSO_ONLY:
+        messages.info(
+            request,
+            _("Accounts here come from your organisation's sign-in: sign in below instead."),
+        )
+        # Links to sign-up elsewhere on the site carry where to go next; so does this.
+        target = safe_next(request, "")
+        return redirect(f"{reverse('login')}?{urlencode({'next': target})}" if target else "login")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
@@ -37,7 +48,7 @@ def signup(request):
         user = form.save()
         if known:
             _tell_known_address(request, email, user.username)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="challenges.identity.local.LocalPasswordBackend")
         messages.success(
             request,
             f"Welcome, {user.username}. Create or join a team, then take part in a challenge.",
@@ -66,7 +77,13 @@ login_view = throttle_page(("login_ip", PerAddress), ("login_user", PerUsername)
 )
 password_reset_view = throttle_page(
     ("password_reset_ip", PerAddress), ("password_reset_user", PerUsername)
-)(auth_views.PasswordResetView.as_view(template_name="frontend/accounts/password_reset_form.html"))
+)(
+    auth_views.PasswordResetView.as_view(
+        template_name="frontend/accounts/password_reset_form.html",
+        # Mails only those who may use a password (SSO only: the break-glass admin).
+        form_class=LocalPasswordResetForm,
+    )
+)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -91,12 +108,24 @@ class LogoutView(auth_views.LogoutView):
         return response
 
 
-password_change_view = login_required(
-    auth_views.PasswordChangeView.as_view(
-        template_name="frontend/accounts/password_change_form.html",
-        success_url="/accounts/password/done/",
-    )
+_password_change = auth_views.PasswordChangeView.as_view(
+    template_name="frontend/accounts/password_change_form.html",
+    success_url="/accounts/password/done/",
 )
+
+
+@login_required
+def password_change_view(request, *args, **kwargs):
+    """Users who sign in through the organisation have no password here to change."""
+    if not user_may_use_password(request.user) or not request.user.has_usable_password():
+        messages.info(
+            request,
+            _("You sign in with your organisation's account: change its password there."),
+        )
+        return redirect("tokens")
+    return _password_change(request, *args, **kwargs)
+
+
 password_change_done_view = login_required(
     auth_views.PasswordChangeDoneView.as_view(
         template_name="frontend/accounts/password_change_done.html"
@@ -127,5 +156,12 @@ def tokens(request):
     return render(
         request,
         "frontend/accounts/tokens.html",
-        {"tokens": rows, "ttl_days": settings.TOKEN_TTL_DAYS, "new_key": new_key},
+        {
+            "tokens": rows,
+            "ttl_days": settings.TOKEN_TTL_DAYS,
+            "new_key": new_key,
+            "has_password": request.user.has_usable_password()
+            and user_may_use_password(request.user),
+            "site_url": request.build_absolute_uri("/").rstrip("/"),
+        },
     )

@@ -50,11 +50,10 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def web_server(pipeline_env, tmp_path_factory):
-    """gunicorn serving the app on a free 127.0.0.1 port, with production settings, on
-    the same database, storage and broker queue as the test's worker."""
-    root = tmp_path_factory.mktemp("web")
+def start_web_server(pipeline_env, root: Path, port: int | None = None, **extra: str) -> Server:
+    """gunicorn serving the app on 127.0.0.1 (a free port unless given), with production
+    settings plus `extra`, on the same database, storage and broker queue as the test's
+    worker. Callers stop it with `stop_web_server`."""
     env = worker_env(
         **pipeline_env,
         DEBUG="false",
@@ -63,6 +62,7 @@ def web_server(pipeline_env, tmp_path_factory):
         SESSION_COOKIE_SECURE="false",
         CSRF_COOKIE_SECURE="false",
         STATIC_ROOT=str(root / "static"),
+        **extra,
     )
     bin_dir = Path(sys.executable).parent
     collect = subprocess.run(
@@ -74,7 +74,7 @@ def web_server(pipeline_env, tmp_path_factory):
         timeout=300,
     )
     assert collect.returncode == 0, collect.stderr
-    port = spare_port()
+    port = port or spare_port()
     log_path = root / "gunicorn.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -114,12 +114,22 @@ def web_server(pipeline_env, tmp_path_factory):
             proc.terminate()
             pytest.fail(f"gunicorn not answering in 60 s:\n{server.log()[-3000:]}")
         time.sleep(0.2)
-    yield server
-    proc.terminate()
+    return server
+
+
+def stop_web_server(server: Server) -> None:
+    server.proc.terminate()
     try:
-        proc.wait(timeout=20)
+        server.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def web_server(pipeline_env, tmp_path_factory):
+    server = start_web_server(pipeline_env, tmp_path_factory.mktemp("web"))
+    yield server
+    stop_web_server(server)
 
 
 @pytest.fixture(scope="session")
