@@ -121,14 +121,23 @@ class PostgresCluster:
         )  # fmt: skip
         return done.returncode == 0
 
-    def createdb(self, name: str) -> str:
+    def createdb(self, name: str, template: str | None = None) -> str:
+        copy = ["-T", template] if template else []
         subprocess.run(
-            ["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
+            ["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", *copy, name],
             check=True,
             capture_output=True,
             timeout=60,
         )
         return self.url(name)
+
+    def dropdb(self, name: str) -> None:
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "--force", name],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def log(self) -> str:
         try:
@@ -332,3 +341,13 @@ class Beat:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+def start_together(*processes) -> None:
+    """Start processes side by side (each `.start()` waits until it is ready): two cores
+    shared by everything, and most of a start is waiting on imports."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(processes)) as pool:
+        for started in [pool.submit(p.start) for p in processes]:
+            started.result()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -20,18 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import require_service
 from tests.drills.processes import (
     Beat,
     Gunicorn,
     PostgresCluster,
     http,
     manage,
-    postgres_cluster_available,
     query,
 )
 from tests.drills.site import drill_bundle, drill_env, machine_folders, site_prepare
-from tests.services import RedisProcess, WorkerProcess
+from tests.services import WorkerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
@@ -40,27 +37,14 @@ DOWN_FOR_S = 4
 FINAL = ("finished", "failed", "cancelled")
 
 
-@pytest.fixture
-def cluster():
-    require_service(
-        "PostgreSQL server binaries (initdb, pg_ctl) and runuser", postgres_cluster_available()
-    )
-    cluster = PostgresCluster().init().start()
-    yield cluster
-    cluster.destroy()
-
-
 def test_postgresql_stopped_and_started_mid_burst_loses_no_submission_and_runs_none_twice(
-    cluster, tmp_path
+    cluster, redis_server, tmp_path
 ):
-    require_service("redis-server (the Redis binary)", shutil.which("redis-server") is not None)
     url = cluster.createdb("drill")
     with contextlib.ExitStack() as stack, machine_folders("pg-restart") as (_root, folders):
-        redis = RedisProcess(workdir=tmp_path / "redis").start()
-        stack.callback(redis.kill)
         env = drill_env(
             database_url=url,
-            broker_url=redis.url,
+            broker_url=redis_server.url,
             folders=folders,
             # Sweep every second; re-send what waited 5 s (production: 30 s and 300 s).
             SWEEPER_INTERVAL_S="1",
