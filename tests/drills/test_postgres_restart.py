@@ -27,7 +27,7 @@ from tests.drills.processes import (
     manage,
     query,
 )
-from tests.drills.site import drill_bundle, drill_env, machine_folders, site_prepare
+from tests.drills.installation import drill_bundle, drill_env, machine_folders, site_prepare
 from tests.services import WorkerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
