@@ -201,6 +201,8 @@ class Gunicorn:
 
     env: dict[str, str]
     log_path: Path
+    # Another checkout (a previous release's); its PYTHONPATH is in `env`.
+    cwd: Path = ROOT
     workers: int = 2
     threads: int = 4
     port: int = field(default_factory=spare_port)
@@ -235,7 +237,7 @@ class Gunicorn:
                     "--access-logfile",
                     "-",
                 ],  # fmt: skip
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -21,8 +21,8 @@ import pytest
 
 from tests.conftest import require_service
 from tests.drills.conftest import MIGRATED
-from tests.drills.processes import Gunicorn, api_json, http, run_shell, start_together
 from tests.drills.installation import drill_bundle, drill_env, machine_folders, site_prepare
+from tests.drills.processes import Gunicorn, api_json, http, run_shell, start_together
 from tests.services import ROOT, S3Server, WorkerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.drills.installation import drill_bundle, drill_env, machine_folders, site_prepare
 from tests.drills.processes import (
     Beat,
     Gunicorn,
@@ -27,7 +28,6 @@ from tests.drills.processes import (
     manage,
     query,
 )
-from tests.drills.installation import drill_bundle, drill_env, machine_folders, site_prepare
 from tests.services import WorkerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
