@@ -165,14 +165,13 @@ def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
 # ---------------------------------------------------------------- evalserver's own commands
 
 
-def manage(env: dict[str, str], *args: str, cwd: Path = ROOT, python: str = sys.executable,
-           timeout: float = 300, stdin: str | None = None) -> str:  # fmt: skip
-    """`python manage.py ARGS` with `env`; its stdout, or AssertionError with its output."""
+def manage(env: dict[str, str], *args: str, cwd: Path = ROOT, timeout: float = 300) -> str:
+    """`python manage.py ARGS` of the checkout `cwd`, with `env`; its stdout, or
+    AssertionError with its output."""
     done = subprocess.run(
-        [python, "manage.py", *args],
+        [sys.executable, "manage.py", *args],
         cwd=cwd,
         env=env,
-        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -54,8 +54,8 @@ def test_a_backup_restored_into_a_new_database_and_storage_serves_the_same(
     backup = tmp_path / "backup"
     backup.mkdir()
     with contextlib.ExitStack() as stack:
-        live_root, live_folders = stack.enter_context(machine_folders("live"))
-        new_root, new_folders = stack.enter_context(machine_folders("restored"))
+        _live_root, live_folders = stack.enter_context(machine_folders("live"))
+        _new_root, new_folders = stack.enter_context(machine_folders("restored"))
         s3_live, s3_new, backup_env = {}, {}, {"BACKUP": str(backup)}
         if backend == "s3":
             s3 = S3Server(workdir=tmp_path / "s3", bucket="live").start()

@@ -27,6 +27,7 @@ from tests.drills.processes import (
     http,
     manage,
     query,
+    start_together,
 )
 from tests.services import WorkerProcess
 
@@ -41,7 +42,8 @@ def test_postgresql_stopped_and_started_mid_burst_loses_no_submission_and_runs_n
     cluster, redis_server, tmp_path
 ):
     url = cluster.createdb("drill")
-    with contextlib.ExitStack() as stack, machine_folders("pg-restart") as (_root, folders):
+    with contextlib.ExitStack() as stack:
+        _root, folders = stack.enter_context(machine_folders("pg-restart"))
         env = drill_env(
             database_url=url,
             broker_url=redis_server.url,
@@ -52,12 +54,13 @@ def test_postgresql_stopped_and_started_mid_burst_loses_no_submission_and_runs_n
             THROTTLE_SUBMIT_USER="10000/minute",
         )
         manage(env, "migrate", "--noinput", "-v0")
-        web = Gunicorn(env, tmp_path / "gunicorn.log").start()
-        stack.callback(web.stop)
+        web = Gunicorn(env, tmp_path / "gunicorn.log")
         worker = WorkerProcess(
             env=env, log_path=tmp_path / "worker.log", node=f"drill-{uuid.uuid4().hex[:6]}@%h"
-        ).start()
+        )
+        stack.callback(web.stop)
         stack.callback(worker.stop)
+        start_together(web, worker)
         stack.callback(Beat(env, tmp_path).start().stop)
         site = site_prepare(env, web.url, drill_bundle(), tmp_path)
         outcome = _burst_with_a_restart(cluster, url, web, site)
