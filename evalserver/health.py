@@ -4,19 +4,26 @@ worker status operators look at (`GET /api/v1/ops/status/`, staff only)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count, Min
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 HEALTH_PATH = "/healthz"
+# What a client is asked to wait before trying again while the database is away (a
+# restart of PostgreSQL takes seconds).
+DATABASE_RETRY_AFTER_S = 5
+
+log = logging.getLogger(__name__)
 
 
 class HealthCheckMiddleware:
@@ -37,6 +44,36 @@ class HealthCheckMiddleware:
         except Exception as exc:  # the database is down: say so, do not raise
             body, code = {"status": "error", "database": type(exc).__name__}, 503
         return HttpResponse(json.dumps(body), status=code, content_type="application/json")
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that could not reach the database answers 503 with Retry-After, not 500.
+
+    While PostgreSQL restarts, every request fails on its first query; nothing the client
+    sent was wrong, and the same request succeeds seconds later. Nothing was half done
+    either: the request's transaction did not commit, and submission_create removes a
+    stored file whose row was not written.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.warning("database unavailable for %s %s: %s", request.method, request.path, exception)
+        message = _("The database is unavailable for a moment; try again in a few seconds.")
+        if request.path.startswith("/api/"):
+            response = HttpResponse(
+                json.dumps({"detail": message}), status=503, content_type="application/json"
+            )
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
 
 
 def workers_alive(timeout: float = 1.0) -> list[str] | None:

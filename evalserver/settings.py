@@ -129,6 +129,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "evalserver.health.HealthCheckMiddleware",
+    # Outermost of the rest, so a view's database error becomes a 503 (it runs last).
+    "evalserver.health.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -33,6 +33,33 @@ def test_healthz_says_503_when_the_database_is_down(client, monkeypatch):
     assert response.status_code == 503 and response.json()["status"] == "error"
 
 
+def test_a_view_that_cannot_reach_the_database_answers_503_with_retry_after(client, monkeypatch):
+    """While PostgreSQL restarts: try again, not a 500 (tests/drills has the real restart)."""
+    from django.db import OperationalError
+
+    from challenges.api.views import ChallengeList
+
+    def down(self, request):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(ChallengeList, "get", down)
+    response = client.get("/api/v1/challenges/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "try again" in response.json()["detail"]
+
+
+def test_other_errors_of_a_view_are_not_taken_for_an_unavailable_database(client, monkeypatch):
+    from challenges.api.views import ChallengeList
+
+    def broken(self, request):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(ChallengeList, "get", broken)
+    client.raise_request_exception = False
+    assert client.get("/api/v1/challenges/").status_code == 500
+
+
 @pytest.mark.parametrize(("who", "status"), [(None, 401), ("charlie", 403), ("alice", 403)])
 def test_ops_status_is_for_staff_only(api, who, status):
     assert api(who).get("/api/v1/ops/status/").status_code == status

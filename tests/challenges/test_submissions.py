@@ -236,3 +236,25 @@ def test_the_sweeper_fails_running_submissions_past_their_deadline(api, challeng
         report.failed == 1 and submission.status == "failed" and submission.failure_kind == "lost"
     )
     assert "ghost@host/99" in submission.failure_message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_committed_while_the_database_goes_away_is_accepted_with_its_file(
+    challenge, api, monkeypatch, settings, tmp_path
+):
+    """The row is committed; marking it queued right after fails (PostgreSQL stopping).
+    The answer is 201, not a 503 that would make the client send it again, and the stored
+    file stays: the row still points at it, and the sweeper will send it for evaluation."""
+    from django.db import OperationalError
+
+    from challenges.services.submissions import intake
+
+    def database_gone(**kwargs):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(intake, "submission_enqueue", database_gone)
+    response = submit(api("charlie"), challenge, "probe", "41", name="a.txt", **ok_meta())
+    assert response.status_code == 201, response.content
+    submission = Submission.objects.get(pk=response.json()["id"])
+    assert submission.status == Submission.Status.SUBMITTED
+    assert (settings.MEDIA_ROOT / submission.input_file.name).read_bytes() == b"41"

@@ -359,8 +359,14 @@ def submission_create(
             if public and phase.is_restricted_to_select_one_submission:
                 leaderboard_refresh(phase=phase, team_ids=[team_id])
             challenge = phase.challenge
+            # robust: once the row is committed the submission is accepted, whatever
+            # happens to the enqueue (the database going away right after the commit). An
+            # error here would answer 503, so the client sends it again, and the except
+            # below would delete the file the committed row points at; the sweeper sends
+            # a row left `submitted` instead.
             transaction.on_commit(
-                lambda: submission_enqueue(submission_id=submission.pk, challenge=challenge)
+                lambda: submission_enqueue(submission_id=submission.pk, challenge=challenge),
+                robust=True,
             )
     except BaseException:
         default_storage.delete(path)
