@@ -43,14 +43,16 @@ class PreferencesMiddleware:
             translation.activate(language)
             request.LANGUAGE_CODE = language
         browser_zone = valid_time_zone(request.COOKIES.get(TIME_ZONE_COOKIE))
-        if browser_zone and not saved.get("time_zone") and request.user.is_authenticated:
-            # The first visit of a signed-in person whose zone is not saved yet: the
-            # browser's guess becomes theirs, changeable on the account page.
-            if profile_set_time_zone(
-                user=request.user, time_zone=browser_zone, only_if_unset=True
-            ):
-                remember_preferences(request, request.user)
-                saved = request.session[SESSION_KEY]
+        # The first visit of a signed-in person whose zone is not saved yet: the browser's
+        # guess becomes theirs, changeable on the preferences page.
+        if (
+            browser_zone
+            and not saved.get("time_zone")
+            and request.user.is_authenticated
+            and profile_set_time_zone(user=request.user, time_zone=browser_zone, only_if_unset=True)
+        ):
+            remember_preferences(request, request.user)
+            saved = request.session[SESSION_KEY]
         zone = valid_time_zone(saved.get("time_zone")) or browser_zone or settings.TIME_ZONE
         if request.path.startswith("/api/"):
             # The API speaks UTC ISO 8601 whoever asks: scripts compare and store its
@@ -59,7 +61,12 @@ class PreferencesMiddleware:
         else:
             timezone.activate(zoneinfo.ZoneInfo(zone))
         response = self.get_response(request)
-        if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
+        if (
+            language
+            and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language
+            # The switcher answering this very request sets the new choice itself.
+            and settings.LANGUAGE_COOKIE_NAME not in response.cookies
+        ):
             # So the pages stay in this language after signing out, on this browser.
             response.set_cookie(
                 settings.LANGUAGE_COOKIE_NAME, language, max_age=YEAR, samesite="Lax"

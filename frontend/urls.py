@@ -2,7 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from frontend.views import account, choices, host, leaderboard, participant, public, tournaments
+from frontend.views import (
+    account,
+    choices,
+    host,
+    leaderboard,
+    participant,
+    preferences,
+    public,
+    tournaments,
+)
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -74,6 +83,8 @@ urlpatterns = [
     path("accounts/login/", account.login_view, name="login"),
     path("accounts/logout/", account.LogoutView.as_view(), name="logout"),
     path("accounts/tokens/", account.tokens, name="tokens"),
+    path("accounts/preferences/", preferences.preferences, name="preferences"),
+    path("i18n/setlang/", preferences.set_language, name="set-language"),
     path("accounts/password/", account.password_change_view, name="password_change"),
     path(
         "accounts/password/done/",
