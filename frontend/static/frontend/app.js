@@ -25,8 +25,10 @@
   // the next page on; a zone chosen on the preferences page is not overwritten.
   try {
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (zone && document.cookie.split("; ").every(function (c) { return c.indexOf("evalserver_tz=") !== 0; })) {
-      document.cookie = "evalserver_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    // IANA names are letters, digits, "/", "_", "+" and "-": safe in a cookie as they are.
+    if (zone && /^[A-Za-z0-9_+\/-]+$/.test(zone) &&
+        document.cookie.split("; ").every(function (c) { return c.indexOf("evalserver_tz=") !== 0; })) {
+      document.cookie = "evalserver_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
     }
   } catch (err) { /* no Intl: the site's zone stays */ }
 
