@@ -135,7 +135,9 @@ def test_every_template_text_is_inside_a_translate_tag():
 
 
 def test_the_template_check_finds_plain_words_and_ignores_marked_ones():
-    plain = '{% load i18n %}<p title="Hello there">Log in</p><button data-confirm="Sure?">x</button>'
+    plain = (
+        '{% load i18n %}<p title="Hello there">Log in</p><button data-confirm="Sure?">x</button>'
+    )
     marked = (
         '{% load i18n %}<p title="{% translate "Hi" %}">{% translate "Log in" %}</p>'
         "{% blocktranslate %}Hello {{ name }}{% endblocktranslate %}<td>{{ x }} · CSV</td>"
@@ -281,9 +283,7 @@ def test_the_catalogue_has_every_marked_string(tmp_path):
     """Extract the strings again, in a copy of the sources with the committed catalogues:
     anything new comes out untranslated (or fuzzy, if gettext guessed from a near one)."""
     for name in ("evalserver", "challenges", "workers", "locale", *TRANSLATED):
-        shutil.copytree(
-            ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "manage.py", tmp_path)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "DEBUG": "true"}
     answer = subprocess.run(
