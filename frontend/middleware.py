@@ -43,14 +43,11 @@ class PreferencesMiddleware:
             translation.activate(language)
             request.LANGUAGE_CODE = language
         browser_zone = valid_time_zone(request.COOKIES.get(TIME_ZONE_COOKIE))
-        # The first visit of a signed-in person whose zone is not saved yet: the browser's
-        # guess becomes theirs, changeable on the preferences page.
-        if (
-            browser_zone
-            and not saved.get("time_zone")
-            and request.user.is_authenticated
-            and profile_set_time_zone(user=request.user, time_zone=browser_zone, only_if_unset=True)
-        ):
+        if browser_zone and not saved.get("time_zone") and request.user.is_authenticated:
+            # The first visit of a signed-in person whose zone is not saved yet: the
+            # browser's guess becomes theirs, changeable on the preferences page. Either
+            # way the session learns the saved zone, so this runs once per session.
+            profile_set_time_zone(user=request.user, time_zone=browser_zone, only_if_unset=True)
             remember_preferences(request, request.user)
             saved = request.session[SESSION_KEY]
         zone = valid_time_zone(saved.get("time_zone")) or browser_zone or settings.TIME_ZONE
