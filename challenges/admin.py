@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from challenges.models import (
     AuditEvent,
@@ -110,27 +112,35 @@ class ChallengeAdmin(admin.ModelAdmin):
     inlines = [PhaseInline, DatasetSplitInline, LeaderboardInline, ScriptInline]
     actions = ["approve", "reject"]
 
-    @admin.display(description="Warnings from the last upload")
+    @admin.display(description=gettext_lazy("Warnings from the last upload"))
     def warnings(self, obj):
         if not obj.load_warnings:
-            return "none"
+            return _("none")
         return format_html_join(
             "\n",
             "<div><code>{}</code> {} {}</div>",
             ((w["file"], w["key"], w["message"]) for w in obj.load_warnings),
         )
 
-    @admin.action(description="Approve selected challenges")
+    @admin.action(description=gettext_lazy("Approve selected challenges"))
     def approve(self, request, queryset):
         for challenge in queryset:
             challenge_approve(challenge=challenge, reviewer=request.user)
-        self.message_user(request, f"Approved {queryset.count()} challenge(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            _("Approved %(count)s challenge(s).") % {"count": queryset.count()},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Reject selected challenges")
+    @admin.action(description=gettext_lazy("Reject selected challenges"))
     def reject(self, request, queryset):
         for challenge in queryset:
             challenge_reject(challenge=challenge, reviewer=request.user)
-        self.message_user(request, f"Rejected {queryset.count()} challenge(s).", messages.WARNING)
+        self.message_user(
+            request,
+            _("Rejected %(count)s challenge(s).") % {"count": queryset.count()},
+            messages.WARNING,
+        )
 
 
 class PhaseSplitInline(admin.TabularInline):
@@ -193,7 +203,7 @@ class ChallengeParticipationAdmin(admin.ModelAdmin):
             participation=obj, banned=obj.is_banned, reason=obj.banned_reason or "", by=request.user
         )
 
-    @admin.action(description="Ban selected teams from the leaderboards")
+    @admin.action(description=gettext_lazy("Ban selected teams from the leaderboards"))
     def ban(self, request, queryset):
         for participation in queryset.select_related("challenge"):
             participation_set_banned(
@@ -202,13 +212,17 @@ class ChallengeParticipationAdmin(admin.ModelAdmin):
                 reason=f"banned by {request.user}",
                 by=request.user,
             )
-        self.message_user(request, f"Banned {queryset.count()} team(s).", messages.WARNING)
+        self.message_user(
+            request, _("Banned %(count)s team(s).") % {"count": queryset.count()}, messages.WARNING
+        )
 
-    @admin.action(description="Lift the ban of selected teams")
+    @admin.action(description=gettext_lazy("Lift the ban of selected teams"))
     def unban(self, request, queryset):
         for participation in queryset.select_related("challenge"):
             participation_set_banned(participation=participation, banned=False, by=request.user)
-        self.message_user(request, f"Lifted {queryset.count()} ban(s).", messages.SUCCESS)
+        self.message_user(
+            request, _("Lifted %(count)s ban(s).") % {"count": queryset.count()}, messages.SUCCESS
+        )
 
 
 @admin.register(AuditEvent)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -134,9 +135,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language (Accept-Language, or the switcher's cookie); a signed-in
+    # person's saved choice wins, once AuthenticationMiddleware knows who they are.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "frontend.middleware.PreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -155,6 +160,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context_processors.sign_in",
+                "django.template.context_processors.i18n",
+                "frontend.context.page",
             ],
         },
     },
@@ -188,9 +195,23 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# English is the source language; Japanese is complete (locale/ja/LC_MESSAGES). One
+# catalogue at the repository root serves every app, so a string has one translation.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ja", "日本語")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# Dates and numbers as each language writes them (evalserver/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["evalserver.formats"]
+# The site's time zone: pages show dates in it until a person's own zone is known (their
+# profile, or their browser's on the first visit). Stored times are UTC either way.
+TIME_ZONE = env("TIME_ZONE", "UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(
+        f"TIME_ZONE={TIME_ZONE!r} is not an IANA time zone (for example Asia/Tokyo): {exc}"
+    ) from exc
 USE_TZ = True
 
 

@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy
 from django.views.generic import RedirectView
 
 from challenges.throttles import PerAddress, PerUsername
 from evalserver.health import OpsStatus
 from frontend.views.common import throttle_page
 
-admin.site.site_header = "evalserver administration"
-admin.site.site_title = "evalserver admin"
+admin.site.site_header = gettext_lazy("evalserver administration")
+admin.site.site_title = gettext_lazy("evalserver admin")
 # The admin's own login form counts against the same limits as the site's (issue 11).
 admin.site.login = throttle_page(("login_ip", PerAddress), ("login_user", PerUsername))(
     admin.site.login

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from django.utils import formats, timezone
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 36
@@ -22,6 +24,16 @@ def running_best(
     return best
 
 
+def _day(when: dt.datetime) -> str:
+    return formats.date_format(timezone.localtime(when), "SHORT_DATE_FORMAT")
+
+
+def _moment(when: dt.datetime) -> str:
+    """A point in time in the reader's zone, named (as frontend.templatetags.when does)."""
+    local = timezone.localtime(when)
+    return escape(f"{formats.date_format(local, 'SHORT_DATETIME_FORMAT')} {local:%Z}")
+
+
 def best_score_svg(
     points: Sequence[tuple[dt.datetime, float]],
     *,
@@ -33,8 +45,8 @@ def best_score_svg(
     """A step line of the best `label` over time, with every submission as a faint dot and
     baselines as dashed lines. Returns markup for a `<figure>`; empty points give a note."""
     if not points:
-        return (
-            '<p class="meta">No scored submissions yet: the chart appears with the first one.</p>'
+        return '<p class="meta">{}</p>'.format(
+            escape(_("No scored submissions yet: the chart appears with the first one."))
         )
     best = running_best(points, higher_is_better=higher_is_better)
     times = [p[0] for p in points]
@@ -64,10 +76,11 @@ def best_score_svg(
         else:
             path.append(f"M{x(when):.1f},{y(value):.1f}")
     path.append(f"H{x(end):.1f}")
+    title = escape(_("Best %(metric)s over time") % {"metric": label})
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="Best {escape(label)} over time" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>Best {escape(label)} over time</title>",
+        f'aria-label="{title}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{title}</title>",
         f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" '
         f'y2="{HEIGHT - BOTTOM}"/>',
         f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}"/>',
@@ -78,14 +91,15 @@ def best_score_svg(
             f"{value:.4g}</text>"
         )
     parts.append(
-        f'<text class="tick" x="{LEFT}" y="{HEIGHT - 12}">{start:%Y-%m-%d}</text>'
+        f'<text class="tick" x="{LEFT}" y="{HEIGHT - 12}">{_day(start)}</text>'
         f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 12}" text-anchor="end">'
-        f"{end:%Y-%m-%d %H:%M}</text>"
+        f"{_moment(end)}</text>"
     )
     for name, value in baselines:
+        tip = escape(_("baseline %(name)s") % {"name": name})
         parts.append(
             f'<line class="baseline" x1="{LEFT}" y1="{y(value):.1f}" x2="{WIDTH - RIGHT}" '
-            f'y2="{y(value):.1f}"><title>baseline {escape(name)}: {value:.4g}</title></line>'
+            f'y2="{y(value):.1f}"><title>{tip}: {value:.4g}</title></line>'
         )
     for when, value in points:
         parts.append(f'<circle class="dot" cx="{x(when):.1f}" cy="{y(value):.1f}" r="2.5"/>')
@@ -93,7 +107,7 @@ def best_score_svg(
     for when, value in best:
         parts.append(
             f'<circle class="best-dot" cx="{x(when):.1f}" cy="{y(value):.1f}" r="4">'
-            f"<title>{when:%Y-%m-%d %H:%M} UTC: {value:.4g}</title></circle>"
+            f"<title>{_moment(when)}: {value:.4g}</title></circle>"
         )
     parts.append("</svg>")
     return "".join(parts)

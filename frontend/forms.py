@@ -8,16 +8,22 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 
 from challenges.identity.accounts import user_may_use_password
 from challenges.leaderboard_rules import initial_is_public, visibility_is_locked
-from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
+from challenges.models import ChallengePhase
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH, site_email_refusal
+from challenges.services.profiles import known_time_zones
+from frontend.labels import SUBMISSION_STATUS, VISIBILITY
 
 
 class SignupForm(UserCreationForm):
     email = forms.EmailField(
-        required=True, help_text="Used for password resets and challenges open to some domains."
+        required=True,
+        label=_("Email"),
+        help_text=_("Used for password resets and challenges open to some domains."),
     )
 
     class Meta(UserCreationForm.Meta):
@@ -45,20 +51,20 @@ class LocalPasswordResetForm(PasswordResetForm):
 
 
 class TeamCreateForm(forms.Form):
-    name = forms.CharField(label="Team name", max_length=TEAM_NAME_MAX_LENGTH)
+    name = forms.CharField(label=_("Team name"), max_length=TEAM_NAME_MAX_LENGTH)
 
 
 class TeamJoinForm(forms.Form):
-    invitation_code = forms.CharField(label="Invitation code", max_length=64)
+    invitation_code = forms.CharField(label=_("Invitation code"), max_length=64)
 
 
 class HostTeamForm(forms.Form):
-    name = forms.CharField(label="Host team name", max_length=100)
+    name = forms.CharField(label=_("Host team name"), max_length=100)
 
 
 class BundleForm(forms.Form):
     file = forms.FileField(
-        label="Challenge zip",
+        label=_("Challenge zip"),
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
     )
 
@@ -66,13 +72,17 @@ class BundleForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > settings.BUNDLE_MAX_UPLOAD_BYTES:
             raise forms.ValidationError(
-                f"The zip is {upload.size} bytes; the limit is {settings.BUNDLE_MAX_UPLOAD_BYTES}."
+                _("The zip is %(size)s; the limit is %(limit)s."),
+                params={
+                    "size": filesizeformat(upload.size),
+                    "limit": filesizeformat(settings.BUNDLE_MAX_UPLOAD_BYTES),
+                },
             )
         return upload
 
 
 class NewChallengeForm(BundleForm):
-    host_team = forms.ModelChoiceField(queryset=None, label="Host team", empty_label=None)
+    host_team = forms.ModelChoiceField(queryset=None, label=_("Host team"), empty_label=None)
 
     def __init__(self, *args, host_teams, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,15 +92,15 @@ class NewChallengeForm(BundleForm):
 def default_meta_fields() -> dict[str, forms.Field]:
     """EvalAI's default meta attributes, fresh for each form."""
     return {
-        "method_name": forms.CharField(label="Method name", max_length=1000, required=False),
+        "method_name": forms.CharField(label=_("Method name"), max_length=1000, required=False),
         "method_description": forms.CharField(
-            label="Method description", required=False, widget=forms.Textarea(attrs={"rows": 3})
+            label=_("Method description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
         ),
         "project_url": forms.URLField(
-            label="Project URL", max_length=1000, required=False, assume_scheme="https"
+            label=_("Project URL"), max_length=1000, required=False, assume_scheme="https"
         ),
         "publication_url": forms.URLField(
-            label="Publication URL", max_length=1000, required=False, assume_scheme="https"
+            label=_("Publication URL"), max_length=1000, required=False, assume_scheme="https"
         ),
     }
 
@@ -102,11 +112,11 @@ class SubmissionForm(forms.Form):
     submission service checks their values.
     """
 
-    file = forms.FileField(label="Submission file", required=False)
+    file = forms.FileField(label=_("Submission file"), required=False)
     # Set by the page's script once the file went up through the resumable upload API: the
     # form then carries the upload's id instead of the file.
     upload_id = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)
-    is_public = forms.BooleanField(label="Show on the leaderboard", required=False)
+    is_public = forms.BooleanField(label=_("Show on the leaderboard"), required=False)
 
     def __init__(self, *args, phase: ChallengePhase, host: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -114,14 +124,14 @@ class SubmissionForm(forms.Form):
         self.fields["is_public"].initial = initial_is_public(phase, None)
         if visibility_is_locked(phase):
             self.fields["is_public"].disabled = True
-            self.fields["is_public"].help_text = "This phase shows every submission."
+            self.fields["is_public"].help_text = _("This phase shows every submission.")
         elif phase.is_restricted_to_select_one_submission:
-            self.fields[
-                "is_public"
-            ].help_text = "Your team shows one submission per phase: this one would replace it."
+            self.fields["is_public"].help_text = _(
+                "Your team shows one submission per phase: this one would replace it."
+            )
         if host:
             self.fields["is_baseline"] = forms.BooleanField(
-                label="Baseline (shown on the leaderboard, marked, without a rank)",
+                label=_("Baseline (shown on the leaderboard, marked, without a rank)"),
                 required=False,
             )
         if phase.allowed_submission_file_types:
@@ -151,7 +161,7 @@ class SubmissionForm(forms.Form):
     def clean(self):
         data = super().clean()
         if not data.get("file") and not data.get("upload_id"):
-            self.add_error("file", "Choose the file to submit.")
+            self.add_error("file", _("Choose the file to submit."))
         return data
 
     @property
@@ -197,16 +207,34 @@ def _meta_field(definition: dict[str, Any]) -> forms.Field:
 class HostSubmissionFilter(forms.Form):
     """The host's submission list filters. Bad values are ignored, never an error page."""
 
-    phase = forms.ChoiceField(required=False)
-    status = forms.ChoiceField(required=False, choices=[("", "any"), *Submission.Status.choices])
-    team = forms.CharField(required=False, max_length=100, label="Team name contains")
+    phase = forms.ChoiceField(required=False, label=_("Phase"))
+    status = forms.ChoiceField(
+        required=False,
+        label=_("Status"),
+        choices=[("", _("any")), *SUBMISSION_STATUS.items()],
+    )
+    team = forms.CharField(required=False, max_length=100, label=_("Team name contains"))
 
     def __init__(self, *args, phases, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["phase"].choices = [("", "any"), *[(p.codename, p.name) for p in phases]]
+        self.fields["phase"].choices = [("", _("any")), *[(p.codename, p.name) for p in phases]]
 
 
 class VisibilityForm(forms.Form):
     visibility = forms.TypedChoiceField(
-        coerce=int, choices=ChallengePhaseSplit.Visibility.choices, label="Visibility"
+        coerce=int, choices=list(VISIBILITY.items()), label=_("Visibility")
     )
+
+
+class PreferencesForm(forms.Form):
+    """The language and time zone a person reads pages in (frontend.views.preferences)."""
+
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        help_text=_("Dates and deadlines on every page are shown in this zone."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(z, z) for z in sorted(known_time_zones())]

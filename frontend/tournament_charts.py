@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 
 from frontend.charts import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH
 
@@ -14,7 +15,9 @@ def score_by_round_svg(points: Sequence[tuple[int, float]], *, label: str, team:
     """One dot per resolved round the team was scored in, joined by a line, with a zero
     line (a correlation below it lost). Returns markup for a `<figure>`."""
     if not points:
-        return f'<p class="meta">{escape(team)} has no scored round yet.</p>'
+        return '<p class="meta">{}</p>'.format(
+            escape(_("%(team)s has no scored round yet.") % {"team": team})
+        )
     points = sorted(points)
     rounds = [p[0] for p in points]
     first, last = min(rounds), max(rounds)
@@ -33,7 +36,7 @@ def score_by_round_svg(points: Sequence[tuple[int, float]], *, label: str, team:
     def y(value: float) -> float:
         return TOP + (HEIGHT - TOP - BOTTOM) * (high - value) / (high - low)
 
-    title = f"{label} of {team} by round"
+    title = _("%(metric)s of %(team)s by round") % {"metric": label, "team": team}
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
@@ -59,9 +62,10 @@ def score_by_round_svg(points: Sequence[tuple[int, float]], *, label: str, team:
     )
     parts.append(f'<path class="best" d="{path}"/>')
     for number, value in points:
+        tip = escape(_("round %(number)s") % {"number": number})
         parts.append(
             f'<circle class="best-dot" cx="{x(number):.1f}" cy="{y(value):.1f}" r="4">'
-            f"<title>round {number}: {value:.4g}</title></circle>"
+            f"<title>{tip}: {value:.4g}</title></circle>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -8,6 +8,7 @@ from frontend.views import (
     host,
     leaderboard,
     participant,
+    preferences,
     public,
     sso,
     tournaments,
@@ -86,6 +87,8 @@ urlpatterns = [
     # Company sign-in (OpenID Connect); LDAP signs in through the login form above.
     path("oidc/authenticate/", sso.OIDCStart.as_view(), name="oidc-start"),
     path("oidc/callback/", sso.OIDCCallback.as_view(), name="oidc-callback"),
+    path("accounts/preferences/", preferences.preferences, name="preferences"),
+    path("i18n/setlang/", preferences.set_language, name="set-language"),
     path("accounts/password/", account.password_change_view, name="password_change"),
     path(
         "accounts/password/done/",

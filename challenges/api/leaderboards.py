@@ -146,7 +146,8 @@ class LeaderboardCsv(APIView):
                 "submission_id",
                 "is_baseline",
                 "is_host_team",
-                "submitted_at",
+                # The zone is named in the header, as in every CSV export (UTC ISO 8601).
+                "submitted_at (UTC)",
                 *labels,
                 "execution_time_s",
                 "method_name",

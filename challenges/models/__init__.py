@@ -16,6 +16,7 @@ from challenges.models.participation import (
     ParticipantTeam,
     ParticipantTeamMember,
 )
+from challenges.models.profile import UserProfile
 from challenges.models.submission import Submission, SubmissionResult
 from challenges.models.tournaments import RoundSubmission, Tournament, TournamentModel
 from challenges.models.uploads import ResumableUpload
@@ -44,6 +45,7 @@ __all__ = [
     "SubmissionResult",
     "Tournament",
     "TournamentModel",
+    "UserProfile",
     "Webhook",
     "WebhookDelivery",
 ]

@@ -25,3 +25,11 @@ def participant_failure(message: str) -> str:
     from challenges.failure_text import participant_failure_text
 
     return participant_failure_text(message or "")
+
+
+@register.filter
+def label(value, kind: str) -> str:
+    """The translated word for a stored value (frontend.labels): `s.status|label:"submission_status"`."""
+    from frontend.labels import label as label_of
+
+    return label_of(kind, value)

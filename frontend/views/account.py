@@ -51,7 +51,8 @@ def signup(request):
         login(request, user, backend="challenges.identity.local.LocalPasswordBackend")
         messages.success(
             request,
-            f"Welcome, {user.username}. Create or join a team, then take part in a challenge.",
+            _("Welcome, %(username)s. Create or join a team, then take part in a challenge.")
+            % {"username": user.username},
         )
         return redirect(safe_next(request, "/teams/"))
     return render(
@@ -61,11 +62,15 @@ def signup(request):
 
 def _tell_known_address(request, email: str, username: str) -> None:
     reset = request.build_absolute_uri(reverse("password_reset"))
+    # In the language of the page that signed up: the best guess of what the owner reads.
     send_mail(
-        "A new evalserver account uses your email address",
-        f"Someone signed up as {username!r} with this address, which another account "
-        f"already uses. If it was you, there is nothing to do. If you meant to reach your "
-        f"existing account, reset its password at {reset}.",
+        _("A new evalserver account uses your email address"),
+        _(
+            "Someone signed up as “%(username)s” with this address, which another account "
+            "already uses. If it was you, there is nothing to do. If you meant to reach your "
+            "existing account, reset its password at %(url)s."
+        )
+        % {"username": username, "url": reset},
         settings.DEFAULT_FROM_EMAIL,
         [email],
         fail_silently=True,
@@ -98,12 +103,14 @@ class LogoutView(auth_views.LogoutView):
                 revoked |= token_revoke(user=user, public_id=token_public_id(token))
         response = super().post(request, *args, **kwargs)
         if revoked:
-            messages.info(request, "You are logged out, and your API token is revoked.")
+            messages.info(request, _("You are logged out, and your API token is revoked."))
         elif user.is_authenticated and Token.objects.filter(user=user).exists():
             messages.info(
                 request,
-                "You are logged out of this browser. Your API token still works for your "
-                "scripts; revoke it on the API tokens page when you no longer need it.",
+                _(
+                    "You are logged out of this browser. Your API token still works for your "
+                    "scripts; revoke it on the API tokens page when you no longer need it."
+                ),
             )
         return response
 
@@ -144,9 +151,9 @@ def tokens(request):
             new_key = token_rotate(user=request.user).key
         elif action == "revoke":
             if token_revoke(user=request.user, public_id=request.POST.get("id", "")):
-                messages.success(request, "The token is revoked; scripts using it are refused.")
+                messages.success(request, _("The token is revoked; scripts using it are refused."))
             else:
-                messages.error(request, "You have no token with that id.")
+                messages.error(request, _("You have no token with that id."))
         if new_key is None:
             return redirect("tokens")
     rows = [

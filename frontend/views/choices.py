@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from challenges.services.submission_choices import (
@@ -19,9 +20,30 @@ from challenges.submission_access import access_submission
 from frontend.views.common import page, safe_next
 
 CHOICES = {
-    "public": (submission_set_public, "is_public", ("shows on the leaderboard", "is hidden")),
-    "final": (submission_set_final, "is_final", ("is a final pick", "is no longer a final pick")),
-    "baseline": (submission_set_baseline, "is_baseline", ("is a baseline", "is not a baseline")),
+    "public": (
+        submission_set_public,
+        "is_public",
+        (
+            gettext_lazy("Submission %(id)s shows on the leaderboard."),
+            gettext_lazy("Submission %(id)s is hidden."),
+        ),
+    ),
+    "final": (
+        submission_set_final,
+        "is_final",
+        (
+            gettext_lazy("Submission %(id)s is a final pick."),
+            gettext_lazy("Submission %(id)s is no longer a final pick."),
+        ),
+    ),
+    "baseline": (
+        submission_set_baseline,
+        "is_baseline",
+        (
+            gettext_lazy("Submission %(id)s is a baseline."),
+            gettext_lazy("Submission %(id)s is not a baseline."),
+        ),
+    ),
 }
 
 
@@ -37,5 +59,5 @@ def choose(request, submission_id: int, what: str):
     except SubmissionRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Submission {submission_id} {yes if value else no}.")
+        messages.success(request, (yes if value else no) % {"id": submission_id})
     return redirect(safe_next(request, reverse("submission", args=[submission_id])))

@@ -10,6 +10,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from challenges.access import AccessDenied
 from challenges.throttles import ScopedThrottle, throttle
@@ -26,7 +27,7 @@ def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         except AccessDenied as exc:
             raise PermissionDenied(str(exc)) from exc
         except ObjectDoesNotExist:
-            raise Http404("There is nothing here, or you may not see it.") from None
+            raise Http404(_("There is nothing here, or you may not see it.")) from None
 
     return wrapper
 

@@ -10,6 +10,9 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from challenges.access import access_challenge_as_host
@@ -36,9 +39,12 @@ def dashboard(request):
         try:
             team = host_team_create(name=team_form.cleaned_data["name"], creator=request.user)
         except IntegrityError:
-            team_form.add_error("name", "A host team with this name exists: choose another.")
+            team_form.add_error("name", _("A host team with this name exists: choose another."))
         else:
-            messages.success(request, f"Host team {team.name!r} created. Upload a challenge next.")
+            messages.success(
+                request,
+                _("Host team “%(name)s” created. Upload a challenge next.") % {"name": team.name},
+            )
             return redirect("host-upload")
     host_teams = list(_my_host_teams(request.user))
     challenges = (
@@ -70,13 +76,24 @@ def _problems_response(request, template: str, context: dict, problems) -> HttpR
 
 
 def _loaded(request, result) -> HttpResponse:
-    verb = "created" if result.created else "updated"
-    text = f"{result.challenge.title!r} {verb} (evaluation script v{result.script.version})."
+    facts = {"title": result.challenge.title, "version": result.script.version}
+    parts = [
+        _("“%(title)s” created (evaluation script v%(version)s).") % facts
+        if result.created
+        else _("“%(title)s” updated (evaluation script v%(version)s).") % facts
+    ]
     if result.warnings:
-        text += f" {len(result.warnings)} warning(s): see below."
+        parts.append(
+            ngettext(
+                "%(count)d warning: see below.",
+                "%(count)d warnings: see below.",
+                len(result.warnings),
+            )
+            % {"count": len(result.warnings)}
+        )
     if not result.challenge.approved_by_admin:
-        text += " An admin must approve it before participants can see it."
-    messages.success(request, text)
+        parts.append(_("An admin must approve it before participants can see it."))
+    messages.success(request, " ".join(parts))
     return json_redirect(request, reverse("host-challenge", args=[result.challenge.pk]))
 
 
@@ -84,7 +101,7 @@ def _loaded(request, result) -> HttpResponse:
 def upload(request):
     host_teams = _my_host_teams(request.user)
     if not host_teams.exists():
-        messages.info(request, "Create a host team first: challenges belong to a host team.")
+        messages.info(request, _("Create a host team first: challenges belong to a host team."))
         return redirect("host")
     form = NewChallengeForm(request.POST or None, request.FILES or None, host_teams=host_teams)
     context = {"form": form}
@@ -146,7 +163,9 @@ def rescore(request, challenge_id: int, codename: str):
     phase = challenge.phases.get(codename=codename)
     count = phase_rescore(phase=phase, user=request.user)
     messages.success(
-        request, f"{count} submission(s) of {phase.name} queued again with the current script."
+        request,
+        _("%(count)s submission(s) of %(phase)s queued again with the current script.")
+        % {"count": count, "phase": phase.name},
     )
     return redirect("host-challenge", challenge.pk)
 
@@ -165,6 +184,7 @@ CSV_COLUMNS = [
     "attempt",
     "failure_message",
 ]
+TIME_COLUMNS = {"submitted_at", "finished_at"}
 
 
 @login_required
@@ -207,15 +227,20 @@ def _csv(challenge: Challenge, qs) -> HttpResponse:
         f'attachment; filename="challenge-{challenge.pk}-submissions.csv"'
     )
     writer = csv_writer(response)
-    writer.writerow([*CSV_COLUMNS, "results"])
+    # Times are the reader's, as on the page; the header names the zone and each value
+    # carries its offset, so a spreadsheet and a script both read them right.
+    zone = timezone.get_current_timezone_name()
+    writer.writerow(
+        [f"{c} ({zone})" if c in TIME_COLUMNS else c for c in CSV_COLUMNS] + ["results"]
+    )
     for s in qs:
         row = [
             s.pk,
             s.phase.codename,
             s.team.name,
             s.status,
-            s.submitted_at.isoformat(),
-            s.finished_at.isoformat() if s.finished_at else "",
+            timezone.localtime(s.submitted_at).isoformat(),
+            timezone.localtime(s.finished_at).isoformat() if s.finished_at else "",
             s.file_name,
             s.method_name,
             s.is_public,
@@ -237,7 +262,7 @@ def rerun(request, submission_id: int):
     view = access_submission(request.user, submission_id)
     try:
         submission_rerun(submission=view.submission, user=request.user)
-        messages.success(request, f"Submission {submission_id} queued again.")
+        messages.success(request, _("Submission %(id)s queued again.") % {"id": submission_id})
     except SubmissionRefused as exc:
         messages.error(request, str(exc))
     return redirect(safe_next(request, reverse("submission", args=[submission_id])))

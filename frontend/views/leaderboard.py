@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from challenges import leaderboard_rules as rules
@@ -31,6 +32,7 @@ from challenges.selectors.leaderboards import (
 from challenges.services.hosting import phase_split_set_visibility
 from frontend.charts import best_score_svg
 from frontend.forms import VisibilityForm
+from frontend.labels import SCOPE, label
 from frontend.views.common import int_param, page, safe_next
 
 PAGE_SIZE = 100
@@ -99,7 +101,7 @@ def leaderboard(request, challenge_id: int, codename: str, split: str):
             "chart": mark_safe(chart),  # noqa: S308 - built from numbers and escaped labels
             "siblings": siblings,
             "has_baselines": bool(baselines),
-            "scopes": Scope.choices,
+            "scopes": list(SCOPE.items()),
             "query": urlencode(query),
             "visibility_form": VisibilityForm(initial={"visibility": view.split.visibility}),
             "csv_url": reverse(
@@ -136,10 +138,15 @@ def set_visibility(request, challenge_id: int, codename: str, split: str):
         )
         messages.success(
             request,
-            f"{codename} / {split} is now: {phase_split.get_visibility_display().lower()}.",
+            _("%(phase)s / %(split)s is now: %(visibility)s.")
+            % {
+                "phase": codename,
+                "split": split,
+                "visibility": label("visibility", phase_split.visibility).lower(),
+            },
         )
     else:
-        messages.error(request, "Choose a visibility: host only, host and team, or public.")
+        messages.error(request, _("Choose a visibility: host only, host and team, or public."))
     return redirect(
         safe_next(request, reverse("leaderboard", args=[challenge.pk, codename, split]))
     )

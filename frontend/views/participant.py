@@ -8,6 +8,9 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from challenges.access import (
@@ -56,7 +59,7 @@ def teams(request):
                     team = participant_team_create(
                         name=create_form.cleaned_data["name"], creator=request.user
                     )
-                    messages.success(request, f"Team {team.name!r} created.")
+                    messages.success(request, _("Team “%(name)s” created.") % {"name": team.name})
                     return redirect(safe_next(request, reverse("teams")))
             elif action == "join":
                 join_form = TeamJoinForm(request.POST, prefix="join")
@@ -64,7 +67,9 @@ def teams(request):
                     team = participant_team_join(
                         user=request.user, invitation_code=join_form.cleaned_data["invitation_code"]
                     )
-                    messages.success(request, f"You are in the team {team.name!r}.")
+                    messages.success(
+                        request, _("You are in the team “%(name)s”.") % {"name": team.name}
+                    )
                     return redirect(safe_next(request, reverse("teams")))
             elif action in ("rotate", "leave"):
                 team = (
@@ -73,13 +78,15 @@ def teams(request):
                     .first()
                 )
                 if team is None:
-                    messages.error(request, "You are not a member of that team.")
+                    messages.error(request, _("You are not a member of that team."))
                 elif action == "rotate":
                     participant_team_rotate_code(team=team, user=request.user)
-                    messages.success(request, f"{team.name} has a new invitation code.")
+                    messages.success(
+                        request, _("%(name)s has a new invitation code.") % {"name": team.name}
+                    )
                 else:
                     participant_team_leave(team=team, user=request.user)
-                    messages.success(request, f"You left {team.name}.")
+                    messages.success(request, _("You left %(name)s.") % {"name": team.name})
                 return redirect("teams")
         except ParticipationError as exc:
             if action in ("rotate", "leave"):
@@ -107,7 +114,7 @@ def participate(request, challenge_id: int):
     team = teams_of_user(request.user).filter(pk=team_id).first() if team_id else None
     url = reverse("challenge", args=[challenge.pk])
     if team is None:
-        messages.error(request, "Choose one of your teams (create one on the Teams page first).")
+        messages.error(request, _("Choose one of your teams (create one on the Teams page first)."))
         return redirect(url + "#participate")
     try:
         challenge_participate(
@@ -119,16 +126,20 @@ def participate(request, challenge_id: int):
     except ParticipationError as exc:
         messages.error(request, str(exc))
         return redirect(url + "#participate")
-    messages.success(request, f"{team.name} takes part in {challenge.title}. Good luck!")
+    messages.success(
+        request,
+        _("%(team)s takes part in %(challenge)s. Good luck!")
+        % {"team": team.name, "challenge": challenge.title},
+    )
     return redirect(url + "#phases")
 
 
 QUOTA_LABELS = {
-    "per_day": ("Today (UTC day)", None),
-    "per_month": ("This month", None),
-    "total": ("In total", "never"),
-    "concurrent": ("At once (waiting or running)", "when one finishes"),
-    "failed_per_day": ("Failed today (UTC day)", None),
+    "per_day": (gettext_lazy("Today (UTC day)"), None),
+    "per_month": (gettext_lazy("This month"), None),
+    "total": (gettext_lazy("In total"), gettext_lazy("never")),
+    "concurrent": (gettext_lazy("At once (waiting or running)"), gettext_lazy("when one finishes")),
+    "failed_per_day": (gettext_lazy("Failed today (UTC day)"), None),
 }
 
 
@@ -141,15 +152,19 @@ def _quota(phase: ChallengePhase, participation) -> dict:
                 "used": s.used,
                 "limit": s.limit,
                 "remaining": s.remaining,
-                "resets": (
-                    f"{s.resets_at:%Y-%m-%d %H:%M} UTC" if s.resets_at else QUOTA_LABELS[s.quota][1]
-                ),
+                "resets": _resets(s.resets_at) if s.resets_at else QUOTA_LABELS[s.quota][1],
             }
             for s in states
         ],
         "remaining": min(s.remaining for s in states),
         "max_bytes": max_upload_bytes(phase),
     }
+
+
+def _resets(at) -> str:
+    """When a quota resets, in the reader's zone, named (frontend.templatetags.when)."""
+    local = timezone.localtime(at)
+    return f"{formats.date_format(local, 'SHORT_DATETIME_FORMAT')} {local:%Z}"
 
 
 @login_required
@@ -162,7 +177,9 @@ def submit(request, challenge_id: int, codename: str):
     challenge = phase.challenge
     submitter = access_submitter(request.user, phase)
     if not submitter.may_submit:
-        messages.info(request, "Take part in the challenge first: choose a team, accept the terms.")
+        messages.info(
+            request, _("Take part in the challenge first: choose a team, accept the terms.")
+        )
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
     form = SubmissionForm(
         request.POST or None, request.FILES or None, phase=phase, host=submitter.is_host
@@ -191,7 +208,7 @@ def submit(request, challenge_id: int, codename: str):
                     request=request,
                 )
                 return JsonResponse({"ok": True, "html": html})
-            messages.success(request, f"Submission {submission.pk} is queued.")
+            messages.success(request, _("Submission %(id)s is queued.") % {"id": submission.pk})
             return redirect(reverse("submission", args=[submission.pk]))
     participation = submitter.participation
     context = {
@@ -219,7 +236,7 @@ def my_submissions(request, challenge_id: int):
     if participation is None:
         if is_host:
             return redirect("host-submissions", challenge.pk)
-        messages.info(request, "Your team does not take part in this challenge yet.")
+        messages.info(request, _("Your team does not take part in this challenge yet."))
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
     phases = {p.pk: p for p in phases_listed_to(is_host, challenge.phases.all())}
     for phase in phases.values():
@@ -271,7 +288,7 @@ def cancel(request, submission_id: int):
     view = access_submission(request.user, submission_id)
     try:
         submission_cancel(submission=view.submission, user=request.user)
-        messages.success(request, f"Submission {submission_id} cancelled.")
+        messages.success(request, _("Submission %(id)s cancelled.") % {"id": submission_id})
     except SubmissionRefused as exc:
         messages.error(request, str(exc))
     return redirect(safe_next(request, reverse("submission", args=[submission_id])))

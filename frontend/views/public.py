@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import (
     access_challenge,
@@ -20,16 +21,22 @@ from frontend.views.common import page
 def home(request):
     now = timezone.now()
     challenges = list(challenges_visible_to(request.user).order_by("end_date"))
-    groups = {
-        "Active": [
-            c
-            for c in challenges
-            if (c.start_date is None or c.start_date <= now) and now < c.end_date
-        ],
-        "Upcoming": [c for c in challenges if c.start_date and c.start_date > now],
-        "Past": [c for c in challenges if c.end_date <= now],
-    }
-    return render(request, "frontend/home.html", {"groups": groups})
+    groups = [
+        (
+            "active",
+            _("Active"),
+            [
+                c
+                for c in challenges
+                if (c.start_date is None or c.start_date <= now) and now < c.end_date
+            ],
+        ),
+        ("upcoming", _("Upcoming"), [c for c in challenges if c.start_date and c.start_date > now]),
+        ("past", _("Past"), [c for c in challenges if c.end_date <= now]),
+    ]
+    return render(
+        request, "frontend/home.html", {"groups": groups, "any_challenge": bool(challenges)}
+    )
 
 
 @page

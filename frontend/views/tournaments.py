@@ -8,8 +8,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from challenges.access import user_is_challenge_host
@@ -107,8 +109,11 @@ def open_round(request, challenge_id: int, codename: str):
     phase, _t = _tournament(request, challenge_id, codename)
     upload = request.FILES.get("live_features")
     closes_at = parse_datetime(request.POST.get("closes_at") or "") or None
+    if closes_at is not None and timezone.is_naive(closes_at):
+        # Without an offset, the host meant the time zone the page showed them.
+        closes_at = timezone.make_aware(closes_at)
     if upload is None:
-        messages.error(request, "Choose the round's live features file (CSV).")
+        messages.error(request, _("Choose the round's live features file (CSV)."))
         return redirect(_back(challenge_id, codename))
     try:
         opened = round_open(
@@ -121,7 +126,10 @@ def open_round(request, challenge_id: int, codename: str):
     except SubmissionRefused as exc:
         messages.error(request, str(exc))
         return redirect(_back(challenge_id, codename))
-    messages.success(request, f"Round {opened.number} is open; every team's model runs on it.")
+    messages.success(
+        request,
+        _("Round %(number)s is open; every team's model runs on it.") % {"number": opened.number},
+    )
     return redirect(_back(challenge_id, codename, round=opened.number))
 
 
@@ -132,7 +140,7 @@ def upload_targets(request, challenge_id: int, codename: str, number: int):
     opened = access_round(request.user, challenge_id, codename, number)
     upload = request.FILES.get("targets")
     if upload is None:
-        messages.error(request, "Choose the round's targets file (CSV id,era,target).")
+        messages.error(request, _("Choose the round's targets file (CSV id,era,target)."))
         return redirect(_back(challenge_id, codename, round=number))
     try:
         count = round_targets_upload(user=request.user, round=opened, targets=upload)
@@ -140,7 +148,9 @@ def upload_targets(request, challenge_id: int, codename: str, number: int):
         messages.error(request, str(exc))
     else:
         messages.success(
-            request, f"Targets of round {number} arrived: {count} submission(s) are being scored."
+            request,
+            _("Targets of round %(number)s arrived: %(count)s submission(s) are being scored.")
+            % {"number": number, "count": count},
         )
     return redirect(_back(challenge_id, codename, round=number))
 
@@ -152,7 +162,7 @@ def upload_model(request, challenge_id: int, codename: str):
     phase, _t = _tournament(request, challenge_id, codename)
     upload = request.FILES.get("file")
     if upload is None:
-        messages.error(request, "Choose your pickled model (.pkl).")
+        messages.error(request, _("Choose your pickled model (.pkl)."))
         return redirect(_back(challenge_id, codename))
     try:
         tournament_model_upload(
@@ -165,7 +175,7 @@ def upload_model(request, challenge_id: int, codename: str):
     except SubmissionRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Model uploaded: it runs on every round from the next one on.")
+        messages.success(request, _("Model uploaded: it runs on every round from the next one on."))
     return redirect(_back(challenge_id, codename))
 
 
@@ -178,7 +188,7 @@ def mark_current(request, challenge_id: int, codename: str, model_id: int):
     if model.phase_id != phase.pk:
         raise TournamentModel.DoesNotExist
     tournament_model_mark_current(user=request.user, model=model)
-    messages.success(request, f"{model.file_name} runs on the next rounds.")
+    messages.success(request, _("%(file)s runs on the next rounds.") % {"file": model.file_name})
     return redirect(_back(challenge_id, codename))
 
 
@@ -189,7 +199,7 @@ def submit_predictions(request, challenge_id: int, codename: str, number: int):
     opened = access_round(request.user, challenge_id, codename, number)
     upload = request.FILES.get("file")
     if upload is None:
-        messages.error(request, "Choose your predictions (CSV id,prediction).")
+        messages.error(request, _("Choose your predictions (CSV id,prediction)."))
         return redirect(_back(challenge_id, codename, round=number))
     try:
         round_submission_create(
@@ -203,6 +213,7 @@ def submit_predictions(request, challenge_id: int, codename: str, number: int):
     else:
         messages.success(
             request,
-            f"Predictions for round {number} accepted; they are scored when its targets arrive.",
+            _("Predictions for round %(number)s accepted; they are scored when its targets arrive.")
+            % {"number": number},
         )
     return redirect(_back(challenge_id, codename, round=number))

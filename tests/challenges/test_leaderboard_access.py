@@ -310,7 +310,7 @@ def test_hosts_export_the_leaderboard_as_csv(api, world):
     assert response["Content-Type"].startswith("text/csv")
     lines = response.content.decode().splitlines()
     assert lines[0].startswith(
-        "rank,team,team_id,submission_id,is_baseline,is_host_team,submitted_at,Acc,Err,F1"
+        "rank,team,team_id,submission_id,is_baseline,is_host_team,submitted_at (UTC),Acc,Err,F1"
     )
     assert lines[1].startswith(f"1,Other,{subs['other'].team_id},{subs['other'].pk},False,False,")
     assert ",0.9,,," in lines[1]

@@ -184,9 +184,12 @@ def e2e(pipeline, web_server, chromium, users, settings, request):
         worker = pipeline
 
         @staticmethod
-        def page(viewport: dict | None = None):
+        def page(viewport: dict | None = None, **options):
+            """`options` go to the browser context: locale="ja-JP", timezone_id=..."""
             context = chromium.new_context(
-                base_url=web_server.url, viewport=viewport or {"width": 1200, "height": 900}
+                base_url=web_server.url,
+                viewport=viewport or {"width": 1200, "height": 900},
+                **options,
             )
             context.set_default_timeout(20_000)
             contexts.append(context)

@@ -82,7 +82,7 @@ def test_a_team_uploads_a_model_submits_and_sees_its_failures_and_scores(world, 
     page = answer.content.decode()
     assert "Predictions for round 1 accepted" in page
     assert "KeyError: &#x27;g&#x27;" in page  # its model's failure, on its own page
-    assert "pending" in page
+    assert "Pending (waiting for targets)" in page  # the round submission's status
 
     # Targets: the page shows the same numbers as the API, and the team's chart.
     Round.objects.update(closes_at=timezone.now() - dt.timedelta(seconds=1))

@@ -5,6 +5,33 @@
 (function () {
   const FINAL = ["finished", "partially_evaluated", "failed", "cancelled"];
 
+  // The page's words, in the reader's language: base.html renders them as JSON
+  // (frontend/labels.py SCRIPT_TEXTS). text("key", {name: value}) fills %(name)s.
+  let texts = null;
+  function text(key, values) {
+    if (texts === null) {
+      const node = document.getElementById("evalserver-texts");
+      try { texts = node ? JSON.parse(node.textContent) : {}; } catch (err) { texts = {}; }
+    }
+    const template = texts[key] === undefined ? key : texts[key];
+    if (typeof template !== "string") return template;
+    return template.replace(/%\((\w+)\)s/g, function (all, name) {
+      return values && values[name] !== undefined ? String(values[name]) : all;
+    }).replace(/%%/g, "%");
+  }
+  window.evalserverText = text;
+
+  // The browser's time zone, for the server to show dates in (frontend.middleware) from
+  // the next page on; a zone chosen on the preferences page is not overwritten.
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    // IANA names are letters, digits, "/", "_", "+" and "-": safe in a cookie as they are.
+    if (zone && /^[A-Za-z0-9_+\/-]+$/.test(zone) &&
+        document.cookie.split("; ").every(function (c) { return c.indexOf("evalserver_tz=") !== 0; })) {
+      document.cookie = "evalserver_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (err) { /* no Intl: the site's zone stays */ }
+
   function csrfToken(form) {
     const input = form.querySelector("input[name=csrfmiddlewaretoken]");
     return input ? input.value : "";
@@ -26,17 +53,17 @@
       xhr.upload.addEventListener("loadstart", function () {
         bar.hidden = false;
         bar.value = 0;
-        if (text) text.textContent = "Uploading…";
+        if (text) text.textContent = window.evalserverText("uploading");
       });
       xhr.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
           bar.value = Math.round((100 * e.loaded) / e.total);
-          if (text) text.textContent = "Uploading… " + bar.value + "%";
+          if (text) text.textContent = window.evalserverText("uploading_percent", { percent: bar.value });
         }
       });
       xhr.upload.addEventListener("load", function () {
         bar.value = 100;
-        if (text) text.textContent = "Uploaded; checking…";
+        if (text) text.textContent = window.evalserverText("uploaded_checking");
       });
       xhr.addEventListener("load", function () {
         button.disabled = false;
@@ -51,7 +78,7 @@
           result.innerHTML = "";
           const p = document.createElement("p");
           p.className = "flash error";
-          p.textContent = "The server answered " + xhr.status + ". Try again; if it keeps failing, send the form without JavaScript.";
+          p.textContent = window.evalserverText("server_answered", { status: xhr.status });
           result.appendChild(p);
           return;
         }
@@ -59,14 +86,14 @@
           window.location.assign(data.redirect);
           return;
         }
-        if (text) text.textContent = data.ok ? "Uploaded." : "Not accepted: see below.";
+        if (text) text.textContent = window.evalserverText(data.ok ? "uploaded" : "not_accepted_below");
         result.innerHTML = data.html || "";
         if (data.ok) form.reset();
         result.querySelectorAll("[data-live]").forEach(follow);
       });
       xhr.addEventListener("error", function () {
         button.disabled = false;
-        if (text) text.textContent = "The upload failed (network error). Try again.";
+        if (text) text.textContent = window.evalserverText("network_error");
       });
       button.disabled = true;
       xhr.send(new FormData(form));
@@ -104,8 +131,7 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (!data) { setTimeout(poll, 3000); return; }
-          const label = data.status.replace("_", " ");
-          status.textContent = label.charAt(0).toUpperCase() + label.slice(1);
+          status.textContent = text("statuses")[data.status] || data.status;
           status.className = "status status-" + data.status;
           el.dataset.state = data.status;
           if (FINAL.indexOf(data.status) === -1) { setTimeout(poll, 1000); return; }
@@ -128,6 +154,10 @@
     document.querySelectorAll("form[data-upload]:not([data-resumable])").forEach(bindUpload);
     window.evalserverFollow = follow;
     document.querySelectorAll("[data-submission][data-live]").forEach(follow);
+    // The language switcher changes the language as soon as one is picked.
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
     document.querySelectorAll("[data-confirm]").forEach(function (el) {
       el.addEventListener("click", function (e) {
         if (!window.confirm(el.dataset.confirm)) e.preventDefault();

@@ -119,8 +119,11 @@
     });
   }
 
+  // app.js's translated texts (loaded first: both are deferred, app.js comes earlier).
+  function t(key, values) { return window.evalserverText ? window.evalserverText(key, values) : key; }
+
   function detail(xhr) {
-    if (!xhr) return "the connection dropped";
+    if (!xhr) return t("connection_dropped");
     try {
       return JSON.parse(xhr.responseText).detail || "HTTP " + xhr.status;
     } catch (err) {
@@ -150,10 +153,10 @@
       result.appendChild(p);
       button.disabled = false;
     }
-    function show(done, total, verb) {
+    function show(done, total, key) {
       bar.hidden = false;
       bar.value = total ? Math.floor((100 * done) / total) : 100;
-      say(verb + "… " + bar.value + "%");
+      say(t(key, { percent: bar.value }));
     }
 
     // After a reload: say which upload can go on.
@@ -161,8 +164,7 @@
     if (note && pending.length) {
       const saved = JSON.parse(localStorage.getItem(pending[0]) || "{}");
       note.hidden = false;
-      note.textContent = "An upload of " + (saved.name || "a file") + " stopped before the end. " +
-        "Choose the same file and submit: it goes on where it stopped.";
+      note.textContent = t("resume_note", { name: saved.name || t("a_file") });
     }
 
     async function upload(file) {
@@ -173,14 +175,14 @@
         const head = await request("HEAD", saved.url, tus);
         if (head && head.status === 200) {
           offset = parseInt(head.getResponseHeader("Upload-Offset"), 10);
-          say("Resuming at " + Math.floor((100 * offset) / file.size) + "%…");
+          say(t("resuming_at", { percent: Math.floor((100 * offset) / file.size) }));
         } else {
           localStorage.removeItem(key);
           saved = null;
         }
       }
       if (offset === null) {
-        const sha = await sha256OfFile(file, function (done) { show(done, file.size, "Checking the file"); });
+        const sha = await sha256OfFile(file, function (done) { show(done, file.size, "checking_file"); });
         const meta = { kind: "submission", challenge: form.dataset.challenge, phase: form.dataset.phase,
           filename: file.name, sha256: sha };
         const created = await request("POST", form.dataset.resumable, Object.assign({
@@ -188,7 +190,7 @@
           "Upload-Metadata": Object.keys(meta).map(function (k) { return k + " " + b64(meta[k]); }).join(","),
         }, tus));
         if (!created || created.status !== 201) {
-          fail("Not accepted: " + detail(created));
+          fail(t("not_accepted", { detail: detail(created) }));
           return null;
         }
         saved = { url: new URL(created.getResponseHeader("Location"), window.location.href).pathname,
@@ -208,7 +210,7 @@
         const sum = await checksum(piece);
         if (sum) headers["Upload-Checksum"] = sum;
         const answer = await request("PATCH", saved.url, headers, piece,
-          function (sent) { show(start + sent, file.size, "Uploading"); });
+          function (sent) { show(start + sent, file.size, "uploading_progress"); });
         if (answer && answer.status === 204) {
           offset = parseInt(answer.getResponseHeader("Upload-Offset"), 10);
           failures = 0;
@@ -217,21 +219,20 @@
         // 409: the server has another offset; 460: the part was damaged on its way.
         if (answer && answer.status >= 400 && answer.status < 500 && answer.status !== 409 &&
             answer.status !== 460) {
-          fail("The upload was refused: " + detail(answer));
+          fail(t("refused", { detail: detail(answer) }));
           return null;
         }
         failures += 1;
         if (failures > 3) {
-          fail("The upload paused at " + Math.floor((100 * offset) / file.size) + "% (" + detail(answer) +
-            "). Submit again, or reload the page and choose the same file: it goes on from there.");
+          fail(t("paused", { percent: Math.floor((100 * offset) / file.size), detail: detail(answer) }));
           return null;
         }
-        say("Connection lost; retrying…");
+        say(t("retrying"));
         await sleep(500 * Math.pow(2, failures - 1));
         const head = await request("HEAD", saved.url, tus);
         if (head && head.status === 200) offset = parseInt(head.getResponseHeader("Upload-Offset"), 10);
       }
-      show(file.size, file.size, "Uploaded; checking");
+      show(file.size, file.size, "checking_upload");
       return { key: key, id: saved.url.replace(/\/$/, "").split("/").pop() };
     }
 
@@ -245,7 +246,7 @@
       try {
         done = await upload(file);
       } catch (err) {
-        fail("The upload stopped: " + err + ". Submit again to go on.");
+        fail(t("stopped", { error: err }));
       }
       if (!done) return;
       const data = new FormData(form);
@@ -257,7 +258,7 @@
       let body = null;
       try { body = JSON.parse(answer.responseText); } catch (err) { body = null; }
       if (!body) {
-        fail("The server answered " + (answer ? answer.status : "nothing") + "; submit again (the file is kept).");
+        fail(t("server_answered_kept", { status: answer ? answer.status : t("nothing") }));
         return;
       }
       if (body.ok) {
@@ -266,7 +267,7 @@
         form.reset();
       }
       if (body.redirect) { window.location.assign(body.redirect); return; }
-      say(body.ok ? "Uploaded." : "Not accepted: see below.");
+      say(t(body.ok ? "uploaded" : "not_accepted_below"));
       result.innerHTML = body.html || "";
       if (window.evalserverFollow) result.querySelectorAll("[data-live]").forEach(window.evalserverFollow);
     });
