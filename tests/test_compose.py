@@ -727,7 +727,8 @@ def test_the_compose_commands_start_natively_and_answer(compose, database, broke
 SANDBOX_RUN = """
 import json, sys
 from pathlib import Path
-from workers.runner import Limits, isolation, run_evaluation
+from workers.sandbox.evaluators import run_evaluation
+from workers.sandbox.runner import Limits, isolation
 
 root = Path(sys.argv[1])
 common = dict(

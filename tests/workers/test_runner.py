@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from workers import forkserver, runner
-from workers.forkserver import WarmEvaluator, get_evaluator, shutdown_all
-from workers.runner import Limits, run_evaluation
+from workers.sandbox import evaluators, runner
+from workers.sandbox.evaluators import get_evaluator, run_evaluation, shutdown_all
+from workers.sandbox.forkserver import WarmEvaluator
+from workers.sandbox.limits import Limits
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(
@@ -407,12 +408,12 @@ def test_the_warm_parent_dies_with_its_worker(script):
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from workers.forkserver import WarmEvaluator\n"
+            "from workers.sandbox.forkserver import WarmEvaluator\n"
             "e = WarmEvaluator(sys.argv[1], key='k'); e.start()\n"
             "print(e.pid, flush=True); time.sleep(60)\n",
             str(script),
         ],
-        cwd=Path(runner.__file__).parents[1],
+        cwd=Path(runner.__file__).parents[2],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -442,7 +443,7 @@ def test_get_evaluator_keeps_the_most_recently_used(script):
     finally:
         shutdown_all()
     assert not any(e.alive() for e in evaluators)
-    assert not forkserver._evaluators
+    assert not evaluators._evaluators
 
 
 def test_the_warm_path_takes_the_same_arguments_as_the_cold_one(script, annotation, base):
