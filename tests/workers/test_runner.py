@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from workers.sandbox import evaluators as evaluator_pool
 from workers.sandbox import runner
 from workers.sandbox.evaluators import get_evaluator, run_evaluation, shutdown_all
 from workers.sandbox.forkserver import WarmEvaluator
@@ -443,7 +444,7 @@ def test_get_evaluator_keeps_the_most_recently_used(script):
     finally:
         shutdown_all()
     assert not any(e.alive() for e in evaluators)
-    assert not evaluators._evaluators
+    assert not evaluator_pool._evaluators
 
 
 def test_the_warm_path_takes_the_same_arguments_as_the_cold_one(script, annotation, base):
