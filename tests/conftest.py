@@ -43,6 +43,7 @@ ROLES = {
 }
 
 # What makes a test slow: a real worker, a real web server, a browser, Compose, the bench.
+# (Modules that start workers of their own, such as test_faults.py, say so themselves.)
 SLOW_FIXTURES = {"live_worker", "web_server", "chromium"}
 SLOW_FILES = {"test_compose.py", "test_bench_smoke.py"}
 

@@ -29,6 +29,7 @@ from tests.workers.pipeline_helpers import load_approved, participate, script_bu
 from workers.sandbox.confine import closed_folder
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.services,
     pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox binds folders only as root"),
 ]
