@@ -18,7 +18,7 @@ ENV PYTHONUNBUFFERED=1 \
     MEDIA_ROOT=/var/lib/evalserver/media \
     STATIC_ROOT=/app/staticfiles
 
-# util-linux provides the evaluation sandbox's tools (workers/runner.py): `unshare` gives
+# util-linux provides the evaluation sandbox's tools (workers/sandbox/runner.py): `unshare` gives
 # each evaluate() child its own network and PID namespaces, `setpriv` drops it to an
 # unprivileged uid. The build fails here rather than at the first evaluation if either
 # is missing.

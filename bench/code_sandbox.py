@@ -22,7 +22,7 @@ from workers.harness.evalserver_predict import (
     validate_predictions,
     write_predictions,
 )
-from workers.runner import Limits
+from workers.sandbox.runner import Limits
 
 ROWS, FEATURES = 1800, 20
 MODEL = """

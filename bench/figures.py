@@ -22,7 +22,7 @@ BURST_POLL_S = 0.005
 
 
 def _call(evaluate, annotation: Path, submission: Path) -> dict[str, Any]:
-    """As workers/child.py calls it."""
+    """As workers/sandbox/child.py calls it."""
     return evaluate(
         str(annotation), str(submission), PHASE, submission_metadata={"id": 0, "attempt": 1}
     )

@@ -9,13 +9,12 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
+from bench import measures
 from bench.services import (
     BenchError,
     Folders,
@@ -27,65 +26,10 @@ from bench.services import (
     database_server_url,
     forget_queue,
 )
+from bench.sizes import Sizes
 
 WORKER_CONCURRENCY = 2
 PARTS = ("pipeline", "realistic", "upload", "transfers", "leaderboard", "code", "tournament")
-
-
-@dataclass(frozen=True)
-class Sizes:
-    warmup: int  # submissions before the sequential run, as one burst (warms both pool processes)
-    sequential: int
-    bare_calls: int
-    burst: int
-    sleepy_warmup: int
-    sleepy_burst: int
-    upload_bytes: int
-    board_teams: int  # the leaderboard read: teams, finished submissions, timed reads
-    board_submissions: int
-    board_reads: int
-    code_runs: int
-    realistic_burst: int  # the tabular starter's script over REST
-    realistic_bare_calls: int
-    e2e_rounds: int  # per submitter, 8 submitters
-
-    @classmethod
-    def full(cls) -> Sizes:
-        return cls(
-            warmup=10,
-            sequential=200,
-            bare_calls=2000,
-            burst=300,
-            sleepy_warmup=4,
-            sleepy_burst=60,
-            upload_bytes=1024**3,
-            board_teams=2000,
-            board_submissions=100_000,
-            board_reads=500,
-            code_runs=50,
-            realistic_burst=200,
-            realistic_bare_calls=300,
-            e2e_rounds=10,
-        )
-
-    @classmethod
-    def quick(cls) -> Sizes:
-        return cls(
-            warmup=10,
-            sequential=40,
-            bare_calls=500,
-            burst=60,
-            sleepy_warmup=4,
-            sleepy_burst=16,
-            upload_bytes=128 * 1024**2,
-            board_teams=400,
-            board_submissions=20_000,
-            board_reads=100,
-            code_runs=15,
-            realistic_burst=60,
-            realistic_bare_calls=100,
-            e2e_rounds=4,
-        )
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -372,13 +316,13 @@ def _measure(
         figures.burst(trivial, cast, poller, count=sizes.warmup, timeout=120)
 
     if "realistic" in parts:
-        _measure_realistic(report, cast, sizes, worker, database.name)
+        measures.measure_realistic(report, cast, sizes, worker, database.name)
     if "upload" in parts:
-        _measure_upload(report, cast, sizes, worker.log_path.parent)
+        measures.measure_upload(report, cast, sizes, worker.log_path.parent)
     if "transfers" in parts:
-        _measure_transfers(report, cast, sizes, worker.log_path.parent)
+        measures.measure_transfers(report, cast, sizes, worker.log_path.parent)
     if "leaderboard" in parts:
-        _measure_leaderboard(sizes, cast, report)
+        measures.measure_leaderboard(sizes, cast, report)
 
     if "code" in parts:
         # Code submissions: the model sandbox against the same work done in-process.
@@ -411,223 +355,6 @@ def _measure(
         flush=True,
     )
     return 0
-
-
-def _measure_realistic(report, cast, sizes: Sizes, worker: Worker, database: str) -> None:
-    from bench.realistic import measure_realistic
-    from bench.report import percentile
-
-    real = measure_realistic(
-        cast,
-        burst=sizes.realistic_burst,
-        bare_calls=sizes.realistic_bare_calls,
-        per_submitter=sizes.e2e_rounds,
-        logs=worker.log_path.parent,
-        worker_pid=worker.proc.pid,
-        database=database,
-    )
-    what = "tabular starter's evaluate() (pandas + sklearn), 400-row sample"
-    report.add(
-        "realistic_per_s",
-        real.platform_per_s,
-        "1/s",
-        f"{sizes.realistic_burst} REST uploads, 2 worker processes: {what}",
-        1,
-    )
-    report.add(
-        "realistic_bare_per_s", real.bare_per_s, "1/s", "two plain loops of it side by side", 1
-    )
-    report.add("realistic_ratio", real.ratio, "x", "platform / two bare loops", 3)
-    child = percentile(real.child_cpu_ms, 0.5)
-    report.add("realistic_child_cpu_ms", child, "ms", "p50 CPU of the sandboxed child")
-    report.add("realistic_bare_cpu_ms", real.bare_cpu_ms, "ms", "CPU of one call in the loop")
-    report.add(
-        "realistic_child_cpu_ratio", child / real.bare_cpu_ms, "x", "child p50 / bare call", 2
-    )
-    report.add(
-        "realistic_fork_per_s",
-        real.fork_per_s,
-        "1/s",
-        "two loops side by side forking a child per call (no sandbox, no platform)",
-        1,
-    )
-    report.add(
-        "realistic_fork_ceiling",
-        real.fork_ratio,
-        "x",
-        "fork loops / bare loops: the most realistic_ratio can be with a process per submission",
-        3,
-    )
-    report.add(
-        "realistic_ratio_of_ceiling",
-        real.platform_per_s / real.fork_per_s,
-        "x",
-        "platform / fork loops: what the platform keeps of that ceiling",
-        3,
-    )
-    report.add(
-        "realistic_fork_child_cpu_ratio",
-        real.fork_cpu_ms / real.bare_cpu_ms,
-        "x",
-        "a plain forked child's CPU, fork to the end of its call (as recorded for ours) / bare",
-        2,
-    )
-    report.add(
-        "realistic_child_wall_ms",
-        percentile(real.child_wall_ms, 0.5),
-        "ms",
-        "p50 wall time of the sandboxed child",
-    )
-    for part, what in (
-        ("web", "gunicorn: REST uploads, quota checks, storing"),
-        ("worker_main", "celery worker's main process: broker, hand-off to the pool"),
-        ("worker_pool", "pool processes: Django, claims, staging, outcome, leaderboard"),
-        ("warm_parents", "warm parents: forking a child per submission"),
-        ("children", "sandboxed children: confinement and evaluate()"),
-        ("postgres", "PostgreSQL backends of the bench database"),
-        ("redis", "Redis"),
-        ("bench", "this process: 4 upload clients and the poller"),
-    ):
-        report.add(f"realistic_cpu_{part}_ms", real.cpu_ms[part], "ms", f"per submission: {what}")
-    how = f"8 submitters x {sizes.e2e_rounds}, REST upload -> leaderboard row visible"
-    report.add("e2e_p50_ms", percentile(real.e2e_ms, 0.5), "ms", how)
-    report.add("e2e_p99_ms", percentile(real.e2e_ms, 0.99), "ms", how)
-
-
-def _measure_upload(report, cast, sizes: Sizes, logs: Path) -> None:
-    from bench.upload import disk_has_room, measure_upload
-
-    size = sizes.upload_bytes
-    if not disk_has_room(logs, size):
-        print(f"bench: not enough free disk for a {size >> 20} MiB upload; skipped", flush=True)
-        return
-    upload = measure_upload(cast, size_bytes=size, log_path=logs / "gunicorn.log")
-    how = f"{size >> 20} MiB through gunicorn + REST API: web worker's peak RSS - RSS before"
-    if not upload.peak_reset:
-        how += " (peak not resettable: counts from the worker's start)"
-    report.add("upload_rss_growth_mib", upload.growth_mib, "MiB", how, 1)
-    report.add("upload_mib_per_s", upload.mib_per_s, "MiB/s", "same upload, until 201", 1)
-
-
-def _measure_transfers(report, cast, sizes: Sizes, logs: Path) -> None:
-    """Resumable upload and Range download through gunicorn, and the out-of-core
-    evaluation's memory (bench/transfers.py, bench/ooc.py)."""
-    from bench.ooc import measure_ooc
-    from bench.transfers import measure_transfers
-    from bench.upload import disk_has_room
-
-    size = sizes.upload_bytes
-    if disk_has_room(logs, 2 * size):
-        moved = measure_transfers(cast, size_bytes=size, log_path=logs / "gunicorn.log")
-        how = (
-            f"{size >> 20} MiB by tus PATCHes of 256 MiB, dropped once at half and resumed, "
-            "then finished: web worker's peak RSS - RSS before"
-        )
-        if not moved.peak_reset:
-            how += " (peak not resettable: counts from the worker's start)"
-        report.add("upload_resumable_1gib_rss_mib", moved.upload_growth_mib, "MiB", how, 1)
-        report.add(
-            "upload_resumable_s",
-            moved.upload_s,
-            "s",
-            f"same, create to finished (dropped at byte {moved.dropped_at}, resumed at "
-            f"{moved.resumed_at})",
-        )
-        scaled = "" if size == 1024**3 else f" (scaled from {size >> 20} MiB)"
-        report.add(
-            "download_1gib_s",
-            moved.download_1gib_s,
-            "s",
-            f"GET /api/v1/submissions/<id>/file/ through gunicorn{scaled}",
-        )
-        report.add(
-            "download_rss_mib",
-            moved.download_growth_mib,
-            "MiB",
-            "web worker's peak RSS growth during that download",
-            1,
-        )
-        report.add(
-            "download_resume_ok",
-            1.0 if moved.resumed_download_ok else 0.0,
-            "bool",
-            "Range from half with If-Range: 206 and the right sha256",
-            0,
-        )
-    else:
-        print(f"bench: not enough free disk for {size >> 20} MiB transfers; skipped", flush=True)
-    with tempfile.TemporaryDirectory(dir=logs) as tmp:
-        ooc = measure_ooc(Path(tmp))
-    report.add(
-        "ooc_eval_peak_mib",
-        ooc.eval_peak_mib,
-        "MiB",
-        f"numerai_parquet evaluate() on {ooc.rows} rows: child's peak RSS growth",
-        1,
-    )
-    report.add(
-        "ooc_file_in_memory_mib",
-        ooc.file_in_memory_mib,
-        "MiB",
-        f"the same predictions as one DataFrame (deep); read_parquet grew RSS "
-        f"{ooc.load_peak_mib:.0f} MiB; {ooc.file_mib:.1f} MiB on disk",
-        1,
-    )
-    report.add(
-        "ooc_peak_over_file",
-        ooc.eval_peak_mib / ooc.file_in_memory_mib,
-        "x",
-        "evaluate()'s peak over the file loaded whole",
-        2,
-    )
-    report.add("ooc_eval_s", ooc.eval_s, "s", "that evaluate() call", 2)
-
-
-def _measure_leaderboard(sizes: Sizes, cast, report) -> None:
-    """The leaderboard API at `board_submissions` finished submissions from `board_teams`
-    teams (DESIGN.md section 8: 100,000 and 2,000)."""
-    from bench import leaderboard
-    from bench.figures import median_ms
-    from bench.report import percentile
-
-    board = leaderboard.populate(cast, teams=sizes.board_teams, submissions=sizes.board_submissions)
-    scale = f"{sizes.board_submissions:,} finished submissions, {sizes.board_teams:,} teams"
-    report.add("leaderboard_setup_s", board.setup_s, "s", f"bulk insert: {scale}")
-    report.add(
-        "leaderboard_rebuild_s",
-        board.rebuild_s,
-        "s",
-        f"leaderboard_rebuild(): {board.entries:,} entries from every result",
-    )
-    how = f"GET leaderboard/ (first page of 100), anonymous, test client; {scale}"
-    times = [t * 1000 for t in leaderboard.read_times(board.url, samples=sizes.board_reads)]
-    report.add("leaderboard_p50_ms", percentile(times, 0.5), "ms", how)
-    report.add("leaderboard_p99_ms", percentile(times, 0.99), "ms", how)
-    full = [
-        t * 1000
-        for t in leaderboard.read_times(
-            board.url, samples=max(sizes.board_reads // 5, 20), limit=5000, order_by="Loss"
-        )
-    ]
-    report.add(
-        "leaderboard_all_rows_p99_ms",
-        percentile(full, 0.99),
-        "ms",
-        "the same, every team in one page (?limit=5000), ordered by another label",
-    )
-    per_team = sizes.board_submissions // sizes.board_teams
-    report.add(
-        "leaderboard_merge_result_p50_ms",
-        median_ms(leaderboard.merge_times(board, samples=50)),
-        "ms",
-        f"merge one new result into its team's entries (~{per_team} results), in record_outcome",
-    )
-    report.add(
-        "leaderboard_refresh_team_p50_ms",
-        median_ms(leaderboard.refresh_times(board, samples=50)),
-        "ms",
-        f"recompute one team's entries from its ~{per_team} results (toggles, bans)",
-    )
 
 
 def _print_worker_log(worker: Worker | None) -> None:

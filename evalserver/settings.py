@@ -382,7 +382,7 @@ EVALUATION_MAX_FILE_MB = envint("EVALUATION_MAX_FILE_MB", 10240)
 # The uid evaluate() runs as when the worker is root.
 EVALUATION_SANDBOX_UID = envint("EVALUATION_SANDBOX_UID", 65534)
 # Workers prove at start that a sandboxed child can import what scripts import lazily
-# (workers.sandbox_check) and refuse to start otherwise.
+# (workers.sandbox.check) and refuse to start otherwise.
 EVALUATION_SANDBOX_CHECK = envbool("EVALUATION_SANDBOX_CHECK", True)
 # Size of each evaluate() child's own /tmp (a tmpfs, so memory; gone when the child ends).
 EVALUATION_TMP_MB = envint("EVALUATION_TMP_MB", 2048)

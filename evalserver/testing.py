@@ -27,6 +27,43 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# ---------------------------------------------------------------- a process with a log
+
+
+@dataclass
+class StartedProcess:
+    """A process started by `start_process`: its own session, output to `log_path`."""
+
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tail(self, chars: int = 4000) -> str:
+        return f"--- {self.name} log (exit status {self.proc.poll()}) ---\n{self.log()[-chars:]}"
+
+
+def start_process(
+    name: str, argv: list[str], env: Mapping[str, str], log_dir: Path, *, cwd: Path = ROOT
+) -> StartedProcess:
+    """`argv` in a session of its own (so its whole group can be killed), stdin closed,
+    stdout and stderr to `log_dir/NAME.log`: how the real-process tests start servers."""
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return StartedProcess(name, proc, log_path)
+
+
 # ---------------------------------------------------------------- a Celery worker
 
 

@@ -1,9 +1,17 @@
-"""Shared fixtures. The cast:
+"""Shared fixtures. The cast, one meaning per name in every test (`users` makes the first
+four; the worlds that need them add dave and erin):
 
 - alice: host, member of "Alice Labs", which owns the challenges under test
 - bob: host of "Bob Corp"; should have no access to Alice's challenges
-- charlie: a participant with no host team
+- charlie: a participant with no host team (the submitting team, where there is one)
+- dave: a participant in another team of the same challenge
+- erin: signed in, in no team and no host team: an outsider
 - admin: staff superuser who reviews challenges
+
+ROLES names who plays each of the seven roles of DESIGN section 9 in access tests.
+
+Real-process tests (a Celery worker, gunicorn, Chromium, Compose, the bench) are marked
+`slow` here, by what they use: `make test-fast` leaves them out.
 """
 
 from __future__ import annotations
@@ -21,6 +29,30 @@ from rest_framework.test import APIClient
 from challenges.services.teams import host_team_create
 
 REQUIRE_SERVICES = os.environ.get("EVALSERVER_REQUIRE_SERVICES") == "1"
+
+# The seven roles of DESIGN section 9, in the authorisation table's column order, and who
+# plays them (as in the cast above).
+ROLES = {
+    "anonymous": None,
+    "outsider": "erin",
+    "other_team": "dave",
+    "participant": "charlie",
+    "other_host": "bob",
+    "host": "alice",
+    "admin": "admin",
+}
+
+# What makes a test slow: a real worker, a real web server, a browser, Compose, the bench.
+# (Modules that start workers of their own, such as test_faults.py, say so themselves.)
+SLOW_FIXTURES = {"live_worker", "web_server", "chromium"}
+SLOW_FILES = {"test_compose.py", "test_bench_smoke.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & SLOW_FIXTURES or item.path.name in SLOW_FILES or item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
 
 
 def require_service(name: str, available: bool) -> None:
@@ -136,9 +168,9 @@ def pipeline_env(tmp_path_factory, django_db_setup, django_db_blocker):
     from tests.services import build_probe_wheel, new_queue
 
     root = tmp_path_factory.mktemp("pipeline")
-    # Storage as production has it: outside /tmp (which models see empty), in folders every
-    # user may pass through (pytest's are 0700), so only the stored files' own modes keep
-    # the sandbox uids out.
+    # Storage as production has it: in folders every user may pass through (pytest's are
+    # 0700), so only the stored files' own modes keep the sandbox uids out. The checkout's
+    # var/ may lie under /tmp (a clone there): children see their inputs bound back anyway.
     var = Path(__file__).resolve().parent.parent / "var"
     var.mkdir(exist_ok=True)
     media = Path(tempfile.mkdtemp(prefix="test-media-", dir=var))

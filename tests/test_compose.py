@@ -36,6 +36,8 @@ import pytest
 import redis
 import yaml
 
+from evalserver.testing import StartedProcess, start_process
+
 pytestmark = pytest.mark.services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,34 +297,6 @@ class Native:
         env["HOME"] = str(self.tmp)
         env.setdefault("LANG", "C.UTF-8")
         return env
-
-
-@dataclass
-class Started:
-    name: str
-    proc: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def tail(self, chars: int = 4000) -> str:
-        return f"--- {self.name} log (exit status {self.proc.poll()}) ---\n{self.log()[-chars:]}"
-
-
-def start(name: str, argv: list[str], env: dict[str, str], tmp: Path) -> Started:
-    log_path = tmp / f"{name}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Started(name, proc, log_path)
 
 
 def http_get(port: int, path: str) -> tuple[int, bytes]:
@@ -642,10 +616,10 @@ def test_the_compose_commands_start_natively_and_answer(compose, database, broke
             argv = [re.sub(r"0\.0\.0\.0:\d+", f"127.0.0.1:{port}", arg) for arg in argv]
         commands[name] = (argv, native.env(env))
 
-    started: dict[str, Started] = {}
+    started: dict[str, StartedProcess] = {}
     try:
         for name, (argv, env) in commands.items():
-            started[name] = start(name, argv, env, tmp_path)
+            started[name] = start_process(name, argv, env, tmp_path)
         ready: dict[str, Callable[[], bool]] = {
             "web": web_answers(port),
             "worker": lambda: re.search(r"celery@\S+ ready\.", started["worker"].log()) is not None,
@@ -727,7 +701,8 @@ def test_the_compose_commands_start_natively_and_answer(compose, database, broke
 SANDBOX_RUN = """
 import json, sys
 from pathlib import Path
-from workers.runner import Limits, isolation, run_evaluation
+from workers.sandbox.evaluators import run_evaluation
+from workers.sandbox.runner import Limits, isolation
 
 root = Path(sys.argv[1])
 common = dict(

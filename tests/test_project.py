@@ -182,9 +182,10 @@ def test_access_is_refused_only_in_access_modules():
 
 
 def test_the_apps_read_settings_not_the_environment():
-    """settings.py is the one place that reads the environment. Exempt: workers/limits.py
+    """settings.py is the one place that reads the environment. Exempt: workers/sandbox/limits.py
     asks whether Django is configured at all (the warm parent and `python -m
-    workers.predict` run without it) and the warm parent sets its child's HOME and TMPDIR."""
+    workers.predict` run without it) and the warm parent's child (forked.py) sets its own HOME
+    and TMPDIR."""
     readers = sorted(
         f"{name}:{node.lineno}"
         for package in ("challenges", "workers", "frontend")
@@ -194,6 +195,6 @@ def test_the_apps_read_settings_not_the_environment():
         and node.attr in {"environ", "getenv"}
         and isinstance(node.value, ast.Name)
         and node.value.id == "os"
-        and name not in {"workers/limits.py", "workers/warm_parent.py"}
+        and name not in {"workers/sandbox/limits.py", "workers/sandbox/forked.py"}
     )
     assert not readers, f"read the environment outside settings.py: {readers}"

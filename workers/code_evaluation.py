@@ -21,7 +21,7 @@ from django.conf import settings
 
 from challenges.models import Submission
 from challenges.services.submissions import EvaluationRecord, submission_advance
-from workers.runner import Limits, isolation
+from workers.sandbox.runner import Limits, isolation
 from workers.scripts import local_files, stored
 
 if TYPE_CHECKING:

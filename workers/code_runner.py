@@ -9,7 +9,7 @@ a copy of the model and read-only links to the features (and extra data) when th
 is root, copies of them otherwise. It writes its predictions
 there; the parent reads them back and checks them again, trusting nothing the child wrote.
 
-A warm parent (workers.forkserver, harness workers/harness/evalserver_predict.py) has
+A warm parent (workers.sandbox.forkserver, harness workers/harness/evalserver_predict.py) has
 pandas, cloudpickle and scikit-learn imported already and forks one child per model, so
 the sandbox adds tens of milliseconds, not the second a fresh interpreter takes.
 
@@ -31,7 +31,6 @@ from typing import Any
 
 import pandas as pd
 
-from workers import runner
 from workers.harness.evalserver_predict import (
     ID_COLUMN,
     PREDICTION,
@@ -40,7 +39,8 @@ from workers.harness.evalserver_predict import (
     validate_predictions,
     write_predictions,
 )
-from workers.limits import Limits, django_setting
+from workers.sandbox import runner
+from workers.sandbox.limits import Limits, django_setting
 
 HARNESS_ROOT = Path(__file__).with_name("harness")
 HARNESS_MODULE = "evalserver_predict"
@@ -151,7 +151,7 @@ def run_predict(
                 "prediction_range": list(prediction_range) if prediction_range else None,
             },
         )
-        from workers.forkserver import get_evaluator
+        from workers.sandbox.evaluators import get_evaluator
 
         evaluator = get_evaluator(f"predict:{sys.executable}", HARNESS_ROOT, module=HARNESS_MODULE)
         reply = evaluator.call(

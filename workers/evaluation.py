@@ -25,8 +25,8 @@ from challenges.services.submissions import (
 )
 from workers.code_evaluation import evaluate_code
 from workers.environments import EnvironmentError_, python_for
-from workers.forkserver import get_evaluator
-from workers.runner import Limits, Outcome, phase_limits
+from workers.sandbox.evaluators import get_evaluator
+from workers.sandbox.runner import Limits, Outcome, phase_limits
 from workers.scripts import local_files, script_root_for, staged, stored
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from workers.code_runner import (
     network_isolated,
     run_predict,
 )
-from workers.runner import Limits
+from workers.sandbox.runner import Limits
 
 DEFAULTS = Limits(time_limit_s=600.0, memory_mb=4096, max_processes=64, cpus=1, max_file_mb=1024)
 

@@ -30,7 +30,7 @@ from django.conf import settings
 
 from challenges.models import EvaluationScript
 from challenges.services.storage import CHUNK, open_stored, safe_basename, sha256_stream
-from workers.runner import SANDBOX_UID, extract_script
+from workers.sandbox.runner import SANDBOX_UID, extract_script
 
 log = logging.getLogger(__name__)
 

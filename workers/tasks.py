@@ -67,7 +67,7 @@ def deliver_webhook(self, delivery_id: int) -> None:
 @worker_ready.connect
 def _recover_after_restart(sender=None, **kwargs) -> None:
     """Submissions that a previous run of this worker node left running."""
-    from workers.runner import isolation
+    from workers.sandbox.runner import isolation
 
     if isolation():
         log.info("sandbox: evaluations run without network, via %s", " ".join(isolation()))
@@ -106,7 +106,7 @@ def _check_the_sandbox(**kwargs) -> None:
     worker with the check's message."""
     from django.conf import settings
 
-    from workers.sandbox_check import refuse_unless_sandbox_works
+    from workers.sandbox.check import refuse_unless_sandbox_works
 
     if settings.EVALUATION_SANDBOX_CHECK:
         refuse_unless_sandbox_works()
@@ -115,7 +115,7 @@ def _check_the_sandbox(**kwargs) -> None:
 @worker_process_init.connect
 def _die_with_the_worker(**kwargs) -> None:
     """A pool process must not outlive a kill -9 of its worker and finish a task twice."""
-    from workers.sandbox_utils import die_with_parent
+    from workers.sandbox.process import die_with_parent
 
     die_with_parent()
 

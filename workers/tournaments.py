@@ -25,7 +25,7 @@ from challenges.tournaments import (
 from challenges.tournaments.metrics import PerEraError, era_metrics, per_era_from_output
 from workers.code_evaluation import NO_NETWORK_ISOLATION, code_limits, code_refused, work_root
 from workers.evaluation import _db_retry, phase_script_and_splits, run_in_sandbox, runtime_versions
-from workers.runner import phase_limits
+from workers.sandbox.runner import phase_limits
 from workers.scripts import local_files, staged, stored
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from challenges.services.remote_evaluation import (
 from challenges.services.submissions import submission_create, submissions_sweep
 from challenges.submission_access import access_submitter
 from tests.challenges import bundle_factory as bf
+from tests.conftest import ROLES
 from tests.workers.pipeline_helpers import (
     GOOD_EVALUATE,
     SCRIPT_CONFIG,
@@ -284,18 +285,10 @@ def test_the_challenge_page_link_of_the_cli_leads_to_the_challenge(challenge):
     assert answer.status_code == 302 and answer["Location"] == f"/challenges/{challenge.pk}/"
 
 
-ROLES = ["anonymous", "outsider", "participant", "other_team", "host", "other_host", "admin"]
-USER_OF_ROLE = {
-    "anonymous": None,
-    "outsider": "erin",
-    "participant": "charlie",
-    "other_team": "dave",
-    "host": "alice",
-    "other_host": "bob",
-    "admin": "admin",
-}
+# The roles of tests/conftest.py, in the order of ACCESS's columns.
+COLUMNS = ["anonymous", "outsider", "participant", "other_team", "host", "other_host", "admin"]
 N, F, D = 401, 403, 406  # no token, forbidden, does not exist (EvalAI's 406)
-# path template -> status per role, in ROLES order.
+# path template -> status per role, in COLUMNS order.
 ACCESS = {
     "GET /api/jobs/submission/{submission}": [N, D, 200, D, 200, D, 200],
     "GET /api/jobs/challenge_phase_split/{hidden}/leaderboard/": [D, D, D, D, 200, D, 200],
@@ -354,8 +347,8 @@ def test_every_evalai_route_answers_each_role_as_the_access_table_says(route, wo
     method, template = route.split(" ")
     path = template.format(**world)
     got = []
-    for role in ROLES:
-        client = bearer(USER_OF_ROLE[role])
+    for role in COLUMNS:
+        client = bearer(ROLES[role])
         data = {"email": "nobody@example.org"} if "invite" in path else {}
         if "invite" in path and role == "participant":
             data = {"email": "erin@example.org"}
@@ -363,7 +356,7 @@ def test_every_evalai_route_answers_each_role_as_the_access_table_says(route, wo
         got.append(answer.status_code)
         if answer.status_code >= 400:
             assert answer.json().get("error") or answer.json().get("detail"), (role, answer.json())
-    assert got == ACCESS[route], dict(zip(ROLES, got, strict=True))
+    assert got == ACCESS[route], dict(zip(COLUMNS, got, strict=True))
 
 
 def test_list_pages_cost_the_same_queries_for_one_row_or_many(bearer, challenge, users, host_teams):

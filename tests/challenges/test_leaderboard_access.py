@@ -1,8 +1,6 @@
-"""Who sees which rows, and who may change what. The cast (tests/conftest.py) plus:
-
-- dave: signed up, in no team ("outsider")
-- eve: member of team "Other", taking part in the same challenge
-- charlie: member of team "Mine", taking part
+"""Who sees which rows, and who may change what. The cast and roles of tests/conftest.py:
+charlie's team is "Mine", dave's (taking part in the same challenge) "Other"; erin is the
+outsider.
 """
 
 from __future__ import annotations
@@ -13,33 +11,26 @@ from django.test import Client
 from challenges.models import ChallengeParticipation, ChallengePhaseSplit, Submission
 from challenges.services.hosting import participation_set_banned
 from tests.challenges.leaderboard_helpers import board_url, load, scored, team, teams_of
+from tests.conftest import ROLES
 from tests.workers.pipeline_helpers import submit
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["anonymous", "outsider", "other_team", "team", "other_host", "host", "admin"]
-USER_OF = {
-    "anonymous": None,
-    "outsider": "dave",
-    "other_team": "eve",
-    "team": "charlie",
-    "other_host": "bob",
-    "host": "alice",
-    "admin": "admin",
-}
+# The roles of tests/conftest.py, in the order of EXPECTED's columns.
+COLUMNS = ["anonymous", "outsider", "other_team", "participant", "other_host", "host", "admin"]
 
 
 @pytest.fixture
 def cast(users, django_user_model):
     users["dave"] = django_user_model.objects.create_user("dave", "dave@example.org", "pw")
-    users["eve"] = django_user_model.objects.create_user("eve", "eve@example.org", "pw")
+    users["erin"] = django_user_model.objects.create_user("erin", "erin@example.org", "pw")
     return users
 
 
 def _world(cast, host_teams, django_user_model, **options):
     challenge = load(cast, host_teams["alice"], **options)
     mine = team(django_user_model, challenge, "Mine", user=cast["charlie"])
-    other = team(django_user_model, challenge, "Other", user=cast["eve"])
+    other = team(django_user_model, challenge, "Other", user=cast["dave"])
     subs = {
         "mine": scored(challenge, mine, {"Acc": 0.7}),
         "other": scored(challenge, other, {"Acc": 0.9}),
@@ -53,11 +44,11 @@ def world(cast, host_teams, django_user_model):
 
 
 def client_for(api, role):
-    return api(USER_OF[role])
+    return api(ROLES[role])
 
 
 EXPECTED = {
-    # endpoint: status per role, in ROLES order
+    # endpoint: status per role, in COLUMNS order
     "public board": [200, 200, 200, 200, 200, 200, 200],
     "hidden board": [404, 404, 404, 404, 404, 200, 200],
     "me": [401, 200, 200, 200, 200, 200, 200],
@@ -102,12 +93,12 @@ def _call(api, role, endpoint, challenge, subs):
     raise AssertionError(endpoint)
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", COLUMNS)
 @pytest.mark.parametrize("endpoint", list(EXPECTED))
 def test_every_leaderboard_endpoint_for_every_role(api, world, role, endpoint):
     challenge, subs = world
     response = _call(api, role, endpoint, challenge, subs)
-    expected = EXPECTED[endpoint][ROLES.index(role)]
+    expected = EXPECTED[endpoint][COLUMNS.index(role)]
     assert response.status_code == expected, (role, endpoint, response.content[:300])
 
 
@@ -117,7 +108,7 @@ def test_every_leaderboard_endpoint_for_every_role(api, world, role, endpoint):
         ("anonymous", []),
         ("outsider", []),
         ("other_team", ["Other"]),
-        ("team", ["Mine"]),
+        ("participant", ["Mine"]),
         ("other_host", []),
         ("host", ["Other", "Mine"]),
         ("admin", ["Other", "Mine"]),
@@ -298,7 +289,7 @@ def test_my_standing_shows_my_teams_rank(api, world):
     me = api("charlie").get(board_url(challenge, tail="me/")).json()
     assert [(r["rank"], r["team"]) for r in me["rows"]] == [(2, "Mine")]
     assert me["ranked_teams"] == 2
-    nobody = api("dave").get(board_url(challenge, tail="me/")).json()
+    nobody = api("erin").get(board_url(challenge, tail="me/")).json()
     assert nobody["rows"] == [] and nobody["team_id"] is None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from evalserver.testing import start_process
 from tests.conftest import require_service
 from tests.services import spare_port, worker_env
 
@@ -75,31 +76,27 @@ def start_web_server(pipeline_env, root: Path, port: int | None = None, **extra:
     )
     assert collect.returncode == 0, collect.stderr
     port = port or spare_port()
-    log_path = root / "gunicorn.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(bin_dir / "gunicorn"),
-                "evalserver.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--timeout",
-                "120",
-                "--access-logfile",
-                "-",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", proc, log_path)
+    started = start_process(
+        "gunicorn",
+        [
+            str(bin_dir / "gunicorn"),
+            "evalserver.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--timeout",
+            "120",
+            "--access-logfile",
+            "-",
+        ],
+        env,
+        root,
+    )
+    proc = started.proc
+    server = Server(f"http://127.0.0.1:{port}", proc, started.log_path)
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:

@@ -1,8 +1,5 @@
-"""A small world for page tests. Beyond the shared cast (tests/conftest.py):
-
-- dave: participant in another team ("Dave Team") of the same challenge; must not see
-  Charlie's submissions or logs
-- erin: signed in, in no team and no host team: an outsider
+"""A small world for page tests, with the shared cast and roles (tests/conftest.py): dave's
+team is "Dave Team"; he must not see Charlie's submissions or logs.
 """
 
 from __future__ import annotations
@@ -24,17 +21,7 @@ from challenges.models import (
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.challenges import challenge_approve
 from challenges.services.leaderboard_refresh import leaderboard_refresh_team
-
-ROLES = ["anonymous", "outsider", "participant", "other_team", "host", "other_host", "admin"]
-USER_OF_ROLE = {
-    "anonymous": None,
-    "outsider": "erin",
-    "participant": "charlie",
-    "other_team": "dave",
-    "host": "alice",
-    "other_host": "bob",
-    "admin": "admin",
-}
+from tests.conftest import ROLES
 
 
 @dataclass
@@ -146,7 +133,7 @@ def client_as(users):
 
     def make(role: str) -> Client:
         client = Client()
-        name = USER_OF_ROLE.get(role, role)
+        name = ROLES.get(role, role)
         if name:
             client.force_login(users[name])
         return client

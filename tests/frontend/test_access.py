@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.frontend.conftest import ROLES
+from tests.conftest import ROLES
 
 pytestmark = pytest.mark.django_db
 

@@ -11,18 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import ROLES
+
 TABLE = Path(__file__).with_name("authorisation_table.txt")
-# The seven roles of DESIGN section 9, in the table's column order, and who plays them
-# (tests/frontend/conftest.py's world).
-ROLES = {
-    "anonymous": None,
-    "outsider": "erin",  # signed in, in no team
-    "other_team": "dave",  # participant of another team of the same challenge
-    "participant": "charlie",  # the submitting team
-    "other_host": "bob",  # host of another challenge
-    "host": "alice",
-    "admin": "admin",
-}
+# The seven roles in the table's column order, and who plays them: tests/conftest.py.
 
 
 def read_table() -> dict[str, dict[str, int]]:

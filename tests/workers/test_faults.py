@@ -48,7 +48,7 @@ from tests.workers.pipeline_helpers import (
     wait_final,
 )
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 Status = Submission.Status
 SANDBOX_UID = int(os.environ.get("EVALUATION_SANDBOX_UID", "65534"))

@@ -26,9 +26,10 @@ import pytest
 from challenges.models import Submission
 from tests.services import ROOT, WorkerProcess, new_queue, publishing_to, worker_env
 from tests.workers.pipeline_helpers import load_approved, participate, script_bundle, submit
-from workers.confine import closed_folder
+from workers.sandbox.confine import closed_folder
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.services,
     pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox binds folders only as root"),
 ]

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from challenges.bundle import BundleError, load_bundle
 from challenges.services.bundles import bundle_limits
-from workers.runner import phase_limits, run_evaluation
+from workers.sandbox.evaluators import run_evaluation
+from workers.sandbox.runner import phase_limits
 from workers.scripts import sandbox_readable
 
 

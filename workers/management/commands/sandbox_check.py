@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workers.sandbox_check import sandbox_check
+from workers.sandbox.check import sandbox_check
 
 
 class Command(BaseCommand):

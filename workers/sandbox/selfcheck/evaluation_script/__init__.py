@@ -1,4 +1,4 @@
-"""evaluate() of the sandbox self-check (workers.sandbox_check): what real evaluation scripts
+"""evaluate() of the sandbox self-check (workers.sandbox.check): what real evaluation scripts
 import lazily, inside evaluate(), so only a sandboxed child shows whether it can reach them.
 It imports nothing at load time on purpose: the warm parent must not have these already."""
 

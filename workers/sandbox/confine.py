@@ -1,5 +1,5 @@
 """Confining a sandboxed child: namespaces, mounts, CPU pinning (Linux system calls through
-ctypes). Standard library only: loaded by path by workers/warm_parent.py, like child.py.
+ctypes). Standard library only: loaded by path by workers/sandbox/warm_parent.py, like child.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Runs inside the limited child process: import the evaluation script, call evaluate(),
 report what it returned (or why it failed) as JSON. Standard library only: the warm parent
-(workers/warm_parent.py) runs with an empty environment and loads this file by path.
+(workers/sandbox/warm_parent.py) runs with an empty environment and loads this file by path.
 """
 
 from __future__ import annotations

@@ -2,15 +2,14 @@
 its end is judged.
 
 One sandbox (DESIGN section 6): every evaluate() and every participant's predict() is a
-child forked by a warm parent (workers.forkserver, workers/warm_parent.py) that limits
-itself (workers.limits.Limits: address space, CPU time, processes, file size, CPU
-pinning), gets its own PID, network and mount namespaces (workers/confine.py: empty /run,
+child forked by a warm parent (workers.sandbox.forkserver, workers/sandbox/warm_parent.py) that limits
+itself (workers.sandbox.limits.Limits: address space, CPU time, processes, file size, CPU
+pinning), gets its own PID, network and mount namespaces (workers/sandbox/confine.py: empty /run,
 /tmp, /var/tmp and /dev/shm of its own, the interpreter's folders bound back read-only
 wherever they live), an empty environment and no new privileges, drops to the sandbox
-uid when the worker is root, and reports as child.py says. `run_evaluation` (what
-`evaluate_local` uses) starts a warm parent for one call, so a host's local check fails
-exactly where a worker would; workers keep the warm parent per script version.
-`classify_run` judges every end.
+uid when the worker is root, and reports as child.py says. `classify_run` judges every
+end. Which warm parent runs a call is workers.sandbox.evaluators' business; this module
+sits below it and the fork server, importing neither.
 """
 
 from __future__ import annotations
@@ -26,8 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from workers.limits import Limits, django_setting
-from workers.results import ParsedResult, ResultError, parse_result
+from challenges.results import ParsedResult, ResultError, parse_result
+from workers.sandbox.limits import Limits, django_setting
 
 log = logging.getLogger(__name__)
 
@@ -108,40 +107,6 @@ def capped_text(text: str, *, truncated: bool, cap: int) -> str:
     if truncated:
         text += f"\n[output truncated at {cap} bytes]"
     return text
-
-
-def run_evaluation(
-    *,
-    script_root: Path,
-    annotation_file: Path | str,
-    submission_file: Path | str,
-    phase_codename: str,
-    splits: dict[str, list[str]],
-    limits: Limits,
-    submission_metadata: dict[str, Any] | None = None,
-    partial_ok: bool = False,
-) -> Outcome:
-    """Run `script_root/evaluation_script`'s evaluate() once, in the sandbox workers use.
-
-    A warm parent for this one call (it imports the script, forks one limited child and
-    stops): what `evaluate_local` uses. Workers keep the warm parent instead
-    (workers.forkserver.get_evaluator: same arguments, same `Outcome`).
-    """
-    from workers.forkserver import WarmEvaluator
-
-    evaluator = WarmEvaluator(script_root, key=f"once:{script_root}", one_shot=True)
-    try:
-        return evaluator.run(
-            annotation_file=annotation_file,
-            submission_file=submission_file,
-            phase_codename=phase_codename,
-            splits=splits,
-            limits=limits,
-            submission_metadata=submission_metadata,
-            partial_ok=partial_ok,
-        )
-    finally:
-        evaluator.shutdown()
 
 
 def phase_limits(resources: dict[str, Any] | None) -> Limits:

@@ -1,8 +1,8 @@
 """Warm evaluation: a long-lived parent per script version, one limited child per submission.
 
-A cold evaluation (workers.runner) starts a fresh interpreter that imports the script and
+A cold evaluation (workers.sandbox.runner) starts a fresh interpreter that imports the script and
 its libraries: a second or more per submission. Here a parent process imports the script
-once (`python -I workers/warm_parent.py`, empty environment, standard library only on our
+once (`python -I workers/sandbox/warm_parent.py`, empty environment, standard library only on our
 side) and, for each submission, hands the request to a child it forked ahead of time. The
 child is PID 1 of a new PID namespace with its own (empty) network namespace where the
 kernel allows it, limits itself (address space, CPU time, processes, no core dumps), drops
@@ -12,14 +12,12 @@ child has reported or its time is up, and reaps it. The child's report is the on
 child writes, and `runner.classify_run` judges both, so both paths fail the same way.
 
 Lifetimes: the parent dies with the worker process (parent-death signal, and the socket
-closing), the child with the parent. `get_evaluator()` keeps at most `MAX_WARM` parents per
-worker process, least recently used first out.
+closing), the child with the parent. workers.sandbox.evaluators keeps at most `MAX_WARM`
+parents per worker process, least recently used first out.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import logging
 import os
@@ -31,18 +29,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workers import runner
-from workers.limits import Limits, django_setting
-from workers.runner import Outcome
+from workers.sandbox import runner
+from workers.sandbox.limits import Limits, django_setting
+from workers.sandbox.runner import Outcome
 
 log = logging.getLogger(__name__)
 
-MAX_WARM = int(django_setting("EVALUATION_MAX_WARM", 8))
 # Size of an evaluate() child's own /tmp (a tmpfs: memory), in MB.
 TMP_MB = int(django_setting("EVALUATION_TMP_MB", 2048))
 START_TIMEOUT_S = 300.0  # importing the script and its libraries
@@ -95,7 +91,7 @@ class WarmEvaluator:
         one_shot: bool = False,
     ) -> None:
         self.script_root = Path(script_root)
-        # For one evaluation only (runner.run_evaluation): the record says it was not warm.
+        # For one evaluation only (evaluators.run_evaluation): the record says it was not warm.
         self.one_shot = one_shot
         self.key = key
         self.module = module
@@ -137,7 +133,7 @@ class WarmEvaluator:
         partial_ok: bool = False,
         cancelled: Callable[[], bool] | None = None,
     ) -> Outcome:
-        """Same arguments and result as `runner.run_evaluation`.
+        """Same arguments and result as `evaluators.run_evaluation`.
 
         If the warm parent is gone (killed, or the script's import failed) it is started
         again, once; a script that still cannot be imported fails with kind "script".
@@ -445,59 +441,3 @@ def _tail(path: Path) -> str:
             return fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-
-
-_evaluators: OrderedDict[str, WarmEvaluator] = OrderedDict()
-_evaluators_lock = threading.Lock()
-
-
-def get_evaluator(
-    key: str,
-    script_root: Path | str,
-    *,
-    max_warm: int | None = None,
-    module: str = runner.SCRIPT_PACKAGE,
-    python: str | None = None,
-) -> WarmEvaluator:
-    """The process-wide warm parent for `key` (a challenge's script version), created on first
-    use; the least recently used ones are shut down beyond `max_warm` (default MAX_WARM)."""
-    evicted = []
-    with _evaluators_lock:
-        evaluator = _evaluators.get(key)
-        if evaluator is not None and (
-            evaluator.script_root != Path(script_root)
-            or evaluator.python != (python or sys.executable)
-        ):
-            evicted.append(_evaluators.pop(key))
-            evaluator = None
-        if evaluator is None:
-            evaluator = _evaluators[key] = WarmEvaluator(
-                script_root, key=key, module=module, python=python
-            )
-        _evaluators.move_to_end(key)
-        while len(_evaluators) > (max_warm or MAX_WARM):
-            evicted.append(_evaluators.popitem(last=False)[1])
-    for old in evicted:
-        old.shutdown()
-    return evaluator
-
-
-def shutdown_all() -> None:
-    with _evaluators_lock:
-        evaluators = list(_evaluators.values())
-        _evaluators.clear()
-    for evaluator in evaluators:
-        with contextlib.suppress(Exception):
-            evaluator.shutdown()
-
-
-def _forget_after_fork() -> None:
-    # A forked worker (Celery's prefork pool) starts with no warm parents of its own; the
-    # ones it inherited belong to the process that started them.
-    global _evaluators_lock
-    _evaluators_lock = threading.Lock()
-    _evaluators.clear()
-
-
-atexit.register(shutdown_all)
-os.register_at_fork(after_in_child=_forget_after_fork)

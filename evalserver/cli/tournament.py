@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from evalserver.cli import CHUNK, Api, CliError, _Multipart, _print_table, _progress_bar
+from evalserver.cli.api import CHUNK, Api, CliError, _Multipart, _print_table, _progress_bar
 
 METRICS = ["corr_mean", "corr_std", "sharpe", "max_drawdown"]
 

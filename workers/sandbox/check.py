@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workers import runner
-from workers.limits import Limits
+from workers.sandbox import runner
+from workers.sandbox.limits import Limits
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class SandboxCheck:
 def sandbox_check(*, python: str | None = None) -> SandboxCheck:
     """Run the check as both sandbox uids; the first failure wins."""
     from workers.code_runner import predict_uid
-    from workers.forkserver import WarmEvaluator
+    from workers.sandbox.forkserver import WarmEvaluator
 
     evaluator = WarmEvaluator(CHECK_ROOT, key="sandbox-check", python=python, one_shot=True)
     inputs = Path(tempfile.mkdtemp(prefix="evalserver-check-"))

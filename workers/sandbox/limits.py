@@ -1,6 +1,6 @@
 """The one typed set of limits for a sandboxed child (evaluate() or a participant's predict()).
 
-Standard library only: the warm parent (workers/warm_parent.py, run by path with an empty
+Standard library only: the warm parent (workers/sandbox/warm_parent.py, run by path with an empty
 environment) loads this file by path too, so both sides of the socket build the same
 dataclass from the same keys instead of passing dicts with renamed fields.
 """
