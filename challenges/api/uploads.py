@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 
 from django.conf import settings
 from django.urls import path, reverse
@@ -33,6 +32,8 @@ from rest_framework.views import APIView
 from challenges import access
 from challenges.access import access_challenge_as_host
 from challenges.api.views import resolve_host_team
+from challenges.ids import InvalidId, parse_id
+from challenges.json_limits import json_loads_bounded
 from challenges.models import ResumableUpload
 from challenges.services.hosting import submitting_participation
 from challenges.services.resumable import (
@@ -120,25 +121,31 @@ def parse_checksum(header: str) -> Checksum | None:
     return Checksum(algorithm, digest)
 
 
+def _metadata_id(raw: str) -> int:
+    try:
+        return parse_id(raw, field="Upload-Metadata `challenge`")
+    except InvalidId as exc:
+        raise UploadRefused(str(exc), field="Upload-Metadata") from None
+
+
 def _target(request, meta: dict[str, str]) -> Target:
     kind = meta.get("kind", "submission")
     challenge_raw = meta.get("challenge", "")
     if kind in ("submission", "public_data"):
-        if not challenge_raw.isdigit() or not meta.get("phase"):
+        if not challenge_raw or not meta.get("phase"):
             raise UploadRefused(
                 "Upload-Metadata needs `challenge` (an id) and `phase` (a codename).",
                 field="Upload-Metadata",
             )
-        phase = access.access_phase(request.user, int(challenge_raw), codename=meta["phase"])
+        challenge_id = _metadata_id(challenge_raw)
+        phase = access.access_phase(request.user, challenge_id, codename=meta["phase"])
         if kind == "public_data":
             return Target(kind=kind, phase=phase)
         participation = submitting_participation(challenge=phase.challenge, user=request.user)
         return Target(kind=kind, phase=phase, participation=participation)
     if kind == "bundle":
         if challenge_raw:
-            if not challenge_raw.isdigit():
-                raise UploadRefused("`challenge` must be an id.", field="Upload-Metadata")
-            challenge = access_challenge_as_host(request.user, int(challenge_raw))
+            challenge = access_challenge_as_host(request.user, _metadata_id(challenge_raw))
             return Target(kind=kind, challenge=challenge, host_team=challenge.host_team)
         return Target(kind=kind, host_team=resolve_host_team(request.user, meta.get("host_team")))
     raise UploadRefused(
@@ -150,9 +157,9 @@ def _fields(meta: dict[str, str]) -> dict:
     fields: dict = {k: meta[k] for k in _FIELDS if k in meta}
     if meta.get("meta_attributes"):
         try:
-            parsed = json.loads(meta["meta_attributes"])
-        except ValueError:
-            parsed = None
+            parsed = json_loads_bounded(meta["meta_attributes"], where="meta_attributes")
+        except ValueError as exc:
+            raise UploadRefused(str(exc), field="meta_attributes") from None
         if not isinstance(parsed, dict):
             raise UploadRefused(
                 "`meta_attributes` must be a JSON object of name -> value.",
