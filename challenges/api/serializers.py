@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from challenges.html_safe import sanitize_html
 from challenges.leaderboard_access import splits_listed_to
 from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
 from challenges.runtime import code_runtime
@@ -32,7 +33,18 @@ class PhaseSplitSerializer(serializers.ModelSerializer):
         ]
 
 
+class SanitizedHTMLField(serializers.CharField):
+    """A stored HTML field as the pages show it (challenges.html_safe)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return sanitize_html(value)
+
+
 class PhaseSerializer(serializers.ModelSerializer):
+    description = SanitizedHTMLField()
     splits = serializers.SerializerMethodField()
     runtime = serializers.SerializerMethodField(
         help_text="Code phases: the Python version and packages models run with; else null"
@@ -94,6 +106,10 @@ class ChallengeSerializer(serializers.ModelSerializer):
 
 
 class ChallengeDetailSerializer(ChallengeSerializer):
+    description = SanitizedHTMLField()
+    evaluation_details = SanitizedHTMLField()
+    terms_and_conditions = SanitizedHTMLField()
+    submission_guidelines = SanitizedHTMLField()
     phases = serializers.SerializerMethodField()
 
     class Meta(ChallengeSerializer.Meta):
