@@ -24,6 +24,7 @@ from challenges.bundle_script import load_script
 from challenges.bundle_values import jsonable, kind, to_int
 from challenges.bundle_yaml import ParsedYaml
 from challenges.bundle_zip import Folder
+from challenges.text_checks import bidi_problem
 
 __all__ = ["build_spec", "jsonable"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -99,6 +100,9 @@ class _Checker(PhaseChecker):
             )
 
         spec = ChallengeSpec(title=self.text(data, "title", "", required=True, max_len=200).strip())
+        bidi = bidi_problem(spec.title, what="The title")
+        if bidi:  # a title that reads differently to each viewer is refused, not warned of
+            self.error("title", bidi)
         spec.config_file = self.config_file
         spec.raw_config = jsonable(data)
         details_key = "evaluation_details"

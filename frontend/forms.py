@@ -8,10 +8,12 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.utils.translation import gettext_lazy as _
 
 from challenges.leaderboard_rules import initial_is_public, visibility_is_locked
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH
+from challenges.text_checks import NoBidiControls
 
 
 class SignupForm(UserCreationForm):
@@ -23,6 +25,11 @@ class SignupForm(UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Before Django's own username rule, whose message does not say which character.
+        self.fields["username"].validators.insert(0, NoBidiControls(_("Username")))
+
     # No "this email is taken" error: it would tell anyone which addresses have accounts.
     # A known address gets a new account like any other, and its owner an email about it
     # (frontend.views.account.signup); addresses are not verified here, so refusing a
@@ -32,7 +39,11 @@ class SignupForm(UserCreationForm):
 
 
 class TeamCreateForm(forms.Form):
-    name = forms.CharField(label="Team name", max_length=TEAM_NAME_MAX_LENGTH)
+    name = forms.CharField(
+        label="Team name",
+        max_length=TEAM_NAME_MAX_LENGTH,
+        validators=[NoBidiControls(_("Team name"))],
+    )
 
 
 class TeamJoinForm(forms.Form):
@@ -40,7 +51,9 @@ class TeamJoinForm(forms.Form):
 
 
 class HostTeamForm(forms.Form):
-    name = forms.CharField(label="Host team name", max_length=100)
+    name = forms.CharField(
+        label="Host team name", max_length=100, validators=[NoBidiControls(_("Host team name"))]
+    )
 
 
 class BundleForm(forms.Form):

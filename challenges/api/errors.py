@@ -17,6 +17,7 @@ from challenges.leaderboard_rules import UnknownLabel
 from challenges.services.participation import ParticipationError
 from challenges.services.submissions import QuotaExceeded, StorageExceeded, SubmissionRefused
 from challenges.services.webhooks import WebhookRefused
+from challenges.text_checks import UnsafeText
 
 
 def exception_handler(exc, context):
@@ -38,7 +39,7 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, InvalidScope):
         return Response({"detail": str(exc), "field": "scope"}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, ParticipationError | WebhookRefused):
+    if isinstance(exc, ParticipationError | WebhookRefused | UnsafeText):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from challenges.html_safe import sanitize_html
 from challenges.leaderboard_access import splits_listed_to
 from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
 from challenges.runtime import code_runtime
+from challenges.text_checks import NoBidiControls
 
 
 class HostTeamSerializer(serializers.ModelSerializer):
@@ -14,6 +16,10 @@ class HostTeamSerializer(serializers.ModelSerializer):
         model = HostTeam
         fields = ["id", "name", "created_at"]
         read_only_fields = ["id", "created_at"]
+
+    def validate_name(self, value: str) -> str:
+        NoBidiControls(_("Host team name"))(value)
+        return value
 
 
 class PhaseSplitSerializer(serializers.ModelSerializer):

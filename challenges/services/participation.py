@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import require_team_member, user_is_team_member
 from challenges.models import (
@@ -27,6 +28,7 @@ from challenges.models import (
     ParticipantTeamMember,
 )
 from challenges.models.participation import new_invitation_code
+from challenges.text_checks import bidi_problem
 
 TEAM_NAME_MAX_LENGTH = ParticipantTeam._meta.get_field("name").max_length
 
@@ -42,6 +44,9 @@ def participant_team_create(*, name: str, creator: AbstractBaseUser) -> Particip
     name = (name or "").strip()
     if not name:
         raise ParticipationError("A team needs a name.")
+    problem = bidi_problem(name, what=_("Team name"))
+    if problem:
+        raise ParticipationError(problem)
     if len(name) > TEAM_NAME_MAX_LENGTH:
         raise ParticipationError(
             f"Team names are at most {TEAM_NAME_MAX_LENGTH} characters; this one has {len(name)}."

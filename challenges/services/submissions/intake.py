@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import (
     NOT_TAKING_PART,
@@ -32,6 +33,7 @@ from challenges.services.submissions.quotas import (
     team_storage_check,
 )
 from challenges.services.submissions.transitions import submission_enqueue
+from challenges.text_checks import bidi_problem
 
 # ---------------------------------------------------------------- input checks
 
@@ -278,6 +280,9 @@ def submission_create(
         tournament="upload a model to /api/challenges/<id>/phases/<phase>/tournament/models/ "
         "or predictions for the open round to .../tournament/rounds/<number>/submissions/.",
     )
+    problem = bidi_problem(method_name, what=_("Method name"))
+    if problem:
+        raise SubmissionRefused(problem, field="method_name")
     _check_file(phase, upload)
     meta = validate_meta_attributes(phase, meta_attributes)
     team_id = participation.team_id
