@@ -64,7 +64,6 @@ def web_server(pipeline_env, tmp_path_factory):
         CSRF_COOKIE_SECURE="false",
         STATIC_ROOT=str(root / "static"),
     )
-    bin_dir = Path(sys.executable).parent
     collect = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
@@ -74,8 +73,16 @@ def web_server(pipeline_env, tmp_path_factory):
         timeout=300,
     )
     assert collect.returncode == 0, collect.stderr
+    server = start_gunicorn(env, root / "gunicorn.log")
+    yield server
+    stop_gunicorn(server)
+
+
+def start_gunicorn(env: dict[str, str], log_path: Path, *, workers: int = 2) -> Server:
+    """gunicorn serving the app on a free 127.0.0.1 port with `env`, as `make demo` runs it
+    (several worker processes), once it answers the login page."""
+    bin_dir = Path(sys.executable).parent
     port = spare_port()
-    log_path = root / "gunicorn.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
@@ -84,7 +91,7 @@ def web_server(pipeline_env, tmp_path_factory):
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
-                "2",
+                str(workers),
                 "--threads",
                 "4",
                 "--timeout",
@@ -114,12 +121,15 @@ def web_server(pipeline_env, tmp_path_factory):
             proc.terminate()
             pytest.fail(f"gunicorn not answering in 60 s:\n{server.log()[-3000:]}")
         time.sleep(0.2)
-    yield server
-    proc.terminate()
+    return server
+
+
+def stop_gunicorn(server: Server) -> None:
+    server.proc.terminate()
     try:
-        proc.wait(timeout=20)
+        server.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        server.proc.kill()
 
 
 @pytest.fixture(scope="session")
