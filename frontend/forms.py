@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
+from challenges.ids import is_id
 from challenges.leaderboard_rules import initial_is_public, visibility_is_locked
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH
@@ -71,8 +72,20 @@ class BundleForm(forms.Form):
         return upload
 
 
+class IdChoiceField(forms.ModelChoiceField):
+    """A row picked by id, the id bounded first (challenges.ids): Django's field passes a
+    20-digit value to the database, where SQLite's driver raises OverflowError."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not is_id(str(value)):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            )
+        return super().to_python(value)
+
+
 class NewChallengeForm(BundleForm):
-    host_team = forms.ModelChoiceField(queryset=None, label="Host team", empty_label=None)
+    host_team = IdChoiceField(queryset=None, label="Host team", empty_label=None)
 
     def __init__(self, *args, host_teams, **kwargs):
         super().__init__(*args, **kwargs)

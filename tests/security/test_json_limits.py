@@ -164,3 +164,13 @@ def test_huge_ids_in_paths_are_404_and_in_bodies_400(world, api):
         format="json",
     )
     assert response.status_code == 400 and "team" in response.json(), response.content[:300]
+
+
+def test_a_form_picking_a_row_by_id_refuses_a_huge_one():
+    from challenges.models import HostTeam
+    from frontend.forms import IdChoiceField
+
+    field = IdChoiceField(queryset=HostTeam.objects.none())
+    with pytest.raises(Exception, match="valid choice") as caught:
+        field.clean(HUGE)
+    assert type(caught.value).__name__ == "ValidationError"
