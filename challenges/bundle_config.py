@@ -7,7 +7,6 @@ Every problem is collected (never stop at the first), located by file, key path
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from challenges.bundle import (
@@ -24,6 +23,7 @@ from challenges.bundle_script import load_script
 from challenges.bundle_values import jsonable, kind, to_int
 from challenges.bundle_yaml import ParsedYaml
 from challenges.bundle_zip import Folder
+from challenges.json_limits import JSONLimitError, json_loads_bounded
 from challenges.text_checks import bidi_problem
 
 __all__ = ["build_spec", "jsonable"]
@@ -212,9 +212,10 @@ class _Checker(PhaseChecker):
             schema = item.get("schema")
             if isinstance(schema, str):
                 try:
-                    schema = json.loads(schema)
-                except ValueError:
-                    schema = None
+                    schema = json_loads_bounded(schema, where=schema_path)
+                except JSONLimitError as exc:
+                    self.error(schema_path, str(exc))
+                    continue
             if schema is None:
                 self.error(
                     schema_path,

@@ -174,3 +174,19 @@ def test_a_form_picking_a_row_by_id_refuses_a_huge_one():
     with pytest.raises(Exception, match="valid choice") as caught:
         field.clean(HUGE)
     assert type(caught.value).__name__ == "ValidationError"
+
+
+def test_a_bundle_leaderboard_schema_of_deep_json_is_a_bundle_error():
+    import yaml
+
+    from challenges.bundle import BundleError, load_bundle
+    from evalserver.testing import script_bundle_zip
+    from tests.workers.pipeline_helpers import GOOD_EVALUATE, SCRIPT_CONFIG
+
+    config = yaml.safe_load(yaml.safe_dump(SCRIPT_CONFIG))
+    config["leaderboard"][0]["schema"] = DEEP
+    data = script_bundle_zip(config, evaluate_source=GOOD_EVALUATE, files={})
+    with pytest.raises(BundleError) as caught:
+        load_bundle(io.BytesIO(data))
+    messages = " ".join(str(p.as_dict()) for p in caught.value.errors)
+    assert "JSON nested deeper than 64 levels in leaderboard" in messages
