@@ -83,7 +83,8 @@ def host_folders() -> list[str]:
             "FILE_UPLOAD_TEMP_DIR",
         ):
             found.append(getattr(settings, name, None))
-        found.append(os.environ.get("S3_ENDPOINT_URL"))
+        storage = getattr(settings, "STORAGES", {}).get("default", {})
+        found.append(storage.get("OPTIONS", {}).get("endpoint_url"))
     except ImportError:
         pass
     return [str(f) for f in found if f]

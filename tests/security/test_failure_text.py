@@ -106,3 +106,18 @@ def test_the_configured_folders_are_the_default(settings, tmp_path):
 def test_the_cut_is_after_the_scrub_and_marked():
     text = participant_failure_text("/srv/a/b.csv " + "y" * 5000, folders=[])
     assert len(text) == 1000 and text.startswith("<path>/b.csv") and text.endswith("…")
+
+
+def test_an_object_stores_endpoint_is_a_host_folder_too(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"endpoint_url": "http://minio.internal:9000"},
+        },
+    }
+    text = participant_failure_text(
+        "GET http://minio.internal:9000/evalserver/annotations/t.csv 403"
+    )
+    assert "minio" not in text and "annotations" not in text
+    assert text == "GET <path>/t.csv 403"
