@@ -23,6 +23,7 @@ import hashlib
 
 from django.conf import settings
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.parsers import BaseParser
@@ -47,6 +48,7 @@ from challenges.services.resumable import (
     resumable_upload_delete,
     resumable_upload_finish,
 )
+from challenges.text_checks import bidi_problem
 from challenges.throttles import submit_throttles
 
 TUS_VERSION = "1.0.0"
@@ -66,7 +68,7 @@ class OffsetOctetStream(BaseParser):
 def parse_metadata(header: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in (header or "").split(","))):
-        key, _, value = pair.partition(" ")
+        key, _sep, value = pair.partition(" ")
         try:
             out[key] = base64.b64decode(value, validate=True).decode() if value else ""
         except (binascii.Error, UnicodeDecodeError):
@@ -99,7 +101,7 @@ def parse_checksum(header: str) -> Checksum | None:
     """Upload-Checksum: `<algorithm> <base64 digest>` (tus checksum extension)."""
     if not header.strip():
         return None
-    algorithm, _, value = header.strip().partition(" ")
+    algorithm, _sep, value = header.strip().partition(" ")
     algorithm = algorithm.lower()
     if algorithm not in CHECKSUM_ALGORITHMS:
         raise UploadRefused(
@@ -155,6 +157,10 @@ def _target(request, meta: dict[str, str]) -> Target:
 
 def _fields(meta: dict[str, str]) -> dict:
     fields: dict = {k: meta[k] for k in _FIELDS if k in meta}
+    # Refused before the bytes come, as submission_create would refuse it after.
+    problem = bidi_problem(fields.get("method_name", ""), what=_("Method name"))
+    if problem:
+        raise UploadRefused(problem, field="method_name")
     if meta.get("meta_attributes"):
         try:
             parsed = json_loads_bounded(meta["meta_attributes"], where="meta_attributes")

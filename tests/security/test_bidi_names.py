@@ -95,3 +95,28 @@ def test_bundle_titles_are_refused():
         load_bundle(io.BytesIO(data))
     messages = " ".join(str(p.as_dict()) for p in caught.value.errors)
     assert "U+202D LEFT-TO-RIGHT OVERRIDE at position 3" in messages
+
+
+@pytest.mark.django_db
+def test_a_resumable_upload_with_such_a_method_name_is_refused_before_its_bytes(world, api):
+    import base64
+
+    fields = {
+        "kind": "submission",
+        "challenge": str(world.challenge.pk),
+        "phase": "test",
+        "filename": "p.csv",
+        "sha256": "0" * 64,
+        "method_name": "a\u202eb",
+    }
+    header = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in fields.items())
+    response = api("charlie").post(
+        "/api/v1/uploads/",
+        HTTP_UPLOAD_LENGTH="10",
+        HTTP_UPLOAD_METADATA=header,
+        HTTP_TUS_RESUMABLE="1.0.0",
+    )
+    assert response.status_code == 400, response.content
+    assert "Method name contains U+202E RIGHT-TO-LEFT OVERRIDE at position 2" in str(
+        response.json()
+    )
