@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 
+from challenges.ids import is_id
 from challenges.models import (
     Challenge,
     ChallengePhase,
@@ -224,7 +225,7 @@ def require_invited(user: AbstractBaseUser | AnonymousUser, phase: ChallengePhas
 def access_host_team(user: AbstractBaseUser | AnonymousUser, ref: str) -> HostTeam:
     """One of the user's host teams, by id or name."""
     teams = HostTeam.objects.filter(memberships__user=user)
-    team = teams.filter(pk=int(ref)).first() if ref.isdigit() else teams.filter(name=ref).first()
+    team = teams.filter(pk=int(ref)).first() if is_id(ref) else teams.filter(name=ref).first()
     if team is None:
         raise AccessDenied(f"You are not a member of a host team {ref!r}.")
     return team

@@ -13,6 +13,10 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
         from challenges.services.tokens import token_is_expired
 
+        # Keys are 40 hex digits; anything else (a NUL, which PostgreSQL refuses in a query
+        # and so would answer 500) matches no token and need not reach the database.
+        if not (isinstance(key, str) and len(key) <= 64 and key.isascii() and key.isalnum()):
+            raise exceptions.AuthenticationFailed("Invalid token.")
         user, token = super().authenticate_credentials(key)
         if token_is_expired(token):
             raise exceptions.AuthenticationFailed(

@@ -2,6 +2,8 @@
 
 from django.urls import register_converter
 
+from challenges.ids import ID_PATTERN
+
 
 class CodenameConverter:
     """Phase and split codenames and file names: any text but "/" and NUL (which
@@ -16,4 +18,19 @@ class CodenameConverter:
         return value
 
 
+class IdConverter:
+    """Row ids in paths, used instead of Django's `<id:>`: at most 18 digits, so
+    `/submissions/99999999999999999999/` is a 404 instead of an OverflowError from the
+    database driver (challenges.ids)."""
+
+    regex = ID_PATTERN
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int | str) -> str:
+        return str(value)
+
+
 register_converter(CodenameConverter, "codename")
+register_converter(IdConverter, "id")

@@ -414,6 +414,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # DRF's parsers, with a depth and size limit on JSON (challenges.json_limits).
+    "DEFAULT_PARSER_CLASSES": [
+        "challenges.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -453,13 +459,28 @@ THROTTLE_RATES = {
 # by using it, and every invite gets the same answer.
 EVALAI_INVITE_ADDS_MEMBERS = envbool("EVALAI_INVITE_ADDS_MEMBERS", False)
 # Throttle counters (and nothing else yet). Every web process must share them for the
-# limits to hold: redis://... in production; the default memory cache is per process.
+# limits to hold: redis://... in production (compose); the default, files under VAR_DIR,
+# is shared by every process of one machine (`make demo` runs two gunicorn workers).
+# file:///path puts the files elsewhere; locmem:// counts per process (one-process tools).
 CACHE_URL = env("CACHE_URL", "")
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-    if CACHE_URL.startswith(("redis://", "rediss://"))
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-}
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+elif CACHE_URL in ("", "file://") or CACHE_URL.startswith("file:///"):
+    _cache = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": CACHE_URL.removeprefix("file://") or str(VAR_DIR / "throttle-cache"),
+        # Django culls a third of the entries past MAX_ENTRIES; a throttle counter culled
+        # is a budget restarted, so keep room for many addresses and users.
+        "OPTIONS": {"MAX_ENTRIES": envint("CACHE_MAX_ENTRIES", 50_000)},
+    }
+elif CACHE_URL == "locmem://":
+    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+else:
+    raise ImproperlyConfigured(
+        f"CACHE_URL={CACHE_URL!r}: use redis://..., file:///path, locmem:// or leave it empty "
+        "(files under EVALSERVER_VAR_DIR)."
+    )
+CACHES = {"default": _cache}
 # API tokens expire this many days after they were made; 0 keeps them until revoked.
 TOKEN_TTL_DAYS = envint("TOKEN_TTL_DAYS", 0)
 

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy
 from django.views.generic import RedirectView
 
+from challenges.ids import ID_PATTERN
 from challenges.throttles import PerAddress, PerUsername
 from evalserver.health import OpsStatus
 from frontend.views.common import throttle_page
@@ -24,7 +25,7 @@ urlpatterns = [
     path("api/", include("challenges.api.evalai.urls")),
     # The challenge page the evalai CLI links to (for its terms and conditions).
     re_path(
-        r"^web/challenges/challenge-page/(?P<challenge_id>[0-9]+)(?:/[\w-]*)?/?$",
+        rf"^web/challenges/challenge-page/(?P<challenge_id>{ID_PATTERN})(?:/[\w-]*)?/?$",
         RedirectView.as_view(pattern_name="challenge"),
     ),
     path("", include("frontend.urls")),

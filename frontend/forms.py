@@ -12,10 +12,12 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from challenges.identity.accounts import user_may_use_password
+from challenges.ids import is_id
 from challenges.leaderboard_rules import initial_is_public, visibility_is_locked
 from challenges.models import ChallengePhase
 from challenges.services.participation import TEAM_NAME_MAX_LENGTH, site_email_refusal
 from challenges.services.profiles import known_time_zones
+from challenges.text_checks import NoBidiControls
 from frontend.labels import SUBMISSION_STATUS, VISIBILITY
 
 
@@ -29,6 +31,11 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Before Django's own username rule, whose message does not say which character.
+        self.fields["username"].validators.insert(0, NoBidiControls(_("Username")))
 
     # No "this email is taken" error: it would tell anyone which addresses have accounts.
     # A known address gets a new account like any other, and its owner an email about it
@@ -51,7 +58,11 @@ class LocalPasswordResetForm(PasswordResetForm):
 
 
 class TeamCreateForm(forms.Form):
-    name = forms.CharField(label=_("Team name"), max_length=TEAM_NAME_MAX_LENGTH)
+    name = forms.CharField(
+        label=_("Team name"),
+        max_length=TEAM_NAME_MAX_LENGTH,
+        validators=[NoBidiControls(_("Team name"))],
+    )
 
 
 class TeamJoinForm(forms.Form):
@@ -59,7 +70,11 @@ class TeamJoinForm(forms.Form):
 
 
 class HostTeamForm(forms.Form):
-    name = forms.CharField(label=_("Host team name"), max_length=100)
+    name = forms.CharField(
+        label=_("Host team name"),
+        max_length=100,
+        validators=[NoBidiControls(_("Host team name"))],
+    )
 
 
 class BundleForm(forms.Form):
@@ -81,8 +96,20 @@ class BundleForm(forms.Form):
         return upload
 
 
+class IdChoiceField(forms.ModelChoiceField):
+    """A row picked by id, the id bounded first (challenges.ids): Django's field passes a
+    20-digit value to the database, where SQLite's driver raises OverflowError."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not is_id(str(value)):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            )
+        return super().to_python(value)
+
+
 class NewChallengeForm(BundleForm):
-    host_team = forms.ModelChoiceField(queryset=None, label=_("Host team"), empty_label=None)
+    host_team = IdChoiceField(queryset=None, label=_("Host team"), empty_label=None)
 
     def __init__(self, *args, host_teams, **kwargs):
         super().__init__(*args, **kwargs)

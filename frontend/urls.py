@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-import evalserver.converters  # noqa: F401  (registers <codename:>)
+import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from frontend.views import (
     account,
     choices,
@@ -16,50 +16,50 @@ from frontend.views import (
 
 urlpatterns = [
     path("", public.home, name="home"),
-    path("challenges/<int:challenge_id>/", public.challenge_detail, name="challenge"),
+    path("challenges/<id:challenge_id>/", public.challenge_detail, name="challenge"),
     path(
-        "challenges/<int:challenge_id>/participate/",
+        "challenges/<id:challenge_id>/participate/",
         participant.participate,
         name="participate",
     ),
     path(
-        "challenges/<int:challenge_id>/submissions/",
+        "challenges/<id:challenge_id>/submissions/",
         participant.my_submissions,
         name="my-submissions",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/submit/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/submit/",
         participant.submit,
         name="submit",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/<codename:split>/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/leaderboard/<codename:split>/",
         leaderboard.leaderboard,
         name="leaderboard",
     ),
     path(
-        "host/challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/"
+        "host/challenges/<id:challenge_id>/phases/<codename:codename>/leaderboard/"
         "<codename:split>/visibility/",
         leaderboard.set_visibility,
         name="leaderboard-visibility",
     ),
-    path("submissions/<int:submission_id>/", participant.submission_detail, name="submission"),
-    path("submissions/<int:submission_id>/cancel/", participant.cancel, name="submission-cancel"),
-    path("submissions/<int:submission_id>/rerun/", host.rerun, name="submission-rerun"),
+    path("submissions/<id:submission_id>/", participant.submission_detail, name="submission"),
+    path("submissions/<id:submission_id>/cancel/", participant.cancel, name="submission-cancel"),
+    path("submissions/<id:submission_id>/rerun/", host.rerun, name="submission-rerun"),
     path(
-        "submissions/<int:submission_id>/public/",
+        "submissions/<id:submission_id>/public/",
         choices.choose,
         {"what": "public"},
         name="submission-public",
     ),
     path(
-        "submissions/<int:submission_id>/final/",
+        "submissions/<id:submission_id>/final/",
         choices.choose,
         {"what": "final"},
         name="submission-final",
     ),
     path(
-        "submissions/<int:submission_id>/baseline/",
+        "submissions/<id:submission_id>/baseline/",
         choices.choose,
         {"what": "baseline"},
         name="submission-baseline",
@@ -67,14 +67,14 @@ urlpatterns = [
     path("teams/", participant.teams, name="teams"),
     path("host/", host.dashboard, name="host"),
     path("host/upload/", host.upload, name="host-upload"),
-    path("host/challenges/<int:challenge_id>/", host.challenge_manage, name="host-challenge"),
+    path("host/challenges/<id:challenge_id>/", host.challenge_manage, name="host-challenge"),
     path(
-        "host/challenges/<int:challenge_id>/submissions/",
+        "host/challenges/<id:challenge_id>/submissions/",
         host.submissions,
         name="host-submissions",
     ),
     path(
-        "host/challenges/<int:challenge_id>/phases/<codename:codename>/rescore/",
+        "host/challenges/<id:challenge_id>/phases/<codename:codename>/rescore/",
         host.rescore,
         name="host-rescore",
     ),
@@ -118,32 +118,32 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/",
         tournaments.tournament,
         name="tournament",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/open/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/open/",
         tournaments.open_round,
         name="tournament-open",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/rounds/<int:number>/targets/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/rounds/<id:number>/targets/",
         tournaments.upload_targets,
         name="tournament-targets",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/rounds/<int:number>/submit/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/rounds/<id:number>/submit/",
         tournaments.submit_predictions,
         name="tournament-submit",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/models/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/models/",
         tournaments.upload_model,
         name="tournament-model",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/models/<int:model_id>/current/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/models/<id:model_id>/current/",
         tournaments.mark_current,
         name="tournament-model-current",
     ),

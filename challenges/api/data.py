@@ -8,6 +8,7 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges.access import access_phase_data
 from challenges.api.downloads import stored_file_response
 from challenges.models import ChallengePhase
@@ -62,12 +63,12 @@ class PhaseDataFile(APIView):
 
 urlpatterns = [
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/data/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/data/",
         PhaseDataList.as_view(),
         name="api-phase-data",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/data/<codename:name>",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/data/<codename:name>",
         PhaseDataFile.as_view(),
         name="api-phase-data-file",
     ),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -15,6 +17,7 @@ from challenges.leaderboard_rules import UnknownLabel
 from challenges.services.participation import ParticipationError
 from challenges.services.submissions import QuotaExceeded, StorageExceeded, SubmissionRefused
 from challenges.services.webhooks import WebhookRefused
+from challenges.text_checks import UnsafeText
 
 
 def exception_handler(exc, context):
@@ -36,10 +39,21 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, InvalidScope):
         return Response({"detail": str(exc), "field": "scope"}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, ParticipationError | WebhookRefused):
+    if isinstance(exc, ParticipationError | WebhookRefused | UnsafeText):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer would be its HTML 400 page, which says nothing of why.
+        return Response(
+            {
+                "detail": _(
+                    "The request body is larger than %(limit)s bytes; send files as uploads."
+                )
+                % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
+            },
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)

@@ -9,12 +9,13 @@ from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import evalserver.converters  # noqa: F401  (registers <codename:>)
+import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges import leaderboard_rules as rules
+from challenges.api.parsers import BoundedJSONParser
 from challenges.csv_safe import csv_writer
 from challenges.leaderboard_access import access_leaderboard
 from challenges.selectors.leaderboards import (
@@ -193,7 +194,7 @@ class PhaseSplitUpdate(serializers.Serializer):
 
 class PhaseSplitDetail(APIView):
     permission_classes = [permissions.IsAuthenticated]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [BoundedJSONParser, FormParser]
 
     @extend_schema(request=PhaseSplitUpdate, responses=OpenApiResponse(description="{visibility}"))
     def patch(self, request, challenge_id: int, codename: str, split: str):
@@ -210,7 +211,7 @@ class PhaseSplitDetail(APIView):
         return Response({"split": split, "visibility": updated.visibility})
 
 
-_BASE = "challenges/<int:challenge_id>/phases/<codename:codename>/splits/<codename:split>/"
+_BASE = "challenges/<id:challenge_id>/phases/<codename:codename>/splits/<codename:split>/"
 
 urlpatterns = [
     path(_BASE, PhaseSplitDetail.as_view(), name="api-phase-split"),

@@ -9,7 +9,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges.access import access_challenge
+from challenges.ids import MAX_ID
 from challenges.models import ChallengeParticipation, ParticipantTeam
 from challenges.selectors import participation_for_user, teams_of_user
 from challenges.services.participation import (
@@ -33,7 +35,9 @@ class TeamJoinInput(serializers.Serializer):
 
 
 class ParticipateInput(serializers.Serializer):
-    team = serializers.IntegerField(help_text="Id of your participant team")
+    team = serializers.IntegerField(
+        min_value=0, max_value=MAX_ID, help_text="Id of your participant team"
+    )
     accept_terms = serializers.BooleanField(
         default=False, help_text="Must be true: you accept the challenge's terms and conditions"
     )
@@ -220,15 +224,15 @@ class ChallengeParticipationDetail(ParticipationView):
 urlpatterns = [
     path("teams/", TeamListCreate.as_view(), name="api-teams"),
     path("teams/join/", TeamJoin.as_view(), name="api-team-join"),
-    path("teams/<int:team_id>/rotate-code/", TeamRotateCode.as_view(), name="api-team-rotate-code"),
-    path("teams/<int:team_id>/leave/", TeamLeave.as_view(), name="api-team-leave"),
+    path("teams/<id:team_id>/rotate-code/", TeamRotateCode.as_view(), name="api-team-rotate-code"),
+    path("teams/<id:team_id>/leave/", TeamLeave.as_view(), name="api-team-leave"),
     path(
-        "challenges/<int:challenge_id>/participate/",
+        "challenges/<id:challenge_id>/participate/",
         ChallengeParticipate.as_view(),
         name="api-challenge-participate",
     ),
     path(
-        "challenges/<int:challenge_id>/participation/",
+        "challenges/<id:challenge_id>/participation/",
         ChallengeParticipationDetail.as_view(),
         name="api-challenge-participation",
     ),

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from challenges.access import phases_listed_to
+from challenges.html_safe import sanitize_html
 from challenges.leaderboard_access import splits_listed_to
 from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
 from challenges.runtime import code_runtime
+from challenges.text_checks import NoBidiControls
 
 
 class HostTeamSerializer(serializers.ModelSerializer):
@@ -14,6 +17,10 @@ class HostTeamSerializer(serializers.ModelSerializer):
         model = HostTeam
         fields = ["id", "name", "created_at"]
         read_only_fields = ["id", "created_at"]
+
+    def validate_name(self, value: str) -> str:
+        NoBidiControls(_("Host team name"))(value)
+        return value
 
 
 class PhaseSplitSerializer(serializers.ModelSerializer):
@@ -33,7 +40,18 @@ class PhaseSplitSerializer(serializers.ModelSerializer):
         ]
 
 
+class SanitizedHTMLField(serializers.CharField):
+    """A stored HTML field as the pages show it (challenges.html_safe)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return sanitize_html(value)
+
+
 class PhaseSerializer(serializers.ModelSerializer):
+    description = SanitizedHTMLField()
     splits = serializers.SerializerMethodField()
     runtime = serializers.SerializerMethodField(
         help_text="Code phases: the Python version and packages models run with; else null"
@@ -95,6 +113,10 @@ class ChallengeSerializer(serializers.ModelSerializer):
 
 
 class ChallengeDetailSerializer(ChallengeSerializer):
+    description = SanitizedHTMLField()
+    evaluation_details = SanitizedHTMLField()
+    terms_and_conditions = SanitizedHTMLField()
+    submission_guidelines = SanitizedHTMLField()
     phases = serializers.SerializerMethodField()
 
     class Meta(ChallengeSerializer.Meta):

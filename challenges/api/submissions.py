@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import evalserver.converters  # noqa: F401  (registers <codename:>)
+import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges.access import (
     access_phase,
     require_challenge_host,
@@ -20,7 +18,9 @@ from challenges.access import (
     user_is_challenge_host,
 )
 from challenges.api.downloads import stored_file_response
+from challenges.api.parsers import BoundedJSONParser
 from challenges.failure_text import participant_failure_text
+from challenges.json_limits import json_loads_bounded
 from challenges.models import Submission
 from challenges.selectors import participation_for_user
 from challenges.services.storage import safe_basename
@@ -63,9 +63,9 @@ class SubmissionCreateSerializer(serializers.Serializer):
         if not value:
             return {}
         try:
-            parsed = json.loads(value)
+            parsed = json_loads_bounded(value, where="meta_attributes")
         except ValueError as exc:
-            raise serializers.ValidationError(f"not valid JSON: {exc}") from None
+            raise serializers.ValidationError(str(exc)) from None
         if not isinstance(parsed, dict):
             raise serializers.ValidationError("must be a JSON object of name -> value")
         return parsed
@@ -228,7 +228,7 @@ class SubmissionChoices(serializers.Serializer):
 
 class SubmissionDetail(APIView):
     permission_classes = [permissions.IsAuthenticated]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [BoundedJSONParser, FormParser]
 
     @extend_schema(
         responses=OpenApiResponse(description="status, per-split results, links to logs")
@@ -305,7 +305,7 @@ class SubmissionFile(APIView):
 
 class SubmissionCancel(APIView):
     permission_classes = [permissions.IsAuthenticated]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [BoundedJSONParser, FormParser]
 
     @extend_schema(request=None, responses=SubmissionOutSerializer)
     def post(self, request, submission_id: int):
@@ -319,7 +319,7 @@ class SubmissionCancel(APIView):
 
 class SubmissionRerun(APIView):
     permission_classes = [permissions.IsAuthenticated]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [BoundedJSONParser, FormParser]
 
     @extend_schema(request=None, responses=SubmissionOutSerializer)
     def post(self, request, submission_id: int):
@@ -330,7 +330,7 @@ class SubmissionRerun(APIView):
 
 class PhaseRescore(APIView):
     permission_classes = [permissions.IsAuthenticated]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [BoundedJSONParser, FormParser]
 
     @extend_schema(request=None, responses=OpenApiResponse(description="{rerun: count}"))
     def post(self, request, challenge_id: int, codename: str):
@@ -342,43 +342,43 @@ class PhaseRescore(APIView):
 
 urlpatterns = [
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/submissions/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/submissions/",
         PhaseSubmissions.as_view(),
         name="api-phase-submissions",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/quota/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/quota/",
         PhaseQuota.as_view(),
         name="api-phase-quota",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/rescore/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/rescore/",
         PhaseRescore.as_view(),
         name="api-phase-rescore",
     ),
-    path("submissions/<int:submission_id>/", SubmissionDetail.as_view(), name="api-submission"),
+    path("submissions/<id:submission_id>/", SubmissionDetail.as_view(), name="api-submission"),
     path(
-        "submissions/<int:submission_id>/stdout/",
+        "submissions/<id:submission_id>/stdout/",
         SubmissionLog.as_view(stream="stdout"),
         name="api-submission-stdout",
     ),
     path(
-        "submissions/<int:submission_id>/stderr/",
+        "submissions/<id:submission_id>/stderr/",
         SubmissionLog.as_view(stream="stderr"),
         name="api-submission-stderr",
     ),
     path(
-        "submissions/<int:submission_id>/file/",
+        "submissions/<id:submission_id>/file/",
         SubmissionFile.as_view(),
         name="api-submission-file",
     ),
     path(
-        "submissions/<int:submission_id>/cancel/",
+        "submissions/<id:submission_id>/cancel/",
         SubmissionCancel.as_view(),
         name="api-submission-cancel",
     ),
     path(
-        "submissions/<int:submission_id>/rerun/",
+        "submissions/<id:submission_id>/rerun/",
         SubmissionRerun.as_view(),
         name="api-submission-rerun",
     ),

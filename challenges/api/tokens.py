@@ -11,6 +11,7 @@ from rest_framework import permissions, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from challenges.services.tokens import (
@@ -37,6 +38,8 @@ class TokenObtain(ObtainAuthToken):
     per username)."""
 
     throttle_classes = token_throttles()
+    # DRF's view names the unbounded JSONParser itself; ours bounds depth and size.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
 
     @extend_schema(
         request=AuthTokenSerializer,

@@ -14,7 +14,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import evalserver.converters  # noqa: F401  (registers <codename:>)
+import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges.api.errors import exception_handler
 from challenges.csv_safe import csv_writer
 from challenges.failure_text import participant_failure_text
@@ -36,7 +36,7 @@ from challenges.tournaments.access import access_round, access_team_model, acces
 from challenges.tournaments.metrics import METRICS
 from challenges.tournaments.round_leaderboards import cumulative_leaderboard, round_leaderboard
 
-_BASE = "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/"
+_BASE = "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/"
 
 
 class TournamentRoundOut(serializers.ModelSerializer):
@@ -355,24 +355,24 @@ class CumulativeLeaderboard(APIView):
 urlpatterns = [
     path(_BASE + "rounds/", TournamentRounds.as_view(), name="api-tournament-rounds"),
     path(_BASE + "rounds/current/", CurrentRound.as_view(), name="api-tournament-current"),
-    path(_BASE + "rounds/<int:number>/live/", RoundLive.as_view(), name="api-tournament-live"),
+    path(_BASE + "rounds/<id:number>/live/", RoundLive.as_view(), name="api-tournament-live"),
     path(
-        _BASE + "rounds/<int:number>/targets/",
+        _BASE + "rounds/<id:number>/targets/",
         RoundTargets.as_view(),
         name="api-tournament-targets",
     ),
     path(
-        _BASE + "rounds/<int:number>/submissions/",
+        _BASE + "rounds/<id:number>/submissions/",
         RoundSubmissions.as_view(),
         name="api-tournament-round-submissions",
     ),
     path(
-        _BASE + "rounds/<int:number>/leaderboard/",
+        _BASE + "rounds/<id:number>/leaderboard/",
         RoundLeaderboard.as_view(),
         name="api-tournament-round-leaderboard",
     ),
     path(
-        _BASE + "rounds/<int:number>/leaderboard.csv",
+        _BASE + "rounds/<id:number>/leaderboard.csv",
         RoundLeaderboard.as_view(),
         {"as_csv": True},
         name="api-tournament-round-leaderboard-csv",
@@ -388,7 +388,7 @@ urlpatterns = [
     ),
     path(_BASE + "models/", TeamModels.as_view(), name="api-tournament-models"),
     path(
-        "tournament-models/<int:model_id>/current/",
+        "tournament-models/<id:model_id>/current/",
         ModelCurrent.as_view(),
         name="api-tournament-model-current",
     ),

@@ -20,10 +20,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 
 from django.conf import settings
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.parsers import BaseParser
@@ -33,6 +33,8 @@ from rest_framework.views import APIView
 from challenges import access
 from challenges.access import access_challenge_as_host
 from challenges.api.views import resolve_host_team
+from challenges.ids import InvalidId, parse_id
+from challenges.json_limits import json_loads_bounded
 from challenges.models import ResumableUpload
 from challenges.services.resumable import (
     CHECKSUM_ALGORITHMS,
@@ -46,6 +48,7 @@ from challenges.services.resumable import (
     resumable_upload_finish,
 )
 from challenges.submission_access import access_submitter
+from challenges.text_checks import bidi_problem
 from challenges.throttles import submit_throttles
 
 TUS_VERSION = "1.0.0"
@@ -65,7 +68,7 @@ class OffsetOctetStream(BaseParser):
 def parse_metadata(header: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in (header or "").split(","))):
-        key, _, value = pair.partition(" ")
+        key, _sep, value = pair.partition(" ")
         try:
             out[key] = base64.b64decode(value, validate=True).decode() if value else ""
         except (binascii.Error, UnicodeDecodeError):
@@ -98,7 +101,7 @@ def parse_checksum(header: str) -> Checksum | None:
     """Upload-Checksum: `<algorithm> <base64 digest>` (tus checksum extension)."""
     if not header.strip():
         return None
-    algorithm, _, value = header.strip().partition(" ")
+    algorithm, _sep, value = header.strip().partition(" ")
     algorithm = algorithm.lower()
     if algorithm not in CHECKSUM_ALGORITHMS:
         raise UploadRefused(
@@ -120,24 +123,30 @@ def parse_checksum(header: str) -> Checksum | None:
     return Checksum(algorithm, digest)
 
 
+def _metadata_id(raw: str) -> int:
+    try:
+        return parse_id(raw, field="Upload-Metadata `challenge`")
+    except InvalidId as exc:
+        raise UploadRefused(str(exc), field="Upload-Metadata") from None
+
+
 def _target(request, meta: dict[str, str]) -> Target:
     kind = meta.get("kind", "submission")
     challenge_raw = meta.get("challenge", "")
     if kind in ("submission", "public_data"):
-        if not challenge_raw.isdigit() or not meta.get("phase"):
+        if not challenge_raw or not meta.get("phase"):
             raise UploadRefused(
                 "Upload-Metadata needs `challenge` (an id) and `phase` (a codename).",
                 field="Upload-Metadata",
             )
-        phase = access.access_phase(request.user, int(challenge_raw), codename=meta["phase"])
+        challenge_id = _metadata_id(challenge_raw)
+        phase = access.access_phase(request.user, challenge_id, codename=meta["phase"])
         if kind == "public_data":
             return Target(kind=kind, phase=phase)
         return Target(kind=kind, phase=phase, submitter=access_submitter(request.user, phase))
     if kind == "bundle":
         if challenge_raw:
-            if not challenge_raw.isdigit():
-                raise UploadRefused("`challenge` must be an id.", field="Upload-Metadata")
-            challenge = access_challenge_as_host(request.user, int(challenge_raw))
+            challenge = access_challenge_as_host(request.user, _metadata_id(challenge_raw))
             return Target(kind=kind, challenge=challenge, host_team=challenge.host_team)
         return Target(kind=kind, host_team=resolve_host_team(request.user, meta.get("host_team")))
     raise UploadRefused(
@@ -147,11 +156,15 @@ def _target(request, meta: dict[str, str]) -> Target:
 
 def _fields(meta: dict[str, str]) -> dict:
     fields: dict = {k: meta[k] for k in _FIELDS if k in meta}
+    # Refused before the bytes come, as submission_create would refuse it after.
+    problem = bidi_problem(fields.get("method_name", ""), what=_("Method name"))
+    if problem:
+        raise UploadRefused(problem, field="method_name")
     if meta.get("meta_attributes"):
         try:
-            parsed = json.loads(meta["meta_attributes"])
-        except ValueError:
-            parsed = None
+            parsed = json_loads_bounded(meta["meta_attributes"], where="meta_attributes")
+        except ValueError as exc:
+            raise UploadRefused(str(exc), field="meta_attributes") from None
         if not isinstance(parsed, dict):
             raise UploadRefused(
                 "`meta_attributes` must be a JSON object of name -> value.",

@@ -1,6 +1,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges.api import views
 
 urlpatterns = [
@@ -8,9 +9,9 @@ urlpatterns = [
     path("host-teams/", views.HostTeamListCreate.as_view(), name="api-host-teams"),
     path("challenges/", views.ChallengeList.as_view(), name="api-challenges"),
     path("challenges/validate/", views.BundleValidate.as_view(), name="api-bundle-validate"),
-    path("challenges/<int:challenge_id>/", views.ChallengeDetail.as_view(), name="api-challenge"),
+    path("challenges/<id:challenge_id>/", views.ChallengeDetail.as_view(), name="api-challenge"),
     path(
-        "challenges/<int:challenge_id>/bundle/",
+        "challenges/<id:challenge_id>/bundle/",
         views.ChallengeBundleUpload.as_view(),
         name="api-challenge-bundle",
     ),

@@ -8,7 +8,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import evalserver.converters  # noqa: F401  (registers <codename:>)
+import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges.access import access_challenge, access_phase, require_participation
 from challenges.models import ParticipantTeamMember, Round, Webhook, WebhookDelivery
 from challenges.selectors import participation_for_user
@@ -149,19 +149,19 @@ class PhaseRounds(APIView):
 
 urlpatterns = [
     path(
-        "challenges/<int:challenge_id>/webhooks/",
+        "challenges/<id:challenge_id>/webhooks/",
         ChallengeWebhooks.as_view(),
         name="api-challenge-webhooks",
     ),
-    path("webhooks/<int:webhook_id>/", WebhookDetail.as_view(), name="api-webhook"),
-    path("webhooks/<int:webhook_id>/test/", WebhookTest.as_view(), name="api-webhook-test"),
+    path("webhooks/<id:webhook_id>/", WebhookDetail.as_view(), name="api-webhook"),
+    path("webhooks/<id:webhook_id>/test/", WebhookTest.as_view(), name="api-webhook-test"),
     path(
-        "webhooks/<int:webhook_id>/deliveries/",
+        "webhooks/<id:webhook_id>/deliveries/",
         WebhookDeliveries.as_view(),
         name="api-webhook-deliveries",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/rounds/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/rounds/",
         PhaseRounds.as_view(),
         name="api-phase-rounds",
     ),

@@ -7,7 +7,6 @@ Every problem is collected (never stop at the first), located by file, key path
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from challenges.bundle.archive import Folder
@@ -24,6 +23,8 @@ from challenges.bundle.spec import (
 )
 from challenges.bundle.values import jsonable, kind, to_int
 from challenges.bundle.yaml_reader import ParsedYaml
+from challenges.json_limits import JSONLimitError, json_loads_bounded
+from challenges.text_checks import bidi_problem
 
 __all__ = ["build_spec", "jsonable"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -99,6 +100,9 @@ class _Checker(PhaseChecker):
             )
 
         spec = ChallengeSpec(title=self.text(data, "title", "", required=True, max_len=200).strip())
+        bidi = bidi_problem(spec.title, what="The title")
+        if bidi:  # a title that reads differently to each viewer is refused, not warned of
+            self.error("title", bidi)
         spec.config_file = self.config_file
         spec.raw_config = jsonable(data)
         details_key = "evaluation_details"
@@ -208,9 +212,10 @@ class _Checker(PhaseChecker):
             schema = item.get("schema")
             if isinstance(schema, str):
                 try:
-                    schema = json.loads(schema)
-                except ValueError:
-                    schema = None
+                    schema = json_loads_bounded(schema, where=schema_path)
+                except JSONLimitError as exc:
+                    self.error(schema_path, str(exc))
+                    continue
             if schema is None:
                 self.error(
                     schema_path,

@@ -29,6 +29,7 @@ from challenges.models import (
     ParticipantTeamMember,
 )
 from challenges.models.participation import new_invitation_code
+from challenges.text_checks import bidi_problem
 
 TEAM_NAME_MAX_LENGTH = ParticipantTeam._meta.get_field("name").max_length
 
@@ -44,6 +45,9 @@ def participant_team_create(*, name: str, creator: AbstractBaseUser) -> Particip
     name = (name or "").strip()
     if not name:
         raise ParticipationError("A team needs a name.")
+    problem = bidi_problem(name, what=_("Team name"))
+    if problem:
+        raise ParticipationError(problem)
     if len(name) > TEAM_NAME_MAX_LENGTH:
         raise ParticipationError(
             f"Team names are at most {TEAM_NAME_MAX_LENGTH} characters; this one has {len(name)}."

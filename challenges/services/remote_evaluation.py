@@ -13,7 +13,6 @@ a lost worker (`submissions_recover_worker`): run again once, then failed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from challenges.access import access_challenge_as_host
+from challenges.json_limits import json_loads_bounded
 from challenges.models import Challenge, Submission
 from challenges.results import ResultError, parse_result
 from challenges.services.submissions import (
@@ -193,9 +193,9 @@ def _json_field(value: Any, name: str) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
+        return json_loads_bounded(value, where=name)
     except ValueError as exc:
-        raise SubmissionRefused(f"{name} is not valid JSON: {exc}.", field=name) from None
+        raise SubmissionRefused(str(exc), field=name) from None
 
 
 def remote_submission_finish(

@@ -17,6 +17,7 @@ import json
 import secrets
 import socket
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import require_challenge_host, require_team_member
 from challenges.models import (
@@ -45,27 +47,128 @@ class WebhookRefused(Exception):
     """The webhook cannot be registered or sent; the message says why."""
 
 
+# Never a webhook's address, whatever the operator allows: nobody listens there for us,
+# and some (0.0.0.0, multicast) reach this host or its network in surprising ways.
+_NEVER = [
+    (ipaddress.ip_network(net), label)
+    for net, label in (
+        ("0.0.0.0/8", 'an unspecified ("this network") address'),
+        ("224.0.0.0/4", "a multicast address"),
+        ("255.255.255.255/32", "the broadcast address"),
+        ("240.0.0.0/4", "a reserved address"),
+        ("192.0.0.0/24", "an IETF protocol address"),
+        ("192.0.2.0/24", "a documentation address"),
+        ("198.51.100.0/24", "a documentation address"),
+        ("203.0.113.0/24", "a documentation address"),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("::/128", "the unspecified address"),
+        ("ff00::/8", "a multicast address"),
+        ("100::/64", "a discard-only address"),
+        ("2001::/23", "an IETF protocol address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("2002::/16", "a 6to4 address"),
+        ("64:ff9b::/96", "a NAT64 address"),
+        ("64:ff9b:1::/48", "a NAT64 address"),
+        ("fec0::/10", "a site-local address"),
+    )
+]
+# This host or its own networks: only where the operator says every participant is trusted
+# (WEBHOOK_ALLOW_PRIVATE, which the tests set to reach their servers on 127.0.0.1).
+_PRIVATE = [
+    (ipaddress.ip_network(net), label)
+    for net, label in (
+        ("127.0.0.0/8", "a loopback address"),
+        ("::1/128", "a loopback address"),
+        ("10.0.0.0/8", "a private address"),
+        ("172.16.0.0/12", "a private address"),
+        ("192.168.0.0/16", "a private address"),
+        ("fc00::/7", "a private address"),
+        ("100.64.0.0/10", "a carrier-grade NAT address"),
+        ("169.254.0.0/16", "a link-local address"),
+        ("fe80::/10", "a link-local address"),
+    )
+]
+
+
+def webhook_address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why the platform will not connect to `address`, or None: only global unicast
+    addresses, and this host's own networks where WEBHOOK_ALLOW_PRIVATE says so."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for network, label in _NEVER:
+        if address.version == network.version and address in network:
+            return _("%(what)s, which is never a webhook's") % {"what": label}
+    for network, label in _PRIVATE:
+        if address.version == network.version and address in network:
+            if settings.WEBHOOK_ALLOW_PRIVATE:
+                return None
+            # Participants choose these URLs: never let them aim the server at its own
+            # network (database, metadata services, the admin on localhost).
+            return _(
+                "%(what)s, a private or local address; the operator allows only public ones "
+                "(WEBHOOK_ALLOW_PRIVATE)"
+            ) % {"what": label}
+    if address.is_multicast or address.is_reserved or not address.is_global:
+        return _("not a public unicast address")
+    return None
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` has now (the tests' resolver stubs replace this)."""
+    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where one delivery goes: the URL, the name in it (for the Host header and TLS),
+    and the address that was checked, which is the one the connection is made to."""
+
+    url: str
+    host: str
+    port: int
+    address: str
+
+
+def webhook_target(url: str) -> WebhookTarget:
+    """Resolve `url`'s host once and check every address it gives; WebhookRefused says
+    why not. The sender connects to `address` (workers.webhooks), so a name that resolves
+    elsewhere a moment later (DNS rebinding) does not move the connection."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise WebhookRefused(
+            _("The webhook URL must start with http:// or https:// and name a host.")
+        )
+    try:
+        addresses = [
+            ipaddress.ip_address(a.split("%", 1)[0]) for a in _resolve(parts.hostname, port)
+        ]
+    except (UnicodeError, OSError, ValueError):  # socket.gaierror is an OSError
+        addresses = []
+    if not addresses:
+        raise WebhookRefused(
+            _("The webhook host %(host)r does not resolve.") % {"host": parts.hostname}
+        )
+    for address in addresses:
+        problem = webhook_address_problem(address)
+        if problem:
+            raise WebhookRefused(
+                _("The webhook host %(host)r resolves to %(address)s: %(problem)s.")
+                % {"host": parts.hostname, "address": address, "problem": problem}
+            )
+    return WebhookTarget(url=url, host=parts.hostname, port=port, address=str(addresses[0]))
+
+
 def webhook_url_problem(url: str) -> str | None:
     """Why the platform will not POST to `url`, or None. Checked when a team registers it
     and again before every delivery (a name may resolve elsewhere later)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "The webhook URL must start with http:// or https:// and name a host."
-    if settings.WEBHOOK_ALLOW_PRIVATE:
-        return None
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return f"The webhook host {parts.hostname!r} does not resolve."
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global:
-            # Participants choose these URLs: never let them aim the server at its own
-            # network (database, metadata services, the admin on localhost).
-            return (
-                f"The webhook host {parts.hostname!r} resolves to {address}, a private or "
-                "local address; the operator allows only public ones (WEBHOOK_ALLOW_PRIVATE)."
-            )
+        webhook_target(url)
+    except WebhookRefused as exc:
+        return str(exc)
     return None
 
 

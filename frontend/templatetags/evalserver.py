@@ -1,8 +1,9 @@
 import re
 
-import nh3
 from django import template
 from django.utils.safestring import mark_safe
+
+from challenges.html_safe import sanitize_html
 
 register = template.Library()
 
@@ -10,7 +11,7 @@ register = template.Library()
 @register.filter
 def sanitize(html: str) -> str:
     """Bundle HTML (descriptions, terms) with scripts, handlers and unsafe URLs removed."""
-    return mark_safe(nh3.clean(html or "", link_rel="noopener noreferrer nofollow"))  # noqa: S308
+    return mark_safe(sanitize_html(html))  # noqa: S308
 
 
 @register.filter

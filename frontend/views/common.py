@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from challenges.access import AccessDenied
+from challenges.ids import is_id
 from challenges.throttles import ScopedThrottle, throttle
 
 
@@ -54,9 +55,7 @@ def safe_next(request: HttpRequest, default: str) -> str:
 
 def int_param(value: str | None) -> int | None:
     """A query-string id, or None for anything that is not a small positive integer."""
-    if value and value.isdigit() and len(value) < 18:
-        return int(value)
-    return None
+    return int(value) if is_id(value) else None
 
 
 def throttle_page(*scopes: tuple[str, type[ScopedThrottle]]) -> Callable:

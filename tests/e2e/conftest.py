@@ -65,7 +65,6 @@ def start_web_server(pipeline_env, root: Path, port: int | None = None, **extra:
         STATIC_ROOT=str(root / "static"),
         **extra,
     )
-    bin_dir = Path(sys.executable).parent
     collect = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
@@ -75,6 +74,15 @@ def start_web_server(pipeline_env, root: Path, port: int | None = None, **extra:
         timeout=300,
     )
     assert collect.returncode == 0, collect.stderr
+    return start_gunicorn(env, root, port=port)
+
+
+def start_gunicorn(
+    env: dict[str, str], log_dir: Path, *, port: int | None = None, workers: int = 2
+) -> Server:
+    """gunicorn serving the app on 127.0.0.1 with `env`, as `make demo` runs it (several
+    worker processes), once it answers the login page; its log is log_dir/gunicorn.log."""
+    bin_dir = Path(sys.executable).parent
     port = port or spare_port()
     started = start_process(
         "gunicorn",
@@ -84,7 +92,7 @@ def start_web_server(pipeline_env, root: Path, port: int | None = None, **extra:
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            str(workers),
             "--threads",
             "4",
             "--timeout",
@@ -93,7 +101,7 @@ def start_web_server(pipeline_env, root: Path, port: int | None = None, **extra:
             "-",
         ],
         env,
-        root,
+        log_dir,
     )
     proc = started.proc
     server = Server(f"http://127.0.0.1:{port}", proc, started.log_path)

@@ -113,17 +113,54 @@ def path_values(world, users) -> dict[str, str]:
     }
 
 
-def request(client: APIClient, method: str, url: str, *, query=None, data=None):
+def request(
+    client: APIClient,
+    method: str,
+    url: str,
+    *,
+    query=None,
+    data=None,
+    raw: str | bytes | None = None,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    format: str | None = None,
+):
     """One request, undone afterwards (a DELETE or a team's leave must not change what the
-    next request meets); a server error comes back as a 500 response, never raised."""
+    next request meets); a server error comes back as a 500 response, never raised.
+    `raw`: the body as given (a JSON text, say) with `content_type`; `headers`: extra
+    request headers by their HTTP names."""
     client.raise_request_exception = False
     call = getattr(client, method.lower())
-    if query and method != "GET":
+    if query and (method != "GET" or raw is not None):
         url = f"{url}?{'&'.join(f'{quote(k)}={quote(v)}' for k, v in query.items())}"
+    extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in (headers or {}).items()}
     with transaction.atomic():
-        if method == "GET":
-            response = call(url, query or {})
+        if raw is not None:
+            response = client.generic(method, url, raw, content_type=content_type, **extra)
+        elif method == "GET":
+            response = call(url, query or {}, **extra)
         else:
-            response = call(url, data or {}, format="multipart" if method == "POST" else "json")
+            body_format = format or ("multipart" if method == "POST" else "json")
+            response = call(url, data or {}, format=body_format, **extra)
         transaction.set_rollback(True)
     return response
+
+
+def evalai_urls(values: dict[str, str]) -> list[str]:
+    """EvalAI's routes (not in the OpenAPI schema), their groups filled from `values`
+    (a group without a value gets "1")."""
+    from django.urls import URLPattern, get_resolver
+
+    found = []
+    for entry in get_resolver().url_patterns:
+        if str(entry.pattern) != "api/":
+            continue
+        for route in entry.url_patterns:
+            if not isinstance(route, URLPattern):
+                continue
+            text = str(route.pattern).removeprefix("^").removesuffix("$").removesuffix("/?")
+            text = re.sub(
+                r"\(\?P<(\w+)>[^)]*\)", lambda m: quote(values.get(m.group(1), "1"), safe=""), text
+            )
+            found.append("/api/" + text.replace("\\", ""))
+    return found

@@ -25,6 +25,39 @@ def test_it_neutralises_every_formula_prefix(prefix):
     assert csv_safe_cell(f"{prefix}x") == f"'{prefix}x"
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        " =1+1",
+        "   @SUM(A1)",
+        "\n=1+1",
+        "\r\n+1",
+        "\t-1",
+        "\uff1d1+1",  # full-width =
+        "\uff0b1",  # full-width +
+        "\uff0d1",  # full-width -
+        "\uff20SUM(A1)",  # full-width @
+        "\u200b=1+1",  # zero-width space
+        "\ufeff=1+1",  # byte-order mark
+        "\u200d\u2060 =1",  # zero-width joiner, word joiner, space
+        "\u3000=1",  # ideographic space
+        "\u00a0=1",  # no-break space
+        "\u2212" + "1",  # minus sign
+    ],
+)
+def test_it_neutralises_formulas_behind_spaces_breaks_full_width_and_zero_width(cell):
+    assert csv_safe_cell(cell) == "'" + cell
+    out = io.StringIO()
+    csv_writer(out).writerow([cell])
+    (row,) = csv.reader(io.StringIO(out.getvalue()))
+    assert row == ["'" + cell]
+
+
+@pytest.mark.parametrize("cell", ["team = best", " plain", "\u200bname", "a-b", "", "   "])
+def test_it_leaves_text_that_is_no_formula_alone(cell):
+    assert csv_safe_cell(cell) == cell
+
+
 def _rows(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.content.decode())))
 

@@ -20,6 +20,7 @@ from challenges.access import access_phase, user_is_challenge_host
 from challenges.api.evalai import shapes
 from challenges.api.evalai.base import EvalAIView, paginated, read_file_link
 from challenges.api.leaderboards import MAX_OFFSET
+from challenges.json_limits import json_loads_bounded
 from challenges.leaderboard_access import access_leaderboard
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.selectors import host_team_participation, participation_for_user
@@ -65,9 +66,9 @@ class SubmissionFieldsInput(serializers.Serializer):
         if not value.strip():
             return {}
         try:
-            parsed = json.loads(value)
+            parsed = json_loads_bounded(value, where="submission_metadata")
         except ValueError as exc:
-            raise serializers.ValidationError(f"not valid JSON: {exc}") from None
+            raise serializers.ValidationError(str(exc)) from None
         if isinstance(parsed, dict):
             return parsed
         if not isinstance(parsed, list):

@@ -8,6 +8,7 @@ from typing import Any
 
 from challenges.api.evalai.base import evalai_date, file_link
 from challenges.failure_text import participant_failure_text
+from challenges.html_safe import sanitize_html
 from challenges.leaderboard_rules import labels_of
 from challenges.models import (
     Challenge,
@@ -59,10 +60,10 @@ def challenge(c: Challenge, *, queue: str | None = None) -> dict[str, Any]:
         "id": c.pk,
         "title": c.title,
         "short_description": c.short_description,
-        "description": c.description,
-        "terms_and_conditions": c.terms_and_conditions,
-        "submission_guidelines": c.submission_guidelines,
-        "evaluation_details": c.evaluation_details,
+        "description": sanitize_html(c.description),
+        "terms_and_conditions": sanitize_html(c.terms_and_conditions),
+        "submission_guidelines": sanitize_html(c.submission_guidelines),
+        "evaluation_details": sanitize_html(c.evaluation_details),
         "image": None,
         # EvalAI always has a start date; ours is optional (open from creation).
         "start_date": evalai_date(c.start_date or c.created_at),
@@ -78,7 +79,7 @@ def challenge(c: Challenge, *, queue: str | None = None) -> dict[str, Any]:
         "is_registration_open": c.is_registration_open,
         "enable_forum": False,
         "forum_url": None,
-        "leaderboard_description": c.leaderboard_description,
+        "leaderboard_description": sanitize_html(c.leaderboard_description),
         "anonymous_leaderboard": c.anonymous_leaderboard,
         "manual_participant_approval": False,
         "is_active": c.is_active,
@@ -121,7 +122,7 @@ def phase(p: ChallengePhase, *, is_host: bool = False) -> dict[str, Any]:
     data = {
         "id": p.pk,
         "name": p.name,
-        "description": p.description,
+        "description": sanitize_html(p.description),
         "leaderboard_public": p.leaderboard_public,
         "start_date": evalai_date(p.start_date or c.start_date or c.created_at),
         "end_date": evalai_date(p.end_date or c.end_date),

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -23,11 +24,12 @@ from challenges.services.participation import (
     participant_team_join,
 )
 from challenges.services.teams import host_team_create
+from challenges.text_checks import NoBidiControls
 from challenges.throttles import PerUser, throttle
 
 
 class TeamInput(serializers.Serializer):
-    team_name = serializers.CharField(max_length=200)
+    team_name = serializers.CharField(max_length=200, validators=[NoBidiControls(_("Team name"))])
     team_url = serializers.CharField(required=False, allow_blank=True, max_length=1000)
 
 

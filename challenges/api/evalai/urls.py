@@ -9,8 +9,10 @@ from __future__ import annotations
 from django.urls import re_path
 
 from challenges.api.evalai import accounts, challenges, jobs, remote, teams
+from challenges.ids import ID_PATTERN
 
 S = "/?$"  # an optional trailing slash
+ID = ID_PATTERN  # at most 18 digits (challenges.ids)
 
 urlpatterns = [
     # `evalai login`
@@ -27,27 +29,27 @@ urlpatterns = [
         name="evalai-challenge-list",
     ),
     re_path(
-        rf"^challenges/challenge/(?P<challenge_pk>[0-9]+)/challenge_phase{S}",
+        rf"^challenges/challenge/(?P<challenge_pk>{ID})/challenge_phase{S}",
         challenges.PhaseList.as_view(),
         name="evalai-phase-list",
     ),
     re_path(
-        rf"^challenges/challenge/(?P<challenge_pk>[0-9]+)/challenge_phase/(?P<pk>[0-9]+){S}",
+        rf"^challenges/challenge/(?P<challenge_pk>{ID})/challenge_phase/(?P<pk>{ID}){S}",
         challenges.PhaseDetail.as_view(),
         name="evalai-phase-detail",
     ),
     re_path(
-        rf"^challenges/challenge/(?P<challenge_pk>[0-9]+)/participant_team/(?P<team_pk>[0-9]+){S}",
+        rf"^challenges/challenge/(?P<challenge_pk>{ID})/participant_team/(?P<team_pk>{ID}){S}",
         challenges.Participate.as_view(),
         name="evalai-participate",
     ),
     re_path(
-        rf"^challenges/challenge/phase/(?P<pk>[0-9]+){S}",
+        rf"^challenges/challenge/phase/(?P<pk>{ID}){S}",
         challenges.PhaseByPk.as_view(),
         name="evalai-phase-by-pk",
     ),
     re_path(
-        rf"^challenges/challenge/(?P<challenge_pk>[0-9]+){S}",
+        rf"^challenges/challenge/(?P<challenge_pk>{ID}){S}",
         challenges.ChallengeDetail.as_view(),
         name="evalai-challenge-detail",
     ),
@@ -57,12 +59,12 @@ urlpatterns = [
         name="evalai-challenge-list-by-time",
     ),
     re_path(
-        rf"^challenges/(?P<challenge_pk>[0-9]+)/challenge_phase_split{S}",
+        rf"^challenges/(?P<challenge_pk>{ID})/challenge_phase_split{S}",
         challenges.PhaseSplitList.as_view(),
         name="evalai-phase-split-list",
     ),
     re_path(
-        rf"^challenges/challenge_host_team/(?P<team_pk>[0-9]+)/challenge{S}",
+        rf"^challenges/challenge_host_team/(?P<team_pk>{ID})/challenge{S}",
         challenges.HostTeamChallenges.as_view(),
         name="evalai-host-team-challenges",
     ),
@@ -73,12 +75,12 @@ urlpatterns = [
         name="evalai-participant-teams",
     ),
     re_path(
-        rf"^participants/participant_team/(?P<team_pk>[0-9]+)/invite{S}",
+        rf"^participants/participant_team/(?P<team_pk>{ID})/invite{S}",
         teams.ParticipantTeamInvite.as_view(),
         name="evalai-participant-team-invite",
     ),
     re_path(
-        rf"^participants/participant_team/(?P<team_pk>[0-9]+)/challenge{S}",
+        rf"^participants/participant_team/(?P<team_pk>{ID})/challenge{S}",
         teams.ParticipantTeamChallenges.as_view(),
         name="evalai-participant-team-challenges",
     ),
@@ -91,12 +93,12 @@ urlpatterns = [
     ),
     # apps/jobs
     re_path(
-        rf"^jobs/challenge/(?P<challenge_pk>[0-9]+)/challenge_phase/(?P<phase_pk>[0-9]+)/submission{S}",
+        rf"^jobs/challenge/(?P<challenge_pk>{ID})/challenge_phase/(?P<phase_pk>{ID})/submission{S}",
         jobs.PhaseSubmissions.as_view(),
         name="evalai-phase-submissions",
     ),
     re_path(
-        rf"^jobs/submission/(?P<pk>[0-9]+){S}",
+        rf"^jobs/submission/(?P<pk>{ID}){S}",
         jobs.SubmissionDetail.as_view(),
         name="evalai-submission",
     ),
@@ -106,28 +108,28 @@ urlpatterns = [
         name="evalai-submission-file",
     ),
     re_path(
-        rf"^jobs/challenge_phase_split/(?P<split_pk>[0-9]+)/leaderboard{S}",
+        rf"^jobs/challenge_phase_split/(?P<split_pk>{ID})/leaderboard{S}",
         jobs.Leaderboard.as_view(),
         name="evalai-leaderboard",
     ),
     # `submit --large`
     re_path(
-        rf"^jobs/phases/(?P<phase_pk>[0-9]+)/get_submission_file_presigned_url{S}",
+        rf"^jobs/phases/(?P<phase_pk>{ID})/get_submission_file_presigned_url{S}",
         jobs.LargeUploadStart.as_view(),
         name="evalai-large-upload-start",
     ),
     re_path(
-        r"^jobs/uploads/(?P<upload_id>[^/]+)/(?P<number>[0-9]+)/?$",
+        rf"^jobs/uploads/(?P<upload_id>[^/]+)/(?P<number>{ID})/?$",
         jobs.LargeUploadPart.as_view(),
         name="evalai-large-upload-part",
     ),
     re_path(
-        rf"^jobs/phases/(?P<phase_pk>[0-9]+)/finish_submission_file_upload/(?P<submission_pk>[0-9]+){S}",
+        rf"^jobs/phases/(?P<phase_pk>{ID})/finish_submission_file_upload/(?P<submission_pk>{ID}){S}",
         jobs.LargeUploadFinish.as_view(),
         name="evalai-large-upload-finish",
     ),
     re_path(
-        rf"^jobs/phases/(?P<phase_pk>[0-9]+)/send_submission_message/(?P<submission_pk>[0-9]+){S}",
+        rf"^jobs/phases/(?P<phase_pk>{ID})/send_submission_message/(?P<submission_pk>{ID}){S}",
         jobs.SendSubmissionMessage.as_view(),
         name="evalai-send-submission-message",
     ),
@@ -143,7 +145,7 @@ urlpatterns = [
         name="evalai-queue-delete",
     ),
     re_path(
-        rf"^jobs/challenge/(?P<challenge_pk>[0-9]+)/update_submission{S}",
+        rf"^jobs/challenge/(?P<challenge_pk>{ID})/update_submission{S}",
         remote.UpdateSubmission.as_view(),
         name="evalai-update-submission",
     ),

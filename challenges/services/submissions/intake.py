@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import (
     NOT_TAKING_PART,
@@ -40,6 +41,7 @@ from challenges.services.submissions.quotas import (
 )
 from challenges.services.submissions.transitions import submission_enqueue
 from challenges.submission_access import Submitter
+from challenges.text_checks import bidi_problem
 
 # ---------------------------------------------------------------- input checks
 
@@ -306,6 +308,9 @@ def submission_create(
         tournament="upload a model to /api/challenges/<id>/phases/<phase>/tournament/models/ "
         "or predictions for the open round to .../tournament/rounds/<number>/submissions/.",
     )
+    problem = bidi_problem(fields.method_name, what=_("Method name"))
+    if problem:
+        raise SubmissionRefused(problem, field="method_name")
     _check_file(phase, upload)
     meta = validate_meta_attributes(phase, fields.meta_attributes)
     team_id = participation.team_id
