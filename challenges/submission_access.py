@@ -57,7 +57,10 @@ class SubmissionView:
         if self.is_host:
             return list(results)
         return [
-            r for r in results if r.phase_split.visibility != ChallengePhaseSplit.Visibility.HOST
+            r
+            for r in results
+            if r.phase_split.visibility != ChallengePhaseSplit.Visibility.HOST
+            and r.shown_to_participant
         ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError
@@ -16,6 +18,7 @@ from challenges.access import access_challenge_as_host
 from challenges.bundle import BundleError
 from challenges.csv_safe import csv_writer
 from challenges.models import Challenge, ChallengePhaseSplit, HostTeam, Submission
+from challenges.result_warnings import results_lacking_labels
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.remote_evaluation import queue_name
 from challenges.services.submissions import SubmissionRefused, phase_rescore, submission_rerun
@@ -119,6 +122,7 @@ def challenge_manage(request, challenge_id: int):
         "scripts": challenge.scripts.order_by("-version")[:5],
         "visibilities": ChallengePhaseSplit.Visibility.choices,
         "remote_queue": queue_name(challenge) if challenge.remote_evaluation else "",
+        "lacking_labels": results_lacking_labels(challenge),
     }
     if request.method == "POST":
         if not form.is_valid():
@@ -226,7 +230,8 @@ def _csv(challenge: Challenge, qs) -> HttpResponse:
         results = {
             r.phase_split.dataset_split.codename: r.scores for r in s.results.all() if r.is_active
         }
-        writer.writerow([*row, str(results)])
+        # JSON, which every tool reads (it was Python's repr).
+        writer.writerow([*row, json.dumps(results, sort_keys=True)])
     return response
 
 

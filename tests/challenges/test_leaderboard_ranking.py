@@ -147,15 +147,19 @@ def test_ties_go_to_the_earlier_submission(api, challenge, make_team):
     assert got[0]["submission_id"] == earlier.pk
 
 
-def test_a_missing_label_shows_as_a_dash_and_never_ranks_above_a_score(api, challenge, make_team):
+def test_a_missing_label_is_an_empty_cell_and_its_entry_unranked_after_the_ranked_ones(
+    api, challenge, make_team
+):
     a, b, c = make_team("A"), make_team("B"), make_team("C")
     scored(challenge, a, {"Acc": 0.1, "Err": 0.9, "F1": 0.1})
-    scored(challenge, b, {"Err": 0.0})  # no Acc, no F1: partial result
+    scored(challenge, b, {"Err": 0.0})  # no Acc, no F1: the result lacked them
     scored(challenge, c, {"Acc": 0.2, "Err": 0.5, "F1": 0.3})
-    for order_by, expected in (("Acc", ["C", "A", "B"]), ("Err", ["B", "C", "A"])):
-        assert [r["team"] for r in rows(api, challenge, order_by=order_by)] == expected
-    b_row = next(r for r in rows(api, challenge) if r["team"] == "B")
-    assert b_row["scores"] == [None, 0.0, None] and b_row["display"] == ["-", "0.00", "-"]
+    by_acc = rows(api, challenge, order_by="Acc")
+    assert [(r["rank"], r["team"]) for r in by_acc] == [(1, "C"), (2, "A"), (None, "B")]
+    by_err = rows(api, challenge, order_by="Err")
+    assert [(r["rank"], r["team"]) for r in by_err] == [(1, "B"), (2, "C"), (3, "A")]
+    b_row = next(r for r in by_acc if r["team"] == "B")
+    assert b_row["scores"] == [None, 0.0, None] and b_row["display"] == ["", "0.00", ""]
 
 
 def test_a_missing_label_loses_within_a_team_too(api, challenge, make_team):
