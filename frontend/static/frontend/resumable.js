@@ -269,6 +269,7 @@
       say(body.ok ? "Uploaded." : "Not accepted: see below.");
       result.innerHTML = body.html || "";
       if (window.evalserverFollow) result.querySelectorAll("[data-live]").forEach(window.evalserverFollow);
+      if (body.ok && window.evalserverRefreshQuota) window.evalserverRefreshQuota();
     });
   }
 
