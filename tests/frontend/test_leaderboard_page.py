@@ -102,3 +102,25 @@ def test_the_chart_escapes_labels_and_handles_one_point_and_none():
     ET.fromstring(svg)  # noqa: S314 - our own output
     assert "<b>" not in svg and "&lt;b&gt;&amp;" in svg
     assert "No scored submissions yet" in best_score_svg([], label="x", higher_is_better=True)
+
+
+def tick_labels(svg: str) -> list[str]:
+    root = ET.fromstring(svg)  # noqa: S314 - our own output
+    return [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_one_accuracy_is_drawn_on_its_natural_scale_with_one_tick_precision():
+    svg = best_score_svg([(T0, 0.68)], label="Accuracy", higher_is_better=True)
+    labels = tick_labels(svg)
+    values, dates = labels[:-2], labels[-2:]
+    assert values == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    # Both ends of the time axis in one format.
+    assert len(dates[0]) == len(dates[1]) == len("2026-01-01 00:00")
+
+
+def test_an_unbounded_metric_gets_round_ticks_around_its_values():
+    points = [(T0, 2.5), (T0 + dt.timedelta(hours=1), 2.1)]
+    labels = tick_labels(best_score_svg(points, label="RMSE", higher_is_better=False))[:-2]
+    assert labels == ["2.1", "2.2", "2.3", "2.4", "2.5"]
+    assert len({len(label.split(".")[1]) for label in labels}) == 1  # one precision
+    assert float(labels[0]) <= 2.1 and float(labels[-1]) >= 2.5
