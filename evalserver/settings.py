@@ -137,6 +137,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "evalserver.not_found.OwnNotFoundPageMiddleware",
 ]
 
 ROOT_URLCONF = "evalserver.urls"
