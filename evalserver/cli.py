@@ -6,7 +6,7 @@
     evalserver-cli quota 3 dev
     evalserver-cli submit 3 dev predictions.csv --wait          # resumable; progress, then the result
     evalserver-cli status 41 --wait
-    evalserver-cli leaderboard 3 dev public
+    evalserver-cli leaderboard 3 dev dev_split                  # phase, then split codename
     evalserver-cli round 3 rounds --live live.csv               # tournaments: see cli_tournament
 
 No Django here: a participant installs the project (or copies this file) and needs only
@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import uuid
+from gettext import gettext as _
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -70,12 +71,16 @@ class Api:
         return self.call("GET", path, **kwargs).json()
 
 
+# Answers whose `detail` says it all (the other keys are for programs): printed as text.
+_PLAIN_ERROR_KEYS = {"detail", "field", "choices", "labels", "quota", "resets_at", "storage"}
+
+
 def _detail(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
         return response.text[:500]
-    if isinstance(body, dict) and set(body) == {"detail"}:
+    if isinstance(body, dict) and "detail" in body and set(body) <= _PLAIN_ERROR_KEYS:
         return str(body["detail"])
     return json.dumps(body, indent=2)
 
@@ -453,6 +458,9 @@ def cmd_leaderboard(args, api: Api) -> int:
                 "baseline": "yes" if row.get("is_baseline") or row.get("baseline") else "",
             }
         )
+    if not flat:
+        print(_("no entries yet"))
+        return 0
     _print_table(flat, ["rank", "team", *labels, "baseline"])
     return 0
 

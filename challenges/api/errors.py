@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from challenges.access import AccessDenied
+from challenges.access import AccessDenied, NotFoundWithChoices
 from challenges.bundle import BundleError
 from challenges.leaderboard_access import InvalidScope
 from challenges.leaderboard_rules import UnknownLabel
@@ -40,6 +40,12 @@ def exception_handler(exc, context):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, NotFoundWithChoices):
+        # Says which phases or splits the reader may use (only those they may see).
+        return Response(
+            {"detail": str(exc), "field": exc.field, "choices": exc.choices},
+            status=status.HTTP_404_NOT_FOUND,
+        )
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)

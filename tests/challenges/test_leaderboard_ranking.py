@@ -130,6 +130,22 @@ def test_unknown_phases_and_splits_are_404(api, challenge, url):
     assert api("alice").get(url.format(id=challenge.pk)).status_code == 404
 
 
+def test_a_404_for_an_unknown_split_or_phase_lists_only_what_the_reader_may_see(api, challenge):
+    base = f"/api/v1/challenges/{challenge.pk}/phases"
+    body = api("charlie").get(f"{base}/dev/splits/public/leaderboard/").json()
+    assert (body["field"], body["choices"]) == ("split", ["main"])  # not the host-only one
+    assert "its splits are: main." in body["detail"]
+    hosts = api("alice").get(f"{base}/dev/splits/public/leaderboard/").json()
+    assert hosts["choices"] == ["main", "hidden"]
+    # A host-only split answers a participant as a missing one does.
+    assert api("charlie").get(f"{base}/dev/splits/hidden/leaderboard/").json() == body | {
+        "detail": body["detail"].replace("'public'", "'hidden'")
+    }
+    phase = api("charlie").get(f"{base}/nope/splits/main/leaderboard/")
+    assert phase.status_code == 404
+    assert (phase.json()["field"], phase.json()["choices"]) == ("phase", ["dev"])
+
+
 @pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "x"}, {"offset": "-1"}])
 def test_bad_paging_is_a_400(api, challenge, query):
     assert api(None).get(board_url(challenge), query).status_code == 400
