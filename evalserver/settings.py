@@ -250,7 +250,9 @@ BUNDLE_MAX_UNCOMPRESSED_BYTES = envint("BUNDLE_MAX_UNCOMPRESSED_BYTES", 4 * 1024
 BUNDLE_MAX_COMPRESSION_RATIO = envint("BUNDLE_MAX_COMPRESSION_RATIO", 200)
 
 # Celery. Embedded default: an on-disk broker under VAR_DIR, so `make demo` needs no Redis.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+# (With a host named, kombu does not warn "No hostname was supplied" at every connection;
+# the on-disk transport ignores it.)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"

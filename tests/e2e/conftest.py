@@ -91,6 +91,8 @@ def web_server(pipeline_env, tmp_path_factory):
                 "120",
                 "--access-logfile",
                 "-",
+                # Not the control socket in the home folder that every gunicorn shares.
+                "--no-control-socket",
             ],
             cwd=ROOT,
             env=env,
