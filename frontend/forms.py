@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.utils.translation import gettext_lazy
 
 from challenges.leaderboard_rules import initial_is_public, visibility_is_locked
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
@@ -60,6 +61,14 @@ class BundleForm(forms.Form):
 
 class NewChallengeForm(BundleForm):
     host_team = forms.ModelChoiceField(queryset=None, label="Host team", empty_label=None)
+    new_challenge = forms.BooleanField(
+        required=False,
+        label=gettext_lazy("This is a new challenge, even if my team has one with its title"),
+        help_text=gettext_lazy(
+            "Leave it unticked to be asked before a second challenge with the same title is "
+            "made: a new version of an existing challenge is uploaded on its own page."
+        ),
+    )
 
     def __init__(self, *args, host_teams, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ from challenges.access import AccessDenied, NotFoundWithChoices
 from challenges.bundle import BundleError
 from challenges.leaderboard_access import InvalidScope
 from challenges.leaderboard_rules import UnknownLabel
+from challenges.services.bundles import SameTitleExists
 from challenges.services.participation import ParticipationError
 from challenges.services.submissions import QuotaExceeded, StorageExceeded, SubmissionRefused
 from challenges.services.webhooks import WebhookRefused
@@ -40,6 +41,16 @@ def exception_handler(exc, context):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, SameTitleExists):
+        return Response(
+            {
+                "detail": str(exc),
+                "field": "new_challenge",
+                "challenge": exc.existing.pk,
+                "bundle_url": f"/api/v1/challenges/{exc.existing.pk}/bundle/",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, NotFoundWithChoices):
         # Says which phases or splits the reader may use (only those they may see).
         return Response(

@@ -19,7 +19,7 @@ from challenges.bundle import BundleError
 from challenges.csv_safe import csv_writer
 from challenges.models import Challenge, ChallengePhaseSplit, HostTeam, Submission
 from challenges.result_warnings import results_lacking_labels
-from challenges.services.bundles import challenge_load_bundle
+from challenges.services.bundles import SameTitleExists, challenge_load_bundle
 from challenges.services.remote_evaluation import queue_name
 from challenges.services.submissions import SubmissionRefused, phase_rescore, submission_rerun
 from challenges.services.teams import host_team_create
@@ -83,6 +83,15 @@ def _loaded(request, result) -> HttpResponse:
     return json_redirect(request, reverse("host-challenge", args=[result.challenge.pk]))
 
 
+def _same_title_response(request, context: dict, exc: SameTitleExists) -> HttpResponse:
+    """Ask whether the zip is a new version of the challenge with its title."""
+    context = {**context, "same_title": exc.existing}
+    if wants_json(request):
+        html = render_to_string("frontend/host/_same_title.html", context, request=request)
+        return JsonResponse({"ok": False, "html": html}, status=409)
+    return render(request, "frontend/host/upload.html", context, status=409)
+
+
 @login_required
 def upload(request):
     host_teams = _my_host_teams(request.user)
@@ -99,7 +108,10 @@ def upload(request):
                 source=form.cleaned_data["file"],
                 user=request.user,
                 host_team=form.cleaned_data["host_team"],
+                new_challenge=form.cleaned_data["new_challenge"],
             )
+        except SameTitleExists as exc:
+            return _same_title_response(request, context, exc)
         except BundleError as exc:
             return _problems_response(
                 request, "frontend/host/upload.html", context, exc.errors + exc.warnings
