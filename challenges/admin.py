@@ -1,7 +1,10 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.utils.html import format_html_join
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy, ngettext
 
 from challenges.models import (
     AuditEvent,
@@ -86,16 +89,9 @@ class ScriptInline(admin.TabularInline):
 
 @admin.register(Challenge)
 class ChallengeAdmin(admin.ModelAdmin):
-    list_display = [
-        "title",
-        "host_team",
-        "review",
-        "approved_by_admin",
-        "published",
-        "queue",
-        "start_date",
-        "end_date",
-    ]
+    # Few, narrow columns: with the admin's navigation and the filters, eight of them were
+    # cut at 1280 px. `approved_by_admin` follows `review`; the dates share one column.
+    list_display = ["title", "host_team", "review", "published", "queue", "dates"]
     list_filter = ["review", "approved_by_admin", "published"]
     search_fields = ["title", "host_team__name"]
     readonly_fields = [
@@ -110,6 +106,14 @@ class ChallengeAdmin(admin.ModelAdmin):
     inlines = [PhaseInline, DatasetSplitInline, LeaderboardInline, ScriptInline]
     actions = ["approve", "reject"]
 
+    @admin.display(description=gettext_lazy("Dates"), ordering="start_date")
+    def dates(self, obj):
+        return format_html(
+            "{}&nbsp;→ {}",
+            date_format(timezone.localtime(obj.start_date), "Y-m-d") if obj.start_date else "-",
+            date_format(timezone.localtime(obj.end_date), "Y-m-d") if obj.end_date else "-",
+        )
+
     @admin.display(description="Warnings from the last upload")
     def warnings(self, obj):
         if not obj.load_warnings:
@@ -122,9 +126,20 @@ class ChallengeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected challenges")
     def approve(self, request, queryset):
-        for challenge in queryset:
+        # Only the ones not approved yet: approving again would count them twice in the
+        # message and audit a decision nobody made.
+        pending = [c for c in queryset if c.review != Challenge.Review.APPROVED]
+        for challenge in pending:
             challenge_approve(challenge=challenge, reviewer=request.user)
-        self.message_user(request, f"Approved {queryset.count()} challenge(s).", messages.SUCCESS)
+        already = queryset.count() - len(pending)
+        text = ngettext(
+            "Approved %(count)d challenge.", "Approved %(count)d challenges.", len(pending)
+        ) % {"count": len(pending)}
+        if already:
+            text += " " + ngettext(
+                "%(count)d was approved already.", "%(count)d were approved already.", already
+            ) % {"count": already}
+        self.message_user(request, text, messages.SUCCESS)
 
     @admin.action(description="Reject selected challenges")
     def reject(self, request, queryset):
