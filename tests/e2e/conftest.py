@@ -54,15 +54,19 @@ class Server:
 def web_server(pipeline_env, tmp_path_factory):
     """gunicorn serving the app on a free 127.0.0.1 port, with production settings, on
     the same database, storage and broker queue as the test's worker."""
-    root = tmp_path_factory.mktemp("web")
+    yield from serve(pipeline_env, tmp_path_factory.mktemp("web"), DEBUG="false")
+
+
+def serve(pipeline_env, root: Path, **settings: str):
+    """Start gunicorn with `settings` (environment variables), yield its Server, stop it."""
     env = worker_env(
         **pipeline_env,
-        DEBUG="false",
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="false",
         SESSION_COOKIE_SECURE="false",
         CSRF_COOKIE_SECURE="false",
         STATIC_ROOT=str(root / "static"),
+        **settings,
     )
     bin_dir = Path(sys.executable).parent
     collect = subprocess.run(
