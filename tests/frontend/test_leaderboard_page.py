@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -124,3 +125,26 @@ def test_an_unbounded_metric_gets_round_ticks_around_its_values():
     assert labels == ["2.1", "2.2", "2.3", "2.4", "2.5"]
     assert len({len(label.split(".")[1]) for label in labels}) == 1  # one precision
     assert float(labels[0]) <= 2.1 and float(labels[-1]) >= 2.5
+
+
+def test_an_entry_lacking_the_ordering_label_shows_no_rank_and_an_empty_cell(world, client_as):
+    from challenges.models import SubmissionResult
+    from challenges.services.leaderboards import leaderboard_refresh_team
+
+    SubmissionResult.objects.filter(
+        submission=world.dave_sub, phase_split__dataset_split__codename="public"
+    ).update(scores={"Accuracy": 0.91})
+    leaderboard_refresh_team(phase=world.dave_sub.phase, team_id=world.dave_team.pk)
+    html = (
+        client_as("host")
+        .get(f"/challenges/{world.challenge.pk}/phases/test/leaderboard/public/?order=Macro-F1")
+        .content.decode()
+    )
+    body = rows(html)
+    assert "None" not in "".join(body)
+    dave = next(r for r in body if "Dave Team" in r)
+    assert "<td><span" in dave and "–</span></td>" in dave and "0.9100" in dave
+    assert '<td class="num"></td>' in dave  # the Macro-F1 it lacked
+    assert body.index(dave) == len(body) - 1
+    charlie = next(r for r in body if "Charlie Team" in r)
+    assert re.search(r"<td>1</td>", charlie)
