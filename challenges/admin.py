@@ -109,7 +109,7 @@ class ChallengeAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("Dates"), ordering="start_date")
     def dates(self, obj):
         return format_html(
-            "{}&nbsp;→ {}",
+            '<span style="white-space: nowrap">{} → {}</span>',
             date_format(timezone.localtime(obj.start_date), "Y-m-d") if obj.start_date else "-",
             date_format(timezone.localtime(obj.end_date), "Y-m-d") if obj.end_date else "-",
         )
