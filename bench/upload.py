@@ -120,6 +120,8 @@ def gunicorn(port: int, log_path: Path, *, workers: int = 1, threads: int = 1):
         str(threads),
         "--timeout",
         "600",
+        # Not the control socket in the home folder that every gunicorn shares.
+        "--no-control-socket",
     ]
     with log_path.open("ab") as log:
         # Production settings behind no TLS proxy: plain HTTP on loopback.

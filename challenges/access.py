@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.utils.translation import gettext as _
 
 from challenges.ids import is_id
 from challenges.models import (
@@ -21,6 +23,38 @@ from challenges.selectors import participation_for_user
 
 class AccessDenied(Exception):
     """The user may not do this. The message says why and is safe to show them."""
+
+
+class NotFoundWithChoices(ObjectDoesNotExist):
+    """No phase or split by that name that the reader may see (a hidden one answers the
+    same), with the names they may use: `field` ("phase", "split") and `choices`."""
+
+    def __init__(self, message: str, *, field: str, choices: list[str]) -> None:
+        super().__init__(message)
+        self.field = field
+        self.choices = choices
+
+
+class UnknownPhase(NotFoundWithChoices, ChallengePhase.DoesNotExist):
+    pass
+
+
+def unknown_phase(
+    user: AbstractBaseUser | AnonymousUser, challenge: Challenge, asked: Any
+) -> UnknownPhase:
+    codenames = list(
+        _visible_phases(user, challenge).order_by("pk").values_list("codename", flat=True)
+    )
+    return UnknownPhase(
+        _("Challenge %(challenge)s has no phase %(asked)s; its phases are: %(choices)s.")
+        % {
+            "challenge": challenge.pk,
+            "asked": repr(str(asked)),
+            "choices": ", ".join(codenames) or _("none"),
+        },
+        field="phase",
+        choices=codenames,
+    )
 
 
 def user_is_host_team_member(user: AbstractBaseUser | AnonymousUser, team: HostTeam) -> bool:
@@ -144,7 +178,10 @@ def access_phase(
     except ChallengePhase.DoesNotExist:
         # Which of the two the user may not see decides the exception: read them apart.
         challenge = access_challenge(user, challenge_id)
-        phase = _visible_phases(user, challenge).select_related("tournament").get(**lookup)
+        try:
+            phase = _visible_phases(user, challenge).select_related("tournament").get(**lookup)
+        except ChallengePhase.DoesNotExist:
+            raise unknown_phase(user, challenge, codename or phase_id) from None
         phase.challenge = challenge
         return phase
     for name in annotations:

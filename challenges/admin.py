@@ -1,9 +1,11 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.utils.html import format_html_join
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from challenges.models import (
     AuditEvent,
@@ -88,16 +90,9 @@ class ScriptInline(admin.TabularInline):
 
 @admin.register(Challenge)
 class ChallengeAdmin(admin.ModelAdmin):
-    list_display = [
-        "title",
-        "host_team",
-        "review",
-        "approved_by_admin",
-        "published",
-        "queue",
-        "start_date",
-        "end_date",
-    ]
+    # Few, narrow columns: with the admin's navigation and the filters, eight of them were
+    # cut at 1280 px. `approved_by_admin` follows `review`; the dates share one column.
+    list_display = ["title", "host_team", "review", "published", "queue", "dates"]
     list_filter = ["review", "approved_by_admin", "published"]
     search_fields = ["title", "host_team__name"]
     readonly_fields = [
@@ -112,6 +107,14 @@ class ChallengeAdmin(admin.ModelAdmin):
     inlines = [PhaseInline, DatasetSplitInline, LeaderboardInline, ScriptInline]
     actions = ["approve", "reject"]
 
+    @admin.display(description=gettext_lazy("Dates"), ordering="start_date")
+    def dates(self, obj):
+        return format_html(
+            '<span style="white-space: nowrap">{} → {}</span>',
+            date_format(timezone.localtime(obj.start_date), "Y-m-d") if obj.start_date else "-",
+            date_format(timezone.localtime(obj.end_date), "Y-m-d") if obj.end_date else "-",
+        )
+
     @admin.display(description=gettext_lazy("Warnings from the last upload"))
     def warnings(self, obj):
         if not obj.load_warnings:
@@ -124,13 +127,20 @@ class ChallengeAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Approve selected challenges"))
     def approve(self, request, queryset):
-        for challenge in queryset:
+        # Only the ones not approved yet: approving again would count them twice in the
+        # message and audit a decision nobody made.
+        pending = [c for c in queryset if c.review != Challenge.Review.APPROVED]
+        for challenge in pending:
             challenge_approve(challenge=challenge, reviewer=request.user)
-        self.message_user(
-            request,
-            _("Approved %(count)s challenge(s).") % {"count": queryset.count()},
-            messages.SUCCESS,
-        )
+        already = queryset.count() - len(pending)
+        text = ngettext(
+            "Approved %(count)d challenge.", "Approved %(count)d challenges.", len(pending)
+        ) % {"count": len(pending)}
+        if already:
+            text += " " + ngettext(
+                "%(count)d was approved already.", "%(count)d were approved already.", already
+            ) % {"count": already}
+        self.message_user(request, text, messages.SUCCESS)
 
     @admin.action(description=gettext_lazy("Reject selected challenges"))
     def reject(self, request, queryset):

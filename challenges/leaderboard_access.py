@@ -22,8 +22,15 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
+from challenges.access import (
+    AccessDenied,
+    NotFoundWithChoices,
+    access_challenge,
+    unknown_phase,
+    user_is_challenge_host,
+)
 from challenges.models import (
     Challenge,
     ChallengePhase,
@@ -59,14 +66,17 @@ def splits_listed_to(is_host: bool, splits) -> list[ChallengePhaseSplit]:
 
 def results_shown_to(is_host: bool, results, phase: ChallengePhase) -> list[SubmissionResult]:
     """The active results of one submission to `phase` whose split the reader is told
-    about (`split_is_listed_to`)."""
+    about (`split_is_listed_to`), less those a remote evaluator posted with EvalAI's
+    `show_to_participant: false`, which only hosts see."""
     shown = []
     for result in results:
         split = result.phase_split
         if split.phase_id == phase.pk:
             # The reveal reads the split's phase: the caller's, not one query per result.
             split.phase = phase
-        if result.is_active and split_is_listed_to(is_host, split):
+        if not result.is_active or not split_is_listed_to(is_host, split):
+            continue
+        if is_host or result.shown_to_participant:
             shown.append(result)
     return shown
 
@@ -78,6 +88,36 @@ def is_revealed(split: ChallengePhaseSplit, now: dt.datetime | None = None) -> b
         and phase.private_splits_reveal == REVEAL_AT_END
         and phase.end_date is not None
         and (now or timezone.now()) >= phase.end_date
+    )
+
+
+class UnknownSplit(NotFoundWithChoices, ChallengePhaseSplit.DoesNotExist):
+    pass
+
+
+def _unknown_split(
+    user: AbstractBaseUser | AnonymousUser,
+    challenge: Challenge,
+    is_host: bool,
+    codename: str,
+    split_codename: str,
+) -> NotFoundWithChoices:
+    """What a reader is told when a phase has no split by that name they may see: the
+    phases they may see when the phase is the problem, else the phase's listed splits."""
+    phase = challenge.phases.filter(codename=codename).first()
+    if phase is None or not (phase.is_public or is_host):
+        return unknown_phase(user, challenge, codename)
+    splits = phase.phase_splits.select_related("phase", "dataset_split").order_by("pk")
+    codenames = [ps.dataset_split.codename for ps in splits_listed_to(is_host, splits)]
+    return UnknownSplit(
+        _("Phase %(phase)s has no leaderboard split %(asked)s; its splits are: %(choices)s.")
+        % {
+            "phase": repr(codename),
+            "asked": repr(split_codename),
+            "choices": ", ".join(codenames) or _("none"),
+        },
+        field="split",
+        choices=codenames,
     )
 
 
@@ -123,20 +163,27 @@ def access_leaderboard(
     """The leaderboard view `user` gets; DoesNotExist for what they may not know exists."""
     challenge = access_challenge(user, challenge_id)
     is_host = user_is_challenge_host(user, challenge)
-    split = ChallengePhaseSplit.objects.select_related("phase", "leaderboard", "dataset_split").get(
-        phase__challenge=challenge, phase__codename=codename, dataset_split__codename=split_codename
-    )
+    try:
+        split = ChallengePhaseSplit.objects.select_related(
+            "phase", "leaderboard", "dataset_split"
+        ).get(
+            phase__challenge=challenge,
+            phase__codename=codename,
+            dataset_split__codename=split_codename,
+        )
+    except ChallengePhaseSplit.DoesNotExist:
+        raise _unknown_split(user, challenge, is_host, codename, split_codename) from None
     phase = split.phase
     phase.challenge = challenge
     if not phase.is_public and not is_host:
-        raise ChallengePhase.DoesNotExist
+        raise unknown_phase(user, challenge, codename)
     revealed = is_revealed(split)
     visibility = effective_visibility(split)
     participation = participation_for_user(user, challenge) if user.is_authenticated else None
     team_id = participation.team_id if participation else None
     if not is_host and visibility == Visibility.HOST:
         # Before looking at the parameters: a hidden split answers as a missing one.
-        raise ChallengePhaseSplit.DoesNotExist
+        raise _unknown_split(user, challenge, is_host, codename, split_codename)
     if scope and not is_host:
         raise AccessDenied("Only the challenge's hosts can choose the scope of a leaderboard.")
     if scope and scope not in Scope.values:

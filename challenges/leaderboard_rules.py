@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MISSING = "-"
+# A label the result did not report: an empty cell, as EvalAI leaves it.
+MISSING = ""
 
 
 class UnknownLabel(ValueError):

@@ -144,6 +144,7 @@ MIDDLEWARE = [
     "frontend.middleware.PreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "evalserver.not_found.OwnNotFoundPageMiddleware",
 ]
 
 ROOT_URLCONF = "evalserver.urls"
@@ -273,16 +274,20 @@ BUNDLE_MAX_UNCOMPRESSED_BYTES = envint("BUNDLE_MAX_UNCOMPRESSED_BYTES", 4 * 1024
 BUNDLE_MAX_COMPRESSION_RATIO = envint("BUNDLE_MAX_COMPRESSION_RATIO", 200)
 
 # Celery. Embedded default: an on-disk broker under VAR_DIR, so `make demo` needs no Redis.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+# (With a host named, kombu does not warn "No hostname was supplied" at every connection;
+# the on-disk transport ignores it.)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # kombu's default is ./control, a folder in whatever directory the worker starts.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from collections.abc import Sequence
 
 from django.utils import formats, timezone
@@ -24,14 +26,58 @@ def running_best(
     return best
 
 
-def _day(when: dt.datetime) -> str:
-    return formats.date_format(timezone.localtime(when), "SHORT_DATE_FORMAT")
+# Metrics that live in [0, 1] (or [0, 100] when written as percentages): their axis
+# keeps to those bounds, so one score of 0.68 is drawn on 0..1, not on 0.18..1.18.
+_UNIT_METRICS = re.compile(
+    r"(^|[^a-z])(acc|accuracy|f1|f1[-_ ]?score|auc|roc[-_ ]?auc|precision|recall|iou|miou|"
+    r"map|dice|jaccard|specificity|sensitivity|balanced[-_ ]?accuracy)([^a-z]|$)",
+    re.IGNORECASE,
+)
+
+
+def natural_bounds(label: str, values: Sequence[float]) -> tuple[float, float] | None:
+    """The metric's own bounds when its name and values say it has them."""
+    if not values or not _UNIT_METRICS.search(label):
+        return None
+    if all(0 <= v <= 1 for v in values):
+        return (0.0, 1.0)
+    if all(0 <= v <= 100 for v in values):
+        return (0.0, 100.0)
+    return None
+
+
+def axis_ticks(
+    values: Sequence[float], bounds: tuple[float, float] | None = None, count: int = 5
+) -> tuple[list[float], int]:
+    """Round ticks covering `values` (at most `count` intervals, a step of 1, 2 or 5 times
+    a power of ten) inside `bounds` when known, and the decimals every tick label uses."""
+    low, high = min(values), max(values)
+    if bounds is not None and (high - low) < (bounds[1] - bounds[0]) / 4:
+        low, high = bounds  # a narrow spread on a bounded metric: show the whole scale
+    if high == low:
+        margin = abs(low) * 0.1 or 1.0
+        low, high = low - margin, high + margin
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step + 1e-9) * step
+    last = math.ceil(high / step - 1e-9) * step
+    if bounds is not None:
+        first, last = max(first, bounds[0]), min(last, bounds[1])
+    ticks = []
+    value = first
+    while value <= last + step / 2:
+        ticks.append(round(value, 12))
+        value += step
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return ticks, decimals
 
 
 def _moment(when: dt.datetime) -> str:
-    """A point in time in the reader's zone, named (as frontend.templatetags.when does)."""
-    local = timezone.localtime(when)
-    return escape(f"{formats.date_format(local, 'SHORT_DATETIME_FORMAT')} {local:%Z}")
+    """A point in time in the reader's zone, named (as frontend.templatetags.when does):
+    one format for every date on the chart."""
+    local = timezone.localtime(when) if timezone.is_aware(when) else when
+    return escape(f"{formats.date_format(local, 'SHORT_DATETIME_FORMAT')} {local:%Z}".strip())
 
 
 def best_score_svg(
@@ -55,11 +101,8 @@ def best_score_svg(
     if end <= start:
         end = start + dt.timedelta(hours=1)
     values = [p[1] for p in points] + [v for _, v in baselines]
-    low, high = min(values), max(values)
-    if high == low:
-        low, high = low - 0.5, high + 0.5
-    pad = (high - low) * 0.08
-    low, high = low - pad, high + pad
+    ticks, decimals = axis_ticks(values, natural_bounds(label, values))
+    low, high = ticks[0], ticks[-1]
     span = (end - start).total_seconds()
 
     def x(when: dt.datetime) -> float:
@@ -67,6 +110,9 @@ def best_score_svg(
 
     def y(value: float) -> float:
         return TOP + (HEIGHT - TOP - BOTTOM) * (high - value) / (high - low)
+
+    def number(value: float) -> str:
+        return f"{value:.{decimals}f}"
 
     path = []
     for i, (when, value) in enumerate(best):
@@ -85,13 +131,15 @@ def best_score_svg(
         f'y2="{HEIGHT - BOTTOM}"/>',
         f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}"/>',
     ]
-    for value in (low + pad, high - pad):
+    for value in ticks:
         parts.append(
+            f'<line class="grid" x1="{LEFT}" y1="{y(value):.1f}" x2="{WIDTH - RIGHT}" '
+            f'y2="{y(value):.1f}"/>'
             f'<text class="tick" x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
-            f"{value:.4g}</text>"
+            f"{number(value)}</text>"
         )
     parts.append(
-        f'<text class="tick" x="{LEFT}" y="{HEIGHT - 12}">{_day(start)}</text>'
+        f'<text class="tick" x="{LEFT}" y="{HEIGHT - 12}">{_moment(start)}</text>'
         f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 12}" text-anchor="end">'
         f"{_moment(end)}</text>"
     )
@@ -99,7 +147,7 @@ def best_score_svg(
         tip = escape(_("baseline %(name)s") % {"name": name})
         parts.append(
             f'<line class="baseline" x1="{LEFT}" y1="{y(value):.1f}" x2="{WIDTH - RIGHT}" '
-            f'y2="{y(value):.1f}"><title>{tip}: {value:.4g}</title></line>'
+            f'y2="{y(value):.1f}"><title>{tip}: {number(value)}</title></line>'
         )
     for when, value in points:
         parts.append(f'<circle class="dot" cx="{x(when):.1f}" cy="{y(value):.1f}" r="2.5"/>')
@@ -107,7 +155,7 @@ def best_score_svg(
     for when, value in best:
         parts.append(
             f'<circle class="best-dot" cx="{x(when):.1f}" cy="{y(value):.1f}" r="4">'
-            f"<title>{_moment(when)}: {value:.4g}</title></circle>"
+            f"<title>{_moment(when)}: {number(value)}</title></circle>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -110,6 +110,14 @@ class IdChoiceField(forms.ModelChoiceField):
 
 class NewChallengeForm(BundleForm):
     host_team = IdChoiceField(queryset=None, label=_("Host team"), empty_label=None)
+    new_challenge = forms.BooleanField(
+        required=False,
+        label=_("This is a new challenge, even if my team has one with its title"),
+        help_text=_(
+            "Leave it unticked to be asked before a second challenge with the same title is "
+            "made: a new version of an existing challenge is uploaded on its own page."
+        ),
+    )
 
     def __init__(self, *args, host_teams, **kwargs):
         super().__init__(*args, **kwargs)

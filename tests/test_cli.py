@@ -63,6 +63,13 @@ def test_a_participant_logs_in_downloads_submits_with_progress_and_waits(
     code, out, _ = run(capsys, "quota", str(challenge.pk), "dev")
     assert code == 0 and re.search(r"remaining: \d+", out)
 
+    code, out, _ = run(capsys, "leaderboard", str(challenge.pk), "dev", "dev_split")
+    assert (code, out) == (0, "no entries yet\n")
+    # A split that is not one: the 404 says which are.
+    code, _, err = run(capsys, "leaderboard", str(challenge.pk), "dev", "public")
+    assert code == 1 and "404" in err
+    assert "Phase 'dev' has no leaderboard split 'public'; its splits are: dev_split." in err
+
     sample = sample_submissions(starter_dir)["tabular_classification"]["dev"]
     code, out, err = run(
         capsys, "submit", str(challenge.pk), "dev", str(sample), "--progress", "--wait"

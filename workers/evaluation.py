@@ -248,6 +248,7 @@ def _record(outcome: Outcome, submission: Submission, script: EvaluationScript) 
         stderr=outcome.stderr,
         submission_result=parsed.submission_result if parsed else None,
         submission_metadata=parsed.submission_metadata if parsed else None,
+        hidden_splits=parsed.hidden_splits if parsed else [],
         wall_time_s=outcome.wall_s,
         execution={
             **runtime_versions(),

@@ -10,10 +10,11 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from challenges.access import AccessDenied
+from challenges.access import AccessDenied, NotFoundWithChoices
 from challenges.bundle import BundleError
 from challenges.leaderboard_access import InvalidScope
 from challenges.leaderboard_rules import UnknownLabel
+from challenges.services.bundles import SameTitleExists
 from challenges.services.participation import ParticipationError
 from challenges.services.submissions import QuotaExceeded, StorageExceeded, SubmissionRefused
 from challenges.services.webhooks import WebhookRefused
@@ -53,6 +54,22 @@ def exception_handler(exc, context):
                 % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
             },
             status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, SameTitleExists):
+        return Response(
+            {
+                "detail": str(exc),
+                "field": "new_challenge",
+                "challenge": exc.existing.pk,
+                "bundle_url": f"/api/v1/challenges/{exc.existing.pk}/bundle/",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, NotFoundWithChoices):
+        # Says which phases or splits the reader may use (only those they may see).
+        return Response(
+            {"detail": str(exc), "field": exc.field, "choices": exc.choices},
+            status=status.HTTP_404_NOT_FOUND,
         )
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)

@@ -145,6 +145,12 @@ class BundleUploadSerializer(serializers.Serializer):
         required=False, help_text="Host team id or name (default: your only host team)"
     )
     approve = serializers.BooleanField(required=False, default=False, help_text="Staff only")
+    new_challenge = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Create a new challenge even if your host team has one with this title "
+        "(otherwise 409: upload a new version to that challenge's bundle/ instead)",
+    )
 
     def validate_file(self, value):
         if value.size > settings.BUNDLE_MAX_UPLOAD_BYTES:

@@ -79,7 +79,11 @@ class ChallengeList(APIView):
         if approve:
             require_staff(request.user, "approve challenges")
         result = challenge_load_bundle(
-            source=params.validated_data["file"], user=request.user, host_team=team, approve=approve
+            source=params.validated_data["file"],
+            user=request.user,
+            host_team=team,
+            approve=approve,
+            new_challenge=params.validated_data["new_challenge"],
         )
         return Response(s.BundleLoadedSerializer(result).data, status=status.HTTP_201_CREATED)
 

@@ -123,6 +123,9 @@ class SubmissionResult(models.Model):
     )
     attempt = models.PositiveIntegerField()
     scores = models.JSONField()
+    # False: the submitting team does not read these scores on its submission (EvalAI's
+    # `show_to_participant: false` from remote evaluation); leaderboards follow the split.
+    shown_to_participant = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 

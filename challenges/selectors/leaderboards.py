@@ -42,7 +42,7 @@ def ordering_for(view: LeaderboardView, requested: str | None) -> Ordering:
 # (no query compilation, one round trip).
 _PAGE_SQL = """
 SELECT e.team_id, t.name, e.submission_id, e.scores, e.submitted_at, e.is_baseline,
-    e.is_host_team, e.wall_time_s, e.method_name, r.position, r.total, r.ranked_total
+    e.is_host_team, e.wall_time_s, e.method_name, r.position, r.total, r.ranked_total, r.value
 FROM (
     SELECT id, value, submitted_at, submission_id,
         SUM({ranked}) OVER (ORDER BY {key} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -87,7 +87,9 @@ def _ranked(
         where = "WHERE e.team_id = %s"
         params.append(team_id)
     sql = _PAGE_SQL.format(
-        ranked="CASE WHEN is_baseline OR is_host_team THEN 0 ELSE 1 END",
+        # An entry without the ordering label (a result that lacked it) is listed after
+        # the ranked ones, without a rank, as baselines and the hosts' own entries are.
+        ranked="CASE WHEN is_baseline OR is_host_team OR value IS NULL THEN 0 ELSE 1 END",
         key=key.format(d=direction),
         outer_key=f"(r.value IS NULL), r.value {direction}, r.submitted_at, r.submission_id",
         entry=qn(LeaderboardEntry._meta.db_table),
@@ -120,6 +122,7 @@ class _Entry:
     position: int
     total: int
     ranked_total: int
+    value: float | None  # the ordering label's score; None: the result lacked it
 
     @classmethod
     def decode(cls, row: tuple) -> _Entry:
@@ -141,7 +144,7 @@ def _row(view: LeaderboardView, labels: list[str], e: _Entry) -> dict[str, Any]:
     split = view.split
     numbers = rules.ordered_scores(e.scores, labels)
     named = view.shows_name(e.team_id, e.is_baseline)
-    unranked = e.is_baseline or e.is_host_team
+    unranked = e.is_baseline or e.is_host_team or e.value is None
     row = {
         "rank": None if unranked else int(e.position),
         "team": e.team_name if named else None,

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from challenges.access import require_challenge_of_host_team, require_host_team_member
 from challenges.bundle import (
@@ -41,6 +42,29 @@ from challenges.services.scripts import challenge_prepare_environments
 from challenges.services.storage import delete_quietly, deterministic_zip, store_stream
 
 log = logging.getLogger(__name__)
+
+
+class SameTitleExists(Exception):
+    """The host team already has a challenge with this bundle's title: most likely the
+    upload is meant as a new version of it. The message says both ways on."""
+
+    def __init__(self, existing: Challenge) -> None:
+        self.existing = existing
+        super().__init__(
+            _(
+                "Your host team already has a challenge titled %(title)s (id %(id)s). To "
+                "upload a new version of it, upload the zip on that challenge's page (or POST "
+                "it to /api/v1/challenges/%(id)s/bundle/); to create a second challenge with "
+                "the same title, confirm that it is a new challenge (new_challenge)."
+            )
+            % {"title": repr(existing.title), "id": existing.pk}
+        )
+
+
+def _refuse_same_title(host_team: HostTeam, title: str) -> None:
+    existing = Challenge.objects.filter(host_team=host_team, title=title).order_by("-pk").first()
+    if existing is not None:
+        raise SameTitleExists(existing)
 
 
 @dataclass
@@ -76,8 +100,12 @@ def challenge_load_bundle(
     host_team: HostTeam,
     challenge: Challenge | None = None,
     approve: bool = False,
+    new_challenge: bool = True,
 ) -> LoadResult:
     """Create a challenge from a bundle, or update `challenge` from a new upload of it.
+
+    `new_challenge=False` (the browser's and the API's default) refuses to create a second
+    challenge with the title of one the host team has (SameTitleExists).
 
     Raises BundleError (nothing written) for an invalid bundle and AccessDenied when
     `user` is neither a host of `host_team` nor an admin. An update adds a script version when the script
@@ -88,6 +116,8 @@ def challenge_load_bundle(
 
     written: list[str] = []
     with load_bundle(source, limits=bundle_limits()) as bundle:
+        if challenge is None and not new_challenge:
+            _refuse_same_title(host_team, bundle.spec.title)
         try:
             with transaction.atomic():
                 result = _apply(

@@ -248,7 +248,14 @@ def remote_submission_finish(
             ok=True,
             scores=parsed.scores,
             missing_splits=parsed.missing_splits,
-            submission_result=[{split: scores} for split, scores in parsed.scores.items()],
+            # What the team reads of its own result, as EvalAI's result file holds only
+            # the splits shown to participants.
+            submission_result=[
+                {split: scores}
+                for split, scores in parsed.scores.items()
+                if split not in parsed.hidden_splits
+            ],
+            hidden_splits=parsed.hidden_splits,
             **common,
         )
     else:

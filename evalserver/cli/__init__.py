@@ -7,7 +7,7 @@
     evalserver-cli quota 3 dev
     evalserver-cli submit 3 dev predictions.csv --wait          # resumable; progress, then the result
     evalserver-cli status 41 --wait
-    evalserver-cli leaderboard 3 dev public
+    evalserver-cli leaderboard 3 dev dev_split                  # phase, then split codename
     evalserver-cli round 3 rounds --live live.csv               # tournaments: see tournament.py
 
 No Django here: a participant installs the project (or copies this folder) and needs only

@@ -62,12 +62,16 @@ def signin_hint(url: str) -> str:
     )
 
 
+# Answers whose `detail` says it all (the other keys are for programs): printed as text.
+_PLAIN_ERROR_KEYS = {"detail", "field", "choices", "labels", "quota", "resets_at", "storage"}
+
+
 def _detail(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
         return response.text[:500]
-    if isinstance(body, dict) and set(body) == {"detail"}:
+    if isinstance(body, dict) and "detail" in body and set(body) <= _PLAIN_ERROR_KEYS:
         return str(body["detail"])
     return json.dumps(body, indent=2)
 

@@ -153,6 +153,9 @@ def cmd_leaderboard(args, api: Api) -> int:
                 "baseline": "yes" if row.get("is_baseline") or row.get("baseline") else "",
             }
         )
+    if not flat:
+        print("no entries yet")
+        return 0
     _print_table(flat, ["rank", "team", *labels, "baseline"])
     return 0
 

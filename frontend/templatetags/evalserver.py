@@ -1,3 +1,4 @@
+import json
 import re
 
 from django import template
@@ -34,3 +35,27 @@ def label(value, kind: str) -> str:
     from frontend.labels import label as label_of
 
     return label_of(kind, value)
+
+
+def as_rows(value) -> list[tuple[str, str]]:
+    """What evaluate() returned for people to read (`submission_result`, metadata) as
+    (key, value) rows: nested keys joined with " / ", a one-key dict in a list (EvalAI's
+    `[{split: {...}}]`) read as its key, numbers and text as they are, no Python repr."""
+    rows: list[tuple[str, str]] = []
+
+    def walk(path: list[str], item) -> None:
+        if isinstance(item, dict) and item:
+            for key, inner in item.items():
+                walk([*path, str(key)], inner)
+        elif isinstance(item, list) and item and len(rows) < 500:
+            for index, inner in enumerate(item):
+                keyed = isinstance(inner, dict) and len(inner) == 1
+                walk(path if keyed else [*path, f"[{index}]"], inner)
+        elif len(rows) < 500:  # bounded: a script may return anything
+            shown = "" if item is None else item
+            if isinstance(item, bool | list | dict):
+                shown = json.dumps(item)
+            rows.append((" / ".join(path), str(shown)))
+
+    walk([], value)
+    return rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError
@@ -19,7 +21,8 @@ from challenges.access import access_challenge_as_host
 from challenges.bundle import BundleError
 from challenges.csv_safe import csv_writer
 from challenges.models import Challenge, ChallengePhaseSplit, HostTeam, Submission
-from challenges.services.bundles import challenge_load_bundle
+from challenges.result_warnings import results_lacking_labels
+from challenges.services.bundles import SameTitleExists, challenge_load_bundle
 from challenges.services.remote_evaluation import queue_name
 from challenges.services.submissions import SubmissionRefused, phase_rescore, submission_rerun
 from challenges.services.teams import host_team_create
@@ -97,6 +100,15 @@ def _loaded(request, result) -> HttpResponse:
     return json_redirect(request, reverse("host-challenge", args=[result.challenge.pk]))
 
 
+def _same_title_response(request, context: dict, exc: SameTitleExists) -> HttpResponse:
+    """Ask whether the zip is a new version of the challenge with its title."""
+    context = {**context, "same_title": exc.existing}
+    if wants_json(request):
+        html = render_to_string("frontend/host/_same_title.html", context, request=request)
+        return JsonResponse({"ok": False, "html": html}, status=409)
+    return render(request, "frontend/host/upload.html", context, status=409)
+
+
 @login_required
 def upload(request):
     host_teams = _my_host_teams(request.user)
@@ -113,7 +125,10 @@ def upload(request):
                 source=form.cleaned_data["file"],
                 user=request.user,
                 host_team=form.cleaned_data["host_team"],
+                new_challenge=form.cleaned_data["new_challenge"],
             )
+        except SameTitleExists as exc:
+            return _same_title_response(request, context, exc)
         except BundleError as exc:
             return _problems_response(
                 request, "frontend/host/upload.html", context, exc.errors + exc.warnings
@@ -136,6 +151,7 @@ def challenge_manage(request, challenge_id: int):
         "scripts": challenge.scripts.order_by("-version")[:5],
         "visibilities": ChallengePhaseSplit.Visibility.choices,
         "remote_queue": queue_name(challenge) if challenge.remote_evaluation else "",
+        "lacking_labels": results_lacking_labels(challenge),
     }
     if request.method == "POST":
         if not form.is_valid():
@@ -251,7 +267,8 @@ def _csv(challenge: Challenge, qs) -> HttpResponse:
         results = {
             r.phase_split.dataset_split.codename: r.scores for r in s.results.all() if r.is_active
         }
-        writer.writerow([*row, str(results)])
+        # JSON, which every tool reads (it was Python's repr).
+        writer.writerow([*row, json.dumps(results, sort_keys=True)])
     return response
 
 

@@ -42,6 +42,20 @@ def test_bulk_approve_and_reject(users, loaded):
     assert not rejected.approved_by_admin and rejected.review == "rejected" and rejected.reviewed_at
 
 
+def test_approving_counts_only_the_challenges_newly_approved(users, loaded):
+    client = admin_client(users)
+    ids = [str(c.pk) for c in loaded]
+    client.post("/admin/challenges/challenge/", {"action": "approve", "_selected_action": ids[:1]})
+    response = client.post(
+        "/admin/challenges/challenge/",
+        {"action": "approve", "_selected_action": ids},
+        follow=True,
+    )
+    text = response.content.decode()
+    newly = len(ids) - 1
+    assert f"Approved {newly} challenge" in text and "1 was approved already." in text
+
+
 def test_the_change_page_shows_phases_splits_and_scripts_inline(users, loaded):
     page = admin_client(users).get(f"/admin/challenges/challenge/{loaded[0].pk}/change/")
     assert page.status_code == 200

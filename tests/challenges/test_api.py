@@ -36,6 +36,21 @@ def test_a_host_uploads_a_bundle_with_a_token(api, host_teams, starter_zips):
     assert challenge.host_team.name == "Alice Labs"
 
 
+def test_the_same_bundle_again_asks_whether_it_is_a_new_version(api, host_teams, starter_zips):
+    first = upload(api("alice"), starter_zips["tabular_classification"]).json()
+    again = upload(api("alice"), starter_zips["tabular_classification"])
+    assert again.status_code == 409
+    body = again.json()
+    assert (body["challenge"], body["bundle_url"]) == (
+        first["id"],
+        f"/api/v1/challenges/{first['id']}/bundle/",
+    )
+    assert "already has a challenge titled" in body["detail"]
+    assert Challenge.objects.count() == 1
+    confirmed = upload(api("alice"), starter_zips["tabular_classification"], new_challenge="true")
+    assert confirmed.status_code == 201 and Challenge.objects.count() == 2
+
+
 def test_the_host_team_defaults_to_the_users_only_team(api, host_teams, starter_zips):
     assert upload(api("alice"), starter_zips["numerai_regression"]).status_code == 201
 

@@ -130,6 +130,22 @@ def test_unknown_phases_and_splits_are_404(api, challenge, url):
     assert api("alice").get(url.format(id=challenge.pk)).status_code == 404
 
 
+def test_a_404_for_an_unknown_split_or_phase_lists_only_what_the_reader_may_see(api, challenge):
+    base = f"/api/v1/challenges/{challenge.pk}/phases"
+    body = api("charlie").get(f"{base}/dev/splits/public/leaderboard/").json()
+    assert (body["field"], body["choices"]) == ("split", ["main"])  # not the host-only one
+    assert "its splits are: main." in body["detail"]
+    hosts = api("alice").get(f"{base}/dev/splits/public/leaderboard/").json()
+    assert hosts["choices"] == ["main", "hidden"]
+    # A host-only split answers a participant as a missing one does.
+    assert api("charlie").get(f"{base}/dev/splits/hidden/leaderboard/").json() == body | {
+        "detail": body["detail"].replace("'public'", "'hidden'")
+    }
+    phase = api("charlie").get(f"{base}/nope/splits/main/leaderboard/")
+    assert phase.status_code == 404
+    assert (phase.json()["field"], phase.json()["choices"]) == ("phase", ["dev"])
+
+
 @pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "x"}, {"offset": "-1"}])
 def test_bad_paging_is_a_400(api, challenge, query):
     assert api(None).get(board_url(challenge), query).status_code == 400
@@ -147,15 +163,19 @@ def test_ties_go_to_the_earlier_submission(api, challenge, make_team):
     assert got[0]["submission_id"] == earlier.pk
 
 
-def test_a_missing_label_shows_as_a_dash_and_never_ranks_above_a_score(api, challenge, make_team):
+def test_a_missing_label_is_an_empty_cell_and_its_entry_unranked_after_the_ranked_ones(
+    api, challenge, make_team
+):
     a, b, c = make_team("A"), make_team("B"), make_team("C")
     scored(challenge, a, {"Acc": 0.1, "Err": 0.9, "F1": 0.1})
-    scored(challenge, b, {"Err": 0.0})  # no Acc, no F1: partial result
+    scored(challenge, b, {"Err": 0.0})  # no Acc, no F1: the result lacked them
     scored(challenge, c, {"Acc": 0.2, "Err": 0.5, "F1": 0.3})
-    for order_by, expected in (("Acc", ["C", "A", "B"]), ("Err", ["B", "C", "A"])):
-        assert [r["team"] for r in rows(api, challenge, order_by=order_by)] == expected
-    b_row = next(r for r in rows(api, challenge) if r["team"] == "B")
-    assert b_row["scores"] == [None, 0.0, None] and b_row["display"] == ["-", "0.00", "-"]
+    by_acc = rows(api, challenge, order_by="Acc")
+    assert [(r["rank"], r["team"]) for r in by_acc] == [(1, "C"), (2, "A"), (None, "B")]
+    by_err = rows(api, challenge, order_by="Err")
+    assert [(r["rank"], r["team"]) for r in by_err] == [(1, "B"), (2, "C"), (3, "A")]
+    b_row = next(r for r in by_acc if r["team"] == "B")
+    assert b_row["scores"] == [None, 0.0, None] and b_row["display"] == ["", "0.00", ""]
 
 
 def test_a_missing_label_loses_within_a_team_too(api, challenge, make_team):

@@ -57,13 +57,12 @@ def start_web_server(pipeline_env, root: Path, port: int | None = None, **extra:
     worker. Callers stop it with `stop_web_server`."""
     env = worker_env(
         **pipeline_env,
-        DEBUG="false",
+        **{"DEBUG": "false", **extra},
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="false",
         SESSION_COOKIE_SECURE="false",
         CSRF_COOKIE_SECURE="false",
         STATIC_ROOT=str(root / "static"),
-        **extra,
     )
     collect = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -99,6 +98,8 @@ def start_gunicorn(
             "120",
             "--access-logfile",
             "-",
+            # Not the control socket in the home folder that every gunicorn shares.
+            "--no-control-socket",
         ],
         env,
         log_dir,
@@ -130,11 +131,18 @@ def stop_web_server(server: Server) -> None:
         server.proc.kill()
 
 
-@pytest.fixture(scope="session")
-def web_server(pipeline_env, tmp_path_factory):
-    server = start_web_server(pipeline_env, tmp_path_factory.mktemp("web"))
+def serve(pipeline_env, root: Path, **settings: str):
+    """Start gunicorn with `settings` (environment variables), yield its Server, stop it."""
+    server = start_web_server(pipeline_env, root, **settings)
     yield server
     stop_web_server(server)
+
+
+@pytest.fixture(scope="session")
+def web_server(pipeline_env, tmp_path_factory):
+    """gunicorn serving the app on a free 127.0.0.1 port, with production settings, on
+    the same database, storage and broker queue as the test's worker."""
+    yield from serve(pipeline_env, tmp_path_factory.mktemp("web"))
 
 
 @pytest.fixture(scope="session")

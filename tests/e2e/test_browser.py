@@ -45,7 +45,7 @@ def test_host_uploads_admin_approves_participant_submits_and_sees_the_leaderboar
     admin.locator(f"input[name=_selected_action][value='{challenge.pk}']").check()
     admin.locator("select[name=action]").select_option("approve")
     admin.get_by_role("button", name="Go").click()
-    expect(admin.locator(".messagelist")).to_contain_text("Approved 1 challenge(s).")
+    expect(admin.locator(".messagelist")).to_contain_text("Approved 1 challenge.")
 
     # A new participant signs up, creates a team and accepts the terms.
     page = e2e.page()

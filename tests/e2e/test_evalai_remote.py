@@ -90,20 +90,71 @@ class EvalAIInterface:
 
 
 def evaluate(user_submission_file, phase_codename):
-    """The host's own scoring, on the host's own machine."""
+    """The host's own scoring, on the host's own machine, returning what EvalAI-Starters'
+    remote evaluate.py returns: a list of {split, show_to_participant, accuracies}. A
+    guess of 0 leaves out a label and keeps the public split from the participant."""
     with open(user_submission_file) as f:
         guess = float(f.read().strip())
     score = 1.0 / (1.0 + abs(42 - guess))
+    main = {"Score": score, "Other": guess}
+    if guess == 0:
+        main = {"Score": score}
     return {
         "result": [
-            {"main": {"Score": score, "Other": guess}},
-            {"hidden": {"Score": score / 2, "Other": 0}},
+            {"split": "main", "show_to_participant": guess != 0, "accuracies": main},
+            {
+                "split": "hidden",
+                "show_to_participant": False,
+                "accuracies": {"Score": 1, "Other": 0},
+            },
         ]
     }
 
 
+def update_running(evalai, submission_pk):
+    evalai.update_submission_status({"submission": submission_pk, "submission_status": "RUNNING"})
+
+
+def update_failed(evalai, phase_pk, submission_pk, submission_error, stdout="", metadata=""):
+    evalai.update_submission_data(
+        {
+            "challenge_phase": phase_pk,
+            "submission": submission_pk,
+            "stdout": stdout,
+            "stderr": submission_error,
+            "submission_status": "FAILED",
+            "metadata": metadata,
+        }
+    )
+
+
+def update_finished(
+    evalai, phase_pk, submission_pk, result, submission_error="", stdout="", metadata=""
+):
+    evalai.update_submission_data(
+        {
+            "challenge_phase": phase_pk,
+            "submission": submission_pk,
+            "stdout": stdout,
+            "stderr": submission_error,
+            "submission_status": "FINISHED",
+            "result": result,
+            "metadata": metadata,
+        }
+    )
+
+
+def download(submission, save_dir):
+    """A plain GET of the input file's URL (no token), named after its last segment."""
+    response = requests.get(submission["input_file"], timeout=30)
+    path = os.path.join(save_dir, submission["input_file"].split("/")[-1])
+    with open(path, "wb") as f:
+        f.write(response.content)
+    return path
+
+
 def run_once(evalai: EvalAIInterface, save_dir) -> int | None:
-    """One turn of main.py's `while True` loop (without its sleep)."""
+    """One turn of main.py's `while True` loop (without its sleep), step for step."""
     message = evalai.get_message_from_sqs_queue()
     body = message.get("body")
     if not body:
@@ -115,38 +166,14 @@ def run_once(evalai: EvalAIInterface, save_dir) -> int | None:
         evalai.delete_message_from_sqs_queue(message.get("receipt_handle"))
         return submission_pk
     if submission.get("status") == "submitted":
-        evalai.update_submission_status(
-            {"submission": submission_pk, "submission_status": "RUNNING"}
-        )
-    # download(): a plain GET of the input file's URL, named after its last segment.
-    response = requests.get(submission["input_file"], timeout=30)
-    path = os.path.join(save_dir, submission["input_file"].split("/")[-1])
-    with open(path, "wb") as f:
-        f.write(response.content)
+        update_running(evalai, submission_pk)
+    path = download(submission, save_dir)
     try:
         results = evaluate(path, challenge_phase["codename"])
-        evalai.update_submission_data(
-            {
-                "challenge_phase": phase_pk,
-                "submission": submission_pk,
-                "stdout": "scored at home",
-                "stderr": "",
-                "submission_status": "FINISHED",
-                "result": json.dumps(results["result"]),
-                "metadata": "",
-            }
-        )
-    except Exception as e:  # as main.py does: the failure goes to EvalAI
-        evalai.update_submission_data(
-            {
-                "challenge_phase": phase_pk,
-                "submission": submission_pk,
-                "stdout": "",
-                "stderr": str(e),
-                "submission_status": "FAILED",
-                "metadata": "",
-            }
-        )
+        update_finished(evalai, phase_pk, submission_pk, json.dumps(results["result"]))
+    except Exception as e:  # as main.py does: the failure goes to the server
+        update_failed(evalai, phase_pk, submission_pk, str(e))
+    # main.py leaves the message to expire; deleting it is the queue's own API.
     evalai.delete_message_from_sqs_queue(message.get("receipt_handle"))
     return submission_pk
 
@@ -203,8 +230,14 @@ def test_a_hosts_remote_worker_evaluates_through_evalais_queue_api(
 
     submission = Submission.objects.get(pk=created["id"])
     assert submission.status == Submission.Status.FINISHED
-    assert submission.stdout == "scored at home" and submission.worker.startswith("remote:")
+    assert submission.worker.startswith("remote:")
     assert submission.results.get(phase_split=public).scores == {"Score": 0.5, "Other": 41.0}
+    seen = requests.get(
+        f"{web_server.url}/api/v1/submissions/{created['id']}/",
+        headers={"Authorization": f"Token {participant}"},
+        timeout=30,
+    ).json()
+    assert [r["split"] for r in seen["results"]] == ["main"]
 
     board = requests.get(
         f"{web_server.url}/api/jobs/challenge_phase_split/{public.pk}/leaderboard/",
@@ -215,24 +248,61 @@ def test_a_hosts_remote_worker_evaluates_through_evalais_queue_api(
     assert row["submission__participant_team__team_name"] == "Charlie Remote"
     assert row["result"] == [0.5, 41.0]
 
-    # A result that does not fit the phase is refused, as our workers refuse it.
-    second = submit(web_server.url, participant, challenge, phase, "42")
+    # A result that names a split the phase lacks is refused, as our workers refuse it,
+    # and the submission stays running for a corrected one.
+    participate(users["bob"], challenge, "Bob Remote")
+    bob = Token.objects.get_or_create(user=users["bob"])[0].key
+    second = submit(web_server.url, bob, challenge, phase, "0")
     message = evalai.get_message_from_sqs_queue()
     assert message["body"]["submission_pk"] == second["id"]
+    update_running(evalai, second["id"])
     bad = evalai.request(
         evalai.URLS["update_submission"].format(challenge.pk),
         "PUT",
         {
             "challenge_phase": phase.pk,
             "submission": second["id"],
+            "stdout": "",
+            "stderr": "",
             "submission_status": "FINISHED",
-            "result": json.dumps([{"main": {"Score": 1.0}}]),
+            "result": json.dumps([{"split": "nope", "accuracies": {"Score": 1.0}}]),
+            "metadata": "",
         },
         raise_for_status=False,
     )
     assert bad.status_code == 400
-    assert "lacks label 'Other'" in bad.json()["error"]
+    assert "names split 'nope'" in bad.json()["error"]
     assert Submission.objects.get(pk=second["id"]).status == Submission.Status.RUNNING
+
+    # A result lacking a label, with its public split kept from the participant, is
+    # stored and finished (EvalAI stores it too): the cell is empty, the entry unranked.
+    evaluated = evaluate(download(evalai.get_submission_by_pk(second["id"]), tmp_path), "probe")
+    update_finished(evalai, phase.pk, second["id"], json.dumps(evaluated["result"]))
+    lacking = Submission.objects.get(pk=second["id"])
+    assert lacking.status == Submission.Status.FINISHED
+    assert lacking.results.get(phase_split=public).scores == {"Score": 1 / 43}
+    seen = requests.get(
+        f"{web_server.url}/api/v1/submissions/{second['id']}/",
+        headers={"Authorization": f"Token {bob}"},
+        timeout=30,
+    ).json()
+    assert seen["results"] == [] and seen["submission_result"] == []
+    hosts_view = requests.get(
+        f"{web_server.url}/api/v1/submissions/{second['id']}/",
+        headers={"Authorization": f"Token {host}"},
+        timeout=30,
+    ).json()
+    assert sorted(r["split"] for r in hosts_view["results"]) == ["hidden", "main"]
+    by_other = requests.get(
+        f"{web_server.url}/api/v1/challenges/{challenge.pk}/phases/{phase.codename}"
+        "/splits/main/leaderboard/?order_by=Other",
+        headers={"Authorization": f"Token {host}"},
+        timeout=30,
+    ).json()
+    assert [(r["rank"], r["team"], r["display"][1]) for r in by_other["rows"]] == [
+        (1, "Charlie Remote", "41.00"),
+        (None, "Bob Remote", ""),
+    ]
 
 
 def test_only_the_challenges_hosts_may_use_its_queue(pipeline, web_server, users, host_teams):

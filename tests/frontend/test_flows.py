@@ -143,6 +143,24 @@ def test_a_good_zip_creates_a_pending_challenge_and_a_reupload_a_new_script(
     dashboard = client.get("/host/").content.decode()
     assert challenge.title in dashboard and "Pending review" in dashboard
 
+    # The same zip again: asked whether it is a new version, nothing made until confirmed.
+    again = client.post(
+        "/host/upload/", {"file": upload("c.zip", zipped), "host_team": host_teams["alice"].pk}
+    )
+    assert again.status_code == 409 and Challenge.objects.count() == 1
+    assert f'href="/host/challenges/{challenge.pk}/#reupload"' in again.content.decode()
+    confirmed = client.post(
+        "/host/upload/",
+        {
+            "file": upload("c.zip", zipped),
+            "host_team": host_teams["alice"].pk,
+            "new_challenge": "on",
+        },
+        **JSON,
+    )
+    assert confirmed.status_code == 200 and Challenge.objects.count() == 2
+    Challenge.objects.exclude(pk=challenge.pk).delete()
+
     changed = bf.zip_bytes(
         {
             **{n: z for n, z in _entries(zipped).items() if n != "evaluation_script.zip"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -102,3 +103,49 @@ def test_the_chart_escapes_labels_and_handles_one_point_and_none():
     ET.fromstring(svg)  # noqa: S314 - our own output
     assert "<b>" not in svg and "&lt;b&gt;&amp;" in svg
     assert "No scored submissions yet" in best_score_svg([], label="x", higher_is_better=True)
+
+
+def tick_labels(svg: str) -> list[str]:
+    root = ET.fromstring(svg)  # noqa: S314 - our own output
+    return [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_one_accuracy_is_drawn_on_its_natural_scale_with_one_tick_precision():
+    svg = best_score_svg([(T0, 0.68)], label="Accuracy", higher_is_better=True)
+    labels = tick_labels(svg)
+    values, dates = labels[:-2], labels[-2:]
+    assert values == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    # Both ends of the time axis in one format.
+    assert len(dates[0]) == len(dates[1]) == len("2026-01-01 00:00")
+
+
+def test_an_unbounded_metric_gets_round_ticks_around_its_values():
+    points = [(T0, 2.5), (T0 + dt.timedelta(hours=1), 2.1)]
+    labels = tick_labels(best_score_svg(points, label="RMSE", higher_is_better=False))[:-2]
+    assert labels == ["2.1", "2.2", "2.3", "2.4", "2.5"]
+    assert len({len(label.split(".")[1]) for label in labels}) == 1  # one precision
+    assert float(labels[0]) <= 2.1 and float(labels[-1]) >= 2.5
+
+
+def test_an_entry_lacking_the_ordering_label_shows_no_rank_and_an_empty_cell(world, client_as):
+    from challenges.services.leaderboards import leaderboard_refresh_team
+
+    from challenges.models import SubmissionResult
+
+    SubmissionResult.objects.filter(
+        submission=world.dave_sub, phase_split__dataset_split__codename="public"
+    ).update(scores={"Accuracy": 0.91})
+    leaderboard_refresh_team(phase=world.dave_sub.phase, team_id=world.dave_team.pk)
+    html = (
+        client_as("host")
+        .get(f"/challenges/{world.challenge.pk}/phases/test/leaderboard/public/?order=Macro-F1")
+        .content.decode()
+    )
+    body = rows(html)
+    assert "None" not in "".join(body)
+    dave = next(r for r in body if "Dave Team" in r)
+    assert "<td><span" in dave and "–</span></td>" in dave and "0.9100" in dave
+    assert '<td class="num"></td>' in dave  # the Macro-F1 it lacked
+    assert body.index(dave) == len(body) - 1
+    charlie = next(r for r in body if "Charlie Team" in r)
+    assert re.search(r"<td>1</td>", charlie)

@@ -196,7 +196,7 @@ def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwarg
     if what == "unknown_split":
         return {"result": [{"nope": {"Score": 1, "Other": 1}}]}
     if what == "missing_label":
-        return {"result": [{"main": {"Score": 1}}]}
+        return {"result": [{"main": {"Score": 1}}, ok[1]]}
     if what == "non_numeric":
         return {"result": [{"main": {"Score": "high", "Other": 1}}]}
     if what == "no_result":
@@ -256,7 +256,6 @@ def run_hostile(api, challenge, what: str, timeout: float = 60) -> Submission:
         ("fork", "processes", "processes allowed"),
         ("raise", "exception", "column 'label' is missing"),
         ("unknown_split", "result", "split 'nope', which is not a split of this phase"),
-        ("missing_label", "result", "lacks label 'Other'"),
         ("non_numeric", "result", "'high', not a number"),
         ("no_result", "result", "no 'result' key"),
     ],
@@ -271,6 +270,19 @@ def test_hostile_evaluates_fail_with_a_message_and_the_worker_serves_on(
     assert not submission.results.exists()
     after = run_hostile(api, hostile, "fine")
     assert after.status == Submission.Status.FINISHED
+
+
+def test_a_result_lacking_a_label_finishes_with_that_cell_empty_and_unranked(hostile, api):
+    lacking = run_hostile(api, hostile, "missing_label")
+    assert lacking.status == Submission.Status.FINISHED, lacking.failure_message
+    main = lacking.results.get(phase_split__dataset_split__codename="main")
+    assert main.scores == {"Score": 1.0}
+    board = api("charlie").get(
+        f"/api/v1/challenges/{hostile.pk}/phases/probe/splits/main/leaderboard/",
+        {"order_by": "Other"},
+    )
+    [row] = board.json()["rows"]
+    assert (row["rank"], row["scores"], row["display"][1]) == (None, [1.0, None], "")
 
 
 def test_a_partial_result_is_kept_where_the_phase_allows_it(hostile, api):

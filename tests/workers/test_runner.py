@@ -303,7 +303,6 @@ def test_an_exception_is_reported_with_its_traceback(run):
     ("mode", "named"),
     [
         ("unknown_split", "names split 'nope', which is not a split of this phase"),
-        ("missing_label", "lacks label 'score'"),
         ("not_a_number", "label 'score' is 'high', not a number"),
         ("no_result", "returned no 'result' key"),
     ],
@@ -313,6 +312,14 @@ def test_a_malformed_result_is_named(run, mode, named):
     assert outcome.failure == "result"
     assert named in outcome.message
     run.still_serves()
+
+
+def test_a_result_lacking_a_label_is_accepted_with_a_warning(run):
+    outcome = run("missing_label")
+    assert outcome.ok, outcome.message
+    assert outcome.parsed.scores == {"test": {}}
+    assert outcome.parsed.missing_labels == {"test": ["score"]}
+    assert "lacks label(s) score" in outcome.parsed.warnings()[0]
 
 
 def test_output_is_capped(run):

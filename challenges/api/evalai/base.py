@@ -89,7 +89,16 @@ def evalai_exception_handler(exc, context):
 
 
 def _missing(exc: Exception, context) -> str:
-    model = type(exc).__qualname__.split(".")[0]
+    # The model whose DoesNotExist this is (or subclasses: access functions raise
+    # subclasses that carry the names the reader may use).
+    model = next(
+        (
+            c.__qualname__.split(".")[0]
+            for c in type(exc).__mro__
+            if c.__qualname__.endswith(".DoesNotExist")
+        ),
+        "",
+    )
     names = {
         "Challenge": "Challenge",
         "ChallengePhase": "Challenge Phase",

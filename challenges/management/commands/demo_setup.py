@@ -1,5 +1,6 @@
 """Prepare the one-machine demo: users with fresh passwords, the starters loaded and approved."""
 
+import os
 import secrets
 from pathlib import Path
 
@@ -63,6 +64,13 @@ class Command(BaseCommand):
         self.stdout.write("\nDemo users (passwords are new on every `make demo`):")
         self.stdout.write("\n".join(lines))
         self.stdout.write(f"Sample submissions are in {out_dir}/<starter>/.")
+        # The README's commands read the participant's password from here, so that they
+        # run as printed; the file is this checkout's, readable by its owner only.
+        passwords = Path(settings.VAR_DIR) / "demo-passwords"
+        fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("".join(f"{line.split()[0]} {line.split()[1]}\n" for line in lines))
+        self.stdout.write(f"The same passwords are in {passwords} (for this checkout only).")
 
 
 def _same_title(queryset, zip_path: Path):

@@ -14,6 +14,7 @@ matches no row and the caller must do nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -218,6 +219,7 @@ class EvaluationRecord:
     execution: dict[str, Any] | None = None
     script_id: int | None = None
     annotation_sha256: str = ""
+    hidden_splits: list[str] = dataclasses.field(default_factory=list)
 
 
 def submission_record_outcome(
@@ -284,6 +286,7 @@ def submission_record_outcome(
                         phase_split=splits[codename],
                         attempt=submission.attempt,
                         scores=scores,
+                        shown_to_participant=codename not in record.hidden_splits,
                         created_at=now,
                     )
                     for codename, scores in record.scores.items()

@@ -90,6 +90,7 @@
         result.innerHTML = data.html || "";
         if (data.ok) form.reset();
         result.querySelectorAll("[data-live]").forEach(follow);
+        if (data.ok) refreshQuota();
       });
       xhr.addEventListener("error", function () {
         button.disabled = false;
@@ -118,6 +119,28 @@
     target.appendChild(table);
   }
 
+  // The submit page's quota box after a submission, and after one ends (a failed or
+  // cancelled one gives its place back): the page itself is fetched again and its box
+  // and button swapped in, so the numbers come from the one place that computes them.
+  function refreshQuota() {
+    const box = document.getElementById("quota");
+    if (!box || !box.classList.contains("quota")) return;
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        const page = new DOMParser().parseFromString(html, "text/html");
+        const fresh = page.getElementById("quota");
+        const current = document.getElementById("quota");
+        if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+        const freshButton = page.querySelector("form[data-upload] button[type=submit]");
+        const button = document.querySelector("form[data-upload] button[type=submit]");
+        if (freshButton && button) button.disabled = freshButton.disabled;
+      })
+      .catch(function () {});
+  }
+  window.evalserverRefreshQuota = refreshQuota;
+
   // Elements with data-submission and data-live poll the JSON API about every second
   // until the submission reaches a final state.
   function follow(el) {
@@ -137,6 +160,7 @@
           if (FINAL.indexOf(data.status) === -1) { setTimeout(poll, 1000); return; }
           delete el.dataset.live;
           if (el.hasAttribute("data-reload")) { window.location.reload(); return; }
+          refreshQuota();
           renderResults(el.querySelector("[data-results]"), data.results);
           if (data.failure_message) {
             const small = document.createElement("small");

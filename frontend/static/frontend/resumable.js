@@ -270,6 +270,7 @@
       say(t(body.ok ? "uploaded" : "not_accepted_below"));
       result.innerHTML = body.html || "";
       if (window.evalserverFollow) result.querySelectorAll("[data-live]").forEach(window.evalserverFollow);
+      if (body.ok && window.evalserverRefreshQuota) window.evalserverRefreshQuota();
     });
   }
 

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from challenges.bundle import BundleError, load_bundle
 from challenges.services.bundles import bundle_limits
@@ -109,6 +110,9 @@ class Command(BaseCommand):
             if outcome.traceback:
                 self.stderr.write(outcome.traceback.rstrip())
             raise CommandError(f"{outcome.failure}: {outcome.message}")
+        for warning in outcome.parsed.warnings():
+            # Accepted, as EvalAI accepts it, but likely a slip in the script: say so.
+            self.stderr.write(_("Warning: %(warning)s") % {"warning": warning})
         result = {
             "result": outcome.parsed.scores,
             "submission_result": outcome.parsed.submission_result,
