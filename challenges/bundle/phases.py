@@ -25,7 +25,7 @@ PHASE_KEYS = {
     # extensions
     "submission_type", "test_input_file", "public_data", "resources", "max_final_submissions",
     "private_splits_reveal", "max_submission_size_bytes", "test_extra_file", "prediction_range",
-    "show_logs_to_participants",
+    "show_logs_to_participants", "allow_late_submissions",
     "tournament",
 }  # fmt: skip
 PHASE_EVALAI_KEYS = {
@@ -232,6 +232,9 @@ class PhaseChecker(ConfigReader):
         )
         phase.max_submission_size_bytes = self.integer(
             item, "max_submission_size_bytes", path, default=None, minimum=1, maximum=MAX_BIG_INT
+        )
+        phase.allow_late_submissions = self.boolean(
+            item, "allow_late_submissions", path, default=False
         )
         reveal = item.get("private_splits_reveal")
         if reveal is not None:

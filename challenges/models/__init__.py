@@ -14,6 +14,7 @@ from challenges.models.participation import (
     ChallengeParticipation,
     ParticipantTeam,
     ParticipantTeamMember,
+    TeamMerge,
 )
 from challenges.models.submission import Submission, SubmissionResult
 from challenges.models.tournaments import RoundSubmission, Tournament, TournamentModel
@@ -39,6 +40,7 @@ __all__ = [
     "RoundSubmission",
     "Submission",
     "SubmissionResult",
+    "TeamMerge",
     "Tournament",
     "TournamentModel",
     "Webhook",

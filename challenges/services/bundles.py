@@ -217,6 +217,8 @@ def _set_challenge_fields(challenge: Challenge, spec: ChallengeSpec) -> None:
         "allowed_email_domains",
         "blocked_email_domains",
         "max_team_members",
+        "entry_deadline",
+        "team_merger_deadline",
     ):
         setattr(challenge, name, getattr(spec, name))
     challenge.config = _jsonable(spec.raw_config)
@@ -288,6 +290,7 @@ _PHASE_FIELDS = (
     "resources",
     "max_final_submissions",
     "max_submission_size_bytes",
+    "allow_late_submissions",
 )
 
 
