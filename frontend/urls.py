@@ -2,7 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from frontend.views import account, choices, host, leaderboard, participant, public, tournaments
+from frontend.views import (
+    account,
+    choices,
+    host,
+    kaggle,
+    leaderboard,
+    participant,
+    public,
+    tournaments,
+)
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -26,6 +35,23 @@ urlpatterns = [
         "challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/<codename:split>/",
         leaderboard.leaderboard,
         name="leaderboard",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/<codename:split>/"
+        "shake-up/",
+        kaggle.shake_up_page,
+        name="shake-up",
+    ),
+    path("challenges/<int:challenge_id>/merges/", kaggle.merges, name="merges"),
+    path(
+        "challenges/<int:challenge_id>/merges/request/",
+        kaggle.merge_request,
+        name="merge-request",
+    ),
+    path(
+        "merges/<int:merge_id>/<str:decision>/",
+        kaggle.merge_decide,
+        name="merge-decide",
     ),
     path(
         "host/challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/"

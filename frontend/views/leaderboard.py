@@ -93,6 +93,8 @@ def leaderboard(request, challenge_id: int, codename: str, split: str):
             "labels": labels,
             "ordering": ordering,
             "rows": board.rows,
+            # A revealed split: each row's move from the public rank (the shake-up).
+            "moves": bool(board.rows) and "move" in board.rows[0],
             "own_rows": own,
             "count": board.count,
             "pages": pages,

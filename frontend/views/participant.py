@@ -8,6 +8,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from challenges.access import (
@@ -37,6 +38,7 @@ from challenges.services.submissions import (
     submission_cancel,
     submission_create,
 )
+from challenges.services.submissions.intake import submission_is_late
 from challenges.submission_access import access_submission, access_submitter
 from challenges.throttles import PerUser
 from frontend.forms import SubmissionForm, TeamCreateForm, TeamJoinForm
@@ -222,10 +224,13 @@ def my_submissions(request, challenge_id: int):
         messages.info(request, "Your team does not take part in this challenge yet.")
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
     phases = {p.pk: p for p in phases_listed_to(is_host, challenge.phases.all())}
+    now = timezone.now()
     for phase in phases.values():
         phase.visibility_locked = visibility_is_locked(phase)
+        phase.late = submission_is_late(phase, now)
     submissions = (
         Submission.objects.filter(team=participation.team, phase__in=list(phases))
+        .select_related("merged_from_team")
         .prefetch_related("results__phase_split__dataset_split")
         .order_by("-submitted_at", "-pk")[:200]
     )
