@@ -70,8 +70,9 @@ def test_no_team_takes_part_through_the_api_after_the_entry_deadline(api, challe
     close_entry(challenge)
     refused = api("bob").post(url, {"team": late.pk, "accept_terms": True}, format="json")
     assert refused.status_code == 400
-    assert "entry deadline of 'Leaderboard probe' passed on 2024-05-06 07:08 UTC" in (
-        refused.json()["detail"]
+    assert (
+        "entry deadline of 'Leaderboard probe' passed on 2024-05-06 07:08 UTC"
+        in (refused.json()["detail"])
     )
     assert not ChallengeParticipation.objects.filter(team=late).exists()
     # A team that entered before still answers 200 (it takes part already).
@@ -87,8 +88,9 @@ def test_no_one_joins_a_team_taking_part_after_the_entry_deadline(
         "/api/v1/teams/join/", {"invitation_code": entered.invitation_code}, format="json"
     )
     assert refused.status_code == 400
-    assert "'Entered' takes part in 'Leaderboard probe', whose entry deadline passed" in (
-        refused.json()["detail"]
+    assert (
+        "'Entered' takes part in 'Leaderboard probe', whose entry deadline passed"
+        in (refused.json()["detail"])
     )
     assert not ParticipantTeamMember.objects.filter(team=entered, user=users["bob"]).exists()
     # A team taking part in no closed challenge still takes members.
@@ -125,8 +127,9 @@ def test_evalais_participate_refuses_after_the_entry_deadline(api, challenge, us
         f"/api/challenges/challenge/{challenge.pk}/participant_team/{team_.pk}/"
     )
     assert refused.status_code == 400
-    assert "entry deadline" in refused.json()["error"] and "2024-05-06 07:08" in (
-        refused.json()["error"]
+    assert (
+        "entry deadline" in refused.json()["error"]
+        and "2024-05-06 07:08" in (refused.json()["error"])
     )
 
 

@@ -155,8 +155,9 @@ def test_a_merge_after_the_merger_deadline_is_refused_with_the_date(
     )
     refused = decide(as_user, asked.json()["id"], "dave")
     assert refused.status_code == 400
-    assert "merger deadline of 'Leaderboard probe' passed on 2024-05-06 07:08 UTC" in (
-        refused.json()["detail"]
+    assert (
+        "merger deadline of 'Leaderboard probe' passed on 2024-05-06 07:08 UTC"
+        in (refused.json()["detail"])
     )
     again = ask(as_user, challenge, "charlie", b)
     assert again.status_code == 400 and "passed on 2024-05-06 07:08" in again.json()["detail"]
