@@ -42,6 +42,12 @@ urlpatterns = [
         kaggle.shake_up_page,
         name="shake-up",
     ),
+    path(
+        "host/challenges/<int:challenge_id>/phases/<codename:codename>/leaderboard/"
+        "<codename:split>/reveal/",
+        leaderboard.reveal,
+        name="leaderboard-reveal",
+    ),
     path("challenges/<int:challenge_id>/merges/", kaggle.merges, name="merges"),
     path(
         "challenges/<int:challenge_id>/merges/request/",

@@ -238,12 +238,13 @@ class PhaseChecker(ConfigReader):
         )
         reveal = item.get("private_splits_reveal")
         if reveal is not None:
-            if isinstance(reveal, str) and reveal.strip().lower() == "at_end":
-                phase.private_splits_reveal = "at_end"
+            if isinstance(reveal, str) and reveal.strip().lower() in ("at_end", "by_host"):
+                phase.private_splits_reveal = reveal.strip().lower()
             else:
                 self.error(
                     f"{path}.private_splits_reveal",
-                    f"can only be 'at_end' (private splits are shown once the phase ends), not {kind(reveal)}.",
+                    f"can only be 'at_end' (private splits are shown once the phase ends) or 'by_host' "
+                    f"(when a host reveals them after the end), not {kind(reveal)}.",
                 )
 
     def tournament(self, item: dict, prefix: str, submission_type: str) -> dict | None:

@@ -334,6 +334,9 @@ class ChallengePhaseSplit(models.Model):
     is_leaderboard_order_descending = models.BooleanField(default=True)
     show_execution_time = models.BooleanField(default=False)
     show_leaderboard_by_latest_submission = models.BooleanField(default=False)
+    # `private_splits_reveal: by_host`: when a host revealed this (host-only) split after
+    # its phase ended (challenges.services.hosting.phase_split_reveal).
+    revealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

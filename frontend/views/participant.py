@@ -205,6 +205,7 @@ def submit(request, challenge_id: int, codename: str):
         # Hosts have no quota.
         "quota": _quota(phase, participation) if participation and not submitter.is_host else None,
         "visibility_locked": visibility_is_locked(phase),
+        "late": not submitter.is_host and submission_is_late(phase, timezone.now()),
     }
     if request.method == "POST" and wants_json(request):
         html = render_to_string("frontend/_form_errors.html", context, request=request)

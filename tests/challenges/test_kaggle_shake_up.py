@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from challenges.models import ChallengePhase
+from challenges.models import AuditEvent, ChallengePhase
 from tests.challenges.leaderboard_helpers import board_url, load, scored, team
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +121,36 @@ def test_the_shake_up_page_plots_public_against_private_for_every_team(challenge
     # Before the reveal, or on the public split, there is nothing to show: back to the board.
     public = client.get(f"/challenges/{challenge.pk}/phases/dev/leaderboard/main/shake-up/")
     assert public.status_code == 302
+
+
+def test_a_host_reveals_a_by_host_split_after_the_end_and_the_shake_up_follows(
+    api, users, host_teams, django_user_model
+):
+    challenge = load(users, host_teams["alice"], phase={"private_splits_reveal": "by_host"})
+    for name, (public, private, shown) in BOARD.items():
+        scored(
+            challenge,
+            team(django_user_model, challenge, name),
+            {"Acc": public},
+            hidden={"Acc": private},
+            is_public=shown,
+        )
+    host = Client()
+    host.force_login(users["alice"])
+    reveal_url = f"/host/challenges/{challenge.pk}/phases/dev/leaderboard/hidden/reveal/"
+    # Not before the end.
+    early = host.post(reveal_url, follow=True).content.decode()
+    assert "can be revealed, once, after the phase ends" in early
+    reveal(challenge)  # the phase ends: by_host still hides the split
+    assert api(None).get(board_url(challenge, "hidden")).status_code == 404
+    page = host.get(f"/challenges/{challenge.pk}/phases/dev/leaderboard/hidden/").content
+    assert b"Reveal the private leaderboard" in page
+    # A participant may not reveal it.
+    charlie = Client()
+    charlie.force_login(users["charlie"])
+    assert charlie.post(reveal_url).status_code == 403
+    host.post(reveal_url)
+    rows = api(None).get(board_url(challenge, "hidden")).json()["rows"]
+    assert [(r["team"], r["rank"], r["public_rank"], r["move"]) for r in rows] == EXPECTED
+    event = AuditEvent.objects.get(action=AuditEvent.Action.SPLIT_VISIBILITY)
+    assert event.target == "dev/hidden" and event.details == {"revealed": True}
