@@ -47,7 +47,10 @@ def test_teams_merge_one_submits_late_and_everyone_sees_the_shake_up(
             phase,
             _team(user, name, challenge),
             user,
-            scores={"main": {"Score": public, "Other": 0}, "hidden": {"Score": private, "Other": 0}},
+            scores={
+                "main": {"Score": public, "Other": 0},
+                "hidden": {"Score": private, "Other": 0},
+            },
             stdout="",
         )
 
