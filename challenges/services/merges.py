@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -53,8 +54,19 @@ from challenges.services.participation import (
     _lock_users,
     _ongoing_challenges_of,
 )
+from challenges.services.state_machine import Table, transition, transition_many
 
 Status = TeamMerge.Status
+
+# A request is answered once: every decision leaves `pending` through this table
+# (challenges.services.state_machine), so two answers racing cannot both win.
+TRANSITIONS: Table = {
+    ("accept", Status.ACCEPTED): (Status.PENDING,),
+    ("decline", Status.DECLINED): (Status.PENDING,),
+    ("withdraw", Status.WITHDRAWN): (Status.PENDING,),
+    # Other open requests of two teams that just merged: the requesting team is gone.
+    ("supersede", Status.WITHDRAWN): (Status.PENDING,),
+}
 
 
 class MergeRefused(ParticipationError):
@@ -255,28 +267,43 @@ def team_merge_accept(*, merge: TeamMerge, user: AbstractBaseUser) -> TeamMerge:
         ParticipantTeamMember.objects.bulk_create(
             ParticipantTeamMember(team=receiving, user_id=uid, joined_at=now) for uid in incoming
         )
-        moved = Submission.objects.filter(phase__challenge=challenge, team=requesting)
+        taken = Submission.objects.filter(phase__challenge=challenge, team=requesting)
         # A submission moved twice (A into B, then B into C) keeps the team that made it.
-        moved.filter(merged_from_team__isnull=True).update(merged_from_team=requesting)
-        submissions_moved = moved.update(team=receiving)
+        taken.filter(merged_from_team__isnull=True).update(merged_from_team=requesting)
+        submissions_moved = taken.update(team=receiving)
         _trim_final_picks(challenge, receiving, requesting)
         ChallengeParticipation.objects.filter(challenge=challenge, team=requesting).delete()
-        TeamMerge.objects.filter(challenge=challenge, status=Status.PENDING).filter(
-            requesting_team__in=[requesting, receiving]
-        ).exclude(pk=merge.pk).update(status=Status.WITHDRAWN, decided_at=now)
-        TeamMerge.objects.filter(
-            challenge=challenge, status=Status.PENDING, receiving_team=requesting
-        ).update(status=Status.WITHDRAWN, decided_at=now)
+        superseded = (
+            TeamMerge.objects.filter(challenge=challenge, status=Status.PENDING)
+            .filter(Q(requesting_team__in=[requesting, receiving]) | Q(receiving_team=requesting))
+            .exclude(pk=merge.pk)
+            .values_list("pk", flat=True)
+        )
+        transition_many(
+            TeamMerge,
+            TRANSITIONS,
+            pks=list(superseded),
+            step="supersede",
+            to=Status.WITHDRAWN,
+            decided_at=now,
+        )
         for phase in challenge.phases.all():
             # The one writer rewrites both teams' rows: the requesting team's go, the
             # receiving team's are derived again from all of its (and its new) results.
             leaderboard_refresh(phase=phase, team_ids=[requesting.pk, receiving.pk])
-        merge.status = Status.ACCEPTED
-        merge.decided_by = user
-        merge.decided_at = now
-        merge.members_moved = len(incoming)
-        merge.submissions_moved = submissions_moved
-        merge.save()
+        transition(
+            TeamMerge,
+            TRANSITIONS,
+            pk=merge.pk,
+            step="accept",
+            to=Status.ACCEPTED,
+            decided_by=user,
+            decided_at=now,
+            members_moved=len(incoming),
+            submissions_moved=submissions_moved,
+        )
+        # The row is locked and was found pending above: the transition cannot miss it.
+        merge.refresh_from_db()
         audit_record(
             actor=user,
             action=AuditEvent.Action.TEAM_MERGE,
@@ -294,7 +321,7 @@ def team_merge_accept(*, merge: TeamMerge, user: AbstractBaseUser) -> TeamMerge:
 def team_merge_decline(*, merge: TeamMerge, user: AbstractBaseUser) -> TeamMerge:
     """The receiving team's leader declines."""
     require_team_leader(user, merge.receiving_team, _("decline a merge request"))
-    return _close(merge, user, Status.DECLINED)
+    return _close(merge, user, Status.DECLINED, "decline")
 
 
 def team_merge_withdraw(*, merge: TeamMerge, user: AbstractBaseUser) -> TeamMerge:
@@ -305,20 +332,25 @@ def team_merge_withdraw(*, merge: TeamMerge, user: AbstractBaseUser) -> TeamMerg
         _("Only members of the team %(team)r can withdraw its merge request.")
         % {"team": merge.requesting_team.name},
     )
-    return _close(merge, user, Status.WITHDRAWN)
+    return _close(merge, user, Status.WITHDRAWN, "withdraw")
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def _close(merge: TeamMerge, user: AbstractBaseUser, status: str) -> TeamMerge:
-    with transaction.atomic():
-        merge = TeamMerge.objects.select_for_update().get(pk=merge.pk)
+def _close(merge: TeamMerge, user: AbstractBaseUser, status: str, step: str) -> TeamMerge:
+    moved = transition(
+        TeamMerge,
+        TRANSITIONS,
+        pk=merge.pk,
+        step=step,
+        to=status,
+        decided_by=user,
+        decided_at=timezone.now(),
+    )
+    merge.refresh_from_db()
+    if not moved:
         _require_pending(merge)
-        merge.status = status
-        merge.decided_by = user
-        merge.decided_at = timezone.now()
-        merge.save(update_fields=["status", "decided_by", "decided_at"])
     return merge
 
 
