@@ -13,7 +13,8 @@ own). The rules are checked when asked and again, under the locks, when accepted
   never more than the phase's total limit);
 - before the merger deadline (and the challenge's end);
 - the incoming members may join the receiving team in its other ongoing challenges
-  (size, one team per challenge, hosts and email domains: the rules of a join).
+  (size, one team per challenge, hosts and email domains: the rules of a join);
+- when accepted, none of the requesting team's submissions still waiting or running.
 
 Locks, in the order every service takes them: the two participations (the quota lock,
 so no submission of either team slips in between the count and the move), the two teams,
@@ -248,6 +249,7 @@ def team_merge_accept(*, merge: TeamMerge, user: AbstractBaseUser) -> TeamMerge:
         require_team_leader(user, receiving, _("accept a merge request"))
         _require_pending(merge)
         _check_merge(challenge, requesting, receiving, now)
+        _check_nothing_in_flight(challenge, requesting)
         current = set(receiving.memberships.values_list("user_id", flat=True))
         incoming = [
             uid
@@ -352,6 +354,26 @@ def _close(merge: TeamMerge, user: AbstractBaseUser, status: str, step: str) -> 
     if not moved:
         _require_pending(merge)
     return merge
+
+
+def _check_nothing_in_flight(challenge: Challenge, requesting: ParticipantTeam) -> None:
+    """A submission being evaluated would record its result for the team it was claimed
+    for; the requesting team waits until its submissions are done. (No new one can start:
+    the caller holds the team's participation, the lock intake takes.)"""
+    waiting = Submission.objects.filter(
+        phase__challenge=challenge, team=requesting, status__in=Submission.IN_FLIGHT
+    ).count()
+    if waiting:
+        raise MergeRefused(
+            ngettext(
+                "The team %(team)r has %(count)d submission waiting or being evaluated; "
+                "accept the merge once it has finished.",
+                "The team %(team)r has %(count)d submissions waiting or being evaluated; "
+                "accept the merge once they have finished.",
+                waiting,
+            )
+            % {"team": requesting.name, "count": waiting}
+        )
 
 
 def _require_pending(merge: TeamMerge) -> None:

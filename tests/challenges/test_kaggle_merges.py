@@ -18,7 +18,14 @@ from challenges.models import (
     Submission,
     TeamMerge,
 )
-from tests.challenges.leaderboard_helpers import board_url, load, scored, team
+from tests.challenges.leaderboard_helpers import (
+    board_url,
+    finish,
+    load,
+    scored,
+    submit_row,
+    team,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +209,18 @@ def test_declining_and_withdrawing_close_a_request_and_only_the_right_people_may
     listed = as_user("dave").get(f"/api/v1/challenges/{challenge.pk}/merges/").json()
     assert [m["status"] for m in listed] == ["declined", "withdrawn"]
     assert as_user("bob").get(f"/api/v1/challenges/{challenge.pk}/merges/").json() == []
+
+
+def test_a_merge_waits_for_the_requesting_teams_running_submissions(
+    people, host_teams, as_user, django_user_model
+):
+    challenge = challenge_with(people, host_teams)
+    a, b = teams_of_two(challenge, people, django_user_model)
+    waiting = submit_row(challenge, a)  # queued
+    merge = ask(as_user, challenge, "charlie", b).json()["id"]
+    refused = decide(as_user, merge, "dave")
+    assert refused.status_code == 400
+    assert "'A' has 1 submission waiting or being evaluated" in refused.json()["detail"]
+    finish(waiting, {"main": {"Acc": 0.4}})
+    assert decide(as_user, merge, "dave").status_code == 200
+    assert Submission.objects.get(pk=waiting.pk).team_id == b.pk
