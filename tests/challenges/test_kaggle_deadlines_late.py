@@ -197,3 +197,28 @@ def test_without_the_phase_key_submissions_after_the_end_are_refused(
     assert refused.status_code == 400 and "closed at" in refused.json()["detail"]
     assert not Submission.objects.exists()
     assert ParticipantTeam.objects.filter(name="Own").exists()
+
+
+def test_the_pages_refuse_joins_after_the_entry_deadline_and_merges_after_theirs(
+    challenge, users, django_user_model
+):
+    entered = team(django_user_model, challenge, "Entered", user=users["charlie"])
+    other = team(django_user_model, challenge, "Other")
+    Challenge.objects.filter(pk=challenge.pk).update(entry_deadline=PAST, team_merger_deadline=PAST)
+    bob = Client()
+    bob.force_login(users["bob"])
+    joined = bob.post(
+        "/teams/", {"action": "join", "join-invitation_code": entered.invitation_code}
+    ).content.decode()
+    assert "whose entry deadline passed on 2024-05-06 07:08 UTC" in joined
+    assert not ParticipantTeamMember.objects.filter(team=entered, user=users["bob"]).exists()
+    charlie = Client()
+    charlie.force_login(users["charlie"])
+    merges = charlie.get(f"/challenges/{challenge.pk}/merges/").content.decode()
+    assert "data-merger-closed" in merges and "Send merge request" not in merges
+    refused = charlie.post(
+        f"/challenges/{challenge.pk}/merges/request/", {"team": other.pk}, follow=True
+    ).content.decode()
+    assert "merger deadline of &#x27;Leaderboard probe&#x27; passed on 2024-05-06 07:08 UTC" in (
+        refused
+    )
