@@ -17,6 +17,7 @@ from challenges.models import (
     HostTeamMember,
     ParticipantTeam,
     ParticipantTeamMember,
+    TeamMerge,
 )
 from challenges.selectors import participation_for_user
 
@@ -285,3 +286,50 @@ def access_phase_data(
             "Take part in the challenge (accept its terms with your team) to download its data."
         )
     return phase
+
+
+# ---------------------------------------------------------------- team merges
+
+
+def team_leader_id(team: ParticipantTeam) -> int | None:
+    """The team's leader (Kaggle's): its creator while a member, else its longest member."""
+    members = list(
+        ParticipantTeamMember.objects.filter(team=team)
+        .order_by("joined_at", "pk")
+        .values_list("user_id", flat=True)
+    )
+    if team.created_by_id in members:
+        return team.created_by_id
+    return members[0] if members else None
+
+
+def user_is_team_leader(user: AbstractBaseUser | AnonymousUser, team: ParticipantTeam) -> bool:
+    return user.is_authenticated and team_leader_id(team) == user.pk
+
+
+def require_team_leader(
+    user: AbstractBaseUser | AnonymousUser, team: ParticipantTeam, action: str
+) -> None:
+    """Kaggle's rule: a team's leader sends and answers its merge requests."""
+    if not user_is_team_leader(user, team):
+        raise AccessDenied(
+            _("Only the leader of the team %(team)r (the member who created it) can %(action)s.")
+            % {"team": team.name, "action": action}
+        )
+
+
+def access_team_merge(user: AbstractBaseUser | AnonymousUser, merge_id: int) -> TeamMerge:
+    """A merge request, for members of either team and the challenge's hosts;
+    TeamMerge.DoesNotExist for anyone else (no existence leak)."""
+    if not user.is_authenticated:
+        raise TeamMerge.DoesNotExist
+    merge = TeamMerge.objects.select_related("challenge", "requesting_team", "receiving_team").get(
+        pk=merge_id
+    )
+    if not (
+        user_is_team_member(user, merge.requesting_team)
+        or user_is_team_member(user, merge.receiving_team)
+        or user_is_challenge_host(user, merge.challenge)
+    ):
+        raise TeamMerge.DoesNotExist
+    return merge

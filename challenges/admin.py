@@ -19,6 +19,7 @@ from challenges.models import (
     HostTeamMember,
     Leaderboard,
     Round,
+    TeamMerge,
     Webhook,
     WebhookDelivery,
 )
@@ -244,6 +245,31 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["actor_name", "target"]
     date_hierarchy = "at"
     readonly_fields = ["at", "actor", "actor_name", "action", "challenge", "target", "details"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TeamMerge)
+class TeamMergeAdmin(admin.ModelAdmin):
+    """Read-only: merges are made by challenges.services.merges, which checks their rules."""
+
+    list_display = [
+        "requested_at",
+        "challenge",
+        "requesting_team_name",
+        "receiving_team_name",
+        "status",
+        "submissions_moved",
+    ]
+    list_filter = ["status"]
+    search_fields = ["requesting_team_name", "receiving_team_name"]
 
     def has_add_permission(self, request):
         return False

@@ -12,7 +12,7 @@ Per split visibility (after the reveal, below):
 
 `private_splits_reveal: at_end` makes a host-only split public once its phase has ended,
 ranked by each team's final picks; computed at read time, so nothing has to run at the
-deadline. `anonymous_leaderboard` hides other teams' names from everyone but hosts.
+deadline. With `by_host` the same happens when a host reveals the split after the end. `anonymous_leaderboard` hides other teams' names from everyone but hosts.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ from challenges.selectors import participation_for_user
 Scope = LeaderboardEntry.Scope
 Visibility = ChallengePhaseSplit.Visibility
 REVEAL_AT_END = "at_end"
+# Kaggle's hosts publish the private leaderboard once they have checked it: the split is
+# revealed when a host says so, after its phase ended.
+REVEAL_BY_HOST = "by_host"
 
 
 def effective_visibility(split: ChallengePhaseSplit, now: dt.datetime | None = None) -> int:
@@ -82,12 +85,27 @@ def results_shown_to(is_host: bool, results, phase: ChallengePhase) -> list[Subm
 
 
 def is_revealed(split: ChallengePhaseSplit, now: dt.datetime | None = None) -> bool:
+    """A host-only split shown to everyone, ranked by final picks: once its phase ended
+    (`at_end`), or once a host revealed it after that (`by_host`)."""
     phase = split.phase
+    if split.visibility != Visibility.HOST or not phase_has_ended(phase, now):
+        return False
+    if phase.private_splits_reveal == REVEAL_AT_END:
+        return True
+    return phase.private_splits_reveal == REVEAL_BY_HOST and split.revealed_at is not None
+
+
+def phase_has_ended(phase: ChallengePhase, now: dt.datetime | None = None) -> bool:
+    return phase.end_date is not None and (now or timezone.now()) >= phase.end_date
+
+
+def may_reveal(split: ChallengePhaseSplit, now: dt.datetime | None = None) -> bool:
+    """A host may reveal the split now (`private_splits_reveal: by_host`)."""
     return (
         split.visibility == Visibility.HOST
-        and phase.private_splits_reveal == REVEAL_AT_END
-        and phase.end_date is not None
-        and (now or timezone.now()) >= phase.end_date
+        and split.phase.private_splits_reveal == REVEAL_BY_HOST
+        and split.revealed_at is None
+        and phase_has_ended(split.phase, now)
     )
 
 

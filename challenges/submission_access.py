@@ -65,9 +65,9 @@ def access_submission(user: AbstractBaseUser | AnonymousUser, submission_id: int
     """The submission if `user` is on its team or hosts its challenge; DoesNotExist otherwise."""
     if not user.is_authenticated:
         raise Submission.DoesNotExist
-    submission = Submission.objects.select_related("phase__challenge", "team", "script").get(
-        pk=submission_id
-    )
+    submission = Submission.objects.select_related(
+        "phase__challenge", "team", "script", "merged_from_team"
+    ).get(pk=submission_id)
     is_host = user_is_challenge_host(user, submission.phase.challenge)
     is_owner = user_is_team_member(user, submission.team)
     if not (is_host or is_owner):

@@ -100,7 +100,7 @@ def best_score_svg(
     end = max([*times, now or max(times)])
     if end <= start:
         end = start + dt.timedelta(hours=1)
-    values = [p[1] for p in points] + [v for _, v in baselines]
+    values = [p[1] for p in points] + [v for _name, v in baselines]
     ticks, decimals = axis_ticks(values, natural_bounds(label, values))
     low, high = ticks[0], ticks[-1]
     span = (end - start).total_seconds()
@@ -156,6 +156,57 @@ def best_score_svg(
         parts.append(
             f'<circle class="best-dot" cx="{x(when):.1f}" cy="{y(value):.1f}" r="4">'
             f"<title>{_moment(when)}: {number(value)}</title></circle>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def shake_up_svg(
+    points: Sequence[tuple[float, float, str, bool]], *, x_label: str, y_label: str
+) -> str:
+    """Kaggle's shake-up: a dot per team at (public score, private score), the team's own
+    dot marked, and the diagonal where both agree. `points`: (x, y, name, is_own)."""
+    if not points:
+        return f'<p class="meta">{escape(_("No team has both a public and a private score."))}</p>'
+    values = [v for x, y, _name, _own in points for v in (x, y)]
+    low, high = min(values), max(values)
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    pad = (high - low) * 0.08
+    low, high = low - pad, high + pad
+    size = HEIGHT + 120
+
+    def sx(value: float) -> float:
+        return LEFT + (size - LEFT - RIGHT) * (value - low) / (high - low)
+
+    def sy(value: float) -> float:
+        return TOP + (size - TOP - BOTTOM) * (high - value) / (high - low)
+
+    title = escape(_("%(y)s against %(x)s, one dot per team") % {"x": x_label, "y": y_label})
+    parts = [
+        f'<svg class="chart shake-up" viewBox="0 0 {size} {size}" role="img" '
+        f'aria-label="{title}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>',
+        f'<line class="axis" x1="{LEFT}" y1="{size - BOTTOM}" x2="{size - RIGHT}" '
+        f'y2="{size - BOTTOM}"/>',
+        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{size - BOTTOM}"/>',
+        f'<line class="baseline" x1="{sx(low):.1f}" y1="{sy(low):.1f}" x2="{sx(high):.1f}" '
+        f'y2="{sy(high):.1f}"/>',
+        f'<text class="tick" x="{size - RIGHT}" y="{size - 8}" text-anchor="end">'
+        f"{escape(x_label)}</text>",
+        f'<text class="tick" x="{LEFT + 4}" y="{TOP + 10}">{escape(y_label)}</text>',
+    ]
+    for value in (low + pad, high - pad):
+        parts.append(
+            f'<text class="tick" x="{LEFT - 6}" y="{sy(value) + 4:.1f}" text-anchor="end">'
+            f"{value:.4g}</text>"
+            f'<text class="tick" x="{sx(value):.1f}" y="{size - BOTTOM + 14}" '
+            f'text-anchor="middle">{value:.4g}</text>'
+        )
+    for x, y, name, own in points:
+        css = "best-dot own" if own else "dot team"
+        parts.append(
+            f'<circle class="{css}" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{5 if own else 4}" '
+            f'data-team="{escape(name)}"><title>{escape(name)}: {x:.4g} / {y:.4g}</title></circle>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -55,6 +55,12 @@ ROUND_STATUS = {
     "scored": _("Scored"),
     "failed": _("Failed"),
 }
+MERGE_STATUS = {
+    "pending": _("Waiting for the other team"),
+    "accepted": _("Merged"),
+    "declined": _("Declined"),
+    "withdrawn": _("Withdrawn"),
+}
 PROBLEM_SEVERITY = {
     "error": pgettext_lazy("bundle problem", "error"),
     "warning": pgettext_lazy("bundle problem", "warning"),
@@ -69,6 +75,7 @@ KINDS = {
     "round_source": ROUND_SOURCE,
     "round_status": ROUND_STATUS,
     "severity": PROBLEM_SEVERITY,
+    "merge_status": MERGE_STATUS,
 }
 
 

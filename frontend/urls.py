@@ -6,6 +6,7 @@ from frontend.views import (
     account,
     choices,
     host,
+    kaggle,
     leaderboard,
     participant,
     preferences,
@@ -36,6 +37,29 @@ urlpatterns = [
         "challenges/<id:challenge_id>/phases/<codename:codename>/leaderboard/<codename:split>/",
         leaderboard.leaderboard,
         name="leaderboard",
+    ),
+    path(
+        "challenges/<id:challenge_id>/phases/<codename:codename>/leaderboard/<codename:split>/"
+        "shake-up/",
+        kaggle.shake_up_page,
+        name="shake-up",
+    ),
+    path(
+        "host/challenges/<id:challenge_id>/phases/<codename:codename>/leaderboard/"
+        "<codename:split>/reveal/",
+        leaderboard.reveal,
+        name="leaderboard-reveal",
+    ),
+    path("challenges/<id:challenge_id>/merges/", kaggle.merges, name="merges"),
+    path(
+        "challenges/<id:challenge_id>/merges/request/",
+        kaggle.merge_request,
+        name="merge-request",
+    ),
+    path(
+        "merges/<id:merge_id>/<str:decision>/",
+        kaggle.merge_decide,
+        name="merge-decide",
     ),
     path(
         "host/challenges/<id:challenge_id>/phases/<codename:codename>/leaderboard/"

@@ -7,6 +7,7 @@ import io
 
 from django.http import HttpResponse
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.parsers import FormParser
@@ -24,6 +25,7 @@ from challenges.selectors.leaderboards import (
     leaderboard_page,
     ordering_for,
 )
+from challenges.selectors.shake_up import shake_up
 from challenges.services.hosting import phase_split_set_visibility
 
 PAGE_SIZE = 100
@@ -137,6 +139,9 @@ class LeaderboardCsv(APIView):
         view, ordering, _params = _read(request, challenge_id, codename, split)
         view.require_host("export leaderboards")
         labels = rules.labels_of(view.split.leaderboard.schema)
+        rows = leaderboard_page(view, ordering).rows
+        # A revealed split: each team's public rank and move (Kaggle's shake-up).
+        moves = bool(rows) and "move" in rows[0]
         out = io.StringIO()
         writer = csv_writer(out)
         writer.writerow(
@@ -152,9 +157,10 @@ class LeaderboardCsv(APIView):
                 *labels,
                 "execution_time_s",
                 "method_name",
+                *(["public_rank", "move"] if moves else []),
             ]
         )
-        for row in leaderboard_page(view, ordering).rows:
+        for row in rows:
             writer.writerow(
                 [
                     row["rank"] if row["rank"] is not None else "",
@@ -167,6 +173,7 @@ class LeaderboardCsv(APIView):
                     *row["scores"],
                     "" if row.get("execution_time_s") is None else row["execution_time_s"],
                     row["method_name"],
+                    *([row["public_rank"], row["move"]] if moves else []),
                 ]
             )
         name = f"leaderboard-{view.challenge.pk}-{view.phase.codename}-{view.split.dataset_split.codename}.csv"
@@ -186,6 +193,29 @@ class LeaderboardHistory(APIView):
         """The best score over time (for a chart): a point each time the best improved."""
         view, ordering, _params = _read(request, challenge_id, codename, split)
         return Response({**_header(view, ordering), "points": leaderboard_history(view, ordering)})
+
+
+class LeaderboardShakeUp(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        responses=OpenApiResponse(
+            description="{public_split, public_label, private_split, private_label, teams: "
+            "[{team, public_rank, public_score, private_rank, private_score, move}]}"
+        )
+    )
+    def get(self, request, challenge_id: int, codename: str, split: str):
+        """Kaggle's shake-up of a revealed private split: every team's public and private
+        rank and score, and its move (places gained, negative when lost). 404 until the
+        split is revealed (or when its phase has no public split)."""
+        view, ordering, _params = _read(request, challenge_id, codename, split)
+        data = shake_up(view)
+        if data is None:
+            return Response(
+                {"detail": _("This split has no shake-up: it is not a revealed private split.")},
+                status=404,
+            )
+        return Response({**_header(view, ordering), **data})
 
 
 class PhaseSplitUpdate(serializers.Serializer):
@@ -219,6 +249,11 @@ urlpatterns = [
     path(_BASE + "leaderboard/me/", LeaderboardMe.as_view(), name="api-leaderboard-me"),
     path(
         _BASE + "leaderboard/history/", LeaderboardHistory.as_view(), name="api-leaderboard-history"
+    ),
+    path(
+        _BASE + "leaderboard/shake-up/",
+        LeaderboardShakeUp.as_view(),
+        name="api-leaderboard-shake-up",
     ),
     path(_BASE + "leaderboard.csv", LeaderboardCsv.as_view(), name="api-leaderboard-csv"),
 ]

@@ -75,6 +75,7 @@ class PhaseSerializer(serializers.ModelSerializer):
             "allowed_submission_file_types",
             "submission_meta_attributes",
             "is_submission_paused",
+            "allow_late_submissions",
             "prediction_range",
             "runtime",
             "splits",
@@ -118,6 +119,9 @@ class ChallengeDetailSerializer(ChallengeSerializer):
     terms_and_conditions = SanitizedHTMLField()
     submission_guidelines = SanitizedHTMLField()
     phases = serializers.SerializerMethodField()
+    final_submission_deadline = serializers.DateTimeField(
+        read_only=True, help_text="The last phase's end"
+    )
 
     class Meta(ChallengeSerializer.Meta):
         fields = [
@@ -129,6 +133,9 @@ class ChallengeDetailSerializer(ChallengeSerializer):
             "is_registration_open",
             "anonymous_leaderboard",
             "max_team_members",
+            "entry_deadline",
+            "team_merger_deadline",
+            "final_submission_deadline",
             "prizes",
             "sponsors",
             "phases",

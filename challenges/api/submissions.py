@@ -87,6 +87,12 @@ class SubmissionOutSerializer(serializers.ModelSerializer):
     phase = serializers.CharField(source="phase.codename")
     challenge = serializers.IntegerField(source="phase.challenge_id")
     failure_message = serializers.SerializerMethodField()
+    merged_from_team = serializers.CharField(
+        source="merged_from_team.name",
+        allow_null=True,
+        default=None,
+        help_text="The team that made it, when a team merge moved it to this team",
+    )
 
     class Meta:
         model = Submission
@@ -108,6 +114,8 @@ class SubmissionOutSerializer(serializers.ModelSerializer):
             "is_public",
             "is_baseline",
             "is_final",
+            "is_late",
+            "merged_from_team",
             "failure_kind",
             "failure_message",
         ]
@@ -188,7 +196,9 @@ class PhaseSubmissions(APIView):
     def get(self, request, challenge_id: int, codename: str):
         """Your team's submissions to the phase (hosts: everyone's)."""
         phase = access_phase(request.user, challenge_id, codename=codename)
-        qs = Submission.objects.filter(phase=phase).select_related("team", "phase")
+        qs = Submission.objects.filter(phase=phase).select_related(
+            "team", "phase", "merged_from_team"
+        )
         is_host = user_is_challenge_host(request.user, phase.challenge)
         if not is_host:
             participation = participation_for_user(request.user, phase.challenge)

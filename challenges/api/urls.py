@@ -16,6 +16,7 @@ urlpatterns = [
         name="api-challenge-bundle",
     ),
     path("", include("challenges.api.participation")),
+    path("", include("challenges.api.merges")),
     path("", include("challenges.api.submissions")),
     path("", include("challenges.api.data")),
     path("", include("challenges.api.uploads")),

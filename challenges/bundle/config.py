@@ -7,6 +7,7 @@ Every problem is collected (never stop at the first), located by file, key path
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from challenges.bundle.archive import Folder
@@ -33,7 +34,8 @@ TOP_KEYS = {
     "submission_guidelines", "image", "leaderboard_description", "evaluation_script", "start_date",
     "end_date", "published", "remote_evaluation", "is_docker_based", "tags", "domain", "prizes",
     "sponsors", "is_registration_open", "anonymous_leaderboard", "allowed_email_domains",
-    "blocked_email_domains", "max_team_members", "leaderboard", "challenge_phases",
+    "blocked_email_domains", "max_team_members", "entry_deadline", "team_merger_deadline",
+    "leaderboard", "challenge_phases",
     "dataset_splits", "challenge_phase_splits",
 }  # fmt: skip
 # Keys EvalAI knows (models, docs, old versions) that this platform does not use.
@@ -153,6 +155,8 @@ class _Checker(PhaseChecker):
         spec.allowed_email_domains = self.text_list(data, "allowed_email_domains", "")
         spec.blocked_email_domains = self.text_list(data, "blocked_email_domains", "")
         spec.max_team_members = self.integer(data, "max_team_members", "", default=None, minimum=1)
+        spec.entry_deadline = self.deadline(data, "entry_deadline", spec)
+        spec.team_merger_deadline = self.deadline(data, "team_merger_deadline", spec)
 
         spec.leaderboards = self.leaderboards(data)
         spec.dataset_splits = self.dataset_splits(data)
@@ -188,6 +192,18 @@ class _Checker(PhaseChecker):
                     severity=severity,
                 )
             )
+
+    def deadline(self, data: dict, key: str, spec: ChallengeSpec) -> dt.datetime | None:
+        """A Kaggle deadline: a date, before the challenge's end (a later one never bites,
+        which is worth a warning, not a refusal)."""
+        value = self.date(data, key, "")
+        if value is not None and spec.end_date is not None and value > spec.end_date:
+            self.warning(
+                key,
+                f"{value:%Y-%m-%d %H:%M:%S} is after end_date ({spec.end_date:%Y-%m-%d %H:%M:%S} "
+                "UTC): it never applies, since nothing is entered or merged after the end.",
+            )
+        return value
 
     def image(self, data: dict) -> str | None:
         rel = self.file_ref(data, "image", "", missing="warning", what="logo image")

@@ -25,7 +25,7 @@ PHASE_KEYS = {
     # extensions
     "submission_type", "test_input_file", "public_data", "resources", "max_final_submissions",
     "private_splits_reveal", "max_submission_size_bytes", "test_extra_file", "prediction_range",
-    "show_logs_to_participants",
+    "show_logs_to_participants", "allow_late_submissions",
     "tournament",
 }  # fmt: skip
 PHASE_EVALAI_KEYS = {
@@ -233,14 +233,18 @@ class PhaseChecker(ConfigReader):
         phase.max_submission_size_bytes = self.integer(
             item, "max_submission_size_bytes", path, default=None, minimum=1, maximum=MAX_BIG_INT
         )
+        phase.allow_late_submissions = self.boolean(
+            item, "allow_late_submissions", path, default=False
+        )
         reveal = item.get("private_splits_reveal")
         if reveal is not None:
-            if isinstance(reveal, str) and reveal.strip().lower() == "at_end":
-                phase.private_splits_reveal = "at_end"
+            if isinstance(reveal, str) and reveal.strip().lower() in ("at_end", "by_host"):
+                phase.private_splits_reveal = reveal.strip().lower()
             else:
                 self.error(
                     f"{path}.private_splits_reveal",
-                    f"can only be 'at_end' (private splits are shown once the phase ends), not {kind(reveal)}.",
+                    f"can only be 'at_end' (private splits are shown once the phase ends) or 'by_host' "
+                    f"(when a host reveals them after the end), not {kind(reveal)}.",
                 )
 
     def tournament(self, item: dict, prefix: str, submission_type: str) -> dict | None:

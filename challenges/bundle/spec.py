@@ -125,6 +125,7 @@ class PhaseSpec:
     public_data: list[str] = field(default_factory=list)  # paths relative to the config folder
     resources: dict[str, Any] = field(default_factory=dict)  # cpus, memory_mb, time_limit_s
     max_final_submissions: int | None = None
+    allow_late_submissions: bool = False
     private_splits_reveal: str | None = None  # None or "at_end"
     max_submission_size_bytes: int | None = None
     # live tournament (code phases): {cumulative_rounds, round_hours, rank_by}; None: not one
@@ -175,6 +176,8 @@ class ChallengeSpec:
     allowed_email_domains: list[str] = field(default_factory=list)
     blocked_email_domains: list[str] = field(default_factory=list)
     max_team_members: int | None = None
+    entry_deadline: dt.datetime | None = None
+    team_merger_deadline: dt.datetime | None = None
     leaderboards: list[LeaderboardSpec] = field(default_factory=list)
     dataset_splits: list[DatasetSplitSpec] = field(default_factory=list)
     phases: list[PhaseSpec] = field(default_factory=list)

@@ -15,6 +15,7 @@ from challenges.models.participation import (
     ChallengeParticipation,
     ParticipantTeam,
     ParticipantTeamMember,
+    TeamMerge,
 )
 from challenges.models.profile import UserProfile
 from challenges.models.submission import Submission, SubmissionResult
@@ -43,6 +44,7 @@ __all__ = [
     "RoundSubmission",
     "Submission",
     "SubmissionResult",
+    "TeamMerge",
     "Tournament",
     "TournamentModel",
     "UserProfile",

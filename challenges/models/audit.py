@@ -21,6 +21,7 @@ class AuditEvent(models.Model):
         SPLIT_VISIBILITY = "split.visibility", "Leaderboard visibility changed"
         TEAM_BAN = "team.ban", "Team banned"
         TEAM_UNBAN = "team.unban", "Team ban lifted"
+        TEAM_MERGE = "team.merge", "Teams merged"
         USER_BAN = "user.ban", "User deactivated"
         USER_UNBAN = "user.unban", "User reactivated"
         TOKEN_REVOKE = "token.revoke", "API token revoked"

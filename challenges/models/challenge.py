@@ -120,6 +120,11 @@ class Challenge(models.Model):
     allowed_email_domains = models.JSONField(default=list, blank=True)
     blocked_email_domains = models.JSONField(default=list, blank=True)
     max_team_members = models.PositiveIntegerField(null=True, blank=True)
+    # Kaggle's deadlines (bundle keys). After `entry_deadline` no new team takes part and
+    # no one joins a team taking part; after `team_merger_deadline` teams no longer merge.
+    # The final submission deadline is the last phase's end (`final_submission_deadline`).
+    entry_deadline = models.DateTimeField(null=True, blank=True)
+    team_merger_deadline = models.DateTimeField(null=True, blank=True)
     # The config as uploaded (unknown keys included) and the loader's warnings,
     # shown to host and admin.
     config = models.JSONField(default=dict, blank=True)
@@ -148,6 +153,12 @@ class Challenge(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return (self.start_date is None or self.start_date <= now) and now < self.end_date
+
+    @property
+    def final_submission_deadline(self):
+        """The last phase's end (the challenge's end when no phase has one)."""
+        ends = [p.end_date for p in self.phases.all() if p.end_date is not None]
+        return max(ends) if ends else self.end_date
 
     @property
     def current_script(self) -> EvaluationScript | None:
@@ -285,6 +296,9 @@ class ChallengePhase(models.Model):
     max_final_submissions = models.PositiveIntegerField(null=True, blank=True)
     private_splits_reveal = models.CharField(max_length=20, blank=True)
     max_submission_size_bytes = models.BigIntegerField(null=True, blank=True)
+    # Kaggle's late submissions: accepted after the phase ends, scored on every split,
+    # shown to their team, never ranked (challenges.services.leaderboard_refresh).
+    allow_late_submissions = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["challenge", "bundle_id"]
@@ -320,6 +334,9 @@ class ChallengePhaseSplit(models.Model):
     is_leaderboard_order_descending = models.BooleanField(default=True)
     show_execution_time = models.BooleanField(default=False)
     show_leaderboard_by_latest_submission = models.BooleanField(default=False)
+    # `private_splits_reveal: by_host`: when a host revealed this (host-only) split after
+    # its phase ended (challenges.services.hosting.phase_split_reveal).
+    revealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

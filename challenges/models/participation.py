@@ -77,3 +77,59 @@ class ChallengeParticipation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team} in {self.challenge}"
+
+
+class TeamMerge(models.Model):
+    """Kaggle's team merge in one challenge: `requesting_team` asks `receiving_team`; the
+    receiving team's leader accepts, and the requesting team's members and submissions
+    move into the receiving team, which keeps its name. Written only by the services in
+    `challenges.services.merges`; kept after the decision as the merge's record."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the other team"
+        ACCEPTED = "accepted", "Merged"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    challenge = models.ForeignKey(
+        "challenges.Challenge", on_delete=models.CASCADE, related_name="team_merges"
+    )
+    requesting_team = models.ForeignKey(
+        ParticipantTeam, on_delete=models.CASCADE, related_name="merges_requested"
+    )
+    receiving_team = models.ForeignKey(
+        ParticipantTeam, on_delete=models.CASCADE, related_name="merges_received"
+    )
+    # Names as they were: the requesting team's is gone from the challenge once merged.
+    requesting_team_name = models.CharField(max_length=100)
+    receiving_team_name = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # What the merge moved (set when accepted).
+    members_moved = models.PositiveIntegerField(default=0)
+    submissions_moved = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            # One open request per pair of teams in a challenge.
+            models.UniqueConstraint(
+                fields=["challenge", "requesting_team", "receiving_team"],
+                condition=models.Q(status="pending"),
+                name="uniq_pending_team_merge",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(requesting_team=models.F("receiving_team")),
+                name="team_merge_two_teams",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requesting_team_name} -> {self.receiving_team_name} ({self.status})"

@@ -61,6 +61,16 @@ class Submission(models.Model):
     is_public = models.BooleanField(default=False)
     is_baseline = models.BooleanField(default=False)
     is_final = models.BooleanField(default=False)
+    # Made after its phase ended (`allow_late_submissions`): scored, never ranked.
+    is_late = models.BooleanField(default=False)
+    # The team that made it, when a merge moved it to another team (challenges.services.merges).
+    merged_from_team = models.ForeignKey(
+        "challenges.ParticipantTeam",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     # Execution. `attempt` grows with every (re-)run; results carry the attempt that made them.
     attempt = models.PositiveIntegerField(default=1)

@@ -8,7 +8,15 @@ pages show them. Writes live in `challenges.services`.
 from challenges.selectors.participation import (
     host_team_participation,
     participation_for_user,
+    team_merges_of,
     teams_of_user,
+    teams_taking_part,
 )
 
-__all__ = ["host_team_participation", "participation_for_user", "teams_of_user"]
+__all__ = [
+    "host_team_participation",
+    "participation_for_user",
+    "team_merges_of",
+    "teams_of_user",
+    "teams_taking_part",
+]

@@ -4,6 +4,7 @@ time. Each costs one query on top of `access_leaderboard`, whatever the number o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,12 @@ from django.utils import dateparse, timezone
 
 from challenges import leaderboard_rules as rules
 from challenges.leaderboard_access import LeaderboardView, Scope
-from challenges.models import ChallengeParticipation, LeaderboardEntry, ParticipantTeam
+from challenges.models import (
+    ChallengeParticipation,
+    ChallengePhaseSplit,
+    LeaderboardEntry,
+    ParticipantTeam,
+)
 from challenges.services.leaderboard_refresh import ranked_results
 
 
@@ -140,7 +146,12 @@ class _Entry:
         return cls(*values)
 
 
-def _row(view: LeaderboardView, labels: list[str], e: _Entry) -> dict[str, Any]:
+def _row(
+    view: LeaderboardView,
+    labels: list[str],
+    e: _Entry,
+    standings: dict[int, Standing] | None = None,
+) -> dict[str, Any]:
     split = view.split
     numbers = rules.ordered_scores(e.scores, labels)
     named = view.shows_name(e.team_id, e.is_baseline)
@@ -162,6 +173,11 @@ def _row(view: LeaderboardView, labels: list[str], e: _Entry) -> dict[str, Any]:
         row["submission_id"] = e.submission_id
     if split.show_execution_time:
         row["execution_time_s"] = e.wall_time_s
+    if standings is not None:
+        # A revealed split: the team's move from its public rank (Kaggle's shake-up).
+        standing = None if unranked else standings.get(e.team_id)
+        row["public_rank"] = standing.rank if standing else None
+        row["move"] = move_of(row["public_rank"], row["rank"])
     return row
 
 
@@ -177,7 +193,12 @@ def _page(view: LeaderboardView, entries: list[_Entry]) -> Page:
         return Page(0, 0, [])
     labels = rules.labels_of(view.split.leaderboard.schema)
     first = entries[0]
-    return Page(int(first.total), int(first.ranked_total), [_row(view, labels, e) for e in entries])
+    standings = public_standings(view)[1] if view.revealed else None
+    return Page(
+        int(first.total),
+        int(first.ranked_total),
+        [_row(view, labels, e, standings) for e in entries],
+    )
 
 
 def leaderboard_page(
@@ -236,3 +257,55 @@ def leaderboard_history(view: LeaderboardView, ordering: Ordering) -> list[dict[
                 }
             )
     return points
+
+
+# ---------------------------------------------------------------- Kaggle's shake-up
+
+
+def public_split_of(view: LeaderboardView) -> ChallengePhaseSplit | None:
+    """The phase's public split (the first with public visibility, as for final-pick
+    fallbacks in the leaderboard writer), which a revealed split is compared with."""
+    return (
+        ChallengePhaseSplit.objects.filter(
+            phase_id=view.phase.pk, visibility=ChallengePhaseSplit.Visibility.PUBLIC
+        )
+        .select_related("leaderboard", "dataset_split")
+        .order_by("pk")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class Standing:
+    rank: int
+    value: float | None
+
+
+def public_standings(
+    view: LeaderboardView,
+) -> tuple[ChallengePhaseSplit | None, dict[int, Standing]]:
+    """Each team's rank and score on the public leaderboard as everyone saw it (public
+    submissions, by the public split's default label), for a revealed split; nothing
+    otherwise, or when the phase has no public split to compare with."""
+    if not view.revealed:
+        return None, {}
+    public = public_split_of(view)
+    if public is None or public.pk == view.split.pk:
+        return None, {}
+    public.phase = view.phase
+    public_view = dataclasses.replace(view, split=public, scope=Scope.PUBLIC, only_team_id=None)
+    ordering = ordering_for(public_view, None)
+    standings = {
+        e.team_id: Standing(int(e.position), rules.score_value(e.scores, ordering.label))
+        for e in _ranked(public_view, ordering)
+        if not (e.is_baseline or e.is_host_team)
+    }
+    return public, standings
+
+
+def move_of(public_rank: int | None, private_rank: int | None) -> int | None:
+    """Places gained (positive) or lost (negative) from the public to the private rank;
+    None for a team that was not on the public leaderboard (or is unranked)."""
+    if public_rank is None or private_rank is None:
+        return None
+    return public_rank - private_rank

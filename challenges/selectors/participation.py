@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from challenges.models import Challenge, ChallengeParticipation, ParticipantTeam
+from challenges.models import Challenge, ChallengeParticipation, ParticipantTeam, TeamMerge
 
 
 def participation_for_user(
@@ -55,3 +55,25 @@ def teams_of_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Participan
         )
         .order_by("name")
     )
+
+
+def team_merges_of(challenge: Challenge, team_id: int | None = None) -> QuerySet[TeamMerge]:
+    """A challenge's merge requests, newest first; `team_id`: those the team sent or got."""
+    rows = TeamMerge.objects.filter(challenge=challenge).select_related(
+        "requesting_team", "receiving_team", "requested_by", "decided_by"
+    )
+    if team_id is not None:
+        rows = rows.filter(Q(requesting_team_id=team_id) | Q(receiving_team_id=team_id))
+    return rows.order_by("-requested_at", "-pk")
+
+
+def teams_taking_part(challenge: Challenge, *, exclude_team_id: int | None = None):
+    """The participant teams of a challenge a team could ask to merge (not hosts, not banned)."""
+    rows = ParticipantTeam.objects.filter(
+        participations__challenge=challenge,
+        participations__is_host_team=False,
+        participations__is_banned=False,
+    )
+    if exclude_team_id is not None:
+        rows = rows.exclude(pk=exclude_team_id)
+    return rows.order_by("name")

@@ -247,6 +247,8 @@ def _set_challenge_fields(challenge: Challenge, spec: ChallengeSpec) -> None:
         "allowed_email_domains",
         "blocked_email_domains",
         "max_team_members",
+        "entry_deadline",
+        "team_merger_deadline",
     ):
         setattr(challenge, name, getattr(spec, name))
     challenge.config = _jsonable(spec.raw_config)
@@ -318,6 +320,7 @@ _PHASE_FIELDS = (
     "resources",
     "max_final_submissions",
     "max_submission_size_bytes",
+    "allow_late_submissions",
 )
 
 

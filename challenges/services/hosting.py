@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import require_challenge_host
+from challenges.leaderboard_access import may_reveal
 from challenges.models import (
     AuditEvent,
     Challenge,
@@ -82,6 +85,31 @@ def phase_split_set_visibility(
             after=visibility,
         )
     phase_split.visibility = visibility
+    return phase_split
+
+
+def phase_split_reveal(*, phase_split: ChallengePhaseSplit, user) -> ChallengePhaseSplit:
+    """A host reveals a private split after its phase ended (`private_splits_reveal:
+    by_host`): everyone then sees it ranked by final picks, with the shake-up."""
+    require_challenge_host(user, phase_split.phase.challenge, "reveal a private leaderboard")
+    if not may_reveal(phase_split):
+        raise ParticipationError(
+            _(
+                "Only a host-only split of a phase with private_splits_reveal: by_host can be "
+                "revealed, once, after the phase ends."
+            )
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        ChallengePhaseSplit.objects.filter(pk=phase_split.pk).update(revealed_at=now)
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.SPLIT_VISIBILITY,
+            challenge=phase_split.phase.challenge,
+            target=f"{phase_split.phase.codename}/{phase_split.dataset_split.codename}",
+            revealed=True,
+        )
+    phase_split.revealed_at = now
     return phase_split
 
 

@@ -11,6 +11,8 @@ rewrite it:
   `submission_set_final`, `submission_set_baseline` (one toggle in
   challenges.services.submission_choices);
 - a ban: `participation_set_banned`;
+- a team merge (the requesting team's submissions move to the receiving team):
+  `team_merge_accept` (challenges.services.merges);
 - a new bundle version (labels, directions): `challenge_create_from_bundle`, each phase.
 
 Which scopes a result enters and which result is a team's entry are decided once
@@ -125,6 +127,7 @@ def winning_entry(
 
 def ranked_results(splits: Iterable[ChallengePhaseSplit]):
     """Active results of ranked submissions on `splits` (the rows entries derive from).
+    Late submissions (made after their phase ended) are scored but never ranked.
 
     Selected by split ids, which `result_active_split_idx` serves, rather than by the
     submissions' phase: with stale statistics (right after a bulk load) PostgreSQL
@@ -135,6 +138,7 @@ def ranked_results(splits: Iterable[ChallengePhaseSplit]):
         phase_split_id__in=[split.pk for split in splits],
         is_active=True,
         submission__status__in=RANKED_STATUSES,
+        submission__is_late=False,
     )
 
 
@@ -312,6 +316,9 @@ def leaderboard_add_results(
     """
     phase = submission.phase
     team_id = submission.team_id
+    if submission.is_late:
+        # Scored, shown to its team, never ranked (is_late never changes once made).
+        return 0
     # No savepoint: inside submission_record_outcome's transaction (the hot path), an
     # error here fails the whole outcome anyway; two round trips fewer per result.
     with transaction.atomic(savepoint=False):

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from challenges.access import require_team_member, user_is_team_member
+from challenges.deadlines import entry_closed, when
 from challenges.models import (
     Challenge,
     ChallengeParticipation,
@@ -90,6 +91,7 @@ def participant_team_join(*, user: AbstractBaseUser, invitation_code: str) -> Pa
             return team
         size = team.memberships.count() + 1
         for challenge in _ongoing_challenges_of(team):
+            _check_entry_open(challenge, joining=team)
             _check_team_size(challenge, team, size, joining=True)
             _check_one_team_per_challenge(challenge, team, [user], actor=user)
             _check_members_eligible(challenge, [user], actor=user)
@@ -178,6 +180,7 @@ def challenge_participate(
                 "it no "
                 "longer accepts teams."
             )
+        _check_entry_open(challenge)
         members = _lock_users(team.memberships.values_list("user_id", flat=True))
         _check_members_eligible(challenge, members, actor=user)
         _check_one_team_per_challenge(challenge, team, members, actor=user)
@@ -217,6 +220,29 @@ def site_email_refusal(email: str) -> str:
 
 
 # Rules shared by joining and participating
+
+
+def _check_entry_open(challenge: Challenge, *, joining: ParticipantTeam | None = None) -> None:
+    """Kaggle's entry deadline: no new team, and no one joins a team taking part, after it."""
+    if not entry_closed(challenge):
+        return
+    values = {"challenge": challenge.title, "deadline": when(challenge.entry_deadline)}
+    if joining is not None:
+        values["team"] = joining.name
+        raise ParticipationError(
+            _(
+                "The team %(team)r takes part in %(challenge)r, whose entry deadline passed "
+                "on %(deadline)s: no one joins its teams any more."
+            )
+            % values
+        )
+    raise ParticipationError(
+        _(
+            "The entry deadline of %(challenge)r passed on %(deadline)s: it no longer "
+            "accepts new teams."
+        )
+        % values
+    )
 
 
 def _check_team_size(

@@ -12,6 +12,7 @@ private (EvalAI does the same), and the lock above does not apply.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from challenges.access import require_challenge_host
 from challenges.leaderboard_rules import visibility_is_locked
@@ -73,6 +74,15 @@ def submission_set_final(*, submission: Submission, user, is_final: bool) -> Sub
         raise SubmissionRefused(
             f"Submission {submission.pk} is {submission.status}; only finished submissions "
             "can be final picks.",
+            field="is_final",
+        )
+    if is_final and submission.is_late:
+        raise SubmissionRefused(
+            _(
+                "Submission %(id)s was made after phase %(phase)r ended: late submissions "
+                "are scored but never ranked, so they cannot be final picks."
+            )
+            % {"id": submission.pk, "phase": phase.codename},
             field="is_final",
         )
     with transaction.atomic():

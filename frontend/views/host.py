@@ -199,6 +199,8 @@ CSV_COLUMNS = [
     "is_baseline",
     "attempt",
     "failure_message",
+    "is_late",
+    "merged_from_team",
 ]
 TIME_COLUMNS = {"submitted_at", "finished_at"}
 
@@ -211,7 +213,7 @@ def submissions(request, challenge_id: int):
     filters = HostSubmissionFilter(request.GET or None, phases=phases)
     qs = (
         Submission.objects.filter(phase__challenge=challenge)
-        .select_related("phase", "team", "created_by")
+        .select_related("phase", "team", "created_by", "merged_from_team")
         .prefetch_related("results__phase_split__dataset_split")
         .order_by("-submitted_at", "-pk")
     )
@@ -263,6 +265,8 @@ def _csv(challenge: Challenge, qs) -> HttpResponse:
             s.is_baseline,
             s.attempt,
             s.failure_message,
+            s.is_late,
+            s.merged_from_team.name if s.merged_from_team else "",
         ]
         results = {
             r.phase_split.dataset_split.codename: r.scores for r in s.results.all() if r.is_active

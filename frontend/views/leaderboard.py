@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from challenges import leaderboard_rules as rules
 from challenges.access import access_challenge, access_challenge_as_host, user_is_challenge_host
-from challenges.leaderboard_access import Scope, access_leaderboard, splits_listed_to
+from challenges.leaderboard_access import Scope, access_leaderboard, may_reveal, splits_listed_to
 from challenges.models import ChallengePhaseSplit
 from challenges.selectors.leaderboards import (
     leaderboard_history,
@@ -29,7 +29,8 @@ from challenges.selectors.leaderboards import (
     leaderboard_page,
     ordering_for,
 )
-from challenges.services.hosting import phase_split_set_visibility
+from challenges.services.hosting import phase_split_reveal, phase_split_set_visibility
+from challenges.services.participation import ParticipationError
 from frontend.charts import best_score_svg
 from frontend.forms import VisibilityForm
 from frontend.labels import SCOPE, label
@@ -95,6 +96,8 @@ def leaderboard(request, challenge_id: int, codename: str, split: str):
             "labels": labels,
             "ordering": ordering,
             "rows": board.rows,
+            # A revealed split: each row's move from the public rank (the shake-up).
+            "moves": bool(board.rows) and "move" in board.rows[0],
             "own_rows": own,
             "count": board.count,
             "pages": pages,
@@ -103,6 +106,7 @@ def leaderboard(request, challenge_id: int, codename: str, split: str):
             "has_baselines": bool(baselines),
             "scopes": list(SCOPE.items()),
             "query": urlencode(query),
+            "may_reveal": view.is_host and may_reveal(view.split),
             "visibility_form": VisibilityForm(initial={"visibility": view.split.visibility}),
             "csv_url": reverse(
                 "api-leaderboard-csv", args=[view.challenge.pk, view.phase.codename, split]
@@ -150,3 +154,23 @@ def set_visibility(request, challenge_id: int, codename: str, split: str):
     return redirect(
         safe_next(request, reverse("leaderboard", args=[challenge.pk, codename, split]))
     )
+
+
+@login_required
+@require_POST
+@page
+def reveal(request, challenge_id: int, codename: str, split: str):
+    """A host reveals a private split after its phase ended (`private_splits_reveal: by_host`)."""
+    challenge = access_challenge_as_host(request.user, challenge_id)
+    phase_split = ChallengePhaseSplit.objects.select_related(
+        "phase__challenge", "dataset_split"
+    ).get(phase__challenge=challenge, phase__codename=codename, dataset_split__codename=split)
+    try:
+        phase_split_reveal(phase_split=phase_split, user=request.user)
+    except ParticipationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, _("The private leaderboard is revealed: everyone sees it and its shake-up.")
+        )
+    return redirect(reverse("leaderboard", args=[challenge.pk, codename, split]))

@@ -40,6 +40,7 @@ from challenges.services.submissions import (
     submission_cancel,
     submission_create,
 )
+from challenges.services.submissions.intake import submission_is_late
 from challenges.submission_access import access_submission, access_submitter
 from challenges.throttles import PerUser
 from frontend.forms import SubmissionForm, TeamCreateForm, TeamJoinForm
@@ -220,6 +221,7 @@ def submit(request, challenge_id: int, codename: str):
         # Hosts have no quota.
         "quota": _quota(phase, participation) if participation and not submitter.is_host else None,
         "visibility_locked": visibility_is_locked(phase),
+        "late": not submitter.is_host and submission_is_late(phase, timezone.now()),
     }
     if request.method == "POST" and wants_json(request):
         html = render_to_string("frontend/_form_errors.html", context, request=request)
@@ -239,10 +241,13 @@ def my_submissions(request, challenge_id: int):
         messages.info(request, _("Your team does not take part in this challenge yet."))
         return redirect(reverse("challenge", args=[challenge.pk]) + "#participate")
     phases = {p.pk: p for p in phases_listed_to(is_host, challenge.phases.all())}
+    now = timezone.now()
     for phase in phases.values():
         phase.visibility_locked = visibility_is_locked(phase)
+        phase.late = submission_is_late(phase, now)
     submissions = (
         Submission.objects.filter(team=participation.team, phase__in=list(phases))
+        .select_related("merged_from_team")
         .prefetch_related("results__phase_split__dataset_split")
         .order_by("-submitted_at", "-pk")[:200]
     )

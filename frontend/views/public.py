@@ -12,9 +12,11 @@ from challenges.access import (
     phases_listed_to,
     user_is_challenge_host,
 )
-from challenges.leaderboard_access import splits_listed_to
+from challenges.deadlines import entry_closed, merger_deadline
+from challenges.leaderboard_access import is_revealed, splits_listed_to
 from challenges.runtime import code_runtime
 from challenges.selectors import participation_for_user, teams_of_user
+from challenges.services.submissions.intake import submission_is_late
 from frontend.views.common import page
 
 
@@ -57,6 +59,10 @@ def challenge_detail(request, challenge_id: int):
             else ("upcoming" if phase.start_date and phase.start_date > now else "closed")
         )
         phase.shown_splits = splits_listed_to(is_host, phase.phase_splits.all())
+        phase.late = submission_is_late(phase, now)
+        for ps in phase.shown_splits:
+            ps.phase = phase
+            ps.revealed = is_revealed(ps, now)
     participation = participation_for_user(request.user, challenge)
     teams = list(teams_of_user(request.user)) if participation is None else []
     return render(
@@ -68,6 +74,10 @@ def challenge_detail(request, challenge_id: int):
             "is_host": is_host,
             "participation": participation,
             "teams": teams,
+            # Kaggle's deadlines (challenges.deadlines), shown in the reader's time zone.
+            "entry_closed": entry_closed(challenge, now),
+            "merger_deadline": merger_deadline(challenge),
+            "final_deadline": challenge.final_submission_deadline,
             "prizes": [p for p in challenge.prizes or [] if isinstance(p, dict)],
             "runtime": code_runtime() if any(p.submission_type == "code" for p in phases) else None,
         },

@@ -3,12 +3,20 @@ real Celery worker, PostgreSQL and Redis. Assertions are on what the CLI prints.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from rest_framework.authtoken.models import Token
 
-from challenges.models import ChallengePhaseSplit, ParticipantTeam, Submission
+from challenges.models import (
+    Challenge,
+    ChallengeParticipation,
+    ChallengePhaseSplit,
+    ParticipantTeam,
+    Submission,
+)
+from challenges.services.participation import participant_team_create
 from tests.evalai_cli import EvalAICLI, ensure_evalai_venv
 from tests.workers.pipeline_helpers import GOOD_EVALUATE, load_approved, script_bundle, wait_final
 
@@ -196,3 +204,22 @@ def test_the_evalai_cli_signs_in_lists_for_hosts_and_shows_refusals(
     charlie("set-token", "not-a-token")
     bad = charlie("challenges", "--participant", check=False)
     assert "The authentication token you are using isn't valid." in bad
+
+
+def test_the_evalai_cli_cannot_take_part_after_the_entry_deadline(
+    pipeline, evalai, users, host_teams
+):
+    challenge = load_approved(
+        script_bundle(GOOD_EVALUATE, title="Closed Entry"), users, host_teams["alice"]
+    )
+    Challenge.objects.filter(pk=challenge.pk).update(
+        entry_deadline=dt.datetime(2024, 5, 6, 7, 8, tzinfo=dt.UTC)
+    )
+    team = participant_team_create(name="Too Late", creator=users["charlie"])
+    charlie = evalai(users["charlie"])
+    refused = charlie(
+        "challenge", str(challenge.pk), "participate", str(team.pk), input="y\n", check=False
+    )
+    assert "entry deadline of 'Closed Entry' passed on 2024-05-06 07:08 UTC" in refused
+    assert "is now participating" not in refused
+    assert not ChallengeParticipation.objects.filter(team=team).exists()

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from challenges.models import ResumableUpload, Webhook
+from challenges.models import ResumableUpload, TeamMerge, Webhook
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,21 @@ def path_values(world, users) -> dict[str, str]:
             "updated_at": timezone.now(),
         },
     )
+    # dave's team asks charlie's to merge (the receiving team's leader decides).
+    merge, _ = TeamMerge.objects.get_or_create(
+        challenge=world.challenge,
+        requesting_team=world.dave_team,
+        receiving_team=world.charlie_team,
+        status=TeamMerge.Status.PENDING,
+        defaults={
+            "requesting_team_name": world.dave_team.name,
+            "receiving_team_name": world.charlie_team.name,
+            "requested_by": users["dave"],
+        },
+    )
     return {
         "token_id": token.key[:8],
+        "merge_id": str(merge.pk),
         "challenge_id": str(world.challenge.pk),
         "codename": "test",
         "split": "public",

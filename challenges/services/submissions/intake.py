@@ -46,6 +46,16 @@ from challenges.text_checks import bidi_problem
 # ---------------------------------------------------------------- input checks
 
 
+def submission_is_late(phase: ChallengePhase, now: dt.datetime) -> bool:
+    """A submission made now would be late: the phase (or the challenge) has ended and the
+    host accepts late submissions (`allow_late_submissions`). The one rule of lateness,
+    asked by every entry point through `_check_phase_open` and `submission_create`."""
+    if not phase.allow_late_submissions:
+        return False
+    ended = phase.end_date is not None and now >= phase.end_date
+    return ended or now >= phase.challenge.end_date
+
+
 def _check_phase_open(phase: ChallengePhase, now: dt.datetime) -> None:
     challenge = phase.challenge
     check_approved(challenge, opens="submissions")
@@ -53,6 +63,12 @@ def _check_phase_open(phase: ChallengePhase, now: dt.datetime) -> None:
         raise SubmissionRefused(
             f"Phase {phase.codename!r} opens at {phase.start_date:%Y-%m-%d %H:%M} UTC."
         )
+    if submission_is_late(phase, now):
+        if phase.is_submission_paused:
+            raise SubmissionRefused(
+                f"The hosts have paused submissions to phase {phase.codename!r}; try again later."
+            )
+        return
     if phase.end_date and now >= phase.end_date:
         raise SubmissionRefused(
             f"Phase {phase.codename!r} closed at {phase.end_date:%Y-%m-%d %H:%M} UTC."
@@ -359,6 +375,7 @@ def submission_create(
                 meta_attributes=meta,
                 is_public=public,
                 is_baseline=fields.is_baseline,
+                is_late=not is_host and submission_is_late(phase, now),
                 submitted_at=now,
             )
             if public and phase.is_restricted_to_select_one_submission:
