@@ -37,6 +37,7 @@ def label(value, kind: str) -> str:
     return label_of(kind, value)
 
 
+@register.filter
 def as_rows(value) -> list[tuple[str, str]]:
     """What evaluate() returned for people to read (`submission_result`, metadata) as
     (key, value) rows: nested keys joined with " / ", a one-key dict in a list (EvalAI's

@@ -298,7 +298,7 @@ def submission_create(
     participation = submitter_participation(submitter)
     if fields.is_baseline and participation is not None:
         require_challenge_host(user, phase.challenge, "add baseline submissions", is_host=is_host)
-    # Tournament phases take models and round predictions (challenges.services.tournaments).
+    # Tournament phases take models and round predictions (challenges.tournaments).
     _check_may_submit(
         user,
         phase,
