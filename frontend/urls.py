@@ -2,7 +2,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import evalserver.converters  # noqa: F401  (registers <codename:>)
-from frontend.views import account, choices, host, leaderboard, participant, public, tournaments
+from frontend.views import (
+    account,
+    analytics,
+    choices,
+    discussion,
+    host,
+    leaderboard,
+    notifications,
+    participant,
+    public,
+    tournaments,
+)
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -131,5 +142,38 @@ urlpatterns = [
         "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/models/<int:model_id>/current/",
         tournaments.mark_current,
         name="tournament-model-current",
+    ),
+    # Discussion (issue 26).
+    path("challenges/<int:challenge_id>/forum/", discussion.forum, name="forum"),
+    path(
+        "challenges/<int:challenge_id>/forum/<int:thread_id>/",
+        discussion.thread,
+        name="forum-thread",
+    ),
+    path("forum/threads/<int:thread_id>/moderate/", discussion.moderate, name="forum-moderate"),
+    path("forum/posts/<int:post_id>/edit/", discussion.post_change, name="forum-post-edit"),
+    path("forum/posts/<int:post_id>/delete/", discussion.post_remove, name="forum-post-delete"),
+    path("forum/posts/<int:post_id>/hide/", discussion.post_hide, name="forum-post-hide"),
+    path("submissions/<int:submission_id>/writeup/", discussion.writeup, name="writeup"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path(
+        "notifications/<int:notification_id>/",
+        notifications.open_notification,
+        name="notification-open",
+    ),
+    path(
+        "notifications/settings/",
+        notifications.preferences,
+        name="notification-preferences",
+    ),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        notifications.unsubscribe,
+        name="notifications-unsubscribe",
+    ),
+    path(
+        "host/challenges/<int:challenge_id>/phases/<codename:codename>/analytics/",
+        analytics.analytics,
+        name="host-analytics",
     ),
 ]

@@ -10,6 +10,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from challenges.access import AccessDenied
 from challenges.bundle import BundleError
+from challenges.discussion.services import ForumRefused
 from challenges.leaderboard_access import InvalidScope
 from challenges.leaderboard_rules import UnknownLabel
 from challenges.services.participation import ParticipationError
@@ -36,7 +37,7 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, InvalidScope):
         return Response({"detail": str(exc), "field": "scope"}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, ParticipationError | WebhookRefused):
+    if isinstance(exc, ParticipationError | WebhookRefused | ForumRefused):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)

@@ -9,7 +9,16 @@ from challenges.models.challenge import (
     HostTeamMember,
     Leaderboard,
 )
+from challenges.models.discussion import Post, Thread, ThreadFollow
 from challenges.models.leaderboard import LeaderboardEntry
+from challenges.models.notifications import (
+    ChatHook,
+    LeaderWatch,
+    Notification,
+    NotificationEvent,
+    NotificationPreference,
+    OutboxMessage,
+)
 from challenges.models.participation import (
     ChallengeParticipation,
     ParticipantTeam,
@@ -23,6 +32,7 @@ from challenges.models.webhooks import Round, Webhook, WebhookDelivery
 __all__ = [
     "AuditEvent",
     "Challenge",
+    "ChatHook",
     "ChallengeParticipation",
     "ChallengePhase",
     "ChallengePhaseSplit",
@@ -32,13 +42,21 @@ __all__ = [
     "HostTeamMember",
     "Leaderboard",
     "LeaderboardEntry",
+    "LeaderWatch",
+    "Notification",
+    "NotificationEvent",
+    "NotificationPreference",
+    "OutboxMessage",
     "ParticipantTeam",
     "ParticipantTeamMember",
+    "Post",
     "ResumableUpload",
     "Round",
     "RoundSubmission",
     "Submission",
     "SubmissionResult",
+    "Thread",
+    "ThreadFollow",
     "Tournament",
     "TournamentModel",
     "Webhook",

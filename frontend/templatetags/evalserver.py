@@ -25,3 +25,11 @@ def participant_failure(message: str) -> str:
     from challenges.failure_text import participant_failure_text
 
     return participant_failure_text(message or "")
+
+
+@register.filter
+def markdown(text: str) -> str:
+    """A forum post's Markdown as sanitised HTML (challenges.discussion.markdown)."""
+    from challenges.discussion.markdown import render_markdown
+
+    return mark_safe(render_markdown(text or ""))  # noqa: S308  (sanitised by nh3)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from challenges.access import access_challenge, access_phase, user_is_challenge_host
+from challenges.discussion.selectors import writeup_may_open, writeups_by_submission
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
 from challenges.selectors import participation_for_user, teams_of_user
@@ -269,6 +270,8 @@ def submission_detail(request, submission_id: int):
             "submission": view.submission,
             "challenge": view.submission.phase.challenge,
             "results": view.visible_results(),
+            "writeup_id": writeups_by_submission([submission_id]).get(submission_id),
+            "writeup_open": writeup_may_open(view.submission),
         },
     )
 

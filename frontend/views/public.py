@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from challenges.access import access_challenge, challenges_visible_to, user_is_challenge_host
+from challenges.discussion.selectors import announcements_of
 from challenges.leaderboard_access import effective_visibility
 from challenges.models import ChallengePhaseSplit
 from challenges.runtime import code_runtime
@@ -64,5 +65,6 @@ def challenge_detail(request, challenge_id: int):
             "teams": teams,
             "prizes": [p for p in challenge.prizes or [] if isinstance(p, dict)],
             "runtime": code_runtime() if any(p.submission_type == "code" for p in phases) else None,
+            "announcements": announcements_of(challenge),
         },
     )
