@@ -29,4 +29,6 @@ class WriteUpForm(forms.Form):
     body = forms.CharField(
         label=_("Write-up (Markdown)"), max_length=20_000, widget=forms.Textarea(attrs={"rows": 12})
     )
-    code_url = forms.URLField(label=_("Code link (optional)"), required=False, max_length=1000)
+    code_url = forms.URLField(
+        label=_("Code link (optional)"), required=False, max_length=1000, assume_scheme="https"
+    )

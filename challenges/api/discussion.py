@@ -11,7 +11,14 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenges.discussion.access import Forum, access_forum, access_post, access_thread
+from challenges.discussion.access import (
+    Forum,
+    access_forum,
+    access_post,
+    access_thread,
+    access_writeup_submission,
+    require_post_author,
+)
 from challenges.discussion.markdown import render_markdown
 from challenges.discussion.selectors import posts_of_thread, threads_for_forum
 from challenges.discussion.services import (
@@ -25,7 +32,6 @@ from challenges.discussion.services import (
     writeup_create,
 )
 from challenges.models import Post, Thread
-from challenges.submission_access import access_submission
 from challenges.throttles import PerUser, throttle
 
 
@@ -237,6 +243,7 @@ class ForumPost(ForumWrites, APIView):
     def patch(self, request, post_id: int):
         """The author edits their post."""
         post, forum = access_post(request.user, post_id)
+        require_post_author(request.user, post)
         params = PostEditIn(data=request.data)
         params.is_valid(raise_exception=True)
         post = post_edit(user=request.user, post=post, body=params.validated_data["body"])
@@ -271,8 +278,7 @@ class SubmissionWriteUp(ForumWrites, APIView):
     def post(self, request, submission_id: int):
         """The submitting team: attach a solution write-up to its final submission once the
         phase has ended."""
-        submission = access_submission(request.user, submission_id).submission
-        forum = access_forum(request.user, submission.phase.challenge_id)
+        submission, forum = access_writeup_submission(request.user, submission_id)
         params = WriteUpIn(data=request.data)
         params.is_valid(raise_exception=True)
         thread = writeup_create(forum=forum, submission=submission, **params.validated_data)

@@ -10,8 +10,13 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils.translation import gettext as _
 
-from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
-from challenges.models import Challenge, ChallengeParticipation, Post, Thread
+from challenges.access import (
+    AccessDenied,
+    access_challenge,
+    require_team_member,
+    user_is_challenge_host,
+)
+from challenges.models import Challenge, ChallengeParticipation, Post, Submission, Thread
 from challenges.selectors import participation_for_user
 
 
@@ -91,3 +96,17 @@ def require_post_author(user: AbstractBaseUser | AnonymousUser, post: Post) -> N
         raise AccessDenied(_("Only the author of a post can change or delete it."))
     if post.is_deleted:
         raise AccessDenied(_("This post was deleted."))
+
+
+def access_writeup_submission(
+    user: AbstractBaseUser | AnonymousUser, submission_id: int
+) -> tuple[Submission, Forum]:
+    """A submission its team may write up, with the forum the write-up goes to: the team's
+    own (others get DoesNotExist, hosts AccessDenied: a write-up is the team's word)."""
+    from challenges.submission_access import access_submission
+
+    submission = access_submission(user, submission_id).submission
+    require_team_member(
+        user, submission.team, _("Only members of the submitting team can write it up.")
+    )
+    return submission, access_forum(user, submission.phase.challenge_id)

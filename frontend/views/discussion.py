@@ -11,7 +11,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from challenges.discussion.access import access_forum, access_post, access_thread
+from challenges.discussion.access import (
+    access_forum,
+    access_post,
+    access_thread,
+    access_writeup_submission,
+    require_post_author,
+)
 from challenges.discussion.selectors import posts_of_thread, threads_for_forum
 from challenges.discussion.services import (
     ForumRefused,
@@ -25,7 +31,6 @@ from challenges.discussion.services import (
     writeup_create,
 )
 from challenges.models import Post
-from challenges.submission_access import access_submission
 from challenges.throttles import PerUser
 from frontend.forms_forum import PostForm, ReasonForm, ThreadForm, WriteUpForm
 from frontend.views.common import int_param, page, throttle_page
@@ -134,8 +139,6 @@ def post_change(request, post_id: int):
             else:
                 return redirect(f"{_thread_url(post.thread)}#post-{post.pk}")
     else:
-        from challenges.discussion.access import require_post_author
-
         require_post_author(request.user, post)
     return render(
         request,
@@ -202,8 +205,7 @@ def post_hide(request, post_id: int):
 @page
 @throttled
 def writeup(request, submission_id: int):
-    submission = access_submission(request.user, submission_id).submission
-    forum = access_forum(request.user, submission.phase.challenge_id)
+    submission, forum = access_writeup_submission(request.user, submission_id)
     form = WriteUpForm()
     if request.method == "POST":
         form = WriteUpForm(request.POST)
