@@ -50,7 +50,7 @@ def _parser() -> MarkdownIt:
     md.validateLink = validate_link
     default_image = md.renderer.rules.get("image")
 
-    def image(tokens, idx, options, env):
+    def image(renderer, tokens, idx, options, env):
         src = tokens[idx].attrGet("src") or ""
         if _scheme(src) not in IMAGE_SCHEMES:
             # Shown as its alt text: the reader sees what was meant, never the data.

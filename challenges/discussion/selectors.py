@@ -43,6 +43,15 @@ def announcements_of(challenge, limit: int = 3) -> list[Thread]:
     )
 
 
+def writeups_by_team_name(phase) -> dict[str, int]:
+    """Visible write-up thread ids of a phase by their team's name (names are unique)."""
+    return dict(
+        Thread.objects.filter(
+            kind=Thread.Kind.WRITEUP, submission__phase=phase, is_hidden=False
+        ).values_list("submission__team__name", "pk")
+    )
+
+
 def writeups_by_submission(submission_ids) -> dict[int, int]:
     """Write-up thread ids by submission id, for leaderboard rows."""
     return dict(
