@@ -62,12 +62,19 @@ def _record_post(post: Post, *, kind: Kind | None) -> None:
     thread = post.thread
     mentioned = _mentions(post)
     if kind is not None:
+        # Who follows now, not when a worker gets to it: a later follower was not there yet.
+        followers = list(
+            ThreadFollow.objects.filter(thread=thread)
+            .exclude(user_id=post.author_id)
+            .values_list("user_id", flat=True)
+        )
         event_record(
             kind=kind,
             challenge_id=thread.challenge_id,
             thread_id=thread.pk,
             post_id=post.pk,
             author_id=post.author_id,
+            follower_ids=followers,
         )
     if mentioned:
         event_record(
@@ -134,9 +141,9 @@ def post_create(*, forum: Forum, thread: Thread, body: str, quotes: Post | None 
             thread=thread, author=forum.user, body=body, quotes=quotes, created_at=now
         )
         Thread.objects.filter(pk=thread.pk).update(last_post_at=now)
-        _follow(thread, forum.user)
         post.thread = thread
         _record_post(post, kind=Kind.REPLY)
+        _follow(thread, forum.user)
     return post
 
 

@@ -22,7 +22,6 @@ from challenges.models import (
     Post,
     Submission,
     Thread,
-    ThreadFollow,
 )
 from challenges.models.notifications import Kind
 
@@ -81,9 +80,7 @@ def recipients(event: NotificationEvent) -> set[int]:
         thread = Thread.objects.filter(pk=p["thread_id"]).first()
         if thread is None:
             return set()
-        followers = set(
-            ThreadFollow.objects.filter(thread=thread).values_list("user_id", flat=True)
-        )
+        followers = set(p.get("follower_ids", []))
         # Someone also named in the post hears of it once, as a mention.
         post = Post.objects.filter(pk=p["post_id"]).first()
         from challenges.discussion.markdown import mentioned_usernames
