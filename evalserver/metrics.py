@@ -17,13 +17,13 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 METRICS_PATH = "/metrics"
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -130,4 +130,5 @@ def metrics_view(request):
     else:
         requests_text = generate_latest(REGISTRY)
     body = requests_text + generate_latest(registry)
-    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+    # The text format every Prometheus server reads (2.x does not know 1.0.0's header).
+    return HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)
