@@ -63,6 +63,7 @@ def web_server(pipeline_env, tmp_path_factory):
         SESSION_COOKIE_SECURE="false",
         CSRF_COOKIE_SECURE="false",
         STATIC_ROOT=str(root / "static"),
+        METRICS_TOKEN="e2e-metrics-token",
     )
     bin_dir = Path(sys.executable).parent
     collect = subprocess.run(
