@@ -417,6 +417,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets share the field name "kind": name each.
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationKindEnum": "challenges.models.notifications.Kind",
+        "ThreadKindEnum": "challenges.models.discussion.Thread.Kind",
+    },
 }
 
 # Issue 11: limits on what strangers can push. Rates are "<count>/<second|minute|hour|day>";

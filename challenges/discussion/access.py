@@ -50,6 +50,12 @@ class Forum:
                 )
             )
 
+    def require_reply(self, thread: Thread) -> None:
+        """Writers reply; in a locked thread, only the hosts."""
+        self.require_write()
+        if thread.is_locked and not self.is_host:
+            raise AccessDenied(_("This thread is locked: only the hosts can reply."))
+
     def require_host(self, action: str) -> None:
         if not self.is_host:
             raise AccessDenied(_("Only the challenge's hosts can %(action)s.") % {"action": action})

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from challenges.access import AccessDenied, require_team_member
+from challenges.access import require_team_member
 from challenges.discussion.access import Forum, require_post_author
 from challenges.discussion.markdown import mentioned_usernames, quote_markdown
 from challenges.models import AuditEvent, Post, Submission, Thread, ThreadFollow
@@ -126,9 +126,7 @@ def announcement_create(*, forum: Forum, title: str, body: str) -> Thread:
 
 def post_create(*, forum: Forum, thread: Thread, body: str, quotes: Post | None = None) -> Post:
     """A reply. A locked thread takes replies from hosts only."""
-    forum.require_write()
-    if thread.is_locked and not forum.is_host:
-        raise AccessDenied(_("This thread is locked: only the hosts can reply."))
+    forum.require_reply(thread)
     body = _clean_body(body)
     if quotes is not None:
         if quotes.thread_id != thread.pk or quotes.is_deleted or quotes.is_hidden:
