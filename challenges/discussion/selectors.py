@@ -16,7 +16,8 @@ def threads_for_forum(forum: Forum, *, search: str = "", kind: str = "") -> Quer
         threads = threads.filter(is_hidden=False)
     if kind:
         threads = threads.filter(kind=kind)
-    search = (search or "").strip()[:200]
+    # (NUL: PostgreSQL text cannot hold it, and no title or post does.)
+    search = (search or "").replace("\x00", "").strip()[:200]
     if search:
         matching = Post.objects.filter(
             thread=OuterRef("pk"), is_deleted=False, is_hidden=False, body__icontains=search
