@@ -17,6 +17,7 @@ from challenges.discussion.access import (
     access_post,
     access_thread,
     access_writeup_submission,
+    post_text_shown,
     require_post_author,
 )
 from challenges.discussion.markdown import render_markdown
@@ -87,10 +88,7 @@ class PostOut(serializers.Serializer):
 def post_out(post: Post, forum: Forum) -> dict:
     """A post as `forum`'s reader may see it: a hidden post's text only for hosts and its
     author, a deleted one's for nobody."""
-    shown = not post.is_deleted and (
-        not post.is_hidden or forum.is_host or post.author_id == getattr(forum.user, "pk", None)
-    )
-    body = post.body if shown else ""
+    body = post.body if post_text_shown(forum, post) else ""
     return {
         "id": post.pk,
         "author": post.author.get_username() if post.author else "",

@@ -1,9 +1,8 @@
-"""REST API: one's own notifications and preferences, a challenge's chat hooks (hosts),
-and a phase's analytics (hosts) as JSON and CSV."""
+"""REST API: one's own notifications and preferences, and a challenge's chat hooks
+(hosts)."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -12,15 +11,10 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import evalserver.converters  # noqa: F401  (registers <codename:>)
 from challenges.access import (
     AccessDenied,
     access_challenge_as_host,
-    access_phase,
-    require_challenge_host,
 )
-from challenges.analytics.export import analytics_csv
-from challenges.analytics.phase import phase_analytics
 from challenges.models import Challenge, ChatHook, Notification
 from challenges.models.notifications import Channel, Kind
 from challenges.notifications.hooks import chat_hook_create, chat_hook_delete
@@ -147,39 +141,6 @@ class ChatHookDetail(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PhaseAnalytics(APIView):
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(
-        responses=OpenApiResponse(
-            description="teams_over_time, participants_over_time, submissions_per_day, "
-            "failure_classes, evaluation_time_s, splits [{split, label, distribution, "
-            "best_over_time}], last_submission_per_team"
-        )
-    )
-    def get(self, request, challenge_id: int, codename: str):
-        """Hosts: the phase's analytics."""
-        phase = access_phase(request.user, challenge_id, codename=codename)
-        require_challenge_host(request.user, phase.challenge, "see analytics")
-        return Response(phase_analytics(phase))
-
-
-class PhaseAnalyticsCsv(APIView):
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(responses={200: OpenApiResponse(description="text/csv")})
-    def get(self, request, challenge_id: int, codename: str):
-        """Hosts: the same numbers as CSV rows (section, date, name, value)."""
-        phase = access_phase(request.user, challenge_id, codename=codename)
-        require_challenge_host(request.user, phase.challenge, "see analytics")
-        response = HttpResponse(
-            analytics_csv(phase_analytics(phase)), content_type="text/csv; charset=utf-8"
-        )
-        name = f"analytics-{phase.challenge_id}-{phase.codename}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-
-
 urlpatterns = [
     path("notifications/", Notifications.as_view(), name="api-notifications"),
     path("notifications/read/", NotificationsRead.as_view(), name="api-notifications-read"),
@@ -194,14 +155,4 @@ urlpatterns = [
         name="api-chat-hooks",
     ),
     path("chat-hooks/<int:hook_id>/", ChatHookDetail.as_view(), name="api-chat-hook"),
-    path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/analytics/",
-        PhaseAnalytics.as_view(),
-        name="api-phase-analytics",
-    ),
-    path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/analytics.csv",
-        PhaseAnalyticsCsv.as_view(),
-        name="api-phase-analytics-csv",
-    ),
 ]

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("challenges.api.tournaments")),
     path("", include("challenges.api.discussion")),
     path("", include("challenges.api.notifications")),
+    path("", include("challenges.api.analytics")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

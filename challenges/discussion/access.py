@@ -96,6 +96,16 @@ def access_post(user: AbstractBaseUser | AnonymousUser, post_id: int) -> tuple[P
     return post, forum
 
 
+def post_text_shown(forum: Forum, post: Post) -> bool:
+    """Whether the reader sees a post's text: not once deleted; when hidden, only the hosts
+    and its author (others see that it was hidden, and why)."""
+    if post.is_deleted:
+        return False
+    if not post.is_hidden:
+        return True
+    return forum.is_host or post.author_id == getattr(forum.user, "pk", None)
+
+
 def require_post_author(user: AbstractBaseUser | AnonymousUser, post: Post) -> None:
     """Only a post's author edits or deletes it (hosts hide, they do not rewrite)."""
     if not user.is_authenticated or post.author_id != user.pk:

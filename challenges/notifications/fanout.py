@@ -43,11 +43,18 @@ def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
     site = enabled_users(ids, event.kind, Channel.SITE)
     email = enabled_users(ids, event.kind, Channel.EMAIL)
     notes, outbox = [], []
+    # One message per language (the digest is per user): an announcement to thousands
+    # costs its reads once, not once per reader.
+    composed: dict[str, object] = {}
     for user in users:
         if user.pk not in site and user.pk not in email:
             continue
-        with translation.override(user_language(user)):
-            message = compose(event, user.pk)
+        language = user_language(user)
+        key = f"{language}:{user.pk}" if event.kind == Kind.DIGEST else language
+        if key not in composed:
+            with translation.override(language):
+                composed[key] = compose(event, user.pk)
+        message = composed[key]
         if user.pk in site:
             notes.append(
                 Notification(

@@ -16,6 +16,7 @@ from challenges.discussion.access import (
     access_post,
     access_thread,
     access_writeup_submission,
+    post_text_shown,
     require_post_author,
 )
 from challenges.discussion.selectors import posts_of_thread, threads_for_forum
@@ -30,7 +31,7 @@ from challenges.discussion.services import (
     thread_moderate,
     writeup_create,
 )
-from challenges.models import Post
+from challenges.models import Post, Thread
 from challenges.throttles import PerUser
 from frontend.forms_forum import PostForm, ReasonForm, ThreadForm, WriteUpForm
 from frontend.views.common import int_param, page, throttle_page
@@ -78,7 +79,7 @@ def forum(request, challenge_id: int):
 def thread(request, challenge_id: int, thread_id: int):
     thread, forum = access_thread(request.user, thread_id)
     if thread.challenge_id != challenge_id:
-        raise Post.DoesNotExist
+        raise Thread.DoesNotExist
     form = PostForm(initial={"quotes": int_param(request.GET.get("quote"))})
     if request.method == "POST":
         forum.require_write()
@@ -104,6 +105,8 @@ def thread(request, challenge_id: int, thread_id: int):
     posts = Paginator(posts_of_thread(thread, forum), POSTS_PER_PAGE).get_page(
         int_param(request.GET.get("page"))
     )
+    for post in posts:
+        post.shown = post_text_shown(forum, post)
     quoted = None
     if form.initial.get("quotes"):
         quoted = Post.objects.filter(pk=form.initial["quotes"], thread=thread).first()
