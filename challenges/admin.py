@@ -256,4 +256,5 @@ if admin.site.is_registered(_User):
     admin.site.unregister(_User)
 admin.site.register(_User, AuditedUserAdmin)
 
+from challenges.notifications import admin as notification_admin  # noqa: E402, F401  (registers the outbox admins)
 from challenges.tournaments import admin as tournament_admin  # noqa: E402, F401  (registers tournament admins)
