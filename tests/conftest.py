@@ -203,7 +203,24 @@ def live_worker(pipeline_env, tmp_path_factory, smtp_port):
 def pipeline(live_worker, pipeline_env, transactional_db, settings):
     """Tests run as the web process does: same database, storage and broker as the worker."""
     settings.MEDIA_ROOT = pipeline_env["media_root"]
-    return live_worker
+    yield live_worker
+    _wait_for_fan_outs()
+
+
+def _wait_for_fan_outs(timeout: float = 15) -> None:
+    """A test ends when its submissions do; the worker then fans out their notifications
+    (one transaction over several tables). The database flush after the test must not
+    truncate those tables under it (PostgreSQL would call it a deadlock and fail the
+    flush): wait until every event is fanned out, which is when its transaction committed."""
+    import time
+
+    from challenges.models import NotificationEvent
+
+    deadline = time.monotonic() + timeout
+    while NotificationEvent.objects.filter(fanned_out_at__isnull=True).exists():
+        if time.monotonic() > deadline:
+            break  # a test that stopped its worker: nothing will take them
+        time.sleep(0.05)
 
 
 def files_under(root: Path) -> set[Path]:
