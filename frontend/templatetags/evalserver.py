@@ -37,6 +37,7 @@ def label(value, kind: str) -> str:
     return label_of(kind, value)
 
 
+@register.filter
 def as_rows(value) -> list[tuple[str, str]]:
     """What evaluate() returned for people to read (`submission_result`, metadata) as
     (key, value) rows: nested keys joined with " / ", a one-key dict in a list (EvalAI's
@@ -59,3 +60,11 @@ def as_rows(value) -> list[tuple[str, str]]:
 
     walk([], value)
     return rows
+
+
+@register.filter
+def markdown(text: str) -> str:
+    """A forum post's Markdown as sanitised HTML (challenges.discussion.markdown)."""
+    from challenges.discussion.markdown import render_markdown
+
+    return mark_safe(render_markdown(text or ""))  # noqa: S308  (sanitised by challenges.html_safe)
