@@ -7,6 +7,7 @@ uses; production and CI set DATABASE_URL and CELERY_BROKER_URL.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import zoneinfo
@@ -132,6 +133,7 @@ MIDDLEWARE = [
     "evalserver.health.HealthCheckMiddleware",
     # Outermost of the rest, so a view's database error becomes a 503 (it runs last).
     "evalserver.health.DatabaseUnavailableMiddleware",
+    "evalserver.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -163,6 +165,7 @@ TEMPLATES = [
                 "frontend.context_processors.sign_in",
                 "django.template.context_processors.i18n",
                 "frontend.context.page",
+                "frontend.context.unread_notifications",
             ],
         },
     },
@@ -327,6 +330,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-failed-inputs": {"task": "workers.purge_failed_inputs", "schedule": 3600.0},
     "sweep-uploads": {"task": "workers.sweep_uploads", "schedule": 3600.0},
+    # Notifications: the outbox's lost messages, phases opening or closing within 24
+    # hours, and the weekly digests (challenges.notifications).
+    "sweep-notifications": {
+        "task": "workers.sweep_notifications",
+        "schedule": float(SWEEPER_INTERVAL_S),
+    },
     "sweep-tournaments": {
         "task": "workers.sweep_tournaments",
         "schedule": float(SWEEPER_INTERVAL_S),
@@ -443,6 +452,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets share the field name "kind": name each.
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationKindEnum": "challenges.models.notifications.Kind",
+        "ThreadKindEnum": "challenges.models.discussion.Thread.Kind",
+    },
 }
 
 # Issue 11: limits on what strangers can push. Rates are "<count>/<second|minute|hour|day>";
@@ -458,6 +472,7 @@ THROTTLE_RATES = {
     "password_reset_user": env("THROTTLE_PASSWORD_RESET_USER", "3/hour"),
     "submit_user": env("THROTTLE_SUBMIT_USER", "120/minute"),
     "invite_user": env("THROTTLE_INVITE_USER", "30/hour"),
+    "forum_user": env("THROTTLE_FORUM_USER", "30/minute"),
 }
 # EvalAI's team invite puts a registered user in the team at once (and says whether the
 # address has an account). Off: the user is emailed the team's invitation code and joins
@@ -565,6 +580,32 @@ AUTHENTICATION_BACKENDS = [
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "evalserver@localhost")
+# SMTP (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend): notifications go
+# through it from the outbox, retried while the server is down (docs/discussion.md).
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+# The notification outbox: attempts per message, the first retry's delay (doubling), and
+# how long a claimed message may stay unsent before the sweeper hands it out again.
+OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 12)
+OUTBOX_RETRY_BASE_S = envfloat("OUTBOX_RETRY_BASE_S", 15.0)
+OUTBOX_CLAIM_TIMEOUT_S = envint("OUTBOX_CLAIM_TIMEOUT_S", 300)
+# Prometheus metrics at /metrics: readable with `Authorization: Bearer <METRICS_TOKEN>`, or
+# from the addresses or networks in METRICS_ALLOWED_ADDRESSES; with neither set, /metrics
+# answers 404.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = envlist("METRICS_ALLOWED_ADDRESSES", "")
+for _network in METRICS_ALLOWED_ADDRESSES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_ADDRESSES: {_network!r} is not an address or network ({exc})"
+        ) from exc
 
 # Production hardening: on whenever DEBUG is off (check --deploy stays clean).
 if not DEBUG:

@@ -12,6 +12,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from challenges.access import AccessDenied, NotFoundWithChoices
 from challenges.bundle import BundleError
+from challenges.discussion.services import ForumRefused
 from challenges.leaderboard_access import InvalidScope
 from challenges.leaderboard_rules import UnknownLabel
 from challenges.services.bundles import SameTitleExists
@@ -40,7 +41,7 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, InvalidScope):
         return Response({"detail": str(exc), "field": "scope"}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, ParticipationError | WebhookRefused | UnsafeText):
+    if isinstance(exc, ParticipationError | WebhookRefused | UnsafeText | ForumRefused):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)

@@ -12,6 +12,7 @@ from challenges.access import (
     phases_listed_to,
     user_is_challenge_host,
 )
+from challenges.discussion.selectors import announcements_of
 from challenges.leaderboard_access import splits_listed_to
 from challenges.runtime import code_runtime
 from challenges.selectors import participation_for_user, teams_of_user
@@ -70,5 +71,6 @@ def challenge_detail(request, challenge_id: int):
             "teams": teams,
             "prizes": [p for p in challenge.prizes or [] if isinstance(p, dict)],
             "runtime": code_runtime() if any(p.submission_type == "code" for p in phases) else None,
+            "announcements": announcements_of(challenge),
         },
     )

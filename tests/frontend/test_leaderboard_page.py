@@ -129,9 +129,8 @@ def test_an_unbounded_metric_gets_round_ticks_around_its_values():
 
 
 def test_an_entry_lacking_the_ordering_label_shows_no_rank_and_an_empty_cell(world, client_as):
-    from challenges.services.leaderboard_refresh import leaderboard_refresh_team
-
     from challenges.models import SubmissionResult
+    from challenges.services.leaderboard_refresh import leaderboard_refresh_team
 
     SubmissionResult.objects.filter(
         submission=world.dave_sub, phase_split__dataset_split__codename="public"
