@@ -171,6 +171,32 @@ def _exception_kind(exc: BaseException) -> str:
     return "exception"
 
 
+def _module_version(module: str) -> str:
+    """The runtime's version of the distribution that provides `module` ("sklearn" ->
+    scikit-learn 1.7.2), or that it has none."""
+    top = (module or "").split(".")[0]
+    try:
+        names = metadata.packages_distributions().get(top) or [top]
+    except Exception:
+        names = [top]
+    for name in names:
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return f"no {top}" if top else "unknown"
+
+
+def _mismatch(what: str, exc: BaseException) -> str:
+    # "version mismatch: <what> (this runtime: <version>)": the participant sees which
+    # module or pickle feature did not load and what the runtime has instead.
+    return (
+        f"version mismatch: {what} did not load ({type(exc).__name__}: {exc}); this runtime "
+        f"has {runtime_summary()}. Pickle the model under the same versions, or choose the "
+        "Python version it was pickled with."
+    )
+
+
 def load_model(path: str):
     """The participant's function; raises _ModelError (kind, message) when it is unusable."""
     try:
@@ -179,18 +205,34 @@ def load_model(path: str):
     except ModuleNotFoundError as exc:
         raise _ModelError(
             "environment",
-            f"Unpickling the model needs the module {exc.name!r}, which this runtime does not "
-            f"have ({runtime_summary()}). Build the model with only these packages, or ask the "
-            "hosts to add it.",
+            _mismatch(f"the module {exc.name!r} ({_module_version(exc.name or '')})", exc),
         ) from exc
-    except (AttributeError, ImportError) as exc:
+    except ImportError as exc:
+        name = getattr(exc, "name", None) or ""
         raise _ModelError(
-            "environment",
-            f"Unpickling the model failed: {type(exc).__name__}: {exc}. It was probably pickled "
-            f"with other package versions than this runtime's ({runtime_summary()}).",
+            "environment", _mismatch(f"the module {name!r} ({_module_version(name)})", exc)
         ) from exc
+    except AttributeError as exc:
+        # "module 'sklearn.x' has no attribute 'Y'" / "Can't get attribute 'Y' on <module 'x'>"
+        name = getattr(getattr(exc, "obj", None), "__name__", "") or getattr(exc, "name", "")
+        what = f"{name!r} ({_module_version(name)})" if name else "an attribute"
+        raise _ModelError("environment", _mismatch(what, exc)) from exc
     except MemoryError:
         raise
+    except (ValueError, TypeError, SystemError, EOFError, KeyError) as exc:
+        text = str(exc)
+        if "pickle protocol" in text or "code" in text or isinstance(exc, (TypeError, SystemError)):
+            # A newer pickle protocol, or a function's bytecode from another Python
+            # (cloudpickle pickles code objects, which change between minor versions).
+            raise _ModelError(
+                "environment",
+                _mismatch(f"the pickle (Python {platform.python_version()} here)", exc),
+            ) from exc
+        raise _ModelError(
+            "exception",
+            f"The model file could not be unpickled ({type(exc).__name__}: {exc}); upload a "
+            "file written with cloudpickle.dump(predict, f).",
+        ) from exc
     except Exception as exc:
         raise _ModelError(
             "exception",
