@@ -15,6 +15,7 @@ import uuid
 from celery import current_app
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.models import Round, RoundSubmission, TournamentModel, Webhook, WebhookDelivery
 from challenges.services.queues import rounds_queue
@@ -159,3 +160,45 @@ def _tell_team(model: TournamentModel, *, status: str, cause: str, message: str)
             next_attempt_at=timezone.now(),
         )
         transaction.on_commit(lambda pk=delivery.pk: current_app.send_task(DELIVER_TASK, args=[pk]))
+
+
+def model_diagnostics_upload(*, user, model: TournamentModel, upload) -> TournamentModel:
+    """A bot's validation predictions for one of its team's models (Numerai's diagnostics
+    upload): they replace the model's own and are diagnosed again."""
+    from challenges.access import require_team_member
+    from challenges.services.storage import store_stream
+
+    require_team_member(user, model.team, _("Only members of the team can upload diagnostics."))
+    tournament = core.tournament_of(model.phase)
+    if not tournament.validation_features:
+        raise core.TournamentRefused(
+            _("This tournament has no validation data to diagnose predictions on."), field="file"
+        )
+    if not getattr(upload, "size", 0):
+        raise core.TournamentRefused(_("The predictions file is empty."), field="file")
+    folder = f"validation-predictions/{model.phase.challenge_id}/{model.phase_id}/{model.team_id}"
+    path, _sha, _size = store_stream(folder=folder, name="uploaded.csv", stream=upload)
+    TournamentModel.objects.filter(pk=model.pk).update(
+        status=ModelStatus.VALIDATING,
+        status_changed_at=timezone.now(),
+        validation_predictions=path,
+        diagnostics=None,
+        failure_cause="",
+        failure_message="",
+    )
+    queue = model.phase.challenge.queue
+    transaction.on_commit(lambda: _send(DIAGNOSE_TASK, model.pk, queue))
+    model.refresh_from_db()
+    return model
+
+
+DIAGNOSTICS_CSV_COLUMNS = ("era", "rows", "corr", "cumulative_corr", "feature_exposure")
+
+
+def model_diagnostics_rows(model: TournamentModel) -> list[dict]:
+    """The per-era series with the cumulative correlation, for the page, API and CSV."""
+    rows, total = [], 0.0
+    for item in (model.diagnostics or {}).get("per_era", []):
+        total += item.get("corr") or 0.0
+        rows.append({**item, "cumulative_corr": total})
+    return rows

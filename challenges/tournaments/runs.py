@@ -98,11 +98,11 @@ def round_run_record(*, run: RoundSubmission, record: RunRecord) -> bool:
                     message=record.failure_message,
                     opened=opened,
                 )
-        elif run.model_id and not _has_validation(opened):
-            model_runs.model_round_run_succeeded(run.model_id)
         elif to == Status.SCORING:
             version = opened.targets_version
             transaction.on_commit(lambda: core.send(SCORE_TASK, run.pk, version))
+        if to != Status.FAILED and run.model_id and not _has_validation(opened):
+            model_runs.model_round_run_succeeded(run.model_id)
     return True
 
 
