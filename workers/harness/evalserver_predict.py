@@ -14,12 +14,15 @@ or `{"ok": False, "kind": ..., "error": ..., "traceback": ...}`.
 
 from __future__ import annotations
 
+import dis
 import errno
+import os
 import platform
 import socket
 import sys
 import time
 import traceback
+import types
 from importlib import metadata
 
 import cloudpickle  # noqa: F401 - preloaded: models are cloudpickle files
@@ -38,6 +41,7 @@ PREDICTION = "prediction"
 ID_COLUMN = "id"
 RUNTIME_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "cloudpickle", "pyarrow")
 MAX_EXAMPLES = 5
+SMALL_PICKLE = 64 * 1024 * 1024
 
 
 class InvalidPredictions(ValueError):
@@ -217,8 +221,14 @@ def load_model(path: str):
         name = getattr(getattr(exc, "obj", None), "__name__", "") or getattr(exc, "name", "")
         what = f"{name!r} ({_module_version(name)})" if name else "an attribute"
         raise _ModelError("environment", _mismatch(what, exc)) from exc
-    except MemoryError:
-        raise
+    except MemoryError as exc:
+        if os.path.getsize(path) > SMALL_PICKLE:
+            raise
+        # A small file cannot need the memory limit: a function's bytecode pickled under
+        # another Python is read with shifted fields (a stack size of gigabytes).
+        raise _ModelError(
+            "environment", _mismatch(f"the pickle (Python {platform.python_version()} here)", exc)
+        ) from exc
     except (ValueError, TypeError, SystemError, EOFError, KeyError) as exc:
         text = str(exc)
         if "pickle protocol" in text or "code" in text or isinstance(exc, (TypeError, SystemError)):
@@ -239,6 +249,7 @@ def load_model(path: str):
             f"The model file could not be unpickled ({type(exc).__name__}: {exc}); upload a "
             "file written with cloudpickle.dump(predict, f).",
         ) from exc
+    _check_bytecode(model)
     if not callable(model):
         raise _ModelError(
             "invalid_output",
@@ -246,6 +257,33 @@ def load_model(path: str):
             "pickle a function that calls your model and returns a DataFrame.",
         )
     return model
+
+
+def _check_bytecode(model) -> None:
+    """cloudpickle pickles a function's bytecode, which changes between Python minor
+    versions and loads without complaint under the wrong one (then crashes when called):
+    read it with this Python's `dis` first, and name the mismatch."""
+    call = vars(type(model)).get("__call__")
+    code = getattr(model, "__code__", None) or getattr(call, "__code__", None)
+    pending = [code] if code is not None else []
+    seen = 0
+    while pending and seen < 1000:
+        current = pending.pop()
+        seen += 1
+        try:
+            for instruction in dis.get_instructions(current):
+                if instruction.opname.startswith("<"):
+                    raise ValueError(f"unknown opcode {instruction.opcode}")
+        except Exception as exc:
+            raise _ModelError(
+                "environment",
+                _mismatch(
+                    f"the bytecode of {getattr(current, 'co_name', '?')}() "
+                    f"(Python {platform.python_version()} here)",
+                    exc,
+                ),
+            ) from exc
+        pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
 
 
 class _ModelError(Exception):
