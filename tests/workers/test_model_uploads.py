@@ -137,6 +137,18 @@ def test_a_model_uploaded_while_a_round_is_open_runs_at_once_with_diagnostics(
     csv_text = anna.get(f"/api/v1/tournament-models/{model_id}/diagnostics.csv").content.decode()
     assert csv_text.splitlines()[0] == "era,rows,corr,cumulative_corr,feature_exposure"
     assert len(csv_text.splitlines()) == 1 + th.ERAS
+    # The pages: the model's status and runtime, and its diagnostics drawn per era.
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(people["anna"])
+    page = browser.get(f"/challenges/{challenge.pk}/phases/rounds/tournament/").content.decode()
+    assert "Diagnostics" in page and f"Python {runtimes['default']}" in page
+    assert "cloudpickle " + runtimes["runtimes"][-1]["packages"]["cloudpickle"] in page
+    page = browser.get(
+        f"/challenges/{challenge.pk}/phases/rounds/tournament/models/{model_id}/diagnostics/"
+    ).content.decode()
+    assert page.count('<rect class="bar') == th.ERAS and '<path class="best"' in page
     # Others' models' diagnostics are not theirs to read.
     assert carl.get(f"/api/v1/tournament-models/{model_id}/diagnostics/").status_code == 404
 
