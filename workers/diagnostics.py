@@ -26,6 +26,8 @@ no Django here, so a participant can run it too.
 from __future__ import annotations
 
 import argparse
+import csv
+import itertools
 import json
 import math
 import resource
@@ -33,13 +35,12 @@ import sys
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 ERA, TARGET, ID, PREDICTION = "era", "target", "id", "prediction"
-BATCH_ROWS = 8192
-NEUTRAL_MAX_VALUES = 8_000_000  # eras x (features + 1)^2 float64: 64 MB
+CSV_BLOCK = 1 << 20  # bytes of CSV per block of rows
+COLUMNS_AT_ONCE = 16  # Parquet features read together, per row group
+NEUTRAL_MAX_VALUES = 16_000_000  # 256 eras x (features + 1)^2 float64: 128 MB
 
 
 class DiagnosticsError(ValueError):
@@ -53,36 +54,162 @@ def _is_parquet(path: str) -> bool:
 def _columns(path: str) -> list[str]:
     if _is_parquet(path):
         return list(pq.read_schema(path).names)
+    import pyarrow.csv as pacsv  # only for CSV: its import alone costs memory
+
     reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16))
     return list(reader.schema.names)
 
 
-def _read_columns(path: str, names: list[str], types: dict | None = None) -> pa.Table:
-    if _is_parquet(path):
-        return pq.read_table(path, columns=names)
-    options = pacsv.ConvertOptions(include_columns=names, column_types=types or {})
-    return pacsv.read_csv(path, convert_options=options)
+def _feature_names(names: list[str]) -> list[str]:
+    return [c for c in names if c.startswith("feature")] or [
+        c for c in names if c not in (ERA, TARGET, ID, "data_type", "__index_level_0__")
+    ]
 
 
-def _batches(path: str, names: list[str]):
-    """The feature columns in batches of rows, never the whole file."""
-    if _is_parquet(path):
-        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=names)
-        return
-    reader = pacsv.open_csv(
+def _csv_reader(path: str, names: list[str]):
+    import pyarrow.csv as pacsv
+
+    return pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=4 << 20),
-        convert_options=pacsv.ConvertOptions(include_columns=names),
+        read_options=pacsv.ReadOptions(block_size=CSV_BLOCK, use_threads=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=names, column_types={ERA: pa.string()} if ERA in names else {}
+        ),
     )
-    yield from reader
 
 
-def _prediction_column(path: str, what: str) -> np.ndarray:
-    names = _columns(path)
-    if PREDICTION not in names:
-        raise DiagnosticsError(f"The {what} have no {PREDICTION!r} column (columns: {names[:10]}).")
-    column = _read_columns(path, [PREDICTION]).column(PREDICTION)
-    return column.to_numpy().astype(np.float64)
+def _row_blocks(path: str, features: list[str], at_once: int):
+    """(era column, target, blocks) per block of rows; `blocks()` yields (first feature
+    index, float32 rows x some features): a Parquet row group column group by column group,
+    a CSV file block by block. Never more than one block of the features in memory."""
+    if _is_parquet(path):
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+        for group in range(parquet.metadata.num_row_groups):
+            head = parquet.read_row_group(group, columns=[ERA, TARGET], use_threads=False)
+
+            def blocks(group=group):
+                for first in range(0, len(features), at_once):
+                    names = features[first : first + at_once]
+                    table = parquet.read_row_group(group, columns=names, use_threads=False)
+                    yield first, _as_block(table.columns)
+                    del table
+
+            yield head.column(ERA), _floats(head.column(TARGET)), blocks
+        return
+    for batch in _csv_reader(path, [ERA, TARGET, *features]):
+        block = _as_block([batch.column(name) for name in features])
+        yield batch.column(ERA), _floats(batch.column(TARGET)), lambda block=block: [(0, block)]
+
+
+def _as_block(columns) -> np.ndarray:
+    rows = len(columns[0]) if columns else 0
+    block = np.empty((rows, len(columns)), dtype=np.float32)
+    for j, column in enumerate(columns):
+        block[:, j] = _numpy(column)
+    return block
+
+
+_NUMPY_TYPES = {"double": "float64", "float": "float32", "halffloat": "float16"}
+
+
+def _numpy(column) -> np.ndarray:
+    """A pyarrow array or chunked array as numpy, from its buffers: pyarrow's to_numpy goes
+    through its pandas layer, whose import alone costs about 50 MB. Strings (eras) become
+    an array of str; a missing value is refused."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = [_chunk_numpy(chunk) for chunk in chunks]
+    if not parts:
+        return np.zeros(0)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _chunk_numpy(array) -> np.ndarray:
+    if array.null_count:
+        raise DiagnosticsError("The data has missing values; fill them before diagnosing.")
+    name = str(array.type)
+    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        dtype = np.dtype(_NUMPY_TYPES.get(name, name))
+        return np.frombuffer(
+            array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
+        )
+    return np.array([str(v) for v in array.to_pylist()])
+
+
+def _floats(column) -> np.ndarray:
+    return _numpy(column).astype(np.float64)
+
+
+class _Column:
+    """One numeric column of a file, taken n rows at a time in file order (streamed). CSV
+    through the csv module: pyarrow's streaming CSV reader keeps tens of MB of read-ahead
+    per open file, more than the whole column of a million rows as float64."""
+
+    def __init__(self, path: str, name: str, what: str) -> None:
+        self.what = what
+        if _is_parquet(path):
+            if name not in _columns(path):
+                raise DiagnosticsError(f"The {what} have no {name!r} column.")
+            batches = pq.ParquetFile(path).iter_batches(batch_size=65536, columns=[name])
+            self.chunks = (_floats(batch.column(0)) for batch in batches)
+        else:
+            self.file = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - read to the end
+            reader = csv.reader(self.file)
+            header = next(reader, [])
+            if name not in header:
+                raise DiagnosticsError(f"The {what} have no {name!r} column.")
+            self.chunks = self._csv_chunks(reader, header.index(name))
+        self.pending: list[np.ndarray] = []
+        self.have = 0
+
+    def _csv_chunks(self, reader, column: int):
+        while True:
+            rows = list(itertools.islice(reader, 8192))
+            if not rows:
+                self.file.close()
+                return
+            try:
+                yield np.array([float(row[column]) for row in rows])
+            except (ValueError, IndexError) as exc:
+                raise DiagnosticsError(
+                    f"The {self.what} have a value that is not a number: {exc}"
+                ) from None
+
+    def take(self, n: int) -> np.ndarray:
+        while self.have < n:
+            values = next(self.chunks, None)
+            if values is None:
+                raise DiagnosticsError(f"The {self.what} have fewer rows than the validation data.")
+            self.pending.append(values)
+            self.have += len(values)
+        joined = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
+        self.pending = [joined[n:]] if len(joined) > n else []
+        self.have -= n
+        return joined[:n]
+
+    def finish(self) -> None:
+        if self.have or next(self.chunks, None) is not None:
+            raise DiagnosticsError(f"The {self.what} have more rows than the validation data.")
+
+
+class _PerEra:
+    """Sums per era, growing as new eras appear."""
+
+    def __init__(self, width: int = 0) -> None:
+        self.width = width
+        self.values = np.zeros((64, width)) if width else np.zeros(64)
+
+    def add(self, codes_count: int, index, values) -> None:
+        if codes_count > len(self.values):
+            size = max(codes_count, 2 * len(self.values))
+            grown = np.zeros((size, self.width)) if self.width else np.zeros(size)
+            grown[: len(self.values)] = self.values
+            self.values = grown
+        self.values[index] += values
+
+    def head(self, n: int) -> np.ndarray:
+        if n > len(self.values):
+            self.add(n, slice(0, 0), 0)
+        return self.values[:n]
 
 
 def _corr(n, sx, sy, sxx, syy, sxy):
@@ -123,119 +250,122 @@ def diagnose(
     for needed in (ERA, TARGET):
         if needed not in names:
             raise DiagnosticsError(f"The validation data has no {needed!r} column.")
-    features = [c for c in names if c.startswith("feature")] or [
-        c for c in names if c not in (ERA, TARGET, ID, "data_type", "__index_level_0__")
-    ]
+    features = _feature_names(names)
     if not features:
         raise DiagnosticsError("The validation data has no feature columns.")
-    head = _read_columns(features_path, [ERA, TARGET], {ERA: pa.string()})
-    era_column = head.column(ERA)
-    if not pa.types.is_string(era_column.type):
-        era_column = pc.cast(era_column, pa.string())
-    encoded = pc.dictionary_encode(era_column.combine_chunks())
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    labels = [str(v) for v in encoded.dictionary.to_pylist()]
-    target = head.column(TARGET).to_numpy().astype(np.float64)
-    del head, era_column, encoded
-    rows, eras, k = len(codes), len(labels), len(features)
-    prediction = _prediction_column(predictions_path, "predictions")
-    if len(prediction) != rows:
-        raise DiagnosticsError(
-            f"The predictions have {len(prediction)} rows; the validation data has {rows}."
-        )
-
-    def era_sums(x, y):
-        return (
-            np.bincount(codes, weights=x, minlength=eras),
-            np.bincount(codes, weights=y, minlength=eras),
-            np.bincount(codes, weights=x * x, minlength=eras),
-            np.bincount(codes, weights=y * y, minlength=eras),
-            np.bincount(codes, weights=x * y, minlength=eras),
-        )
-
-    n = np.bincount(codes, minlength=eras).astype(np.float64)
-    sp, st, spp, stt, spt = era_sums(prediction, target)
-    corr = _corr(n, sp, st, spp, stt, spt)
-    result: dict = {"rows": rows, "eras": eras, "features": k}
-    example_corr = None
-    if example_path:
-        example = _prediction_column(example_path, "example predictions")
-        if len(example) != rows:
-            raise DiagnosticsError(
-                f"The example predictions have {len(example)} rows; the validation data has {rows}."
-            )
-        _sp, se, _spp, see, spe = era_sums(prediction, example)
-        example_corr = _corr(n, sp, se, spp, see, spe)
-        del example
-    if neutral and eras * (k + 1) ** 2 > NEUTRAL_MAX_VALUES:
+    k = len(features)
+    predictions = _Column(predictions_path, PREDICTION, "predictions")
+    example = _Column(example_path, PREDICTION, "example predictions") if example_path else None
+    labels: dict[str, int] = {}
+    # Per era: rows and the sums of predictions p, target t, example e, their squares and
+    # products; per era and feature f: sum f, f^2, p*f (and t*f plus X'X when neutral).
+    scalars = {name: _PerEra() for name in ("n", "p", "t", "pp", "tt", "pt", "e", "ee", "pe")}
+    sf, sff, spf = _PerEra(k), _PerEra(k), _PerEra(k)
+    result: dict = {"features": k}
+    if neutral and (k + 1) ** 2 * 256 > NEUTRAL_MAX_VALUES:
         result["fnc_refused"] = (
-            f"Feature-neutral correlation needs {eras} x {k + 1}^2 numbers, more than "
-            f"{NEUTRAL_MAX_VALUES}; it is left out."
+            f"Feature-neutral correlation keeps {k + 1}^2 numbers per era, too many for "
+            f"{k} features; it is left out."
         )
         neutral = False
-
-    # The features, streamed: per era and feature, sum, sum of squares, sum with predictions.
-    sf = np.zeros((eras, k))
-    sff = np.zeros((eras, k))
-    spf = np.zeros((eras, k))
-    if neutral:
-        gram = np.zeros((eras, k + 1, k + 1))
-        stf = np.zeros((eras, k))
-    offset = 0
-    for batch in _batches(features_path, features):
-        size = batch.num_rows
-        block = np.empty((size, k), dtype=np.float32)
-        for j, column in enumerate(batch.columns):
-            block[:, j] = column.to_numpy(zero_copy_only=False)
-        del batch
-        c = codes[offset : offset + size]
-        p = prediction[offset : offset + size]
-        if size > 1 and not np.all(c[1:] >= c[:-1]):
-            order = np.argsort(c, kind="stable")
-            c, p, block = c[order], p[order], block[order]
-        else:
-            order = None
-        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if size else np.array([], int)
-        here = c[starts]
-        sf[here] += np.add.reduceat(block, starts, axis=0, dtype=np.float64)
-        spf[here] += np.add.reduceat(
-            block * p[:, None].astype(np.float32), starts, axis=0, dtype=np.float64
+    gram = _PerEra((k + 1) ** 2) if neutral else None
+    stf = _PerEra(k) if neutral else None
+    rows = 0
+    # Feature-neutral correlation needs every feature of a row at once.
+    at_once = k if neutral else COLUMNS_AT_ONCE
+    for era_column, target, blocks in _row_blocks(features_path, features, at_once):
+        size = len(target)
+        codes = _codes(era_column, labels)
+        eras = len(labels)
+        p = predictions.take(size)
+        e = example.take(size) if example is not None else None
+        rows += size
+        for name, values in (
+            ("n", np.ones(size)),
+            ("p", p),
+            ("t", target),
+            ("pp", p * p),
+            ("tt", target * target),
+            ("pt", p * target),
+        ):
+            scalars[name].add(eras, slice(0, eras), np.bincount(codes, values, minlength=eras))
+        if e is not None:
+            for name, values in (("e", e), ("ee", e * e), ("pe", p * e)):
+                scalars[name].add(eras, slice(0, eras), np.bincount(codes, values, minlength=eras))
+        order = (
+            None
+            if size < 2 or np.all(codes[1:] >= codes[:-1])
+            else np.argsort(codes, kind="stable")
         )
-        sff[here] += np.add.reduceat(block * block, starts, axis=0, dtype=np.float64)
-        if neutral:
-            t = target[offset : offset + size]
+        c = codes if order is None else codes[order]
+        p32 = (p if order is None else p[order]).astype(np.float32)[:, None]
+        t_sorted = target if order is None else target[order]
+        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if size else np.zeros(0, int)
+        here = c[starts]
+        for first, block in blocks():
             if order is not None:
-                t = t[order]
-            ends = np.r_[starts[1:], size]
-            for start, end, e in zip(starts, ends, here, strict=True):
-                x = np.hstack([np.ones((end - start, 1)), block[start:end].astype(np.float64)])
-                gram[e] += x.T @ x
-                stf[e] += t[start:end] @ x[:, 1:]
-        offset += size
-        del block
-    if offset != rows:
-        raise DiagnosticsError(f"The features stream ended after {offset} of {rows} rows.")
-    exposure = np.abs(_corr(n[:, None], sp[:, None], sf, spp[:, None], sff, spf))
+                block = block[order]
+            cols = slice(first, first + block.shape[1])
+            width = np.zeros((len(here), k))
+            for acc, values in ((sf, block), (spf, block * p32), (sff, block * block)):
+                width[:, cols] = np.add.reduceat(values, starts, axis=0, dtype=np.float64)
+                acc.add(eras, here, width)
+            if neutral:
+                _neutral_block(gram, stf, block, cols, t_sorted, c, starts, here, eras, k)
+            del block
+    predictions.finish()
+    if example is not None:
+        example.finish()
+    if not rows:
+        raise DiagnosticsError("The validation data has no rows.")
+    eras = len(labels)
+    s = {name: acc.head(eras) for name, acc in scalars.items()}
+    n = s["n"]
+    corr = _corr(n, s["p"], s["t"], s["pp"], s["tt"], s["pt"])
+    example_corr = _corr(n, s["p"], s["e"], s["pp"], s["ee"], s["pe"]) if example else None
+    exposure = np.abs(
+        _corr(
+            n[:, None],
+            s["p"][:, None],
+            sf.head(eras),
+            s["pp"][:, None],
+            sff.head(eras),
+            spf.head(eras),
+        )
+    )
     # NaN (a constant feature in an era) counts as no exposure; an era with none is NaN.
     per_era_exposure = np.nan_to_num(exposure, nan=-1.0).max(axis=1)
     per_era_exposure = np.where(per_era_exposure < 0, np.nan, per_era_exposure)
-    fnc = _fnc(gram, stf, n, sp, st, spp, stt, spt, spf) if neutral else None
+    fnc = None
+    if neutral:
+        fnc = _fnc(
+            gram.head(eras).reshape(eras, k + 1, k + 1),
+            stf.head(eras),
+            n,
+            s["p"],
+            s["t"],
+            s["pp"],
+            s["tt"],
+            s["pt"],
+            spf.head(eras),
+        )
+    result.update(rows=rows, eras=eras)
 
     def clean(v):
         return None if v is None or not math.isfinite(v) else float(v)
 
     per_era = []
-    for e, label in enumerate(labels):
+    for label, index in labels.items():
         item = {
             "era": label,
-            "rows": int(n[e]),
-            "corr": clean(corr[e]),
-            "feature_exposure": clean(per_era_exposure[e]),
+            "rows": int(n[index]),
+            "corr": clean(corr[index]),
+            "feature_exposure": clean(per_era_exposure[index]),
         }
         if example_corr is not None:
-            item["example_corr"] = clean(example_corr[e])
+            item["example_corr"] = clean(example_corr[index])
         if fnc is not None:
-            item["fnc"] = clean(fnc[e])
+            item["fnc"] = clean(fnc[index])
         per_era.append(item)
     stats = summary([row["corr"] for row in per_era])
     exposures = [row["feature_exposure"] for row in per_era if row["feature_exposure"] is not None]
@@ -253,6 +383,31 @@ def diagnose(
         result["fnc_mean"] = summary([r["fnc"] for r in per_era])["mean"]
     result["per_era"] = per_era
     return result
+
+
+def _codes(era_column, labels: dict[str, int]) -> np.ndarray:
+    """Each row's era as a number, in the order eras first appear in the file. (numpy, not
+    pyarrow.compute: importing that costs more memory than a block of rows.)"""
+    values = _numpy(era_column)
+    if values.dtype == object:
+        values = values.astype(str)
+    unique, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    local = np.zeros(len(unique), dtype=np.int64)
+    for position in np.argsort(first, kind="stable"):
+        local[position] = labels.setdefault(str(unique[position]), len(labels))
+    return local[inverse.ravel()]
+
+
+def _neutral_block(gram, stf, block, cols, t, c, starts, here, eras, k):
+    # X'X needs every feature of a row at once: only CSV blocks and Parquet groups read
+    # whole-width (COLUMNS_AT_ONCE >= features) get here with all columns.
+    if block.shape[1] != k:
+        raise DiagnosticsError("feature-neutral correlation needs all features per block")
+    ends = np.r_[starts[1:], len(c)]
+    for start, end, era in zip(starts, ends, here, strict=True):
+        x = np.hstack([np.ones((end - start, 1)), block[start:end].astype(np.float64)])
+        gram.add(eras, era, (x.T @ x).ravel())
+        stf.add(eras, era, t[start:end] @ x[:, 1:])
 
 
 def _fnc(gram, stf, n, sp, st, spp, stt, spt, spf):
