@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 ERA, TARGET, ID, PREDICTION = "era", "target", "id", "prediction"
 CSV_BLOCK = 1 << 20  # bytes of CSV per block of rows
-COLUMNS_AT_ONCE = 16  # Parquet features read together, per row group
+COLUMNS_AT_ONCE = 8  # Parquet features read together, per row group (memory vs calls)
 NEUTRAL_MAX_VALUES = 16_000_000  # 256 eras x (features + 1)^2 float64: 128 MB
 
 
@@ -435,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--example")
     parser.add_argument("--neutral", action="store_true")
     args = parser.parse_args(argv)
+    # malloc's pool gives freed blocks back; mimalloc's keeps them: a child whose peak is
+    # measured wants the former.
+    pa.set_memory_pool(pa.system_memory_pool())
     try:
         result = diagnose(
             args.features, args.predictions, example_path=args.example, neutral=args.neutral
