@@ -34,6 +34,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def validate_model(*, model_id: int) -> None:
     """Run a new model on the validation data, then diagnose its predictions."""
+    if TournamentModel.objects.filter(pk=model_id, status=ModelStatus.VALIDATING).exists():
+        diagnose_model(model_id=model_id)  # delivered again after its predictions were kept
+        return
     if not _db_retry("claiming a model", lambda: model_runs.model_run_claim(model_id)):
         return  # another worker has it, or it ran already
     model = TournamentModel.objects.select_related("phase__challenge").get(pk=model_id)

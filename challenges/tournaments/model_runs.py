@@ -90,7 +90,11 @@ def model_status_move(model_id: int, *, to: str, frm: tuple[str, ...], **fields)
 
 
 def model_run_claim(model_id: int) -> bool:
-    return model_status_move(model_id, to=ModelStatus.RUNNING, frm=(ModelStatus.PENDING,))
+    """From pending, or running again: the task is acknowledged late, so a worker killed
+    mid-run has it delivered again and the run starts over."""
+    return model_status_move(
+        model_id, to=ModelStatus.RUNNING, frm=(ModelStatus.PENDING, ModelStatus.RUNNING)
+    )
 
 
 def model_run_failed(

@@ -105,3 +105,18 @@ def test_predictions_of_the_wrong_length_are_refused_by_the_child(small, tmp_pat
     )
     assert proc.returncode == 2
     assert "fewer rows" in json.loads(proc.stdout)["error"]
+
+
+def test_rows_out_of_era_order_give_the_same_per_era_figures(small, tmp_path):
+    frame, predictions, _e, paths = small
+    order = np.random.default_rng(3).permutation(len(frame))
+    frame.iloc[order].to_parquet(tmp_path / "shuffled.parquet", index=False, row_group_size=9)
+    predictions.iloc[order].to_csv(tmp_path / "shuffled.csv", index=False)
+    shuffled = diagnostics.diagnose(
+        str(tmp_path / "shuffled.parquet"), str(tmp_path / "shuffled.csv")
+    )
+    ordered = diagnostics.diagnose(str(paths["features.parquet"]), str(paths["p.csv"]))
+    by_era = {row["era"]: row for row in shuffled["per_era"]}
+    for row in ordered["per_era"]:
+        assert by_era[row["era"]]["corr"] == pytest.approx(row["corr"])
+        assert by_era[row["era"]]["feature_exposure"] == pytest.approx(row["feature_exposure"])
