@@ -407,6 +407,15 @@ EVALUATION_PIP_ARGS = shlex.split(env("EVALUATION_PIP_ARGS", ""))
 # the evaluate() uid, which may read staged annotation files. workers.code_runner reads it
 # from the environment too, so `python -m workers.predict` needs no settings.
 EVALUATION_PREDICT_UID = envint("EVALUATION_PREDICT_UID", 65533)
+# Model uploads (DESIGN section 16): the Python versions a pickled model may run under,
+# "3.11=/usr/bin/python3.11,3.12=/opt/python3.12/bin/python3". Each version other than the
+# worker's own gets the worker's model packages (PREDICT_RUNTIME_PACKAGES, at the worker's
+# versions) in an environment of its own under EVALUATION_CACHE_DIR. Empty: the worker's
+# own interpreter only.
+PREDICT_PYTHONS = env("PREDICT_PYTHONS", "")
+PREDICT_RUNTIME_PACKAGES = env(
+    "PREDICT_RUNTIME_PACKAGES", "numpy pandas pyarrow cloudpickle scikit-learn scipy"
+).split()
 # Without a network namespace the worker refuses code submissions unless this says yes.
 EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION = envbool(
     "EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION", False

@@ -7,6 +7,7 @@ from frontend.views import (
     choices,
     host,
     leaderboard,
+    model_diagnostics,
     participant,
     preferences,
     public,
@@ -146,5 +147,10 @@ urlpatterns = [
         "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/models/<id:model_id>/current/",
         tournaments.mark_current,
         name="tournament-model-current",
+    ),
+    path(
+        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/models/<int:model_id>/diagnostics/",
+        model_diagnostics.model_diagnostics,
+        name="tournament-model-diagnostics",
     ),
 ]

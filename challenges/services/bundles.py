@@ -321,15 +321,20 @@ _PHASE_FIELDS = (
 )
 
 
-def _sync_tournament(phase: ChallengePhase, ps: PhaseSpec) -> None:
-    """The phase's tournament settings; a phase that stops being a tournament keeps its
-    rounds (and their submissions) but its settings row goes."""
+def _sync_tournament(phase: ChallengePhase, ps: PhaseSpec, store) -> None:
+    """The phase's tournament settings and validation files; a phase that stops being a
+    tournament keeps its rounds (and their submissions) but its settings row goes."""
     from challenges.models import Tournament
 
     if ps.tournament is None:
         Tournament.objects.filter(phase=phase).delete()
         return
-    Tournament.objects.update_or_create(phase=phase, defaults=dict(ps.tournament))
+    settings = dict(ps.tournament)
+    for key in ("validation_features", "example_predictions"):
+        rel = settings.pop(key, None)
+        path, sha = (store(rel, "validation")[:2]) if rel else ("", "")
+        settings[key], settings[f"{key}_sha256"] = path, sha
+    Tournament.objects.update_or_create(phase=phase, defaults=settings)
 
 
 def _sync_phase(
@@ -379,7 +384,7 @@ def _sync_phase(
         )
     phase.public_data = public
     phase.save()
-    _sync_tournament(phase, ps)
+    _sync_tournament(phase, ps, store)
     return phase
 
 
