@@ -149,7 +149,7 @@ urlpatterns = [
         name="tournament-model-current",
     ),
     path(
-        "challenges/<int:challenge_id>/phases/<codename:codename>/tournament/models/<int:model_id>/diagnostics/",
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/models/<id:model_id>/diagnostics/",
         model_diagnostics.model_diagnostics,
         name="tournament-model-diagnostics",
     ),

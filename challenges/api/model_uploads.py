@@ -102,12 +102,12 @@ class ModelDiagnostics(APIView):
 urlpatterns = [
     path("tournament-runtimes/", Runtimes.as_view(), name="api-tournament-runtimes"),
     path(
-        "tournament-models/<int:model_id>/diagnostics/",
+        "tournament-models/<id:model_id>/diagnostics/",
         ModelDiagnostics.as_view(),
         name="api-tournament-model-diagnostics",
     ),
     path(
-        "tournament-models/<int:model_id>/diagnostics.csv",
+        "tournament-models/<id:model_id>/diagnostics.csv",
         ModelDiagnostics.as_view(),
         {"as_csv": True},
         name="api-tournament-model-diagnostics-csv",
