@@ -45,6 +45,9 @@ def parse_result(
         raise ResultError(
             f"'result' must be a list of {{split: {{label: number}}}}, not {type(entries).__name__}."
         )
+    # CodaLab/Codabench bundles (challenges.bundle.codalab_runtime): a column whose key the
+    # scoring program did not write is an empty cell, as there, not a failure.
+    missing_labels_ok = output.get("missing_labels_ok") is True
     scores: dict[str, dict[str, float]] = {}
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -61,7 +64,9 @@ def parse_result(
                 raise ResultError(f"result[{index}] reports split {split!r} a second time.")
             if not isinstance(values, dict):
                 raise ResultError(f"result[{index}][{split!r}] must be a dict of label -> number.")
-            scores[split] = _check_labels(split, values, splits[split])
+            scores[split] = _check_labels(
+                split, values, splits[split], missing_ok=missing_labels_ok
+            )
     missing = [s for s in splits if s not in scores]
     if not scores:
         raise ResultError(f"'result' reports no split; expected: {', '.join(splits)}.")
@@ -75,10 +80,12 @@ def parse_result(
     )
 
 
-def _check_labels(split: str, values: dict[str, Any], labels: list[str]) -> dict[str, float]:
+def _check_labels(
+    split: str, values: dict[str, Any], labels: list[str], *, missing_ok: bool = False
+) -> dict[str, float]:
     clean: dict[str, float] = {}
     for label in labels:
-        if label not in values:
+        if label not in values and not missing_ok:
             raise ResultError(
                 f"Split {split!r} lacks label {label!r} (labels: {', '.join(labels)})."
             )
