@@ -17,6 +17,7 @@ evaluation environment's own Python 3); what cannot run is refused here, at uplo
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -48,6 +49,7 @@ from challenges.bundle.yaml_reader import ParsedYaml
 CONFIG_NAMES = ("competition.yaml", "competition.yml")
 DEFAULT_IMAGE = "codalab/codalab-legacy:py37"
 DEFAULT_TIME_LIMIT_S = 600
+NO_END = dt.datetime(2099, 12, 31, tzinfo=dt.UTC)
 RUNTIME = Path(__file__).with_name("codalab_runtime.py")
 # Images whose programs are plain Python 3: the evaluation environment stands in unmapped.
 _PYTHON3_IMAGES = re.compile(
@@ -363,6 +365,7 @@ class _Translator:
                 code = f"{code}-{n}"
             used_codes.add(code)
             limit = to_int(phase.get("execution_time_limit")) or DEFAULT_TIME_LIMIT_S
+            reported = len(self.problems)
             ps = PhaseSpec(
                 id=n,
                 name=name,
@@ -393,7 +396,8 @@ class _Translator:
                 phase_tasks = [self._task(phase, key, code="results", name=_("Results"))]
             phase_tasks = [t for t in phase_tasks if t is not None]
             if not phase_tasks:
-                self.error(key, _("The phase has no task to score submissions with."))
+                if len(self.problems) == reported:  # else the reason is said already
+                    self.error(key, _("The phase has no task to score submissions with."))
                 continue
             for task in phase_tasks:
                 split = task["split"]
@@ -433,6 +437,14 @@ class _Translator:
                     earlier.end_date = later.start_date
             spec.start_date = spec.phases[0].start_date
             spec.end_date = spec.end_date or (ends[-1] if ends else None)
+            if spec.end_date is None:
+                # CodaLab's last phase may run for ever; ours needs an end: far away, said.
+                spec.end_date = NO_END
+                self.warning(
+                    "phases",
+                    _("The last phase has no end; the competition is set to end %(end)s.")
+                    % {"end": NO_END.date().isoformat()},
+                )
         return manifest
 
     def _tasks(self) -> dict[int, dict]:

@@ -254,3 +254,20 @@ def code_zip() -> bytes:
 
 def manifest_of(spec) -> dict:
     return json.loads(spec.evaluation_script.files["codalab.json"])
+
+
+def python27_path() -> str:
+    """The machine's Python 2.7 (pyenv's), which operators map codalab-legacy:py27 to."""
+    import glob
+    import os
+    import shutil
+    import subprocess
+
+    root = os.environ.get("PYENV_ROOT") or ""
+    if not root and shutil.which("pyenv"):
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+    found = sorted(
+        glob.glob(os.path.join(root or "/root/.pyenv", "versions", "2.7*", "bin", "python"))
+    )
+    assert found, "no Python 2.7 under pyenv root: install one (pyenv install 2.7.18)"
+    return found[-1]
