@@ -375,6 +375,8 @@ class _Translator:
                 end_date=to_datetime(phase.get("end")) if self.v2 else None,
                 leaderboard_public=True,
                 is_public=True,
+                # CodaLab and Codabench put a scored submission on the leaderboard.
+                is_submission_public=True,
                 max_submissions=to_int(phase.get("max_submissions")) or 100000,
                 max_submissions_per_day=to_int(phase.get("max_submissions_per_day")) or 100000,
                 resources={"time_limit_s": limit},
