@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from challenges.bundle.archive import Folder
+from challenges.bundle.codalab_columns import ColumnReader
 from challenges.bundle.codalab_files import (
     FilesProblem,
     Program,
@@ -37,7 +38,6 @@ from challenges.bundle.spec import (
     ChallengeSpec,
     DatasetSplitSpec,
     EvaluationScriptSpec,
-    LeaderboardSpec,
     Limits,
     PhaseSpec,
     PhaseSplitSpec,
@@ -82,7 +82,7 @@ def _slug(text: str, fallback: str) -> str:
     return slug or fallback
 
 
-class _Translator:
+class _Translator(ColumnReader):
     def __init__(self, parsed, config_file, folder, limits, problems, images, default_image):
         self.parsed, self.config_file, self.folder = parsed, config_file, folder
         self.limits, self.problems = limits, problems
@@ -236,104 +236,6 @@ class _Translator:
             spec.terms_and_conditions = self._read_page("html.terms", html_pages.get("terms"))
             spec.submission_guidelines = self._read_page("html.data", html_pages.get("data"))
             spec.end_date = to_datetime(d.get("end_date"))
-
-    # -- leaderboards -----------------------------------------------------------------
-
-    def _leaderboards(self) -> tuple[list[LeaderboardSpec], list[dict]]:
-        """Our leaderboards, and the first one's columns for the runtime (key, label, index,
-        computation, computation_indexes)."""
-        columns: list[dict] = []
-        if self.v2:
-            boards = self.data.get("leaderboards") or []
-            if not isinstance(boards, list) or not boards:
-                self.error("leaderboards", _("The competition has no leaderboard."))
-                return [], []
-            if len(boards) > 1:
-                self.warning("leaderboards", _("Only the first leaderboard is shown here."))
-            board = boards[0] if isinstance(boards[0], dict) else {}
-            for i, col in enumerate(board.get("columns") or []):
-                if not isinstance(col, dict) or not col.get("key"):
-                    self.error(f"leaderboards[0].columns[{i}]", _("A column needs a key."))
-                    continue
-                columns.append(
-                    {
-                        "key": str(col["key"]),
-                        "label": str(col.get("title") or col["key"]),
-                        "index": to_int(col.get("index")) if col.get("index") is not None else i,
-                        "ascending": str(col.get("sorting", "desc")).lower() == "asc",
-                        "precision": to_int(col.get("precision")),
-                        "computation": col.get("computation") or None,
-                        "computation_indexes": [
-                            to_int(x) for x in col.get("computation_indexes") or []
-                        ],
-                    }
-                )
-        else:
-            board_map = (self.data.get("leaderboard") or {}).get("leaderboards") or {}
-            cols = (self.data.get("leaderboard") or {}).get("columns") or {}
-            rank_of = {
-                str((b or {}).get("label", k)): to_int((b or {}).get("rank")) or 0
-                for k, b in board_map.items()
-            }
-            if len(board_map) > 1:
-                self.warning(
-                    "leaderboard.leaderboards",
-                    _("The leaderboards are shown as one, their columns side by side."),
-                )
-            items = []
-            for key, col in cols.items() if isinstance(cols, dict) else []:
-                col = col if isinstance(col, dict) else {}
-                board = col.get("leaderboard") if isinstance(col.get("leaderboard"), dict) else {}
-                items.append(
-                    (
-                        rank_of.get(str(board.get("label")), 0),
-                        to_int(col.get("rank")) or 0,
-                        key,
-                        col,
-                    )
-                )
-            for i, (_board, _rank, key, col) in enumerate(sorted(items, key=lambda t: t[:2])):
-                fmt = str(col.get("numeric_format") or "")
-                columns.append(
-                    {
-                        "key": str(key),
-                        "label": str(col.get("label") or key),
-                        "index": i,
-                        "ascending": str(col.get("sort", "desc")).lower() == "asc",
-                        "precision": to_int(fmt) if fmt.isdigit() else None,
-                        "computation": col.get("computation") or None,
-                        "computation_indexes": [],
-                    }
-                )
-        if not columns:
-            self.error(
-                "leaderboards" if self.v2 else "leaderboard", _("The leaderboard has no column.")
-            )
-            return [], []
-        for column in columns:
-            if column["computation"] and column["computation"] not in ("avg", "sum", "min", "max"):
-                self.error(
-                    "leaderboards",
-                    _("Column %(key)s: computation %(how)r is not one of avg, sum, min, max.")
-                    % {"key": column["key"], "how": column["computation"]},
-                )
-        labels = list(dict.fromkeys(c["label"] for c in columns))
-        first = min(columns, key=lambda c: c["index"] if c["index"] is not None else 0)
-        board = LeaderboardSpec(
-            id=1,
-            labels=labels,
-            default_order_by=first["label"],
-            metadata={c["label"]: {"sort_ascending": True} for c in columns if c["ascending"]},
-        )
-        board.schema = {
-            "labels": labels,
-            "default_order_by": first["label"],
-            "metadata": board.metadata,
-        }
-        self.first_column = first
-        return [board], columns
-
-    # -- phases -----------------------------------------------------------------------
 
     def _phases(self, spec, leaderboards, columns) -> dict[str, Any]:
         raw = self.data.get("phases")

@@ -138,6 +138,23 @@ def test_a_program_without_metadata_is_refused_listing_its_files():
     assert "no metadata file" in errors[0].message and "score.py" in errors[0].message
 
 
+def test_a_programs_requirements_go_to_the_scripts_environment():
+    import zipfile
+
+    from tests.challenges.codalab_factory import V1_SCORE, zip_bytes
+
+    buf = io.BytesIO(v1_bundle(drop=("scoring_program.zip",)))
+    with zipfile.ZipFile(buf, "a") as zf:
+        program = {
+            "metadata": "command: python $program/score.py $input $output\n",
+            "score.py": V1_SCORE,
+            "requirements.txt": "numpy==2.1.3\n",
+        }
+        zf.writestr("scoring_program.zip", zip_bytes(program))
+    with load(buf.getvalue()) as bundle:
+        assert bundle.spec.evaluation_script.requirements == "numpy==2.1.3"
+
+
 def test_scores_txt_lines_parse_with_or_without_the_space():
     assert parse_scores_text("accuracy: 0.5\nerrors:3\nnot a score\nDuration: x\n") == {
         "accuracy": 0.5,
