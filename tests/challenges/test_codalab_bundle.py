@@ -213,3 +213,35 @@ def python27() -> str:
     from tests.challenges.codalab_factory import python27_path
 
     return python27_path()
+
+
+def test_validate_challenge_names_a_python_2_programs_file_and_line(tmp_path):
+    from django.core.management import call_command
+
+    bundle = tmp_path / "py2.zip"
+    bundle.write_bytes(v1_bundle(score_source=V1_SCORE_PY2))
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("validate_challenge", str(bundle), stdout=out)
+    assert exit_info.value.code == 1
+    assert "scoring_program.zip/score.py:3" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_load_challenge_loads_a_codalab_bundle(tmp_path, users, host_teams):
+    from django.core.management import call_command
+
+    from challenges.models import Challenge
+
+    bundle = tmp_path / "v1.zip"
+    bundle.write_bytes(v1_bundle(top_folder="competition"))
+    call_command(
+        "load_challenge",
+        str(bundle),
+        "--host-team",
+        host_teams["alice"].name,
+        "--user",
+        "alice",
+        stdout=io.StringIO(),
+    )
+    assert Challenge.objects.get().title == "Toy CodaLab competition"
