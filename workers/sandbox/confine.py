@@ -180,15 +180,19 @@ def confine_filesystem(
     finally:
         for fd in fds.values():
             os.close(fd)
+    made: dict[str, list[str]] = {"covered": sorted(covers), "bound": bound}
     if app:
         try:
-            _app_folder(tmp_mb)
+            _app_folder(tmp_mb, [p for p in needed if _under(p, "/app") and p != "/app"])
+            made["app"] = ["/app"]
         except OSError as exc:
-            raise ConfineError(exc.errno, f"cannot set up /app: {exc}") from None
-    return {"covered": sorted(covers), "bound": bound, **({"app": ["/app"]} if app else {})}
+            # Not fatal: the programs still get their folders through the command's
+            # words (codalab_runtime.substitute); only hard-coded /app paths miss.
+            made["app_error"] = [f"cannot set up /app: {exc}"]
+    return made
 
 
-def _app_folder(tmp_mb: int | None) -> None:
+def _app_folder(tmp_mb: int | None, needed: list[str]) -> None:
     """An empty, writable /app of the child's own (Codabench programs use the fixed
     /app/program, /app/input, /app/output; challenges.bundle.codalab_runtime links them).
 
@@ -201,7 +205,13 @@ def _app_folder(tmp_mb: int | None) -> None:
     if os.path.isdir("/app"):
         # Opened before the cover, as above: what was bound under /app (the interpreter,
         # when the platform lives there) is bound back, read-only.
-        fds = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in _mounts_under("/app")}
+        # So is what the child needs from there without a mount of its own (the platform's
+        # checkout is /app in the worker image: a script cache or environment under it).
+        fds = {
+            p: os.open(p, os.O_PATH | os.O_CLOEXEC)
+            for p in {*_mounts_under("/app"), *needed}
+            if os.path.exists(p)
+        }
         try:
             directories = {p for p in fds if os.path.isdir(p)}
             _mount("tmpfs", "/app", "tmpfs", MS_NOSUID | MS_NODEV, size)
