@@ -87,11 +87,25 @@ def substitute(command: str, paths: dict[str, str]) -> list[str]:
     return out
 
 
+def own_app() -> bool:
+    """Whether /app is the child's own: the writable tmpfs the sandbox mounts there (never
+    a folder of the machine's, such as the platform's checkout, when run unconfined)."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split(" - ") for line in f]
+    except OSError:
+        return False
+    ours = any(
+        len(m) == 2 and m[0].split()[4] == "/app" and m[1].startswith("tmpfs ") for m in mounts
+    )
+    return ours and os.access("/app", os.W_OK)
+
+
 def link_app(paths: dict[str, str]) -> None:
     """Point /app/program, /app/input, ... at this run's folders, where the sandbox gave
     the child an /app of its own (workers.sandbox.confine); else the command's words are
     all a program gets."""
-    if not os.path.isdir("/app") or not os.access("/app", os.W_OK):
+    if not own_app():
         return
     for name, target in paths.items():
         if not name.startswith("/app/"):
@@ -107,11 +121,7 @@ def link_app(paths: dict[str, str]) -> None:
 def run_program(
     program: dict, paths: dict[str, str], cwd: str, python: str, what: str, timeout: float | None
 ) -> None:
-    for name in (
-        [n for n in os.listdir("/app") if os.path.islink("/app/" + n)]
-        if os.path.isdir("/app")
-        else []
-    ):
+    for name in [n for n in os.listdir("/app") if os.path.islink("/app/" + n)] if own_app() else []:
         if "/app/" + name not in paths:
             os.unlink("/app/" + name)  # the previous run's, not this one's
     link_app(paths)
