@@ -273,6 +273,16 @@ BUNDLE_MAX_ENTRIES = envint("BUNDLE_MAX_ENTRIES", 10_000)
 BUNDLE_MAX_UNCOMPRESSED_BYTES = envint("BUNDLE_MAX_UNCOMPRESSED_BYTES", 4 * 1024**3)
 BUNDLE_MAX_COMPRESSION_RATIO = envint("BUNDLE_MAX_COMPRESSION_RATIO", 200)
 
+# CodaLab/Codabench bundles (docs/codalab.md): which local interpreter stands in for a
+# bundle's docker_image, "image=interpreter" pairs separated by commas; an interpreter
+# is a name on PATH or an absolute path (e.g. a pyenv 2.7 for codalab-legacy:py27).
+# Unmapped Python images run in the evaluation environment's own Python 3.
+CODALAB_IMAGE_MAP = dict(
+    item.split("=", 1) for item in envlist("CODALAB_IMAGE_MAP", "") if "=" in item
+)
+# What a v1 bundle without docker_image ran in on CodaLab.
+CODALAB_DEFAULT_IMAGE = env("CODALAB_DEFAULT_IMAGE", "codalab/codalab-legacy:py37")
+
 # Celery. Embedded default: an on-disk broker under VAR_DIR, so `make demo` needs no Redis.
 # (With a host named, kombu does not warn "No hostname was supplied" at every connection;
 # the on-disk transport ignores it.)

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -84,10 +84,16 @@ def bundle_limits() -> Limits:
     )
 
 
+def bundle_images() -> dict[str, Any]:
+    """The operator's stand-ins for CodaLab/Codabench docker images (docs/codalab.md)."""
+    images = {k.strip(): v.strip() for k, v in settings.CODALAB_IMAGE_MAP.items()}
+    return {"images": images, "default_image": settings.CODALAB_DEFAULT_IMAGE}
+
+
 def bundle_validate(*, source: str | Path | IO[bytes]) -> list[Problem]:
     """Every problem of a bundle (errors and warnings); an empty list means clean."""
     try:
-        with load_bundle(source, limits=bundle_limits()) as bundle:
+        with load_bundle(source, limits=bundle_limits(), **bundle_images()) as bundle:
             return list(bundle.warnings)
     except BundleError as exc:
         return list(exc.problems)
@@ -115,7 +121,7 @@ def challenge_load_bundle(
     require_challenge_of_host_team(challenge, host_team)
 
     written: list[str] = []
-    with load_bundle(source, limits=bundle_limits()) as bundle:
+    with load_bundle(source, limits=bundle_limits(), **bundle_images()) as bundle:
         if challenge is None and not new_challenge:
             _refuse_same_title(host_team, bundle.spec.title)
         try:
