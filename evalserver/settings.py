@@ -276,6 +276,16 @@ BUNDLE_MAX_ENTRIES = envint("BUNDLE_MAX_ENTRIES", 10_000)
 BUNDLE_MAX_UNCOMPRESSED_BYTES = envint("BUNDLE_MAX_UNCOMPRESSED_BYTES", 4 * 1024**3)
 BUNDLE_MAX_COMPRESSION_RATIO = envint("BUNDLE_MAX_COMPRESSION_RATIO", 200)
 
+# CodaLab/Codabench bundles (docs/codalab.md): which local interpreter stands in for a
+# bundle's docker_image, "image=interpreter" pairs separated by commas; an interpreter
+# is a name on PATH or an absolute path (e.g. a pyenv 2.7 for codalab-legacy:py27).
+# Unmapped Python images run in the evaluation environment's own Python 3.
+CODALAB_IMAGE_MAP = dict(
+    item.split("=", 1) for item in envlist("CODALAB_IMAGE_MAP", "") if "=" in item
+)
+# What a v1 bundle without docker_image ran in on CodaLab.
+CODALAB_DEFAULT_IMAGE = env("CODALAB_DEFAULT_IMAGE", "codalab/codalab-legacy:py37")
+
 # Celery. Embedded default: an on-disk broker under VAR_DIR, so `make demo` needs no Redis.
 # (With a host named, kombu does not warn "No hostname was supplied" at every connection;
 # the on-disk transport ignores it.)
@@ -416,6 +426,15 @@ EVALUATION_PIP_ARGS = shlex.split(env("EVALUATION_PIP_ARGS", ""))
 # the evaluate() uid, which may read staged annotation files. workers.code_runner reads it
 # from the environment too, so `python -m workers.predict` needs no settings.
 EVALUATION_PREDICT_UID = envint("EVALUATION_PREDICT_UID", 65533)
+# Model uploads (DESIGN section 16): the Python versions a pickled model may run under,
+# "3.11=/usr/bin/python3.11,3.12=/opt/python3.12/bin/python3". Each version other than the
+# worker's own gets the worker's model packages (PREDICT_RUNTIME_PACKAGES, at the worker's
+# versions) in an environment of its own under EVALUATION_CACHE_DIR. Empty: the worker's
+# own interpreter only.
+PREDICT_PYTHONS = env("PREDICT_PYTHONS", "")
+PREDICT_RUNTIME_PACKAGES = env(
+    "PREDICT_RUNTIME_PACKAGES", "numpy pandas pyarrow cloudpickle scikit-learn scipy"
+).split()
 # Without a network namespace the worker refuses code submissions unless this says yes.
 EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION = envbool(
     "EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION", False

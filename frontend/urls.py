@@ -9,6 +9,7 @@ from frontend.views import (
     discussion,
     host,
     leaderboard,
+    model_diagnostics,
     notifications,
     participant,
     preferences,
@@ -182,5 +183,10 @@ urlpatterns = [
         "host/challenges/<id:challenge_id>/phases/<codename:codename>/analytics/",
         analytics.analytics,
         name="host-analytics",
+    ),
+    path(
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/models/<id:model_id>/diagnostics/",
+        model_diagnostics.model_diagnostics,
+        name="tournament-model-diagnostics",
     ),
 ]

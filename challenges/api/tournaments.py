@@ -89,12 +89,26 @@ class TournamentFileIn(serializers.Serializer):
 class TournamentModelIn(serializers.Serializer):
     file = serializers.FileField()
     current = serializers.BooleanField(required=False, default=False)
+    # The Python version the model was pickled with; default: the newest offered.
+    python_version = serializers.CharField(required=False, allow_blank=True, max_length=20)
 
 
 class TournamentModelOut(serializers.ModelSerializer):
     class Meta:
         model = TournamentModel
-        fields = ["id", "file_name", "sha256", "size", "uploaded_at", "is_current"]
+        fields = [
+            "id",
+            "file_name",
+            "sha256",
+            "size",
+            "uploaded_at",
+            "is_current",
+            "python_version",
+            "status",
+            "failure_cause",
+            "failure_message",
+            "status_changed_at",
+        ]
 
 
 class RoundSubmissionOut(serializers.ModelSerializer):
@@ -273,8 +287,9 @@ class TeamModels(APIView):
 
     @extend_schema(request=TournamentModelIn, responses={201: TournamentModelOut})
     def post(self, request, challenge_id: int, codename: str):
-        """Upload a pickled model; it runs on every round from the next one on (`current`
-        marks it as the one to run even when newer uploads follow)."""
+        """Upload a pickled model (`python_version`: the Python it was pickled with); it runs
+        at once on the open round and the validation data, and on every round from the next
+        one on (`current` marks it as the one to run even when newer uploads follow)."""
         phase, _t = access_tournament(request.user, challenge_id, codename)
         params = TournamentModelIn(data=request.data)
         params.is_valid(raise_exception=True)
@@ -284,6 +299,7 @@ class TeamModels(APIView):
             participation=participation_for_user(request.user, phase.challenge),
             upload=params.validated_data["file"],
             make_current=params.validated_data["current"],
+            python_version=params.validated_data.get("python_version"),
         )
         return Response(TournamentModelOut(model).data, status=status.HTTP_201_CREATED)
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("challenges.api.webhooks")),
     path("", include("challenges.api.leaderboards")),
     path("", include("challenges.api.tournaments")),
+    path("", include("challenges.api.model_uploads")),
     path("", include("challenges.api.discussion")),
     path("", include("challenges.api.notifications")),
     path("", include("challenges.api.analytics")),

@@ -19,6 +19,7 @@ from typing import IO
 
 from challenges.bundle import yaml_reader
 from challenges.bundle.archive import Folder, MemberError, SafeZip, open_archive
+from challenges.bundle.codalab import CONFIG_NAMES, build_codalab_spec, is_codalab
 from challenges.bundle.config import build_spec
 from challenges.bundle.names import is_junk, normalise_relative, show, sorted_names
 from challenges.bundle.spec import BundleError, ChallengeSpec, Limits, Problem
@@ -101,12 +102,19 @@ class Bundle:
         self.close()
 
 
-def load_bundle(source: str | Path | IO[bytes], *, limits: Limits | None = None) -> Bundle:
+def load_bundle(
+    source: str | Path | IO[bytes],
+    *,
+    limits: Limits | None = None,
+    images: dict[str, str] | None = None,
+    default_image: str | None = None,
+) -> Bundle:
     """Validate a challenge zip. Raises BundleError listing every problem at once.
 
     `source` is a path or a seekable binary file (left open; the zip is read from it
     until the Bundle is closed). Hostile archives are refused from their headers,
-    before any member is read.
+    before any member is read. `images` and `default_image`: for CodaLab/Codabench
+    bundles, which interpreter stands in for a docker_image (challenges.bundle.codalab).
     """
     limits = limits or Limits()
     problems: list[Problem] = []
@@ -114,7 +122,7 @@ def load_bundle(source: str | Path | IO[bytes], *, limits: Limits | None = None)
     if archive is None:
         raise BundleError(problems)
     try:
-        loaded = _load(archive, limits, problems)
+        loaded = _load(archive, limits, problems, images or {}, default_image)
     except BaseException:
         archive.close()
         raise
@@ -132,7 +140,11 @@ def load_bundle(source: str | Path | IO[bytes], *, limits: Limits | None = None)
 
 
 def _load(
-    archive: SafeZip, limits: Limits, problems: list[Problem]
+    archive: SafeZip,
+    limits: Limits,
+    problems: list[Problem],
+    images: dict[str, str],
+    default_image: str | None,
 ) -> tuple[ChallengeSpec, str] | None:
     located = _locate_config(archive, problems)
     if located is None:
@@ -164,6 +176,18 @@ def _load(
         return None
 
     folder = Folder(archive, base)
+    if is_codalab(parsed.data):
+        # CodaLab/Codabench: metadata.yaml files inside programs are theirs, not stray configs.
+        spec = build_codalab_spec(
+            parsed,
+            config_file=config_name,
+            folder=folder,
+            limits=limits,
+            problems=problems,
+            images=images,
+            **({"default_image": default_image} if default_image else {}),
+        )
+        return (spec, base) if spec is not None else None
     spec = build_spec(
         parsed, config_file=config_name, folder=folder, limits=limits, problems=problems
     )
@@ -230,8 +254,11 @@ def _locate_config(archive: SafeZip, problems: list[Problem]) -> tuple[str, str,
     if len(candidates) == 1:
         config = candidates[0]
     else:
-        preferred = [c for c in candidates if c.rsplit("/", 1)[-1] == "challenge_config.yaml"] or [
-            c for c in candidates if c.rsplit("/", 1)[-1] == "challenge_config.yml"
+        preferred = [
+            c
+            for name in ("challenge_config.yaml", "challenge_config.yml", *CONFIG_NAMES)
+            for c in candidates
+            if c.rsplit("/", 1)[-1] == name
         ]
         if not preferred:
             problems.append(

@@ -34,7 +34,14 @@ PHASE_EVALAI_KEYS = {
     "is_submission_paused_reason",
 }  # fmt: skip
 RESOURCE_KEYS = ("cpus", "memory_mb", "time_limit_s")
-TOURNAMENT_KEYS = ("cumulative_rounds", "round_hours", "rank_by")
+TOURNAMENT_KEYS = (
+    "cumulative_rounds",
+    "round_hours",
+    "rank_by",
+    "validation_features",
+    "example_predictions",
+    "feature_neutral",
+)
 TOURNAMENT_RANK_BY = ("corr_mean", "sharpe")
 INPUT_TYPES = (".parquet", ".pq", ".csv")
 _FILE_TYPE = re.compile(r"\.[a-z0-9][a-z0-9_+\-]*(\.[a-z0-9][a-z0-9_+\-]*)*")
@@ -287,6 +294,18 @@ class PhaseChecker(ConfigReader):
             )
             rank_by = "corr_mean"
         result["rank_by"] = rank_by
+        # Validation data (DESIGN section 16): every new model runs on it at upload and
+        # gets diagnostics; Parquet or CSV with `era` and `target` columns.
+        for key in ("validation_features", "example_predictions"):
+            rel = self.file_ref(value, key, path, missing="error")
+            self.model_input(rel, f"{path}.{key}")
+            result[key] = rel
+        if result["example_predictions"] and not result["validation_features"]:
+            self.warning(
+                f"{path}.example_predictions",
+                "is used with validation_features only; ignored here.",
+            )
+        result["feature_neutral"] = self.boolean(value, "feature_neutral", path, default=False)
         return result
 
     def public_data(self, item: dict, prefix: str) -> list[str]:

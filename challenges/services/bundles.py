@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -84,10 +84,16 @@ def bundle_limits() -> Limits:
     )
 
 
+def bundle_images() -> dict[str, Any]:
+    """The operator's stand-ins for CodaLab/Codabench docker images (docs/codalab.md)."""
+    images = {k.strip(): v.strip() for k, v in settings.CODALAB_IMAGE_MAP.items()}
+    return {"images": images, "default_image": settings.CODALAB_DEFAULT_IMAGE}
+
+
 def bundle_validate(*, source: str | Path | IO[bytes]) -> list[Problem]:
     """Every problem of a bundle (errors and warnings); an empty list means clean."""
     try:
-        with load_bundle(source, limits=bundle_limits()) as bundle:
+        with load_bundle(source, limits=bundle_limits(), **bundle_images()) as bundle:
             return list(bundle.warnings)
     except BundleError as exc:
         return list(exc.problems)
@@ -115,7 +121,7 @@ def challenge_load_bundle(
     require_challenge_of_host_team(challenge, host_team)
 
     written: list[str] = []
-    with load_bundle(source, limits=bundle_limits()) as bundle:
+    with load_bundle(source, limits=bundle_limits(), **bundle_images()) as bundle:
         if challenge is None and not new_challenge:
             _refuse_same_title(host_team, bundle.spec.title)
         try:
@@ -321,15 +327,20 @@ _PHASE_FIELDS = (
 )
 
 
-def _sync_tournament(phase: ChallengePhase, ps: PhaseSpec) -> None:
-    """The phase's tournament settings; a phase that stops being a tournament keeps its
-    rounds (and their submissions) but its settings row goes."""
+def _sync_tournament(phase: ChallengePhase, ps: PhaseSpec, store) -> None:
+    """The phase's tournament settings and validation files; a phase that stops being a
+    tournament keeps its rounds (and their submissions) but its settings row goes."""
     from challenges.models import Tournament
 
     if ps.tournament is None:
         Tournament.objects.filter(phase=phase).delete()
         return
-    Tournament.objects.update_or_create(phase=phase, defaults=dict(ps.tournament))
+    settings = dict(ps.tournament)
+    for key in ("validation_features", "example_predictions"):
+        rel = settings.pop(key, None)
+        path, sha = (store(rel, "validation")[:2]) if rel else ("", "")
+        settings[key], settings[f"{key}_sha256"] = path, sha
+    Tournament.objects.update_or_create(phase=phase, defaults=settings)
 
 
 def _sync_phase(
@@ -379,7 +390,7 @@ def _sync_phase(
         )
     phase.public_data = public
     phase.save()
-    _sync_tournament(phase, ps)
+    _sync_tournament(phase, ps, store)
     return phase
 
 

@@ -1,5 +1,6 @@
-"""Teams' tournament models: the pickled model a team uploads runs on every round from
-the next one on; the team may choose which of its models is current."""
+"""Teams' tournament models: the pickled model a team uploads runs at once (on the open
+round and the validation data) and on every round from the next one on; the team may
+choose which of its models is current."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from challenges.models import ChallengeParticipation, ChallengePhase, Tournament
 from challenges.services.storage import delete_quietly, store_stream
 from challenges.services.submissions.errors import check_approved
 from challenges.tournaments.core import TournamentRefused, tournament_of
+from challenges.tournaments.model_runs import model_runs_queue
+from challenges.tournaments.runtimes import runtime_choose
 
 MODEL_SUFFIXES = (".pkl", ".pickle", ".cloudpickle", ".joblib")
 
@@ -22,9 +25,13 @@ def tournament_model_upload(
     participation: ChallengeParticipation | None,
     upload: UploadedFile,
     make_current: bool = False,
+    python_version: str | None = None,
 ) -> TournamentModel:
-    """A team's new model; it runs from the next round on."""
+    """A team's new model, pickled under Python `python_version` (default: the newest
+    offered). It runs at once on the open round and the validation data (model_runs), and
+    on every round from the next one on."""
     tournament_of(phase)
+    python_version = runtime_choose(python_version)
     require_participation(participation, NOT_TAKING_PART)
     check_approved(phase.challenge, refusal=TournamentRefused)
     name = upload.name or "model.pkl"
@@ -53,7 +60,9 @@ def tournament_model_upload(
                 sha256=sha,
                 size=size,
                 is_current=make_current,
+                python_version=python_version,
             )
+            model_runs_queue(model)
     except BaseException:
         delete_quietly([path])
         raise
