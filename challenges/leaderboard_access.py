@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import AccessDenied, access_challenge, user_is_challenge_host
 from challenges.models import (
@@ -109,7 +110,7 @@ class LeaderboardView:
     def require_host(self, action: str) -> None:
         """What only the challenge's hosts may do with a leaderboard (export, visibility)."""
         if not self.is_host:
-            raise AccessDenied(f"Only the challenge's hosts can {action}.")
+            raise AccessDenied(_("Only the challenge's hosts can %(action)s.") % {"action": action})
 
 
 def access_leaderboard(
@@ -138,7 +139,7 @@ def access_leaderboard(
         # Before looking at the parameters: a hidden split answers as a missing one.
         raise ChallengePhaseSplit.DoesNotExist
     if scope and not is_host:
-        raise AccessDenied("Only the challenge's hosts can choose the scope of a leaderboard.")
+        raise AccessDenied(_("Only the challenge's hosts can choose the scope of a leaderboard."))
     if scope and scope not in Scope.values:
         raise InvalidScope(scope)
     only_team_id = None
@@ -172,5 +173,6 @@ def access_leaderboard(
 class InvalidScope(ValueError):
     def __init__(self, scope: str):
         super().__init__(
-            f"{scope!r} is not a leaderboard scope; use one of: {', '.join(Scope.values)}."
+            _("%(scope)s is not a leaderboard scope; use one of: %(names)s.")
+            % {"scope": repr(scope), "names": ", ".join(Scope.values)}
         )

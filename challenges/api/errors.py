@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -21,7 +22,8 @@ def exception_handler(exc, context):
     if isinstance(exc, BundleError):
         return Response(
             {
-                "detail": f"The challenge bundle has {len(exc.errors)} problem(s); nothing was loaded.",
+                "detail": _("The challenge bundle has %(count)s problem(s); nothing was loaded.")
+                % {"count": len(exc.errors)},
                 "errors": [p.as_dict() for p in exc.errors],
                 "warnings": [p.as_dict() for p in exc.warnings],
             },
@@ -41,7 +43,7 @@ def exception_handler(exc, context):
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, ObjectDoesNotExist):
-        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        return Response({"detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)
 
 

@@ -8,6 +8,7 @@ import io
 
 from django.http import FileResponse, HttpResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -170,7 +171,7 @@ class CurrentRound(APIView):
         phase, _t = access_tournament(request.user, challenge_id, codename)
         opened = round_current(phase=phase)
         if opened is None:
-            return Response({"detail": "No round is open."}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": _("No round is open.")}, status=status.HTTP_404_NOT_FOUND)
         return Response(TournamentRoundOut(opened, context={"request": request}).data)
 
 
@@ -182,7 +183,7 @@ class RoundLive(APIView):
         """The round's live features (public; only models never see the targets)."""
         opened = access_round(request.user, challenge_id, codename, number)
         if not opened.live_features:
-            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
         return FileResponse(
             open_stored(opened.live_features.name),
             as_attachment=True,

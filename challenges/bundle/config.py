@@ -385,9 +385,9 @@ class _Checker(PhaseChecker):
                 self.error(
                     path,
                     _(
-                        "repeats phase %(pair)s with dataset split %(pair2)s, already paired in %(seen)s; a phase shows each split on one leaderboard only."
+                        "repeats phase %(phase)s with dataset split %(split)s, already paired in %(other)s; a phase shows each split on one leaderboard only."
                     )
-                    % {"pair": pair[0], "pair2": pair[1], "seen": seen[pair]},
+                    % {"phase": pair[0], "split": pair[1], "other": seen[pair]},
                 )
                 continue
             seen[pair] = path

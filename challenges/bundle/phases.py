@@ -163,8 +163,7 @@ class PhaseChecker(ConfigReader):
         if not result and isinstance(value, str) and not value.strip():
             self.warning(
                 path,
-                _("is empty; the default (%(DEFAULT_FILE_TYPES)s) is used.")
-                % {"DEFAULT_FILE_TYPES": DEFAULT_FILE_TYPES},
+                _("is empty; the default (%(default)s) is used.") % {"default": DEFAULT_FILE_TYPES},
             )
             return self.file_types({}, prefix)
         return result

@@ -189,12 +189,12 @@ def _from_folder(
         report(
             "error",
             _(
-                "The evaluation script folder %(where)s holds %(total)s, over the %(max_script_bytes)s limit; keep data files out of it."
+                "The evaluation script folder %(where)s holds %(total)s, over the %(cap)s limit; keep data files out of it."
             )
             % {
                 "where": show(where),
                 "total": human_bytes(total),
-                "max_script_bytes": human_bytes(limits.max_script_bytes),
+                "cap": human_bytes(limits.max_script_bytes),
             },
             file=where,
         )

@@ -80,9 +80,9 @@ def decode(data: bytes) -> str:
             except UnicodeDecodeError as exc:
                 raise YamlProblem(
                     _(
-                        "The file starts with a %(value)s byte-order mark but is not valid %(value)s (byte offset %(start)s). Save it as UTF-8."
+                        "The file starts with a %(encoding)s byte-order mark but is not valid %(encoding)s (byte offset %(start)s). Save it as UTF-8."
                     )
-                    % {"value": encoding.upper(), "start": exc.start}
+                    % {"encoding": encoding.upper(), "start": exc.start}
                 ) from exc
     return _decode_utf8(data, offset=0)
 
@@ -99,11 +99,11 @@ def _decode_utf8(data: bytes, *, offset: int) -> str:
             hint = " " + _("It looks like UTF-16 without a byte-order mark.")
         raise YamlProblem(
             _(
-                "The file is not UTF-8: byte 0x%(data)s at byte offset %(value)s (line %(line)s, column %(column)s) is not valid UTF-8.%(hint)s Save the file as UTF-8."
+                "The file is not UTF-8: byte 0x%(byte)s at byte offset %(offset)s (line %(line)s, column %(column)s) is not valid UTF-8.%(hint)s Save the file as UTF-8."
             )
             % {
-                "data": format(data[start], "02X"),
-                "value": start + offset,
+                "byte": format(data[start], "02X"),
+                "offset": start + offset,
                 "line": line,
                 "column": column,
                 "hint": hint,

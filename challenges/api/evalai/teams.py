@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -86,7 +88,7 @@ class ParticipantTeamInvite(EvalAIView):
         if settings.EVALAI_INVITE_ADDS_MEMBERS:
             if invitee is None:
                 return Response(
-                    {"error": "User does not exist with this email address!"},
+                    {"error": _("User does not exist with this email address!")},
                     status=status.HTTP_406_NOT_ACCEPTABLE,
                 )
             participant_team_join(user=invitee, invitation_code=team.invitation_code)
@@ -96,16 +98,28 @@ class ParticipantTeamInvite(EvalAIView):
             )
         if invitee is not None and not user_is_team_member(invitee, team):
             teams = request.build_absolute_uri(reverse("teams"))
-            send_mail(
-                f"An invitation to the team {team.name}",
-                f"{request.user.username} invites you to their team {team.name!r} on "
-                f"evalserver. To join it, sign in, open {teams} and enter the invitation "
-                f"code {team.invitation_code} (or run `evalserver-cli` / use the API with "
-                "it). If you do not want to join, there is nothing to do.",
-                settings.DEFAULT_FROM_EMAIL,
-                [invitee.email],
-                fail_silently=True,
-            )
+            # In the invitee's language (their profile's), not the inviter's.
+            profile = getattr(invitee, "profile", None)
+            with translation.override(getattr(profile, "language", "") or None):
+                values = {
+                    "user": request.user.username,
+                    "team": team.name,
+                    "url": teams,
+                    "code": team.invitation_code,
+                }
+                send_mail(
+                    _("An invitation to the team %(team)s") % values,
+                    _(
+                        "%(user)s invites you to their team %(team)s on evalserver. To join it, "
+                        "sign in, open %(url)s and enter the invitation code %(code)s (or run "
+                        "`evalserver-cli` / use the API with it). If you do not want to join, "
+                        "there is nothing to do."
+                    )
+                    % values,
+                    settings.DEFAULT_FROM_EMAIL,
+                    [invitee.email],
+                    fail_silently=True,
+                )
         return Response({"message": INVITED}, status=status.HTTP_202_ACCEPTED)
 
 
