@@ -21,9 +21,10 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
-from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
+from django.utils.http import http_date, parse_http_date_safe
 from django.utils.translation import gettext as _
 
+from challenges.attachments import content_disposition
 from challenges.services.storage import CHUNK, open_stored
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -95,7 +96,7 @@ def stored_file_response(
     """The stored file `name` (a path we chose), as an attachment called `filename`."""
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition_header(True, filename),
+        "Content-Disposition": content_disposition(filename),
     }
     if sha256:
         headers["ETag"] = f'"{sha256}"'

@@ -58,9 +58,10 @@ def entry_name(info: zipfile.ZipInfo) -> str:
     か + U+3099) the same name the config spells.
     """
     name = info.orig_filename
-    if not info.flag_bits & _UTF8_FLAG and not name.isascii():
+    if not info.flag_bits & _UTF8_FLAG:
+        # Info-ZIP writes "?" for what the legacy name cannot hold: the field comes first.
         raw = name.encode("cp437")
-        name = _unicode_path(info, raw) or _decode_legacy(raw)
+        name = _unicode_path(info, raw) or (name if name.isascii() else _decode_legacy(raw))
     return unicodedata.normalize("NFC", name)
 
 
