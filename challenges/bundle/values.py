@@ -27,22 +27,20 @@ _TRUE = {"true", "yes", "on", "1", "t", "y"}
 _FALSE = {"false", "no", "off", "0", "f", "n"}
 
 
-def _date_help() -> str:
-    return _("Write it as YYYY-MM-DD HH:MM:SS in UTC, e.g. 2030-12-31 23:59:59.")
-
-
-def _required(path: str, default: str = "") -> str:
-    """ "is required." with what to add for the keys every bundle needs."""
-    helps = {
-        "title": _("Add `title: Your challenge name` to the config."),
-        "evaluation_script": _(
-            "Add `evaluation_script: evaluation_script.zip` and put that zip, holding your "
-            "evaluation package, next to the config."
-        ),
-        "end_date": _("Add `end_date: 2030-12-31 23:59:59` (UTC)."),
-    }
-    help_text = helps.get(path, default)
-    return _("is required.") + (" " + help_text if help_text else "")
+def _required(path: str, *, date: bool = False) -> str:
+    """ "is required.", with what to add for the keys every bundle needs."""
+    if path == "title":
+        return _("is required. Add `title: Your challenge name` to the config.")
+    if path == "evaluation_script":
+        return _(
+            "is required. Add `evaluation_script: evaluation_script.zip` and put that zip, "
+            "holding your evaluation package, next to the config."
+        )
+    if path == "end_date":
+        return _("is required. Add `end_date: 2030-12-31 23:59:59` (UTC).")
+    if date:
+        return _("is required. Write it as YYYY-MM-DD HH:MM:SS in UTC, e.g. 2030-12-31 23:59:59.")
+    return _("is required.")
 
 
 def jsonable(value: Any) -> Any:
@@ -310,12 +308,17 @@ class ConfigReader:
         value = m.get(key)
         if value is None:
             if required:
-                self.error(path, _required(path, _date_help()))
+                self.error(path, _required(path, date=True))
             return None
         moment = to_datetime(value)
         if moment is None:
             self.error(
-                path, _("is not a date: %(value)s.") % {"value": short(value)} + " " + _date_help()
+                path,
+                _(
+                    "is not a date: %(value)s. Write it as YYYY-MM-DD HH:MM:SS in UTC, "
+                    "e.g. 2030-12-31 23:59:59."
+                )
+                % {"value": short(value)},
             )
         return moment
 
@@ -399,10 +402,13 @@ class ConfigReader:
                 )
             else:
                 close = difflib.get_close_matches(name, sorted(known), n=1)
-                message = _("Unknown key '%(name)s': kept, but not used.") % {"name": name}
                 if close:
-                    message += " " + _("Did you mean '%(key)s'?") % {"key": close[0]}
-                self.warning(path, message)
+                    message = _(
+                        "Unknown key '%(name)s': kept, but not used. Did you mean '%(key)s'?"
+                    )
+                else:
+                    message = _("Unknown key '%(name)s': kept, but not used.")
+                self.warning(path, message % {"name": name, "key": close[0] if close else ""})
         return extra
 
     # -- files in the bundle -------------------------------------------------------
