@@ -204,7 +204,7 @@ SHOWN_POSITIONS = {
 # report(severity, [key,] message).
 SHOWN_LAST = {"report", "script_report"}
 # Keys of a dict literal whose value a person reads: the API's error bodies.
-SHOWN_DICT_KEYS = {"detail", "error", "error_description"}
+SHOWN_DICT_KEYS = {"detail", "error", "error_description", "message"}
 SHOWN_KEYWORDS = {
     "label",
     "help_text",

@@ -332,4 +332,4 @@ class SendSubmissionMessage(EvalAIView):
         view = access_submission(request.user, submission_pk)
         if str(view.submission.phase_id) != str(phase_pk):
             raise Submission.DoesNotExist
-        return Response({"message": f"Submission {view.submission.pk} is queued"})
+        return Response({"message": _("Submission %(pk)s is queued") % {"pk": view.submission.pk}})

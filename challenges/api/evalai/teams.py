@@ -10,6 +10,7 @@ from django.db import IntegrityError
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -57,7 +58,7 @@ class ParticipantTeams(EvalAIView):
         return Response(shapes.participant_team(team), status=status.HTTP_201_CREATED)
 
 
-INVITED = (
+INVITED = gettext_lazy(
     "If a user has this email address, they have been sent the team's invitation code; "
     "they join the team when they use it."
 )
@@ -93,7 +94,7 @@ class ParticipantTeamInvite(EvalAIView):
                 )
             participant_team_join(user=invitee, invitation_code=team.invitation_code)
             return Response(
-                {"message": "User has been successfully added to the team!"},
+                {"message": _("User has been successfully added to the team!")},
                 status=status.HTTP_202_ACCEPTED,
             )
         if invitee is not None and not user_is_team_member(invitee, team):
