@@ -21,6 +21,7 @@ from challenges.access import access_phase, user_is_challenge_host
 from challenges.api.evalai import shapes
 from challenges.api.evalai.base import EvalAIView, paginated, read_file_link
 from challenges.api.leaderboards import MAX_OFFSET
+from challenges.attachments import content_disposition
 from challenges.leaderboard_access import access_leaderboard
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
 from challenges.selectors import host_team_participation, participation_for_user
@@ -194,10 +195,10 @@ class SubmissionFile(APIView):
                 status=status.HTTP_404_NOT_FOUND,
             )
         if kind == "input":
-            response = FileResponse(
-                open_stored(submission.input_file.name),
-                as_attachment=True,
-                filename=safe_basename(submission.file_name, default="submission"),
+            response = FileResponse(open_stored(submission.input_file.name))
+            # The name as typed (提出.csv), with an ASCII fallback for old clients.
+            response["Content-Disposition"] = content_disposition(
+                safe_basename(submission.file_name, default="submission")
             )
             return response
         if kind in ("stdout", "stderr"):
