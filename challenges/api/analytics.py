@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
 from rest_framework.response import Response
@@ -28,7 +29,7 @@ class PhaseAnalytics(APIView):
     def get(self, request, challenge_id: int, codename: str):
         """Hosts: the phase's analytics."""
         phase = access_phase(request.user, challenge_id, codename=codename)
-        require_challenge_host(request.user, phase.challenge, "see analytics")
+        require_challenge_host(request.user, phase.challenge, _("see analytics"))
         return Response(phase_analytics(phase))
 
 
@@ -39,7 +40,7 @@ class PhaseAnalyticsCsv(APIView):
     def get(self, request, challenge_id: int, codename: str):
         """Hosts: the same numbers as CSV rows (section, date, name, value)."""
         phase = access_phase(request.user, challenge_id, codename=codename)
-        require_challenge_host(request.user, phase.challenge, "see analytics")
+        require_challenge_host(request.user, phase.challenge, _("see analytics"))
         response = HttpResponse(
             analytics_csv(phase_analytics(phase)), content_type="text/csv; charset=utf-8"
         )

@@ -26,7 +26,8 @@ def exception_handler(exc, context):
     if isinstance(exc, BundleError):
         return Response(
             {
-                "detail": f"The challenge bundle has {len(exc.errors)} problem(s); nothing was loaded.",
+                "detail": _("The challenge bundle has %(count)s problem(s); nothing was loaded.")
+                % {"count": len(exc.errors)},
                 "errors": [p.as_dict() for p in exc.errors],
                 "warnings": [p.as_dict() for p in exc.warnings],
             },
@@ -73,7 +74,7 @@ def exception_handler(exc, context):
             status=status.HTTP_404_NOT_FOUND,
         )
     if isinstance(exc, ObjectDoesNotExist):
-        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        return Response({"detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)
 
 

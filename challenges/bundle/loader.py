@@ -17,6 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO
 
+from django.utils.translation import gettext as _
+
 from challenges.bundle import yaml_reader
 from challenges.bundle.archive import Folder, MemberError, SafeZip, open_archive
 from challenges.bundle.codalab import CONFIG_NAMES, build_codalab_spec, is_codalab
@@ -75,7 +77,13 @@ class Bundle:
         size = self._archive.size(name)  # type: ignore[union-attr]
         if size > cap:
             raise BundleError(
-                [Problem(f"It is {size:,} bytes, over the {cap:,}-byte limit.", file=name)]
+                [
+                    Problem(
+                        _("It is %(size)s bytes, over the %(cap)s-byte limit.")
+                        % {"size": f"{size:,}", "cap": f"{cap:,}"},
+                        file=name,
+                    )
+                ]
             )
         return self._archive.open(name, cap)  # type: ignore[union-attr]
 
@@ -156,7 +164,8 @@ def _load(
     if info_size > limits.max_config_bytes:
         problems.append(
             Problem(
-                f"The config is {info_size:,} bytes; the limit is {limits.max_config_bytes:,}.",
+                _("The config is %(size)s bytes; the limit is %(limit)s.")
+                % {"size": f"{info_size:,}", "limit": f"{limits.max_config_bytes:,}"},
                 file=config_name,
             )
         )
@@ -169,7 +178,7 @@ def _load(
             max_depth=limits.max_yaml_depth,
         )
     except MemberError as exc:
-        problems.append(Problem(f"{exc}.", file=config_name))
+        problems.append(Problem(str(exc), file=config_name))
         return None
     except yaml_reader.YamlProblem as exc:
         problems.append(Problem(exc.message, file=config_name, line=exc.line, column=exc.column))
@@ -198,7 +207,8 @@ def _load(
         script_dir = base + spec.evaluation_script.source
     problems[where_located:where_located] = [
         Problem(
-            f"Ignored: only {show(config_name)} is read as the challenge config.",
+            _("Ignored: only %(config)s is read as the challenge config.")
+            % {"config": show(config_name)},
             file=name,
             severity="warning",
         )
@@ -233,23 +243,26 @@ def _locate_config(archive: SafeZip, problems: list[Problem]) -> tuple[str, str,
         base = config.rsplit("/", 1)[0] + "/"
         problems.append(
             Problem(
-                f"The config is not at the top of the zip; it is read from {show(config)} and its "
-                f"paths from {show(base)}.",
+                _(
+                    "The config is not at the top of the zip; it is read from %(config)s and its "
+                    "paths from %(folder)s."
+                )
+                % {"config": show(config), "folder": show(base)},
                 file=config,
                 severity="warning",
             )
         )
         return config, base, []
     if not candidates:
-        found = (
-            f" Found {sorted_names(yaml_files)}, but not at the top level." if yaml_files else ""
+        message = _(
+            "No challenge config: put challenge_config.yaml at the root of the zip (or in its "
+            "single top folder), next to evaluation_script.zip and the files it names."
         )
-        problems.append(
-            Problem(
-                "No challenge config: put challenge_config.yaml at the root of the zip (or in its "
-                "single top folder), next to evaluation_script.zip and the files it names." + found
-            )
-        )
+        if yaml_files:
+            message += " " + _("Found %(names)s, but not at the top level.") % {
+                "names": sorted_names(yaml_files)
+            }
+        problems.append(Problem(message))
         return None
     if len(candidates) == 1:
         config = candidates[0]
@@ -263,17 +276,26 @@ def _locate_config(archive: SafeZip, problems: list[Problem]) -> tuple[str, str,
         if not preferred:
             problems.append(
                 Problem(
-                    f"Several YAML files at the top of the zip ({sorted_names(candidates)}) and none is "
-                    "named challenge_config.yaml: rename the challenge config to challenge_config.yaml "
-                    "or remove the others."
+                    _(
+                        "Several YAML files at the top of the zip (%(names)s) and none is named "
+                        "challenge_config.yaml: rename the challenge config to "
+                        "challenge_config.yaml or remove the others."
+                    )
+                    % {"names": sorted_names(candidates)}
                 )
             )
             return None
         config = preferred[0]
         problems.append(
             Problem(
-                f"Several YAML files next to the config ({sorted_names(c for c in candidates if c != config)}); "
-                f"{show(config)} is used and the others are ignored.",
+                _(
+                    "Several YAML files next to the config (%(names)s); %(config)s is used and "
+                    "the others are ignored."
+                )
+                % {
+                    "names": sorted_names(c for c in candidates if c != config),
+                    "config": show(config),
+                },
                 file=config,
                 severity="warning",
             )

@@ -145,7 +145,11 @@ def challenge_load_bundle(
         except IntegrityError as exc:
             delete_quietly(written)
             raise BundleError(
-                [Problem(f"The bundle conflicts with the stored challenge: {exc}")]
+                [
+                    Problem(
+                        _("The bundle conflicts with the stored challenge: %(exc)s") % {"exc": exc}
+                    )
+                ]
             ) from exc
         except BaseException:
             # The rows are rolled back; remove the files written for them too.
@@ -193,8 +197,10 @@ def _apply(
     for phase in stale:
         warnings.append(
             Problem(
-                f"Phase {phase.codename!r} is no longer in the bundle; it is kept because "
-                "submissions may refer to it.",
+                _(
+                    "Phase %(codename)s is no longer in the bundle; it is kept because submissions may refer to it."
+                )
+                % {"codename": repr(phase.codename)},
                 file=spec.config_file,
                 key="challenge_phases",
                 severity="warning",
@@ -279,7 +285,7 @@ def _sync_leaderboards(
         schema.setdefault("default_order_by", lb.default_order_by)
         if lb.metadata:
             schema.setdefault("metadata", lb.metadata)
-        result[lb.id], _ = Leaderboard.objects.update_or_create(
+        result[lb.id], _created = Leaderboard.objects.update_or_create(
             challenge=challenge, bundle_id=lb.id, defaults={"schema": _jsonable(schema)}
         )
     return result
@@ -290,7 +296,7 @@ def _sync_splits(
 ) -> dict[int, DatasetSplit]:
     result = {}
     for split in spec.dataset_splits:
-        result[split.id], _ = DatasetSplit.objects.update_or_create(
+        result[split.id], _created = DatasetSplit.objects.update_or_create(
             challenge=challenge,
             bundle_id=split.id,
             defaults={"name": split.name, "codename": split.codename},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from challenges.access import NOT_TAKING_PART, require_participation, require_team_member
 from challenges.models import ChallengeParticipation, ChallengePhase, TournamentModel
@@ -37,11 +38,12 @@ def tournament_model_upload(
     name = upload.name or "model.pkl"
     if not name.lower().endswith(MODEL_SUFFIXES):
         raise TournamentRefused(
-            f"A model is a pickled file ({', '.join(MODEL_SUFFIXES)}); {name!r} is not.",
+            _("A model is a pickled file (%(names)s); %(name)s is not.")
+            % {"names": ", ".join(MODEL_SUFFIXES), "name": repr(name)},
             field="file",
         )
     if not upload.size:
-        raise TournamentRefused("The model file is empty.", field="file")
+        raise TournamentRefused(_("The model file is empty."), field="file")
     team_id = participation.team_id
     folder = f"tournament-models/{phase.challenge_id}/{phase.pk}/{team_id}"
     path, sha, size = store_stream(folder=folder, name=name, stream=upload)
@@ -70,7 +72,9 @@ def tournament_model_upload(
 
 
 def tournament_model_mark_current(*, user, model: TournamentModel) -> TournamentModel:
-    require_team_member(user, model.team, "Only members of the team can choose its current model.")
+    require_team_member(
+        user, model.team, _("Only members of the team can choose its current model.")
+    )
     with transaction.atomic():
         TournamentModel.objects.filter(phase_id=model.phase_id, team_id=model.team_id).update(
             is_current=False
