@@ -66,6 +66,12 @@ realistic_fork_ceiling, realistic_ratio_of_ceiling, realistic_fork_child_cpu_rat
 realistic_cpu_*_ms
     CPU per submission of the realistic burst by part of the stack (web, worker main
     process, pool processes, warm parents, children, PostgreSQL, Redis, the bench).
+diagnostics_s, diagnostics_peak_mib, diagnostics_peak_over_features
+    Model diagnostics (bench/diagnostics.py): 1,000,000 validation rows, 200 eras, 500
+    int8 features and example predictions, generated at build time (diagnostics_build_s);
+    the wall time of `python -m workers.diagnostics` on them (target <= 60 s), its own
+    peak RSS (VmHWM), and that peak over the features loaded whole (<= 0.25). Left out of
+    --quick (`--only diagnostics` runs it).
 
 Informational figures (no target) say where the time goes: the overhead split by the
 worker's own timestamps (overhead_*_p50_ms), the worker alone draining a backlog

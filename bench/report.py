@@ -20,6 +20,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "realistic_ratio": (">=", 0.5),
     "realistic_child_cpu_ratio": ("<=", 1.5),
     "e2e_p50_ms": ("<=", 1000),
+    "diagnostics_s": ("<=", 60),
+    "diagnostics_peak_over_features": ("<=", 0.25),
 }
 
 # What `python -m bench` must print, whatever the options (the smoke test checks them).

@@ -29,7 +29,16 @@ from bench.services import (
 from bench.sizes import Sizes
 
 WORKER_CONCURRENCY = 2
-PARTS = ("pipeline", "realistic", "upload", "transfers", "leaderboard", "code", "tournament")
+PARTS = (
+    "pipeline",
+    "realistic",
+    "upload",
+    "transfers",
+    "leaderboard",
+    "code",
+    "tournament",
+    "diagnostics",
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -91,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             concurrency=WORKER_CONCURRENCY,
         )
         # --quick leaves out the transfers (a million-row starter build and 2 x 128 MiB,
-        # about 40 s more): `--quick --only transfers` runs them.
-        default = [p for p in PARTS if p != "transfers"] if args.quick else PARTS
+        # about 40 s more) and the diagnostics (a 500 MiB validation set): `--quick --only
+        # transfers` runs them.
+        heavy = ("transfers", "diagnostics")
+        default = [p for p in PARTS if p not in heavy] if args.quick else PARTS
         parts = set(args.only or default)
         status = _measure(sizes, worker, database, queue, quick=args.quick, parts=parts)
     except BenchError as exc:
@@ -341,6 +352,11 @@ def _measure(
         report.add(
             "code_sandbox_ms", code["sandbox_ms"], "ms", "the same through workers.code_runner"
         )
+
+    if "diagnostics" in parts:
+        from bench.diagnostics import measure_diagnostics
+
+        measure_diagnostics(report, worker.log_path.parent / "diagnostics")
 
     if "tournament" in parts:
         from bench.tournament import measure_tournament_round

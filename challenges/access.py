@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from challenges.ids import is_id
 from challenges.models import (
@@ -117,7 +118,7 @@ def access_challenge_as_host(
 ) -> Challenge:
     challenge = access_challenge(user, challenge_id)
     if not user_is_challenge_host(user, challenge):
-        raise AccessDenied("Only hosts of this challenge may do this.")
+        raise AccessDenied(_("Only hosts of this challenge may do this."))
     return challenge
 
 
@@ -208,7 +209,7 @@ def require_challenge_host(
     if is_host is None:
         is_host = user_is_challenge_host(user, challenge)
     if not is_host:
-        raise AccessDenied(f"Only the challenge's hosts can {action}.")
+        raise AccessDenied(_("Only the challenge's hosts can %(action)s.") % {"action": action})
 
 
 def require_host_team_member(
@@ -218,7 +219,9 @@ def require_host_team_member(
     if staff_may and user.is_authenticated and user.is_staff:
         return
     if not user_is_host_team_member(user, team):
-        raise AccessDenied(f"You are not a member of the host team {team.name!r}.")
+        raise AccessDenied(
+            _("You are not a member of the host team %(name)s.") % {"name": repr(team.name)}
+        )
 
 
 def require_team_member(
@@ -226,16 +229,21 @@ def require_team_member(
 ) -> None:
     """Only members of the participant team; `message` says what the caller was doing."""
     if not user_is_team_member(user, team):
-        raise AccessDenied(message or f"You are not a member of the team {team.name!r}.")
+        raise AccessDenied(
+            message or _("You are not a member of the team %(name)s.") % {"name": repr(team.name)}
+        )
 
 
 def require_challenge_of_host_team(challenge: Challenge | None, team: HostTeam) -> None:
     """A host team updates only its own challenges."""
     if challenge is not None and challenge.host_team_id != team.pk:
-        raise AccessDenied(f"Challenge {challenge.pk} does not belong to host team {team.name!r}.")
+        raise AccessDenied(
+            _("Challenge %(pk)s does not belong to host team %(name)s.")
+            % {"pk": challenge.pk, "name": repr(team.name)}
+        )
 
 
-NOT_TAKING_PART = (
+NOT_TAKING_PART = gettext_lazy(
     "Your team does not take part in this challenge: join a team and accept the terms first."
 )
 
@@ -243,12 +251,12 @@ NOT_TAKING_PART = (
 def require_participation(participation, message: str = "") -> None:
     """The user's team takes part in the challenge (it accepted the terms)."""
     if participation is None:
-        raise AccessDenied(message or "Your team does not take part in this challenge.")
+        raise AccessDenied(message or _("Your team does not take part in this challenge."))
 
 
 def require_not_banned(participation) -> None:
     if participation.is_banned:
-        raise AccessDenied("Your team is banned from this challenge's leaderboards.")
+        raise AccessDenied(_("Your team is banned from this challenge's leaderboards."))
 
 
 def require_invited(user: AbstractBaseUser | AnonymousUser, phase: ChallengePhase) -> None:
@@ -256,7 +264,10 @@ def require_invited(user: AbstractBaseUser | AnonymousUser, phase: ChallengePhas
     allowed = [e.lower() for e in phase.allowed_email_ids or []]
     if allowed and (getattr(user, "email", "") or "").lower() not in allowed:
         raise AccessDenied(
-            f"Phase {phase.codename!r} is open only to invited participants; your email is not on its list."
+            _(
+                "Phase %(codename)s is open only to invited participants; your email is not on its list."
+            )
+            % {"codename": repr(phase.codename)}
         )
 
 
@@ -265,13 +276,13 @@ def access_host_team(user: AbstractBaseUser | AnonymousUser, ref: str) -> HostTe
     teams = HostTeam.objects.filter(memberships__user=user)
     team = teams.filter(pk=int(ref)).first() if is_id(ref) else teams.filter(name=ref).first()
     if team is None:
-        raise AccessDenied(f"You are not a member of a host team {ref!r}.")
+        raise AccessDenied(_("You are not a member of a host team %(ref)s.") % {"ref": repr(ref)})
     return team
 
 
 def require_staff(user: AbstractBaseUser | AnonymousUser, action: str) -> None:
     if not (user.is_authenticated and user.is_staff):
-        raise AccessDenied(f"Only admins can {action}.")
+        raise AccessDenied(_("Only admins can %(action)s.") % {"action": action})
 
 
 def access_phase_data(
@@ -283,7 +294,7 @@ def access_phase_data(
         return phase
     if participation_for_user(user, phase.challenge) is None:
         raise AccessDenied(
-            "Take part in the challenge (accept its terms with your team) to download its data."
+            _("Take part in the challenge (accept its terms with your team) to download its data.")
         )
     return phase
 

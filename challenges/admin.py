@@ -306,6 +306,7 @@ if admin.site.is_registered(_User):
     admin.site.unregister(_User)
 admin.site.register(_User, AuditedUserAdmin)
 
-# Register the tournament and sign-in admins.
+# Register the tournament, sign-in and notification outbox admins.
 from challenges import admin_identity  # noqa: E402, F401
+from challenges.notifications import admin as notification_admin  # noqa: E402, F401
 from challenges.tournaments import admin as tournament_admin  # noqa: E402, F401

@@ -167,7 +167,7 @@ class LeaderboardView:
     def require_host(self, action: str) -> None:
         """What only the challenge's hosts may do with a leaderboard (export, visibility)."""
         if not self.is_host:
-            raise AccessDenied(f"Only the challenge's hosts can {action}.")
+            raise AccessDenied(_("Only the challenge's hosts can %(action)s.") % {"action": action})
 
 
 def access_leaderboard(
@@ -203,7 +203,7 @@ def access_leaderboard(
         # Before looking at the parameters: a hidden split answers as a missing one.
         raise _unknown_split(user, challenge, is_host, codename, split_codename)
     if scope and not is_host:
-        raise AccessDenied("Only the challenge's hosts can choose the scope of a leaderboard.")
+        raise AccessDenied(_("Only the challenge's hosts can choose the scope of a leaderboard."))
     if scope and scope not in Scope.values:
         raise InvalidScope(scope)
     only_team_id = None
@@ -237,5 +237,6 @@ def access_leaderboard(
 class InvalidScope(ValueError):
     def __init__(self, scope: str):
         super().__init__(
-            f"{scope!r} is not a leaderboard scope; use one of: {', '.join(Scope.values)}."
+            _("%(scope)s is not a leaderboard scope; use one of: %(names)s.")
+            % {"scope": repr(scope), "names": ", ".join(Scope.values)}
         )

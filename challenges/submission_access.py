@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils.translation import gettext as _
 
 from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
 from challenges.failure_text import participant_failure_text
@@ -35,8 +36,9 @@ class SubmissionView:
     def require_logs(self) -> None:
         if not self.can_see_logs:
             raise AccessDenied(
-                "The hosts do not show logs to participants in this phase; the submission's "
-                "failure_message says what went wrong."
+                _(
+                    "The hosts do not show logs to participants in this phase; the submission's failure_message says what went wrong."
+                )
             )
 
     @property
@@ -82,7 +84,7 @@ def require_may_cancel(user: AbstractBaseUser | AnonymousUser, submission: Submi
         or user_is_team_member(user, submission.team)
     ):
         raise AccessDenied(
-            "Only the submitting team or the challenge's hosts can cancel this submission."
+            _("Only the submitting team or the challenge's hosts can cancel this submission.")
         )
 
 
@@ -91,7 +93,9 @@ def require_submitting_team(
 ) -> None:
     """Choices about a submission (public, final) are its team's, not the hosts'."""
     if not user_is_team_member(user, submission.team):
-        raise AccessDenied(f"Only members of the submitting team can {action}.")
+        raise AccessDenied(
+            _("Only members of the submitting team can %(action)s.") % {"action": action}
+        )
 
 
 @dataclass

@@ -95,7 +95,8 @@ class OpsStatus(APIView):
             description="submissions per status, oldest_waiting_s, queue {name, depth} (the "
             "default), queues [{name, depth}] (every challenge's queue and its -rounds twin), workers, "
             "storage [{challenge, title, submission_bytes, submission_files, "
-            "failed_submission_bytes}]"
+            "failed_submission_bytes}], challenges [{challenge, title, teams, participants, "
+            "submissions, evaluation_time_s}]"
         ),
     )
     def get(self, request):
@@ -106,6 +107,7 @@ class OpsStatus(APIView):
         waiting = Submission.objects.filter(
             status__in=[Submission.Status.SUBMITTED, Submission.Status.QUEUED]
         ).aggregate(oldest=Min("submitted_at"))["oldest"]
+        from challenges.analytics.overview import challenges_overview
         from challenges.services.queues import queue_depths, queue_names
         from challenges.services.submission_storage import storage_by_challenge
 
@@ -131,5 +133,7 @@ class OpsStatus(APIView):
                 "workers_ping_s": round(time.monotonic() - started, 3),
                 # Submission files still stored, per challenge (issue 11: disk is finite).
                 "storage": storage_by_challenge(),
+                # The hosts' analytics in brief, for every challenge (issue 26).
+                "challenges": challenges_overview(),
             }
         )

@@ -7,6 +7,7 @@ uses; production and CI set DATABASE_URL and CELERY_BROKER_URL.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import zoneinfo
@@ -132,6 +133,7 @@ MIDDLEWARE = [
     "evalserver.health.HealthCheckMiddleware",
     # Outermost of the rest, so a view's database error becomes a 503 (it runs last).
     "evalserver.health.DatabaseUnavailableMiddleware",
+    "evalserver.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -163,6 +165,7 @@ TEMPLATES = [
                 "frontend.context_processors.sign_in",
                 "django.template.context_processors.i18n",
                 "frontend.context.page",
+                "frontend.context.unread_notifications",
             ],
         },
     },
@@ -273,6 +276,16 @@ BUNDLE_MAX_ENTRIES = envint("BUNDLE_MAX_ENTRIES", 10_000)
 BUNDLE_MAX_UNCOMPRESSED_BYTES = envint("BUNDLE_MAX_UNCOMPRESSED_BYTES", 4 * 1024**3)
 BUNDLE_MAX_COMPRESSION_RATIO = envint("BUNDLE_MAX_COMPRESSION_RATIO", 200)
 
+# CodaLab/Codabench bundles (docs/codalab.md): which local interpreter stands in for a
+# bundle's docker_image, "image=interpreter" pairs separated by commas; an interpreter
+# is a name on PATH or an absolute path (e.g. a pyenv 2.7 for codalab-legacy:py27).
+# Unmapped Python images run in the evaluation environment's own Python 3.
+CODALAB_IMAGE_MAP = dict(
+    item.split("=", 1) for item in envlist("CODALAB_IMAGE_MAP", "") if "=" in item
+)
+# What a v1 bundle without docker_image ran in on CodaLab.
+CODALAB_DEFAULT_IMAGE = env("CODALAB_DEFAULT_IMAGE", "codalab/codalab-legacy:py37")
+
 # Celery. Embedded default: an on-disk broker under VAR_DIR, so `make demo` needs no Redis.
 # (With a host named, kombu does not warn "No hostname was supplied" at every connection;
 # the on-disk transport ignores it.)
@@ -327,6 +340,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-failed-inputs": {"task": "workers.purge_failed_inputs", "schedule": 3600.0},
     "sweep-uploads": {"task": "workers.sweep_uploads", "schedule": 3600.0},
+    # Notifications: the outbox's lost messages, phases opening or closing within 24
+    # hours, and the weekly digests (challenges.notifications).
+    "sweep-notifications": {
+        "task": "workers.sweep_notifications",
+        "schedule": float(SWEEPER_INTERVAL_S),
+    },
     "sweep-tournaments": {
         "task": "workers.sweep_tournaments",
         "schedule": float(SWEEPER_INTERVAL_S),
@@ -407,6 +426,15 @@ EVALUATION_PIP_ARGS = shlex.split(env("EVALUATION_PIP_ARGS", ""))
 # the evaluate() uid, which may read staged annotation files. workers.code_runner reads it
 # from the environment too, so `python -m workers.predict` needs no settings.
 EVALUATION_PREDICT_UID = envint("EVALUATION_PREDICT_UID", 65533)
+# Model uploads (DESIGN section 16): the Python versions a pickled model may run under,
+# "3.11=/usr/bin/python3.11,3.12=/opt/python3.12/bin/python3". Each version other than the
+# worker's own gets the worker's model packages (PREDICT_RUNTIME_PACKAGES, at the worker's
+# versions) in an environment of its own under EVALUATION_CACHE_DIR. Empty: the worker's
+# own interpreter only.
+PREDICT_PYTHONS = env("PREDICT_PYTHONS", "")
+PREDICT_RUNTIME_PACKAGES = env(
+    "PREDICT_RUNTIME_PACKAGES", "numpy pandas pyarrow cloudpickle scikit-learn scipy"
+).split()
 # Without a network namespace the worker refuses code submissions unless this says yes.
 EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION = envbool(
     "EVALUATION_ALLOW_CODE_WITHOUT_NETWORK_ISOLATION", False
@@ -443,6 +471,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets share the field name "kind": name each.
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationKindEnum": "challenges.models.notifications.Kind",
+        "ThreadKindEnum": "challenges.models.discussion.Thread.Kind",
+    },
 }
 
 # Issue 11: limits on what strangers can push. Rates are "<count>/<second|minute|hour|day>";
@@ -458,6 +491,7 @@ THROTTLE_RATES = {
     "password_reset_user": env("THROTTLE_PASSWORD_RESET_USER", "3/hour"),
     "submit_user": env("THROTTLE_SUBMIT_USER", "120/minute"),
     "invite_user": env("THROTTLE_INVITE_USER", "30/hour"),
+    "forum_user": env("THROTTLE_FORUM_USER", "30/minute"),
 }
 # EvalAI's team invite puts a registered user in the team at once (and says whether the
 # address has an account). Off: the user is emailed the team's invitation code and joins
@@ -565,6 +599,32 @@ AUTHENTICATION_BACKENDS = [
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "evalserver@localhost")
+# SMTP (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend): notifications go
+# through it from the outbox, retried while the server is down (docs/discussion.md).
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+# The notification outbox: attempts per message, the first retry's delay (doubling), and
+# how long a claimed message may stay unsent before the sweeper hands it out again.
+OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 12)
+OUTBOX_RETRY_BASE_S = envfloat("OUTBOX_RETRY_BASE_S", 15.0)
+OUTBOX_CLAIM_TIMEOUT_S = envint("OUTBOX_CLAIM_TIMEOUT_S", 300)
+# Prometheus metrics at /metrics: readable with `Authorization: Bearer <METRICS_TOKEN>`, or
+# from the addresses or networks in METRICS_ALLOWED_ADDRESSES; with neither set, /metrics
+# answers 404.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = envlist("METRICS_ALLOWED_ADDRESSES", "")
+for _network in METRICS_ALLOWED_ADDRESSES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_ADDRESSES: {_network!r} is not an address or network ({exc})"
+        ) from exc
 
 # Production hardening: on whenever DEBUG is off (check --deploy stays clean).
 if not DEBUG:

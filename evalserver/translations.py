@@ -2,9 +2,9 @@
 extracts their strings into locale/<lang>/LC_MESSAGES/django.po, and tests/test_i18n.py
 checks that every string they show is marked and translated.
 
-To bring another app under translation (the planned pass over challenges/ and workers/
-for bundle problems and API errors), add it to TRANSLATED, mark its strings, run
-`manage.py translations` and translate the new entries: the check then covers it.
+To bring another folder or file under translation, add it to TRANSLATED, mark its
+strings, run `manage.py translations` and translate the new entries: the check then
+covers it.
 """
 
 from __future__ import annotations
@@ -15,34 +15,52 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "locale"
 # Source folders (their templates and Python) and single files whose strings are
 # translated, relative to the repository.
-TRANSLATED: tuple[str, ...] = ("frontend", "challenges/admin.py", "evalserver/urls.py")
+TRANSLATED: tuple[str, ...] = (
+    "frontend",
+    "challenges/admin.py",
+    "evalserver/urls.py",
+    # What hosts and participants read from the rules: bundle problems, refusals, quota
+    # messages and the API's error details. Management commands' output stays English.
+    "challenges/bundle",
+    "challenges/services/bundles.py",
+    "challenges/access.py",
+    "challenges/submission_access.py",
+    "challenges/leaderboard_access.py",
+    "challenges/services/submissions",
+    "challenges/api",
+    # Services that name what only hosts (or a team) may do, for the refusal.
+    "challenges/services/hosting.py",
+    "challenges/services/resumable.py",
+    "challenges/services/submission_choices.py",
+    "challenges/tournaments",
+)
 # Translations kept for each language but English, the source language.
 LANGUAGES: tuple[str, ...] = ("ja",)
 
 
 def makemessages_arguments(root: Path = ROOT) -> list[str]:
     """`manage.py makemessages` arguments that read only what TRANSLATED names: every
-    other top-level folder is ignored, and so is every sibling of a single file."""
-    wanted = [Path(entry) for entry in TRANSLATED]
-    partly = {entry.parts[0] for entry in wanted if len(entry.parts) > 1}
-    ignored = [
-        path.name
-        for path in root.iterdir()
-        if path.is_dir() and path.name not in TRANSLATED and path.name not in partly
-    ]
-    for entry in wanted:
-        if len(entry.parts) > 1:
-            ignored += [
-                str(sibling.relative_to(root))
-                for sibling in (root / entry.parent).iterdir()
-                if sibling.name != entry.name and sibling.name != "__pycache__"
-            ]
-    ignored.sort()
+    folder and file outside it is ignored, down to the level of the entries it names."""
+    wanted = {Path(entry) for entry in TRANSLATED}
+    around = {parent for entry in wanted for parent in entry.parents if parent != Path(".")}
+    ignored: list[str] = []
+
+    def walk(folder: Path) -> None:
+        for path in sorted((root / folder).iterdir()):
+            rel = path.relative_to(root)
+            if rel in wanted or path.name == "__pycache__":
+                continue
+            if rel in around:
+                walk(rel)
+            elif path.is_dir() or folder != Path("."):
+                ignored.append(str(rel))
+
+    walk(Path("."))
     return [
         *[f"--locale={language}" for language in LANGUAGES],
         "--add-location=file",
         "--no-obsolete",
-        *[f"--ignore={name}" for name in ignored],
+        *[f"--ignore={name}" for name in sorted(ignored)],
     ]
 
 

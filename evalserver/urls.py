@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from challenges.ids import ID_PATTERN
 from challenges.throttles import PerAddress, PerUsername
 from evalserver.health import OpsStatus
+from evalserver.metrics import metrics_view
 from frontend.views.common import throttle_page
 
 admin.site.site_header = gettext_lazy("evalserver administration")
@@ -20,6 +21,7 @@ admin.site.login = throttle_page(("login_ip", PerAddress), ("login_user", PerUse
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/ops/status/", OpsStatus.as_view(), name="api-ops-status"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("challenges.api.urls")),
     # EvalAI's own paths, so its CLI and remote-evaluation worker work unchanged.
     path("api/", include("challenges.api.evalai.urls")),

@@ -69,3 +69,58 @@ def score_by_round_svg(points: Sequence[tuple[int, float]], *, label: str, team:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def per_era_svg(rows: Sequence[dict], *, model: str) -> str:
+    """A model's validation diagnostics: one bar per era (its correlation with the target,
+    above or below zero) and the cumulative correlation as a line, as Numerai draws them.
+    `rows`: {"era", "corr", "cumulative_corr"} in era order."""
+    points = [(r["era"], r.get("corr") or 0.0, r.get("cumulative_corr") or 0.0) for r in rows]
+    if not points:
+        return '<p class="meta">{}</p>'.format(escape(_("No diagnostics yet.")))
+    values = [v for _e, c, s in points for v in (c, s)] + [0.0]
+    low, high = min(values), max(values)
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    pad = (high - low) * 0.08
+    low, high = low - pad, high + pad
+    span = WIDTH - LEFT - RIGHT
+    step = span / len(points)
+
+    def y(value: float) -> float:
+        return TOP + (HEIGHT - TOP - BOTTOM) * (high - value) / (high - low)
+
+    title = _("Per-era correlation of %(model)s on the validation data") % {"model": model}
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}"/>',
+        f'<line class="baseline" x1="{LEFT}" y1="{y(0.0):.1f}" x2="{WIDTH - RIGHT}" '
+        f'y2="{y(0.0):.1f}"><title>0</title></line>',
+    ]
+    for value in (low + pad, high - pad):
+        parts.append(
+            f'<text class="tick" x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
+            f"{value:.4g}</text>"
+        )
+    zero = y(0.0)
+    for i, (era, corr, _cumulative) in enumerate(points):
+        top, bottom = sorted((y(corr), zero))
+        parts.append(
+            f'<rect class="bar{" negative" if corr < 0 else ""}" x="{LEFT + i * step + step * 0.1:.1f}" '
+            f'y="{top:.1f}" width="{max(step * 0.8, 0.5):.1f}" height="{max(bottom - top, 0.5):.1f}">'
+            f"<title>{escape(era)}: {corr:.4g}</title></rect>"
+        )
+    for i in sorted({0, len(points) - 1}):
+        parts.append(
+            f'<text class="tick" x="{LEFT + (i + 0.5) * step:.1f}" y="{HEIGHT - 12}" '
+            f'text-anchor="middle">{escape(points[i][0])}</text>'
+        )
+    path = " ".join(
+        f"{'M' if i == 0 else 'L'}{LEFT + (i + 0.5) * step:.1f},{y(s):.1f}"
+        for i, (_e, _c, s) in enumerate(points)
+    )
+    parts.append(f'<path class="best" d="{path}"><title>{escape(_("cumulative"))}</title></path>')
+    parts.append("</svg>")
+    return "".join(parts)

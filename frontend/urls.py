@@ -4,10 +4,14 @@ from django.urls import path
 import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from frontend.views import (
     account,
+    analytics,
     choices,
+    discussion,
     host,
     kaggle,
     leaderboard,
+    model_diagnostics,
+    notifications,
     participant,
     preferences,
     public,
@@ -170,5 +174,43 @@ urlpatterns = [
         "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/models/<id:model_id>/current/",
         tournaments.mark_current,
         name="tournament-model-current",
+    ),
+    # Discussion (issue 26).
+    path("challenges/<id:challenge_id>/forum/", discussion.forum, name="forum"),
+    path(
+        "challenges/<id:challenge_id>/forum/<id:thread_id>/",
+        discussion.thread,
+        name="forum-thread",
+    ),
+    path("forum/threads/<id:thread_id>/moderate/", discussion.moderate, name="forum-moderate"),
+    path("forum/posts/<id:post_id>/edit/", discussion.post_change, name="forum-post-edit"),
+    path("forum/posts/<id:post_id>/delete/", discussion.post_remove, name="forum-post-delete"),
+    path("forum/posts/<id:post_id>/hide/", discussion.post_hide, name="forum-post-hide"),
+    path("submissions/<id:submission_id>/writeup/", discussion.writeup, name="writeup"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path(
+        "notifications/<id:notification_id>/",
+        notifications.open_notification,
+        name="notification-open",
+    ),
+    path(
+        "notifications/settings/",
+        notifications.preferences,
+        name="notification-preferences",
+    ),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        notifications.unsubscribe,
+        name="notifications-unsubscribe",
+    ),
+    path(
+        "host/challenges/<id:challenge_id>/phases/<codename:codename>/analytics/",
+        analytics.analytics,
+        name="host-analytics",
+    ),
+    path(
+        "challenges/<id:challenge_id>/phases/<codename:codename>/tournament/models/<id:model_id>/diagnostics/",
+        model_diagnostics.model_diagnostics,
+        name="tournament-model-diagnostics",
     ),
 ]

@@ -198,15 +198,32 @@ def pipeline_env(tmp_path_factory, django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="session")
-def live_worker(pipeline_env, tmp_path_factory):
+def smtp_port() -> int:
+    """The port the session's worker mails to (tests/mail.py's SmtpServer listens there
+    when a test wants the mail; otherwise the outbox retries, as against a server down)."""
+    from tests.services import spare_port
+
+    return spare_port()
+
+
+@pytest.fixture(scope="session")
+def live_worker(pipeline_env, tmp_path_factory, smtp_port):
     """A real `celery worker` process (two pool processes) serving this session's queue."""
     import uuid
 
     from tests.services import WorkerProcess, worker_env
 
     log_dir = tmp_path_factory.mktemp("worker-logs")
+    mail = {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_port),
+        "EMAIL_TIMEOUT": "5",
+        "OUTBOX_RETRY_BASE_S": "0.5",
+        "OUTBOX_MAX_ATTEMPTS": "4",
+    }
     worker = WorkerProcess(
-        env=worker_env(**pipeline_env, EVALUATION_TIME_LIMIT_S="60"),
+        env=worker_env(**pipeline_env, EVALUATION_TIME_LIMIT_S="60", **mail),
         log_path=log_dir / "worker.log",
         node=f"test-{uuid.uuid4().hex[:6]}@%h",
     ).start()
@@ -218,7 +235,24 @@ def live_worker(pipeline_env, tmp_path_factory):
 def pipeline(live_worker, pipeline_env, transactional_db, settings):
     """Tests run as the web process does: same database, storage and broker as the worker."""
     settings.MEDIA_ROOT = pipeline_env["media_root"]
-    return live_worker
+    yield live_worker
+    _wait_for_fan_outs()
+
+
+def _wait_for_fan_outs(timeout: float = 15) -> None:
+    """A test ends when its submissions do; the worker then fans out their notifications
+    (one transaction over several tables). The database flush after the test must not
+    truncate those tables under it (PostgreSQL would call it a deadlock and fail the
+    flush): wait until every event is fanned out, which is when its transaction committed."""
+    import time
+
+    from challenges.models import NotificationEvent
+
+    deadline = time.monotonic() + timeout
+    while NotificationEvent.objects.filter(fanned_out_at__isnull=True).exists():
+        if time.monotonic() > deadline:
+            break  # a test that stopped its worker: nothing will take them
+        time.sleep(0.05)
 
 
 def files_under(root: Path) -> set[Path]:

@@ -34,6 +34,7 @@ def test_a_bot_reads_the_round_downloads_live_data_submits_and_is_refused_late(
     live_server, users, host_teams, capsys, tmp_path, monkeypatch
 ):
     monkeypatch.setattr("challenges.tournaments.core.send", lambda *args, **kwargs: None)
+    monkeypatch.setattr("challenges.tournaments.model_runs._send", lambda *args: None)
     challenge = load_approved(th.tournament_bundle(), users, host_teams["alice"])
     participate(users["charlie"], challenge)
     svc.round_open(
@@ -56,6 +57,33 @@ def test_a_bot_reads_the_round_downloads_live_data_submits_and_is_refused_late(
     code, out, _ = run(capsys, *common, "model", *where, str(model), "--current")
     assert code == 0 and "(current)" in out
     assert TournamentModel.objects.get().is_current
+
+    # The runtimes, a model pickled under one of them, its status with the cause, and its
+    # diagnostics (as a worker would record them).
+    code, out, _ = run(capsys, *common, "runtime")
+    assert (
+        code == 0 and f"Python {sys.version.split()[0]} (default)" in out and "cloudpickle" in out
+    )
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    code, out, _ = run(capsys, *common, "model", *where, str(model), "--python", version)
+    assert code == 0 and f"Python {version}: pending" in out
+    code, _, err = run(capsys, *common, "model", *where, str(model), "--python", "2.7")
+    assert code == 1 and "not offered" in err and version in err
+    failed = TournamentModel.objects.order_by("-pk").first()
+    TournamentModel.objects.filter(pk=failed.pk).update(
+        status="failed", failure_cause="version_mismatch", failure_message="version mismatch: x"
+    )
+    code, out, _ = run(capsys, *common, "models", *where)
+    assert code == 0 and "failed: version mismatch" in out and "version mismatch: x" in out
+    first = TournamentModel.objects.order_by("pk").first()
+    TournamentModel.objects.filter(pk=first.pk).update(
+        status="success",
+        diagnostics={"corr_mean": 0.25, "per_era": [{"era": "e1", "rows": 8, "corr": 0.25}]},
+    )
+    diagnostics_csv = tmp_path / "d.csv"
+    code, out, _ = run(capsys, *common, "diagnostics", str(first.pk), "--csv", str(diagnostics_csv))
+    assert code == 0 and "corr_mean: 0.25" in out
+    assert diagnostics_csv.read_text().splitlines()[1].startswith("e1,8,0.25,0.25")
 
     predictions = tmp_path / "p.csv"
     predictions.write_text(th.predictions_csv(1, lambda f: f / 10))

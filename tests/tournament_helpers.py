@@ -45,7 +45,9 @@ def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwarg
 """
 
 
-def tournament_bundle(*, cumulative_rounds: int = 4, round_hours: float = 48) -> bytes:
+def tournament_bundle(
+    *, cumulative_rounds: int = 4, round_hours: float = 48, validation: bool = False
+) -> bytes:
     config = yaml.safe_load(yaml.safe_dump(SCRIPT_CONFIG))
     config["title"] = "Tournament probe"
     config["dataset_splits"] = config["dataset_splits"][:1]
@@ -64,10 +66,19 @@ def tournament_bundle(*, cumulative_rounds: int = 4, round_hours: float = 48) ->
             },
         }
     )
+    files = {"annotations/example_targets.csv": targets(0)}
+    if validation:
+        # Validation data (DESIGN section 16): round 0's rows with their targets.
+        config["challenge_phases"][0]["tournament"].update(
+            validation_features="validation/features.csv",
+            example_predictions="validation/example.csv",
+        )
+        files["validation/features.csv"] = validation_features()
+        files["validation/example.csv"] = predictions_csv(0, example_prediction)
     return script_bundle_zip(
         config,
         evaluate_source=TOURNAMENT_EVALUATE,
-        files={"annotations/example_targets.csv": targets(0)},
+        files=files,
         description="<p>tournament probe</p>",
     )
 
@@ -90,6 +101,16 @@ def targets(number: int, shift: float = 0.0) -> str:
         wobble = ((k * 37) % 11 - 5) / 25.0 + shift * ((k % 3) - 1)
         lines.append(f"{i},{era},{f / 10 + wobble:.6f}\n")
     return "id,era,target\n" + "".join(lines)
+
+
+def validation_features() -> str:
+    """Round 0's rows with `era`, the feature `f` and `target`: a model sees all three."""
+    target = {line.split(",")[0]: line.split(",")[2] for line in targets(0).splitlines()[1:]}
+    return "id,era,f,target\n" + "".join(f"{i},{era},{f},{target[i]}\n" for i, era, f in _rows(0))
+
+
+def example_prediction(f: int) -> float:
+    return ((f * 3) % 10) / 10
 
 
 def ids(number: int) -> list[str]:

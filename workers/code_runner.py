@@ -123,9 +123,11 @@ def run_predict(
     extra_file: Path | str | None = None,
     prediction_range: tuple[float, float] | None = None,
     work_root: Path | str | None = None,
+    python: str | None = None,
 ) -> PredictOutcome:
     """Run the pickled predict() on the features in the sandbox. On success what the child
-    wrote is copied to `output_file`, not yet trusted: `check_predictions` comes next."""
+    wrote is copied to `output_file`, not yet trusted: `check_predictions` comes next.
+    `python`: the runtime's interpreter (workers.runtimes), else the worker's own."""
     uid = predict_uid()
     work = Path(tempfile.mkdtemp(prefix="predict-", dir=work_root))
     try:
@@ -153,7 +155,10 @@ def run_predict(
         )
         from workers.sandbox.evaluators import get_evaluator
 
-        evaluator = get_evaluator(f"predict:{sys.executable}", HARNESS_ROOT, module=HARNESS_MODULE)
+        python = python or sys.executable
+        evaluator = get_evaluator(
+            f"predict:{python}", HARNESS_ROOT, module=HARNESS_MODULE, python=python
+        )
         reply = evaluator.call(
             request=request, limits=limits, uid=uid, work=work, writable_tmp=False, strict=True
         )

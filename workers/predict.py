@@ -2,18 +2,25 @@
 
     python -m workers.predict --model model.pkl --features live.parquet [--extra extra.csv]
         [--time-limit-s 600] [--memory-mb 4096] [--cpus 1] [--max-processes 64]
-        [--prediction-range 0 1] [--output predictions.csv]
+        [--prediction-range 0 1] [--output predictions.csv] [--python 3.12]
 
 Same sandbox (workers.code_runner: own process, no network where the kernel allows a
 namespace, memory, CPU-time, wall-clock and process limits, one core, empty environment,
 a folder holding only the features), same checks of the output, same failure class as the
 platform. Prints the class and the message and exits 1 when the model fails, 0 when the
 predictions are valid (and written to --output). Needs no Django and no database.
+
+`--python 3.12` runs the model under that Python as the platform's 3.12 runtime does (the
+interpreter from PREDICT_PYTHONS="3.12=/path/to/python", else `python3.12` on PATH, or a
+path given directly); it needs numpy, pandas and cloudpickle installed, at the versions
+`evalserver-cli runtime` lists, to reproduce a "version mismatch" failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -46,11 +53,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prediction-range", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None
     )
+    parser.add_argument(
+        "--python",
+        help="Python version the model was pickled with (3.12), or an interpreter's path",
+    )
     args = parser.parse_args(argv)
+    if args.python:
+        args.interpreter = interpreter_for(args.python)
+        if args.interpreter is None:
+            parser.error(f"no interpreter for Python {args.python}: set PREDICT_PYTHONS or PATH")
+    else:
+        args.interpreter = None
     for path in (args.model, args.features, args.extra):
         if path is not None and not path.is_file():
             parser.error(f"{path}: no such file")
     return args
+
+
+def interpreter_for(value: str) -> str | None:
+    """An interpreter's path, or the one PREDICT_PYTHONS or PATH gives for a version."""
+    if os.sep in value:
+        return value if Path(value).is_file() else None
+    for item in os.environ.get("PREDICT_PYTHONS", "").split(","):
+        version, _sep, path = item.partition("=")
+        if version.strip() == value and path.strip():
+            return path.strip()
+    return shutil.which(f"python{value}")
 
 
 def report(outcome: PredictOutcome, output: Path) -> str:
@@ -86,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         limits=limits,
         extra_file=args.extra,
         prediction_range=prediction_range,
+        python=args.interpreter,
     )
     check_predictions(
         outcome,

@@ -135,4 +135,4 @@ def build_environment(script_id: int) -> None:
 
 
 # Live tournaments' tasks and worker hooks register on import.
-from workers import tournament_tasks  # noqa: E402, F401
+from workers import notification_tasks, tournament_tasks  # noqa: E402, F401

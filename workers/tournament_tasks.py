@@ -31,6 +31,30 @@ def score_round_submission(submission_id: int, targets_version: int) -> None:
     score(submission_id=submission_id, targets_version=targets_version)
 
 
+@shared_task(
+    name="workers.validate_tournament_model",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def validate_tournament_model(model_id: int) -> None:
+    from workers.model_validation import validate_model
+
+    validate_model(model_id=model_id)
+
+
+@shared_task(
+    name="workers.diagnose_tournament_model",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def diagnose_tournament_model(model_id: int) -> None:
+    from workers.model_validation import diagnose_model
+
+    diagnose_model(model_id=model_id)
+
+
 @shared_task(name="workers.sweep_tournaments", ignore_result=True)
 def sweep_tournaments() -> None:
     from challenges.tournaments import tournaments_sweep

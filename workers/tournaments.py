@@ -74,6 +74,18 @@ def _predict(run: RoundSubmission, limits) -> RunRecord:
         )
     # Imported here: pandas stays out of the Celery worker until it runs a model.
     from workers.code_runner import check_predictions, run_predict
+    from workers.runtimes import RuntimeUnavailable, runtime_python
+
+    try:
+        python = runtime_python(run.model.python_version)
+    except RuntimeUnavailable as exc:
+        log.error("model %s: %s", run.model_id, exc)
+        return RunRecord(
+            ok=False,
+            failure_kind="platform",
+            failure_message="The platform could not prepare the model's Python runtime; "
+            "the hosts have been told.",
+        )
 
     phase, opened = run.round.phase, run.round
     prediction_range = tuple(phase.prediction_range) if phase.prediction_range else None
@@ -94,6 +106,7 @@ def _predict(run: RoundSubmission, limits) -> RunRecord:
                 limits=limits,
                 prediction_range=prediction_range,
                 work_root=work_root(),
+                python=python,
             )
             check_predictions(
                 outcome,

@@ -21,8 +21,10 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
-from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
+from django.utils.http import http_date, parse_http_date_safe
+from django.utils.translation import gettext as _
 
+from challenges.attachments import content_disposition
 from challenges.services.storage import CHUNK, open_stored
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -94,7 +96,7 @@ def stored_file_response(
     """The stored file `name` (a path we chose), as an attachment called `filename`."""
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition_header(True, filename),
+        "Content-Disposition": content_disposition(filename),
     }
     if sha256:
         headers["ETag"] = f'"{sha256}"'
@@ -110,7 +112,7 @@ def stored_file_response(
         if size is None:
             size = default_storage.size(name)
     except FileNotFoundError:
-        raise Http404("The file is no longer stored.") from None
+        raise Http404(_("The file is no longer stored.")) from None
     last_modified = http_date(modified.timestamp())
     headers["Last-Modified"] = last_modified
     etag = headers.get("ETag") or f'W/"{size:x}-{int(modified.timestamp()):x}"'
@@ -137,7 +139,8 @@ def stored_file_response(
     span = parse_range(wanted, size)
     if span is False:
         response = HttpResponse(
-            f"Range {wanted!r} is outside the file's {size} bytes.",
+            _("Range %(wanted)s is outside the file's %(size)s bytes.")
+            % {"wanted": repr(wanted), "size": size},
             status=416,
             content_type="text/plain; charset=utf-8",
         )

@@ -12,6 +12,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from challenges.access import AccessDenied, NotFoundWithChoices
 from challenges.bundle import BundleError
+from challenges.discussion.services import ForumRefused
 from challenges.leaderboard_access import InvalidScope
 from challenges.leaderboard_rules import UnknownLabel
 from challenges.services.bundles import SameTitleExists
@@ -25,7 +26,8 @@ def exception_handler(exc, context):
     if isinstance(exc, BundleError):
         return Response(
             {
-                "detail": f"The challenge bundle has {len(exc.errors)} problem(s); nothing was loaded.",
+                "detail": _("The challenge bundle has %(count)s problem(s); nothing was loaded.")
+                % {"count": len(exc.errors)},
                 "errors": [p.as_dict() for p in exc.errors],
                 "warnings": [p.as_dict() for p in exc.warnings],
             },
@@ -40,7 +42,7 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, InvalidScope):
         return Response({"detail": str(exc), "field": "scope"}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, ParticipationError | WebhookRefused | UnsafeText):
+    if isinstance(exc, ParticipationError | WebhookRefused | UnsafeText | ForumRefused):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, AccessDenied):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
@@ -72,7 +74,7 @@ def exception_handler(exc, context):
             status=status.HTTP_404_NOT_FOUND,
         )
     if isinstance(exc, ObjectDoesNotExist):
-        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        return Response({"detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)
 
 

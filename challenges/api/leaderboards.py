@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-from django.http import HttpResponse
 from django.urls import path
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -17,6 +16,7 @@ from rest_framework.views import APIView
 import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges import leaderboard_rules as rules
 from challenges.api.parsers import BoundedJSONParser
+from challenges.attachments import csv_response, wants_excel
 from challenges.csv_safe import csv_writer
 from challenges.leaderboard_access import access_leaderboard
 from challenges.selectors.leaderboards import (
@@ -137,7 +137,7 @@ class LeaderboardCsv(APIView):
     def get(self, request, challenge_id: int, codename: str, split: str):
         """Hosts: the whole leaderboard as CSV, raw scores (not rounded)."""
         view, ordering, _params = _read(request, challenge_id, codename, split)
-        view.require_host("export leaderboards")
+        view.require_host(_("export leaderboards"))
         labels = rules.labels_of(view.split.leaderboard.schema)
         rows = leaderboard_page(view, ordering).rows
         # A revealed split: each team's public rank and move (Kaggle's shake-up).
@@ -177,9 +177,7 @@ class LeaderboardCsv(APIView):
                 ]
             )
         name = f"leaderboard-{view.challenge.pk}-{view.phase.codename}-{view.split.dataset_split.codename}.csv"
-        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return csv_response(out.getvalue(), name, excel=wants_excel(request))
 
 
 class LeaderboardHistory(APIView):
@@ -230,7 +228,7 @@ class PhaseSplitDetail(APIView):
     def patch(self, request, challenge_id: int, codename: str, split: str):
         """Hosts: set who sees the split's leaderboard (1 host, 2 host and team, 3 public)."""
         view = access_leaderboard(request.user, challenge_id, codename, split)
-        view.require_host("change a leaderboard's visibility")
+        view.require_host(_("change a leaderboard's visibility"))
         params = PhaseSplitUpdate(data=request.data)
         params.is_valid(raise_exception=True)
         updated = phase_split_set_visibility(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -185,8 +186,10 @@ class ChallengeParticipate(ParticipationView):
         if team is None:
             raise ValidationError(
                 {
-                    "detail": f"There is no participant team with id {params.validated_data['team']}. "
-                    "Your teams are listed at GET /api/v1/teams/."
+                    "detail": _(
+                        "There is no participant team with id %(team)s. Your teams are listed at GET /api/v1/teams/."
+                    )
+                    % {"team": params.validated_data["team"]}
                 }
             )
         # Only to choose 201 or 200; the service decides, under a lock, what happens.

@@ -162,7 +162,8 @@ class BundleUploadSerializer(serializers.Serializer):
     def validate_file(self, value):
         if value.size > settings.BUNDLE_MAX_UPLOAD_BYTES:
             raise serializers.ValidationError(
-                f"The bundle is {value.size} bytes; the limit is {settings.BUNDLE_MAX_UPLOAD_BYTES}."
+                _("The bundle is %(size)s bytes; the limit is %(BUNDLE_MAX_UPLOAD_BYTES)s.")
+                % {"size": value.size, "BUNDLE_MAX_UPLOAD_BYTES": settings.BUNDLE_MAX_UPLOAD_BYTES}
             )
         return value
 

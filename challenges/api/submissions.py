@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -67,7 +68,7 @@ class SubmissionCreateSerializer(serializers.Serializer):
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
         if not isinstance(parsed, dict):
-            raise serializers.ValidationError("must be a JSON object of name -> value")
+            raise serializers.ValidationError(_("must be a JSON object of name -> value"))
         return parsed
 
 
@@ -346,7 +347,7 @@ class PhaseRescore(APIView):
     def post(self, request, challenge_id: int, codename: str):
         """Re-run every ended submission of the phase with the current script version."""
         phase = access_phase(request.user, challenge_id, codename=codename)
-        require_challenge_host(request.user, phase.challenge, "re-score a phase")
+        require_challenge_host(request.user, phase.challenge, _("re-score a phase"))
         return Response({"rerun": phase_rescore(phase=phase, user=request.user)})
 
 

@@ -84,7 +84,7 @@ class TokenDetail(APIView):
     def delete(self, request, token_id: str):
         """Revoke one of your tokens: it stops working at once."""
         if not token_revoke(user=request.user, public_id=token_id):
-            return Response({"detail": "You have no token with that id."}, status=404)
+            return Response({"detail": _("You have no token with that id.")}, status=404)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -8,6 +8,7 @@ import io
 
 from django.http import FileResponse, HttpResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 
 import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges.api.errors import exception_handler
+from challenges.attachments import csv_response, wants_excel
 from challenges.csv_safe import csv_writer
 from challenges.failure_text import participant_failure_text
 from challenges.models import Round, RoundSubmission, TournamentModel
@@ -89,12 +91,26 @@ class TournamentFileIn(serializers.Serializer):
 class TournamentModelIn(serializers.Serializer):
     file = serializers.FileField()
     current = serializers.BooleanField(required=False, default=False)
+    # The Python version the model was pickled with; default: the newest offered.
+    python_version = serializers.CharField(required=False, allow_blank=True, max_length=20)
 
 
 class TournamentModelOut(serializers.ModelSerializer):
     class Meta:
         model = TournamentModel
-        fields = ["id", "file_name", "sha256", "size", "uploaded_at", "is_current"]
+        fields = [
+            "id",
+            "file_name",
+            "sha256",
+            "size",
+            "uploaded_at",
+            "is_current",
+            "python_version",
+            "status",
+            "failure_cause",
+            "failure_message",
+            "status_changed_at",
+        ]
 
 
 class RoundSubmissionOut(serializers.ModelSerializer):
@@ -170,7 +186,7 @@ class CurrentRound(APIView):
         phase, _t = access_tournament(request.user, challenge_id, codename)
         opened = round_current(phase=phase)
         if opened is None:
-            return Response({"detail": "No round is open."}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": _("No round is open.")}, status=status.HTTP_404_NOT_FOUND)
         return Response(TournamentRoundOut(opened, context={"request": request}).data)
 
 
@@ -182,7 +198,7 @@ class RoundLive(APIView):
         """The round's live features (public; only models never see the targets)."""
         opened = access_round(request.user, challenge_id, codename, number)
         if not opened.live_features:
-            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
         return FileResponse(
             open_stored(opened.live_features.name),
             as_attachment=True,
@@ -273,8 +289,9 @@ class TeamModels(APIView):
 
     @extend_schema(request=TournamentModelIn, responses={201: TournamentModelOut})
     def post(self, request, challenge_id: int, codename: str):
-        """Upload a pickled model; it runs on every round from the next one on (`current`
-        marks it as the one to run even when newer uploads follow)."""
+        """Upload a pickled model (`python_version`: the Python it was pickled with); it runs
+        at once on the open round and the validation data, and on every round from the next
+        one on (`current` marks it as the one to run even when newer uploads follow)."""
         phase, _t = access_tournament(request.user, challenge_id, codename)
         params = TournamentModelIn(data=request.data)
         params.is_valid(raise_exception=True)
@@ -284,6 +301,7 @@ class TeamModels(APIView):
             participation=participation_for_user(request.user, phase.challenge),
             upload=params.validated_data["file"],
             make_current=params.validated_data["current"],
+            python_version=params.validated_data.get("python_version"),
         )
         return Response(TournamentModelOut(model).data, status=status.HTTP_201_CREATED)
 
@@ -300,15 +318,13 @@ class ModelCurrent(APIView):
         return Response(TournamentModelOut(model).data)
 
 
-def _csv_response(rows: list[dict], columns: list[str], name: str) -> HttpResponse:
+def _csv_response(request, rows: list[dict], columns: list[str], name: str) -> HttpResponse:
     out = io.StringIO()
     writer = csv_writer(out)  # the one formula-safe writer (challenges.csv_safe)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([row.get(c) for c in columns])
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return csv_response(out.getvalue(), name, excel=wants_excel(request))
 
 
 class RoundLeaderboard(APIView):
@@ -323,7 +339,7 @@ class RoundLeaderboard(APIView):
         rows = [r.as_dict() for r in round_leaderboard(opened=opened, tournament=tournament)]
         if as_csv:
             columns = ["rank", "team", "source", "status", *METRICS]
-            return _csv_response(rows, columns, f"round-{number}-{codename}.csv")
+            return _csv_response(request, rows, columns, f"round-{number}-{codename}.csv")
         return Response(
             {"round": number, "rank_by": tournament.rank_by, "rows": rows},
         )
@@ -341,7 +357,7 @@ class CumulativeLeaderboard(APIView):
         data = [r.as_dict() for r in rows]
         if as_csv:
             columns = ["rank", "team", "rounds", *METRICS]
-            return _csv_response(data, columns, f"tournament-{codename}.csv")
+            return _csv_response(request, data, columns, f"tournament-{codename}.csv")
         return Response(
             {
                 "rank_by": tournament.rank_by,

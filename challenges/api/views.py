@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -31,12 +32,14 @@ def resolve_host_team(user, value: str | None) -> HostTeam:
     if not mine:
         raise serializers.ValidationError(
             {
-                "host_team": 'You are in no host team. Create one first: POST /api/v1/host-teams/ {"name": ...}.'
+                "host_team": _(
+                    'You are in no host team. Create one first: POST /api/v1/host-teams/ {"name": ...}.'
+                )
             }
         )
     if len(mine) > 1:
         raise serializers.ValidationError(
-            {"host_team": "You are in several host teams: say which one."}
+            {"host_team": _("You are in several host teams: say which one.")}
         )
     return mine[0]
 
@@ -56,7 +59,7 @@ class HostTeamListCreate(generics.ListCreateAPIView):
             )
         except IntegrityError:
             raise serializers.ValidationError(
-                {"name": "A host team with this name exists."}
+                {"name": _("A host team with this name exists.")}
             ) from None
 
 
@@ -77,7 +80,7 @@ class ChallengeList(APIView):
         team = resolve_host_team(request.user, params.validated_data.get("host_team"))
         approve = params.validated_data["approve"]
         if approve:
-            require_staff(request.user, "approve challenges")
+            require_staff(request.user, _("approve challenges"))
         result = challenge_load_bundle(
             source=params.validated_data["file"],
             user=request.user,

@@ -10,7 +10,11 @@ Layered bottom to top, each module importing only those below it:
     script       the evaluation script package                  (spec, names, archive, values)
     phases       the challenge_phases list                      (spec, names, values)
     config       EvalAI's keys and defaults -> ChallengeSpec    (all of the above)
-    loader       load_bundle and the Bundle it returns          (spec, names, archive, yaml_reader, config)
+    codalab_files     CodaLab/Codabench programs and data, metadata, compile checks (spec, names, archive)
+    codalab_columns   their leaderboards and columns                     (spec, values, codalab_files)
+    codalab           competition.yaml -> ChallengeSpec                  (the above but config)
+    codalab_runtime   not imported: its source is the evaluate() of the package codalab builds
+    loader       load_bundle and the Bundle it returns          (spec, names, archive, yaml_reader, config, codalab)
 
 Callers import the public names from here.
 """

@@ -16,7 +16,9 @@ import zlib
 from pathlib import Path
 from typing import IO, Any
 
-from challenges.bundle.names import MIB, check_name, human_bytes, is_junk, show
+from django.utils.translation import gettext as _
+
+from challenges.bundle.names import MIB, check_name, entry_name, human_bytes, is_junk, show
 from challenges.bundle.spec import BundleError, Limits, Problem
 
 _SUPPORTED_COMPRESSION = {
@@ -142,8 +144,12 @@ class SafeZip:
         info = self.files[name]
         if info.file_size > cap:
             raise MemberError(
-                f"{show(self.where(name))} is {human_bytes(info.file_size)}, over the "
-                f"{human_bytes(cap)} limit for this kind of file"
+                _("%(name)s is %(size)s, over the %(cap)s limit for this kind of file.")
+                % {
+                    "name": show(self.where(name)),
+                    "size": human_bytes(info.file_size),
+                    "cap": human_bytes(cap),
+                }
             )
         try:
             with self.zf.open(info) as fh:
@@ -151,11 +157,13 @@ class SafeZip:
                 data = fh.read(cap + 1)
         except _READ_ERRORS as exc:
             raise MemberError(
-                f"{show(self.where(name))} could not be read ({exc}); the zip is corrupt"
+                _("%(name)s could not be read (%(error)s); the zip is corrupt.")
+                % {"name": show(self.where(name)), "error": exc}
             ) from exc
         if len(data) > cap:
             raise MemberError(
-                f"{show(self.where(name))} is larger than the {human_bytes(cap)} limit"
+                _("%(name)s is larger than the %(cap)s limit.")
+                % {"name": show(self.where(name)), "cap": human_bytes(cap)}
             )
         return data
 
@@ -164,9 +172,7 @@ class SafeZip:
         try:
             raw = self.zf.open(info)
         except _READ_ERRORS as exc:
-            raise BundleError(
-                [Problem(f"It could not be read ({exc}); the zip is corrupt.", file=name)]
-            ) from exc
+            raise BundleError([_unreadable(exc, name)]) from exc
         return io.BufferedReader(
             _CappedStream(raw, min(cap, info.file_size), name), buffer_size=MIB
         )
@@ -178,6 +184,11 @@ class SafeZip:
             if self._owned is not None:
                 self._owned.close()
                 self._owned = None
+
+
+def _unreadable(exc: BaseException, name: str) -> Problem:
+    message = _("It could not be read (%(error)s); the zip is corrupt.") % {"error": exc}
+    return Problem(message, file=name)
 
 
 class _CappedStream(io.RawIOBase):
@@ -197,14 +208,11 @@ class _CappedStream(io.RawIOBase):
         try:
             data = self._raw.read(min(len(view), self._cap - self._count + 1))
         except _READ_ERRORS as exc:
-            raise BundleError(
-                [Problem(f"It could not be read ({exc}); the zip is corrupt.", file=self._name)]
-            ) from exc
+            raise BundleError([_unreadable(exc, self._name)]) from exc
         self._count += len(data)
         if self._count > self._cap:
-            raise BundleError(
-                [Problem(f"It is larger than its {human_bytes(self._cap)} limit.", file=self._name)]
-            )
+            message = _("It is larger than its %(cap)s limit.") % {"cap": human_bytes(self._cap)}
+            raise BundleError([Problem(message, file=self._name)])
         view[: len(data)] = data
         return len(data)
 
@@ -230,7 +238,7 @@ def open_archive(
     """
     total_cap = limits.max_total_uncompressed_bytes if total_cap is None else total_cap
     member_cap = limits.max_member_bytes if member_cap is None else member_cap
-    what = show(label) if label else "The upload"
+    what = show(label) if label else _("The upload")
 
     def refuse(message: str, file: str = "") -> None:
         problems.append(Problem(message, file=label or file))
@@ -240,12 +248,12 @@ def open_archive(
         try:
             fp = owned = open(source, "rb")  # noqa: SIM115 - closed by SafeZip.close or below
         except OSError as exc:
-            refuse(f"The bundle could not be opened: {exc.strerror or exc}.")
+            refuse(_("The bundle could not be opened: %(error)s.") % {"error": exc.strerror or exc})
             return None
     else:
         fp = source
         if not (hasattr(fp, "seek") and getattr(fp, "seekable", lambda: True)()):
-            refuse("The bundle must be given as a seekable file.")
+            refuse(_("The bundle must be given as a seekable file."))
             return None
 
     zf: zipfile.ZipFile | None = None
@@ -256,14 +264,23 @@ def open_archive(
             cd_cap = limits.max_entries * 1024 + MIB
             if cd_size > cd_cap:
                 refuse(
-                    f"{what} has a {human_bytes(cd_size)} table of contents, over the "
-                    f"{human_bytes(cd_cap)} a zip of at most {limits.max_entries:,} entries needs."
+                    _(
+                        "%(what)s has a %(size)s table of contents, over the %(cap)s a zip "
+                        "of at most %(entries)s entries needs."
+                    )
+                    % {
+                        "what": what,
+                        "size": human_bytes(cd_size),
+                        "cap": human_bytes(cd_cap),
+                        "entries": f"{limits.max_entries:,}",
+                    }
                 )
                 return None
             count = _count_entries(fp, start, cd_size, limits.max_entries)
             if count is not None and count > limits.max_entries:
                 refuse(
-                    f"{what} has more than {limits.max_entries:,} entries; that is the limit for a bundle."
+                    _("%(what)s has more than %(limit)s entries; that is the limit for a bundle.")
+                    % {"what": what, "limit": f"{limits.max_entries:,}"}
                 )
                 return None
         fp.seek(0)
@@ -277,15 +294,23 @@ def open_archive(
             EOFError,
             struct.error,
         ) as exc:
-            how = (
-                "Zip the evaluation package itself."
-                if label
-                else "Upload a .zip archive of your challenge folder."
-            )
-            refuse(f"{what} is not a valid zip file ({exc}). {how}")
+            if label:
+                message = _(
+                    "%(what)s is not a valid zip file (%(error)s). Zip the evaluation package "
+                    "itself."
+                )
+            else:
+                message = _(
+                    "%(what)s is not a valid zip file (%(error)s). Upload a .zip archive of "
+                    "your challenge folder."
+                )
+            refuse(message % {"what": what, "error": exc})
             return None
         except NotImplementedError as exc:
-            refuse(f"{what} uses a zip feature that is not supported ({exc}).")
+            refuse(
+                _("%(what)s uses a zip feature that is not supported (%(error)s).")
+                % {"what": what, "error": exc}
+            )
             return None
         files = _check_entries(zf.infolist(), limits, label, total_cap, member_cap, problems)
         if files is None:
@@ -308,14 +333,15 @@ def _check_entries(
     member_cap: int,
     problems: list[Problem],
 ) -> dict[str, zipfile.ZipInfo] | None:
-    what = show(label) if label else "The zip"
+    what = show(label) if label else _("The zip")
     if not infos:
-        problems.append(Problem(f"{what} is empty.", file=label))
+        problems.append(Problem(_("%(what)s is empty.") % {"what": what}, file=label))
         return None
     if len(infos) > limits.max_entries:
         problems.append(
             Problem(
-                f"{what} has {len(infos):,} entries; the limit is {limits.max_entries:,}.",
+                _("%(what)s has %(count)s entries; the limit is %(limit)s.")
+                % {"what": what, "count": f"{len(infos):,}", "limit": f"{limits.max_entries:,}"},
                 file=label,
             )
         )
@@ -325,36 +351,41 @@ def _check_entries(
     files: dict[str, zipfile.ZipInfo] = {}
     total = 0
 
-    def refuse(raw: str, message: str) -> None:
-        if label:
-            problems.append(Problem(f"Entry {show(raw)} {message}.", file=label))
-        else:
-            problems.append(Problem(f"Entry {show(raw)} {message}.", file=show(raw)[1:-1]))
+    def refuse(raw: str, message: str, **values: Any) -> None:
+        # The message is a whole sentence with %(entry)s where the entry's name goes.
+        text = message % {"entry": show(raw), **values}
+        problems.append(Problem(text, file=label or show(raw)[1:-1]))
 
     for info in infos:
-        raw = info.orig_filename
+        raw = entry_name(info)
         name, why = check_name(raw)
         if why:
-            refuse(raw, why + "; refusing the zip")
+            refuse(raw, why)
             continue
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
-            refuse(raw, "is a symbolic link; links are not allowed in a bundle")
+            refuse(raw, _("Entry %(entry)s is a symbolic link; links are not allowed in a bundle."))
             continue
         if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             refuse(
                 raw,
-                "is a special file (device, pipe or socket); only files and folders are allowed",
+                _(
+                    "Entry %(entry)s is a special file (device, pipe or socket); only files "
+                    "and folders are allowed."
+                ),
             )
             continue
         if info.flag_bits & 0x1:
-            refuse(raw, "is encrypted; remove the password from the zip")
+            refuse(raw, _("Entry %(entry)s is encrypted; remove the password from the zip."))
             continue
         if info.compress_type not in _SUPPORTED_COMPRESSION:
             refuse(
                 raw,
-                f"uses compression method {info.compress_type}, which is not supported; "
-                "re-create the zip with standard (deflate) compression",
+                _(
+                    "Entry %(entry)s uses compression method %(method)s, which is not "
+                    "supported; re-create the zip with standard (deflate) compression."
+                ),
+                method=info.compress_type,
             )
             continue
         if info.is_dir() or name.endswith("/") or not name:
@@ -362,8 +393,9 @@ def _check_entries(
         if info.file_size > member_cap:
             refuse(
                 raw,
-                f"is {human_bytes(info.file_size)} uncompressed, over the {human_bytes(member_cap)} "
-                "limit for one file",
+                _("Entry %(entry)s is %(size)s uncompressed, over the %(cap)s limit for one file."),
+                size=human_bytes(info.file_size),
+                cap=human_bytes(member_cap),
             )
             continue
         if info.file_size > MIB and info.file_size > limits.max_compression_ratio * max(
@@ -372,20 +404,29 @@ def _check_entries(
             ratio = info.file_size / max(info.compress_size, 1)
             refuse(
                 raw,
-                f"expands {ratio:,.0f} times ({human_bytes(info.compress_size)} to "
-                f"{human_bytes(info.file_size)}), over the {limits.max_compression_ratio:g}x limit; "
-                "it looks like a zip bomb",
+                _(
+                    "Entry %(entry)s expands %(ratio)s times (%(packed)s to %(size)s), over the "
+                    "%(limit)sx limit; it looks like a zip bomb."
+                ),
+                ratio=f"{ratio:,.0f}",
+                packed=human_bytes(info.compress_size),
+                size=human_bytes(info.file_size),
+                limit=f"{limits.max_compression_ratio:g}",
             )
             continue
         if name in files:
-            refuse(raw, "appears twice in the zip; which copy to use would be a guess")
+            refuse(
+                raw,
+                _("Entry %(entry)s appears twice in the zip; which copy to use would be a guess."),
+            )
             continue
         total += info.file_size
         files[name] = info
     if total > total_cap:
         problems.append(
             Problem(
-                f"{what} expands to {human_bytes(total)}, over the {human_bytes(total_cap)} limit.",
+                _("%(what)s expands to %(size)s, over the %(cap)s limit.")
+                % {"what": what, "size": human_bytes(total), "cap": human_bytes(total_cap)},
                 file=label,
             )
         )
@@ -428,15 +469,20 @@ class Folder:
         """Why a path may not have been found, for a "not in the zip" message."""
         similar = self.archive.similar(self.full(rel))
         if similar is not None:
-            return f" (the zip has {show(similar)}; names are case-sensitive)"
+            return " " + _("(the zip has %(name)s; names are case-sensitive)") % {
+                "name": show(similar)
+            }
         base = rel.rsplit("/", 1)[-1]
         elsewhere = sorted(
             n for n in self.archive.files if n.rsplit("/", 1)[-1] == base and not is_junk(n)
         )
+        if elsewhere and self.base:
+            return " " + _(
+                "(the zip has %(name)s; paths are relative to the folder of the config file, "
+                "%(folder)s)"
+            ) % {"name": show(elsewhere[0]), "folder": show(self.base)}
         if elsewhere:
-            return (
-                f" (the zip has {show(elsewhere[0])}; paths are relative to the folder of the config file"
-                + (f", {show(self.base)}" if self.base else "")
-                + ")"
-            )
+            return " " + _(
+                "(the zip has %(name)s; paths are relative to the folder of the config file)"
+            ) % {"name": show(elsewhere[0])}
         return ""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from challenges.bundle.archive import Folder
 from challenges.bundle.phases import PhaseChecker
 from challenges.bundle.script import load_script
@@ -86,13 +88,16 @@ class _Checker(PhaseChecker):
         if not isinstance(data, dict):
             self.error(
                 "",
-                f"The config must be a mapping of keys (title: ..., challenge_phases: ...), not {kind(data)}.",
+                _(
+                    "The config must be a mapping of keys (title: ..., challenge_phases: ...), not %(kind)s."
+                )
+                % {"kind": kind(data)},
             )
             return None
         for path, line, column in self.parsed.duplicates:
             self.problems.append(
                 Problem(
-                    "appears twice in the same mapping; the last value is used.",
+                    _("appears twice in the same mapping; the last value is used."),
                     file=self.config_file,
                     key=path,
                     line=line,
@@ -114,7 +119,9 @@ class _Checker(PhaseChecker):
         spec.unknown_keys = jsonable(self.unknown(data, "", known, TOP_EVALAI_KEYS))
         spec.short_description = self.text(data, "short_description", "")
         if data.get("description") is None:
-            self.warning("description", "is missing: the challenge page will have no description.")
+            self.warning(
+                "description", _("is missing: the challenge page will have no description.")
+            )
         spec.description = self.content(data, "description", "", missing="error")
         spec.evaluation_details = self.content(data, details_key, "", missing="warning")
         spec.terms_and_conditions = self.content(
@@ -138,15 +145,16 @@ class _Checker(PhaseChecker):
         if spec.remote_evaluation:
             self.warning(
                 "remote_evaluation",
-                "Remote evaluation: submissions wait on the challenge's queue for the hosts' "
-                "own worker (EvalAI's remote_challenge_evaluation, see docs/evalai.md); "
-                "evaluation_script is not run here.",
+                _(
+                    "Remote evaluation: submissions wait on the challenge's queue for the hosts' own worker (EvalAI's remote_challenge_evaluation, see docs/evalai.md); evaluation_script is not run here."
+                ),
             )
         if spec.is_docker_based:
             self.warning(
                 "is_docker_based",
-                "Docker-image submissions are not supported; participants submit files "
-                "(or code, with `submission_type: code` on a phase).",
+                _(
+                    "Docker-image submissions are not supported; participants submit files (or code, with `submission_type: code` on a phase)."
+                ),
             )
         spec.tags = self.text_list(data, "tags", "")
         spec.domain = self.text(data, "domain", "", max_len=100)
@@ -206,11 +214,11 @@ class _Checker(PhaseChecker):
         return value
 
     def image(self, data: dict) -> str | None:
-        rel = self.file_ref(data, "image", "", missing="warning", what="logo image")
+        rel = self.file_ref(data, "image", "", missing="warning")
         if rel is not None and not rel.lower().endswith(IMAGE_SUFFIXES):
             self.warning(
                 "image",
-                "is not a JPEG, PNG, GIF or WebP file; the challenge is shown without a logo.",
+                _("is not a JPEG, PNG, GIF or WebP file; the challenge is shown without a logo."),
             )
             return None
         return rel
@@ -223,7 +231,7 @@ class _Checker(PhaseChecker):
         for path, item in self.items(data, "leaderboard", "", required=True):
             self.unknown(item, path, LEADERBOARD_KEYS, set())
             lid = self.integer(item, "id", path, default=None, required=True)
-            self.unique(seen, lid, f"{path}.id", "leaderboard id")
+            self.unique(seen, lid, f"{path}.id")
             schema_path = f"{path}.schema"
             schema = item.get("schema")
             if isinstance(schema, str):
@@ -235,13 +243,16 @@ class _Checker(PhaseChecker):
             if schema is None:
                 self.error(
                     schema_path,
-                    'is required: schema: {"labels": ["Metric1", "Total"], "default_order_by": "Total"}.',
+                    _(
+                        'is required: schema: {"labels": ["Metric1", "Total"], "default_order_by": "Total"}.'
+                    ),
                 )
                 continue
             if not isinstance(schema, dict):
                 self.error(
                     schema_path,
-                    f"must be a mapping with labels and default_order_by, not {kind(schema)}.",
+                    _("must be a mapping with labels and default_order_by, not %(kind)s.")
+                    % {"kind": kind(schema)},
                 )
                 continue
             labels = self.labels(schema, schema_path)
@@ -249,7 +260,8 @@ class _Checker(PhaseChecker):
             if labels and order_by and order_by not in labels:
                 self.error(
                     f"{schema_path}.default_order_by",
-                    f"is {order_by!r}, which is not one of the labels ({', '.join(labels)}).",
+                    _("is %(order_by)s, which is not one of the labels (%(names)s).")
+                    % {"order_by": repr(order_by), "names": ", ".join(labels)},
                 )
             metadata = self.label_metadata(schema, schema_path, labels)
             if lid is not None and labels and order_by:
@@ -261,15 +273,17 @@ class _Checker(PhaseChecker):
         value = schema.get("labels")
         if value is None or value == []:
             self.error(
-                path, 'is required: a non-empty list of metric names, like ["Accuracy", "F1"].'
+                path, _('is required: a non-empty list of metric names, like ["Accuracy", "F1"].')
             )
             return []
         if not isinstance(value, list):
-            self.error(path, f"must be a list of metric names, not {kind(value)}.")
+            self.error(
+                path, _("must be a list of metric names, not %(kind)s.") % {"kind": kind(value)}
+            )
             return []
         labels = self.text_list(schema, "labels", schema_path)
         for label in {x for x in labels if labels.count(x) > 1}:
-            self.error(path, f"lists {label!r} more than once.")
+            self.error(path, _("lists %(label)s more than once.") % {"label": repr(label)})
         return labels if len(labels) == len(value) else []
 
     def label_metadata(
@@ -282,7 +296,8 @@ class _Checker(PhaseChecker):
         if not isinstance(value, dict):
             self.error(
                 path,
-                f"must be a mapping from label to {{sort_ascending, description}}, not {kind(value)}.",
+                _("must be a mapping from label to {sort_ascending, description}, not %(kind)s.")
+                % {"kind": kind(value)},
             )
             return {}
         result: dict[str, dict[str, Any]] = {}
@@ -290,12 +305,15 @@ class _Checker(PhaseChecker):
             meta_path = f"{path}.{label}"
             if labels and str(label) not in labels:
                 self.warning(
-                    meta_path, f"describes {str(label)!r}, which is not one of the labels."
+                    meta_path,
+                    _("describes %(label)s, which is not one of the labels.")
+                    % {"label": repr(str(label))},
                 )
             if not isinstance(meta, dict):
                 self.error(
                     meta_path,
-                    f"must be a mapping like {{sort_ascending: false}}, not {kind(meta)}.",
+                    _("must be a mapping like {sort_ascending: false}, not %(kind)s.")
+                    % {"kind": kind(meta)},
                 )
                 continue
             entry = jsonable(meta)
@@ -317,8 +335,8 @@ class _Checker(PhaseChecker):
             sid = self.integer(item, "id", path, default=None, required=True)
             name = self.text(item, "name", path, required=True, max_len=200)
             codename = self.text(item, "codename", path, required=True, max_len=100).strip()
-            self.unique(ids, sid, f"{path}.id", "dataset split id")
-            self.unique(codenames, codename or None, f"{path}.codename", "dataset split codename")
+            self.unique(ids, sid, f"{path}.id")
+            self.unique(codenames, codename or None, f"{path}.codename")
             if sid is not None and codename:
                 result.append(DatasetSplitSpec(sid, name, codename))
         return result
@@ -345,10 +363,13 @@ class _Checker(PhaseChecker):
             ):
                 ref = self.integer(item, key, path, default=None, required=True)
                 if ref is not None and ref not in known:
-                    listed = ", ".join(map(str, sorted(known))) or "none"
+                    listed = ", ".join(map(str, sorted(known))) or _("none")
                     self.error(
                         f"{path}.{key}",
-                        f"refers to id {ref}, but {what} has no item with that id (ids: {listed}).",
+                        _(
+                            "refers to id %(ref)s, but %(what)s has no item with that id (ids: %(listed)s)."
+                        )
+                        % {"ref": ref, "what": what, "listed": listed},
                     )
                     ref = None
                 refs[key] = ref
@@ -356,7 +377,10 @@ class _Checker(PhaseChecker):
             if visibility not in (1, 2, 3, None):
                 self.error(
                     f"{path}.visibility",
-                    f"must be 1 (host only), 2 (host and the submitting team) or 3 (public), not {visibility}.",
+                    _(
+                        "must be 1 (host only), 2 (host and the submitting team) or 3 (public), not %(visibility)s."
+                    )
+                    % {"visibility": visibility},
                 )
             split = PhaseSplitSpec(
                 challenge_phase_id=refs["challenge_phase_id"] or 0,
@@ -381,8 +405,10 @@ class _Checker(PhaseChecker):
             if pair in seen:
                 self.error(
                     path,
-                    f"repeats phase {pair[0]} with dataset split {pair[1]}, already paired in {seen[pair]}; "
-                    "a phase shows each split on one leaderboard only.",
+                    _(
+                        "repeats phase %(phase)s with dataset split %(split)s, already paired in %(other)s; a phase shows each split on one leaderboard only."
+                    )
+                    % {"phase": pair[0], "split": pair[1], "other": seen[pair]},
                 )
                 continue
             seen[pair] = path
@@ -391,8 +417,10 @@ class _Checker(PhaseChecker):
             if not any(ps.challenge_phase_id == phase.id for ps in result):
                 self.warning(
                     "challenge_phase_splits",
-                    f"No phase split for phase {phase.id} ({phase.codename!r}): its submissions "
-                    "cannot appear on any leaderboard.",
+                    _(
+                        "No phase split for phase %(id)s (%(codename)s): its submissions cannot appear on any leaderboard."
+                    )
+                    % {"id": phase.id, "codename": repr(phase.codename)},
                 )
         return result
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO
 
+from django.utils.translation import gettext as _
+
 from challenges.bundle import yaml_reader
 from challenges.bundle.archive import Folder, MemberError, SafeZip, open_archive
+from challenges.bundle.codalab import CONFIG_NAMES, build_codalab_spec, is_codalab
 from challenges.bundle.config import build_spec
 from challenges.bundle.names import is_junk, normalise_relative, show, sorted_names
 from challenges.bundle.spec import BundleError, ChallengeSpec, Limits, Problem
@@ -74,7 +77,13 @@ class Bundle:
         size = self._archive.size(name)  # type: ignore[union-attr]
         if size > cap:
             raise BundleError(
-                [Problem(f"It is {size:,} bytes, over the {cap:,}-byte limit.", file=name)]
+                [
+                    Problem(
+                        _("It is %(size)s bytes, over the %(cap)s-byte limit.")
+                        % {"size": f"{size:,}", "cap": f"{cap:,}"},
+                        file=name,
+                    )
+                ]
             )
         return self._archive.open(name, cap)  # type: ignore[union-attr]
 
@@ -101,12 +110,19 @@ class Bundle:
         self.close()
 
 
-def load_bundle(source: str | Path | IO[bytes], *, limits: Limits | None = None) -> Bundle:
+def load_bundle(
+    source: str | Path | IO[bytes],
+    *,
+    limits: Limits | None = None,
+    images: dict[str, str] | None = None,
+    default_image: str | None = None,
+) -> Bundle:
     """Validate a challenge zip. Raises BundleError listing every problem at once.
 
     `source` is a path or a seekable binary file (left open; the zip is read from it
     until the Bundle is closed). Hostile archives are refused from their headers,
-    before any member is read.
+    before any member is read. `images` and `default_image`: for CodaLab/Codabench
+    bundles, which interpreter stands in for a docker_image (challenges.bundle.codalab).
     """
     limits = limits or Limits()
     problems: list[Problem] = []
@@ -114,7 +130,7 @@ def load_bundle(source: str | Path | IO[bytes], *, limits: Limits | None = None)
     if archive is None:
         raise BundleError(problems)
     try:
-        loaded = _load(archive, limits, problems)
+        loaded = _load(archive, limits, problems, images or {}, default_image)
     except BaseException:
         archive.close()
         raise
@@ -132,7 +148,11 @@ def load_bundle(source: str | Path | IO[bytes], *, limits: Limits | None = None)
 
 
 def _load(
-    archive: SafeZip, limits: Limits, problems: list[Problem]
+    archive: SafeZip,
+    limits: Limits,
+    problems: list[Problem],
+    images: dict[str, str],
+    default_image: str | None,
 ) -> tuple[ChallengeSpec, str] | None:
     located = _locate_config(archive, problems)
     if located is None:
@@ -144,7 +164,8 @@ def _load(
     if info_size > limits.max_config_bytes:
         problems.append(
             Problem(
-                f"The config is {info_size:,} bytes; the limit is {limits.max_config_bytes:,}.",
+                _("The config is %(size)s bytes; the limit is %(limit)s.")
+                % {"size": f"{info_size:,}", "limit": f"{limits.max_config_bytes:,}"},
                 file=config_name,
             )
         )
@@ -157,13 +178,25 @@ def _load(
             max_depth=limits.max_yaml_depth,
         )
     except MemberError as exc:
-        problems.append(Problem(f"{exc}.", file=config_name))
+        problems.append(Problem(str(exc), file=config_name))
         return None
     except yaml_reader.YamlProblem as exc:
         problems.append(Problem(exc.message, file=config_name, line=exc.line, column=exc.column))
         return None
 
     folder = Folder(archive, base)
+    if is_codalab(parsed.data):
+        # CodaLab/Codabench: metadata.yaml files inside programs are theirs, not stray configs.
+        spec = build_codalab_spec(
+            parsed,
+            config_file=config_name,
+            folder=folder,
+            limits=limits,
+            problems=problems,
+            images=images,
+            **({"default_image": default_image} if default_image else {}),
+        )
+        return (spec, base) if spec is not None else None
     spec = build_spec(
         parsed, config_file=config_name, folder=folder, limits=limits, problems=problems
     )
@@ -174,7 +207,8 @@ def _load(
         script_dir = base + spec.evaluation_script.source
     problems[where_located:where_located] = [
         Problem(
-            f"Ignored: only {show(config_name)} is read as the challenge config.",
+            _("Ignored: only %(config)s is read as the challenge config.")
+            % {"config": show(config_name)},
             file=name,
             severity="warning",
         )
@@ -209,44 +243,59 @@ def _locate_config(archive: SafeZip, problems: list[Problem]) -> tuple[str, str,
         base = config.rsplit("/", 1)[0] + "/"
         problems.append(
             Problem(
-                f"The config is not at the top of the zip; it is read from {show(config)} and its "
-                f"paths from {show(base)}.",
+                _(
+                    "The config is not at the top of the zip; it is read from %(config)s and its "
+                    "paths from %(folder)s."
+                )
+                % {"config": show(config), "folder": show(base)},
                 file=config,
                 severity="warning",
             )
         )
         return config, base, []
     if not candidates:
-        found = (
-            f" Found {sorted_names(yaml_files)}, but not at the top level." if yaml_files else ""
+        message = _(
+            "No challenge config: put challenge_config.yaml at the root of the zip (or in its "
+            "single top folder), next to evaluation_script.zip and the files it names."
         )
-        problems.append(
-            Problem(
-                "No challenge config: put challenge_config.yaml at the root of the zip (or in its "
-                "single top folder), next to evaluation_script.zip and the files it names." + found
-            )
-        )
+        if yaml_files:
+            message += " " + _("Found %(names)s, but not at the top level.") % {
+                "names": sorted_names(yaml_files)
+            }
+        problems.append(Problem(message))
         return None
     if len(candidates) == 1:
         config = candidates[0]
     else:
-        preferred = [c for c in candidates if c.rsplit("/", 1)[-1] == "challenge_config.yaml"] or [
-            c for c in candidates if c.rsplit("/", 1)[-1] == "challenge_config.yml"
+        preferred = [
+            c
+            for name in ("challenge_config.yaml", "challenge_config.yml", *CONFIG_NAMES)
+            for c in candidates
+            if c.rsplit("/", 1)[-1] == name
         ]
         if not preferred:
             problems.append(
                 Problem(
-                    f"Several YAML files at the top of the zip ({sorted_names(candidates)}) and none is "
-                    "named challenge_config.yaml: rename the challenge config to challenge_config.yaml "
-                    "or remove the others."
+                    _(
+                        "Several YAML files at the top of the zip (%(names)s) and none is named "
+                        "challenge_config.yaml: rename the challenge config to "
+                        "challenge_config.yaml or remove the others."
+                    )
+                    % {"names": sorted_names(candidates)}
                 )
             )
             return None
         config = preferred[0]
         problems.append(
             Problem(
-                f"Several YAML files next to the config ({sorted_names(c for c in candidates if c != config)}); "
-                f"{show(config)} is used and the others are ignored.",
+                _(
+                    "Several YAML files next to the config (%(names)s); %(config)s is used and "
+                    "the others are ignored."
+                )
+                % {
+                    "names": sorted_names(c for c in candidates if c != config),
+                    "config": show(config),
+                },
                 file=config,
                 severity="warning",
             )

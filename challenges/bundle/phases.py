@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from challenges.bundle.names import normalise_relative
 from challenges.bundle.spec import ChallengeSpec, PhaseSpec
 from challenges.bundle.values import MAX_BIG_INT, ConfigReader, jsonable, kind, short, to_number
@@ -34,7 +36,14 @@ PHASE_EVALAI_KEYS = {
     "is_submission_paused_reason",
 }  # fmt: skip
 RESOURCE_KEYS = ("cpus", "memory_mb", "time_limit_s")
-TOURNAMENT_KEYS = ("cumulative_rounds", "round_hours", "rank_by")
+TOURNAMENT_KEYS = (
+    "cumulative_rounds",
+    "round_hours",
+    "rank_by",
+    "validation_features",
+    "example_predictions",
+    "feature_neutral",
+)
 TOURNAMENT_RANK_BY = ("corr_mean", "sharpe")
 INPUT_TYPES = (".parquet", ".pq", ".csv")
 _FILE_TYPE = re.compile(r"\.[a-z0-9][a-z0-9_+\-]*(\.[a-z0-9][a-z0-9_+\-]*)*")
@@ -49,8 +58,8 @@ class PhaseChecker(ConfigReader):
         codenames: dict[str, str] = {}
         for path, item in self.items(data, "challenge_phases", "", required=True):
             phase = self.phase(path, item)
-            self.unique(ids, phase.id if phase.id >= 0 else None, f"{path}.id", "phase id")
-            self.unique(codenames, phase.codename or None, f"{path}.codename", "phase codename")
+            self.unique(ids, phase.id if phase.id >= 0 else None, f"{path}.id")
+            self.unique(codenames, phase.codename or None, f"{path}.codename")
             if phase.id >= 0 and phase.codename:
                 result.append(phase)
         return result
@@ -70,7 +79,7 @@ class PhaseChecker(ConfigReader):
         if item.get("test_annotation_file") is None:
             self.warning(
                 f"{path}.test_annotation_file",
-                "is missing: evaluate() will get no annotation file for this phase.",
+                _("is missing: evaluate() will get no annotation file for this phase."),
             )
         phase.test_annotation_file = self.file_ref(
             item, "test_annotation_file", path, missing="error"
@@ -93,9 +102,9 @@ class PhaseChecker(ConfigReader):
         if phase.is_submission_public and phase.is_restricted_to_select_one_submission:
             self.warning(
                 f"{path}.is_submission_public",
-                "EvalAI refuses is_submission_public together with "
-                "is_restricted_to_select_one_submission; here submissions stay private until "
-                "the team picks one for the leaderboard.",
+                _(
+                    "EvalAI refuses is_submission_public together with is_restricted_to_select_one_submission; here submissions stay private until the team picks one for the leaderboard."
+                ),
             )
 
         phase.max_submissions_per_day = self.integer(
@@ -135,24 +144,34 @@ class PhaseChecker(ConfigReader):
             parts = value
         else:
             self.error(
-                path, f'must be a comma-separated list like ".json, .csv", not {kind(value)}.'
+                path,
+                _('must be a comma-separated list like ".json, .csv", not %(kind)s.')
+                % {"kind": kind(value)},
             )
             return []
         result: list[str] = []
         for part in parts:
             if isinstance(part, bool) or not isinstance(part, str | int | float):
-                self.error(path, f"must list file extensions, not {kind(part)}.")
+                self.error(
+                    path, _("must list file extensions, not %(kind)s.") % {"kind": kind(part)}
+                )
                 continue
             ext = str(part).strip().lower()
             if not ext:
                 continue
             ext = ext if ext.startswith(".") else "." + ext
             if not _FILE_TYPE.fullmatch(ext):
-                self.error(path, f"{str(part)!r} is not a file extension like .csv.")
+                self.error(
+                    path,
+                    _("%(part)s is not a file extension like .csv.") % {"part": repr(str(part))},
+                )
             elif ext not in result:
                 result.append(ext)
         if not result and isinstance(value, str) and not value.strip():
-            self.warning(path, f"is empty; the default ({DEFAULT_FILE_TYPES}) is used.")
+            self.warning(
+                path,
+                _("is empty; the default (%(default)s) is used.") % {"default": DEFAULT_FILE_TYPES},
+            )
             return self.file_types({}, prefix)
         return result
 
@@ -162,17 +181,22 @@ class PhaseChecker(ConfigReader):
         for path, attr in self.items(item, "submission_meta_attributes", prefix):
             name = self.text(attr, "name", path, required=True)
             if name in names:
-                self.warning(f"{path}.name", f"{name!r} is already the name of {names[name]}.")
+                self.warning(
+                    f"{path}.name",
+                    _("%(name)s is already the name of %(names)s.")
+                    % {"name": repr(name), "names": names[name]},
+                )
             names.setdefault(name, path)
             if attr.get("description") is None:
-                self.warning(path, "has no description; participants see only its name.")
+                self.warning(path, _("has no description; participants see only its name."))
             raw_type = self.text(attr, "type", path, required=True)
             attr_type = raw_type.strip().lower()
             entry = jsonable(attr)
             if raw_type and attr_type not in ATTRIBUTE_TYPES:
                 self.error(
                     f"{path}.type",
-                    f"must be one of {', '.join(ATTRIBUTE_TYPES)}, not {raw_type!r}.",
+                    _("must be one of %(names)s, not %(raw_type)s.")
+                    % {"names": ", ".join(ATTRIBUTE_TYPES), "raw_type": repr(raw_type)},
                 )
             entry["type"] = attr_type
             if attr_type in ("radio", "checkbox"):
@@ -180,7 +204,10 @@ class PhaseChecker(ConfigReader):
                 if not isinstance(options, list) or not options:
                     self.error(
                         f"{path}.options" if "options" in attr else path,
-                        f'a {attr_type} attribute needs a non-empty list of options, like options: ["A", "B"].',
+                        _(
+                            'a %(attr_type)s attribute needs a non-empty list of options, like options: ["A", "B"].'
+                        )
+                        % {"attr_type": attr_type},
                     )
                 else:
                     entry["options"] = self.text_list(attr, "options", path)
@@ -201,7 +228,9 @@ class PhaseChecker(ConfigReader):
         submission_type = self.text(item, "submission_type", path, default="file").strip().lower()
         if submission_type not in ("file", "code"):
             self.error(
-                f"{path}.submission_type", f"must be 'file' or 'code', not {submission_type!r}."
+                f"{path}.submission_type",
+                _("must be 'file' or 'code', not %(submission_type)s.")
+                % {"submission_type": repr(submission_type)},
             )
         else:
             phase.submission_type = submission_type  # type: ignore[assignment]
@@ -213,7 +242,9 @@ class PhaseChecker(ConfigReader):
             if item.get("test_input_file") is None and phase.tournament is None:
                 self.error(
                     f"{path}.test_input_file",
-                    "is required for a code phase: the hidden input the participants' code predicts on.",
+                    _(
+                        "is required for a code phase: the hidden input the participants' code predicts on."
+                    ),
                 )
             for key in ("test_input_file", "test_extra_file"):
                 self.model_input(getattr(phase, key), f"{path}.{key}")
@@ -223,7 +254,7 @@ class PhaseChecker(ConfigReader):
                 if item.get(key) is not None:
                     self.warning(
                         f"{path}.{key}",
-                        "is used by code phases only (submission_type: code); ignored here.",
+                        _("is used by code phases only (submission_type: code); ignored here."),
                     )
         phase.public_data = self.public_data(item, path)
         phase.resources = self.resources(item, path)
@@ -243,8 +274,11 @@ class PhaseChecker(ConfigReader):
             else:
                 self.error(
                     f"{path}.private_splits_reveal",
-                    f"can only be 'at_end' (private splits are shown once the phase ends) or 'by_host' "
-                    f"(when a host reveals them after the end), not {kind(reveal)}.",
+                    _(
+                        "can only be 'at_end' (private splits are shown once the phase ends) "
+                        "or 'by_host' (when a host reveals them after the end), not %(kind)s."
+                    )
+                    % {"kind": kind(reveal)},
                 )
 
     def tournament(self, item: dict, prefix: str, submission_type: str) -> dict | None:
@@ -255,20 +289,23 @@ class PhaseChecker(ConfigReader):
         if not isinstance(value, dict):
             self.error(
                 path,
-                "must be a mapping like {cumulative_rounds: 4, round_hours: 48, rank_by: "
-                f"corr_mean}}, not {kind(value)}.",
+                _(
+                    "must be a mapping like {cumulative_rounds: 4, round_hours: 48, rank_by: corr_mean}, not %(kind)s."
+                )
+                % {"kind": kind(value)},
             )
             return None
         if submission_type != "code":
             self.error(
                 path,
-                "needs submission_type: code (teams upload models that run on every round).",
+                _("needs submission_type: code (teams upload models that run on every round)."),
             )
         for key in value:
             if key not in TOURNAMENT_KEYS:
                 self.warning(
                     f"{path}.{key}",
-                    f"Unknown tournament setting: ignored (known: {', '.join(TOURNAMENT_KEYS)}).",
+                    _("Unknown tournament setting: ignored (known: %(names)s).")
+                    % {"names": ", ".join(TOURNAMENT_KEYS)},
                 )
         result: dict[str, Any] = {
             "cumulative_rounds": self.integer(
@@ -279,7 +316,8 @@ class PhaseChecker(ConfigReader):
         if hours is None or hours <= 0:
             self.error(
                 f"{path}.round_hours",
-                f"must be a positive number of hours, not {kind(value.get('round_hours'))}.",
+                _("must be a positive number of hours, not %(kind)s.")
+                % {"kind": kind(value.get("round_hours"))},
             )
             hours = 48
         result["round_hours"] = float(hours)
@@ -287,10 +325,23 @@ class PhaseChecker(ConfigReader):
         if rank_by not in TOURNAMENT_RANK_BY:
             self.error(
                 f"{path}.rank_by",
-                f"must be one of {', '.join(TOURNAMENT_RANK_BY)}, not {short(rank_by)}.",
+                _("must be one of %(names)s, not %(rank_by)s.")
+                % {"names": ", ".join(TOURNAMENT_RANK_BY), "rank_by": short(rank_by)},
             )
             rank_by = "corr_mean"
         result["rank_by"] = rank_by
+        # Validation data (DESIGN section 16): every new model runs on it at upload and
+        # gets diagnostics; Parquet or CSV with `era` and `target` columns.
+        for key in ("validation_features", "example_predictions"):
+            rel = self.file_ref(value, key, path, missing="error")
+            self.model_input(rel, f"{path}.{key}")
+            result[key] = rel
+        if result["example_predictions"] and not result["validation_features"]:
+            self.warning(
+                f"{path}.example_predictions",
+                _("is used with validation_features only; ignored here."),
+            )
+        result["feature_neutral"] = self.boolean(value, "feature_neutral", path, default=False)
         return result
 
     def public_data(self, item: dict, prefix: str) -> list[str]:
@@ -299,7 +350,11 @@ class PhaseChecker(ConfigReader):
         if value is None:
             return []
         if not isinstance(value, list):
-            self.error(path, f"must be a list of paths (- data/train.csv), not {kind(value)}.")
+            self.error(
+                path,
+                _("must be a list of paths (- data/train.csv), not %(kind)s.")
+                % {"kind": kind(value)},
+            )
             return []
         result: list[str] = []
         for i, entry in enumerate(value):
@@ -307,12 +362,16 @@ class PhaseChecker(ConfigReader):
             if not isinstance(entry, str) or not entry.strip():
                 self.error(
                     entry_path,
-                    f"must be the path of a file or folder in the bundle, not {kind(entry)}.",
+                    _("must be the path of a file or folder in the bundle, not %(kind)s.")
+                    % {"kind": kind(entry)},
                 )
                 continue
             rel = normalise_relative(entry)
             if rel is None:
-                self.error(entry_path, f"must be a path inside the bundle, not {short(entry)}.")
+                self.error(
+                    entry_path,
+                    _("must be a path inside the bundle, not %(entry)s.") % {"entry": short(entry)},
+                )
             elif self.folder.is_file(rel):
                 result.append(rel)
             elif self.folder.is_dir(rel) and self.folder.files_under(rel):
@@ -320,7 +379,8 @@ class PhaseChecker(ConfigReader):
             else:
                 self.error(
                     entry_path,
-                    f"names {short(entry)}, which is not in the zip{self.folder.hint(rel)}.",
+                    _("names %(entry)s, which is not in the zip%(hint)s.")
+                    % {"entry": short(entry), "hint": self.folder.hint(rel)},
                 )
         return list(dict.fromkeys(result))
 
@@ -332,7 +392,10 @@ class PhaseChecker(ConfigReader):
         if not isinstance(value, dict):
             self.error(
                 path,
-                f"must be a mapping like {{cpus: 1, memory_mb: 2048, time_limit_s: 600}}, not {kind(value)}.",
+                _(
+                    "must be a mapping like {cpus: 1, memory_mb: 2048, time_limit_s: 600}, not %(kind)s."
+                )
+                % {"kind": kind(value)},
             )
             return {}
         result = {}
@@ -341,12 +404,15 @@ class PhaseChecker(ConfigReader):
             if key not in RESOURCE_KEYS:
                 self.warning(
                     key_path,
-                    f"Unknown resource '{key}': ignored (known: {', '.join(RESOURCE_KEYS)}).",
+                    _("Unknown resource '%(key)s': ignored (known: %(names)s).")
+                    % {"key": key, "names": ", ".join(RESOURCE_KEYS)},
                 )
                 continue
             number = to_number(raw)
             if number is None or number <= 0:
-                self.error(key_path, f"must be a positive number, not {kind(raw)}.")
+                self.error(
+                    key_path, _("must be a positive number, not %(kind)s.") % {"kind": kind(raw)}
+                )
                 continue
             result[key] = number
         return result
@@ -357,36 +423,48 @@ class PhaseChecker(ConfigReader):
             return
         lowered = rel.lower()
         if not lowered.endswith(INPUT_TYPES):
-            self.error(path, f"must be a Parquet (.parquet) or CSV (.csv) file, not {short(rel)}.")
+            self.error(
+                path,
+                _("must be a Parquet (.parquet) or CSV (.csv) file, not %(rel)s.")
+                % {"rel": short(rel)},
+            )
             return
         try:
             with self.folder.open(rel, cap=self.folder.size(rel)) as stream:
                 head = stream.read(4096)
         except Exception as exc:
-            self.error(path, f"names {short(rel)}, which cannot be read: {exc}")
+            self.error(
+                path,
+                _("names %(rel)s, which cannot be read: %(exc)s") % {"rel": short(rel), "exc": exc},
+            )
             return
         if lowered.endswith((".parquet", ".pq")):
             if not head.startswith(b"PAR1"):
                 self.error(
-                    path, f"names {short(rel)}, which is not a Parquet file (no PAR1 header)."
+                    path,
+                    _("names %(rel)s, which is not a Parquet file (no PAR1 header).")
+                    % {"rel": short(rel)},
                 )
             return
         first = head.split(b"\n", 1)[0].strip()
         try:
             header = [c.strip().strip('"') for c in first.decode("utf-8-sig").split(",")]
         except UnicodeDecodeError:
-            self.error(path, f"names {short(rel)}, which is not UTF-8 text.")
+            self.error(path, _("names %(rel)s, which is not UTF-8 text.") % {"rel": short(rel)})
             return
         if not all(header):
             self.error(
                 path,
-                f"names {short(rel)}, whose first line should be a header like id,feature_1,...",
+                _("names %(rel)s, whose first line should be a header like id,feature_1,...")
+                % {"rel": short(rel)},
             )
         elif "id" not in header:
             self.warning(
                 path,
-                f"{short(rel)} has no `id` column: its first column ({header[0]!r}) is the index "
-                "that predictions must match.",
+                _(
+                    "%(rel)s has no `id` column: its first column (%(header)s) is the index that predictions must match."
+                )
+                % {"rel": short(rel), "header": repr(header[0])},
             )
 
     def prediction_range(self, item: dict, prefix: str) -> list[float] | None:
@@ -397,7 +475,9 @@ class PhaseChecker(ConfigReader):
         numbers = [to_number(v) for v in value] if isinstance(value, list) else []
         if len(numbers) != 2 or None in numbers or numbers[0] >= numbers[1]:
             self.error(
-                path, f"must be [low, high] with low < high, like [0, 1], not {kind(value)}."
+                path,
+                _("must be [low, high] with low < high, like [0, 1], not %(kind)s.")
+                % {"kind": kind(value)},
             )
             return None
         return [float(numbers[0]), float(numbers[1])]

@@ -12,6 +12,8 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from challenges.bundle.archive import Folder, MemberError, open_archive
 from challenges.bundle.names import MIB, human_bytes, normalise_relative, show
 from challenges.bundle.spec import EvaluationScriptSpec, Limits, Problem
@@ -59,7 +61,8 @@ def load_script(
     if rel is None:
         report(
             "error",
-            f"must be a path inside the bundle, like evaluation_script.zip, not {short(value)}.",
+            _("must be a path inside the bundle, like evaluation_script.zip, not %(value)s.")
+            % {"value": short(value)},
         )
         return None
     kind = _kind(folder, rel)
@@ -69,14 +72,17 @@ def load_script(
         if kind is None:
             report(
                 "error",
-                f"names {short(value)}, which is not in the zip{folder.hint(rel)}. Put evaluation_script.zip "
-                "(your evaluation package, with __init__.py at its root) or an evaluation_script/ "
-                "folder next to the config, and name it here.",
+                _(
+                    "names %(value)s, which is not in the zip%(hint)s. Put evaluation_script.zip (your evaluation package, with __init__.py at its root) or an evaluation_script/ folder next to the config, and name it here."
+                )
+                % {"value": short(value), "hint": folder.hint(rel)},
             )
             return None
         shown = alternative + ("/" if kind == "folder" else "")
         report(
-            "warning", f"names {short(value)}, which is not in the zip; {shown!r} is used instead."
+            "warning",
+            _("names %(value)s, which is not in the zip; %(shown)s is used instead.")
+            % {"value": short(value), "shown": repr(shown)},
         )
         rel = alternative
     if kind == "zip":
@@ -91,7 +97,8 @@ def load_script(
     if not files:
         report(
             "error",
-            f"{show(where)} holds no files; it must hold your evaluation package.",
+            _("%(where)s holds no files; it must hold your evaluation package.")
+            % {"where": show(where)},
             file=where,
         )
         return None
@@ -99,12 +106,18 @@ def load_script(
     if root is None:
         inits = sorted(n for n in files if n.rsplit("/", 1)[-1] == "__init__.py")
         found_inits = (
-            f" (found {', '.join(inits[:3])}: zip the package folder's contents)" if inits else ""
+            " "
+            + _("(found %(names)s: zip the package folder's contents)")
+            % {"names": ", ".join(inits[:3])}
+            if inits
+            else ""
         )
         report(
             "error",
-            f"{show(where)} has no __init__.py at its root{found_inits}. The evaluation script is "
-            "imported as a package: add __init__.py containing `from .main import evaluate`.",
+            _(
+                "%(where)s has no __init__.py at its root%(found_inits)s. The evaluation script is imported as a package: add __init__.py containing `from .main import evaluate`."
+            )
+            % {"where": show(where), "found_inits": found_inits},
             file=where,
         )
         return None
@@ -137,7 +150,7 @@ def _from_zip(
     try:
         data = folder.read(rel, limits.max_script_bytes + MIB)
     except MemberError as exc:
-        report("error", f"{exc}.", file=where)
+        report("error", str(exc), file=where)
         return None
     nested: list[Problem] = []
     inner = open_archive(
@@ -158,7 +171,7 @@ def _from_zip(
             if not skipped(name):
                 files[name] = inner.read(name, limits.max_script_bytes)
     except MemberError as exc:
-        report("error", f"{exc}.", file=where)
+        report("error", str(exc), file=where)
         return None
     finally:
         inner.close()
@@ -175,15 +188,21 @@ def _from_folder(
     if total > limits.max_script_bytes:
         report(
             "error",
-            f"The evaluation script folder {show(where)} holds {human_bytes(total)}, over the "
-            f"{human_bytes(limits.max_script_bytes)} limit; keep data files out of it.",
+            _(
+                "The evaluation script folder %(where)s holds %(total)s, over the %(cap)s limit; keep data files out of it."
+            )
+            % {
+                "where": show(where),
+                "total": human_bytes(total),
+                "cap": human_bytes(limits.max_script_bytes),
+            },
             file=where,
         )
         return None
     try:
         files = {n[len(prefix) :]: folder.read(n, limits.max_script_bytes) for n in names}
     except MemberError as exc:
-        report("error", f"{exc}.", file=where)
+        report("error", str(exc), file=where)
         return None
     return files, where
 
@@ -208,20 +227,25 @@ def _check_init(source: bytes, where: str, report: Report) -> None:
     except SyntaxError as exc:
         report(
             "error",
-            f"__init__.py is not valid Python: {exc.msg}.",
+            _("__init__.py is not valid Python: %(msg)s.") % {"msg": exc.msg},
             file=where,
             line=exc.lineno,
             column=exc.offset,
         )
         return
     except (ValueError, RecursionError, MemoryError) as exc:
-        report("error", f"__init__.py could not be parsed as Python ({exc}).", file=where)
+        report(
+            "error",
+            _("__init__.py could not be parsed as Python (%(exc)s).") % {"exc": exc},
+            file=where,
+        )
         return
     if not _exposes_evaluate(tree):
         report(
             "warning",
-            "__init__.py neither defines nor imports evaluate(), which the worker calls. "
-            "Add `from .main import evaluate` (or define evaluate in __init__.py).",
+            _(
+                "__init__.py neither defines nor imports evaluate(), which the worker calls. Add `from .main import evaluate` (or define evaluate in __init__.py)."
+            ),
             file=where,
         )
 

@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from challenges.bundle.archive import Folder, MemberError
 from challenges.bundle.names import normalise_relative
 from challenges.bundle.spec import Limits, Problem, Severity
@@ -23,15 +25,22 @@ MAX_BIG_INT = 2**63 - 1
 
 _TRUE = {"true", "yes", "on", "1", "t", "y"}
 _FALSE = {"false", "no", "off", "0", "f", "n"}
-_DATE_HELP = "Write it as YYYY-MM-DD HH:MM:SS in UTC, e.g. 2030-12-31 23:59:59."
-_REQUIRED_HELP = {
-    "title": " Add `title: Your challenge name` to the config.",
-    "evaluation_script": (
-        " Add `evaluation_script: evaluation_script.zip` and put that zip, holding your "
-        "evaluation package, next to the config."
-    ),
-    "end_date": " Add `end_date: 2030-12-31 23:59:59` (UTC).",
-}
+
+
+def _required(path: str, *, date: bool = False) -> str:
+    """ "is required.", with what to add for the keys every bundle needs."""
+    if path == "title":
+        return _("is required. Add `title: Your challenge name` to the config.")
+    if path == "evaluation_script":
+        return _(
+            "is required. Add `evaluation_script: evaluation_script.zip` and put that zip, "
+            "holding your evaluation package, next to the config."
+        )
+    if path == "end_date":
+        return _("is required. Add `end_date: 2030-12-31 23:59:59` (UTC).")
+    if date:
+        return _("is required. Write it as YYYY-MM-DD HH:MM:SS in UTC, e.g. 2030-12-31 23:59:59.")
+    return _("is required.")
 
 
 def jsonable(value: Any) -> Any:
@@ -61,20 +70,34 @@ def _json_key(key: Any) -> str:
 
 def kind(value: Any) -> str:
     if value is None:
-        return "empty"
+        return _("empty")
     if isinstance(value, bool):
-        return f"true/false ({value})"
+        return _("true/false (%(value)s)") % {"value": value}
     if isinstance(value, dict):
-        return "a mapping"
+        return _("a mapping")
     if isinstance(value, list):
-        return "a list"
+        return _("a list")
     if isinstance(value, str):
-        return f"text ({short(value)})"
+        return _("text (%(value)s)") % {"value": short(value)}
     if isinstance(value, dt.date):
-        return f"a date ({value})"
+        return _("a date (%(value)s)") % {"value": value}
     if isinstance(value, int | float):
-        return f"a number ({value})"
+        return _("a number (%(value)s)") % {"value": value}
     return type(value).__name__
+
+
+def not_in_zip(value: Any, hint: str) -> str:
+    """A config path names a file the zip lacks; `hint` (maybe "") says what is near."""
+    return _("names %(value)s, which is not in the zip%(hint)s.") % {
+        "value": short(value),
+        "hint": hint,
+    }
+
+
+def _outside(value: Any) -> str:
+    return _("must be a path inside the bundle, relative to the config file, not %(value)s.") % {
+        "value": short(value)
+    }
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -216,14 +239,18 @@ class ConfigReader:
         value = m.get(key)
         if value is None or (required and isinstance(value, str) and not value.strip()):
             if required:
-                self.error(path, "is required." + _REQUIRED_HELP.get(path, ""))
+                self.error(path, _required(path))
             return default
         if isinstance(value, bool) or not isinstance(value, str | int | float | dt.date):
-            self.error(path, f"must be text, not {kind(value)}.")
+            self.error(path, _("must be text, not %(kind)s.") % {"kind": kind(value)})
             return default
         text = value.isoformat() if isinstance(value, dt.date) else str(value)
         if max_len is not None and len(text) > max_len:
-            self.error(path, f"is {len(text)} characters long; the limit is {max_len}.")
+            self.error(
+                path,
+                _("is %(length)s characters long; the limit is %(limit)s.")
+                % {"length": len(text), "limit": max_len},
+            )
         return text
 
     def integer(
@@ -241,22 +268,25 @@ class ConfigReader:
         value = m.get(key)
         if value is None:
             if required:
-                self.error(path, "is required.")
+                self.error(path, _required(path))
             return default
         number = to_int(value)
         if number is None:
-            self.error(path, f"must be a whole number, not {kind(value)}.")
+            self.error(path, _("must be a whole number, not %(kind)s.") % {"kind": kind(value)})
             return default
         if number < minimum:
-            wanted = (
-                "a positive whole number"
-                if minimum == 1
-                else f"a whole number of at least {minimum}"
-            )
-            self.error(path, f"must be {wanted}, not {number}.")
+            if minimum == 1:
+                message = _("must be a positive whole number, not %(number)s.")
+            else:
+                message = _("must be a whole number of at least %(minimum)s, not %(number)s.")
+            self.error(path, message % {"minimum": minimum, "number": number})
             return default
         if number > maximum:
-            self.error(path, f"must be at most {maximum:,}, not {number:,}.")
+            self.error(
+                path,
+                _("must be at most %(maximum)s, not %(number)s.")
+                % {"maximum": f"{maximum:,}", "number": f"{number:,}"},
+            )
             return default
         return number
 
@@ -266,7 +296,10 @@ class ConfigReader:
             return default
         flag = to_bool(value)
         if flag is None:
-            self.error(join_key(prefix, key), f"must be True or False, not {kind(value)}.")
+            self.error(
+                join_key(prefix, key),
+                _("must be True or False, not %(kind)s.") % {"kind": kind(value)},
+            )
             return default
         return flag
 
@@ -275,11 +308,18 @@ class ConfigReader:
         value = m.get(key)
         if value is None:
             if required:
-                self.error(path, "is required." + _REQUIRED_HELP.get(path, " " + _DATE_HELP))
+                self.error(path, _required(path, date=True))
             return None
         moment = to_datetime(value)
         if moment is None:
-            self.error(path, f"is not a date: {short(value)}. {_DATE_HELP}")
+            self.error(
+                path,
+                _(
+                    "is not a date: %(value)s. Write it as YYYY-MM-DD HH:MM:SS in UTC, "
+                    "e.g. 2030-12-31 23:59:59."
+                )
+                % {"value": short(value)},
+            )
         return moment
 
     def dates_in_order(
@@ -288,7 +328,8 @@ class ConfigReader:
         if start is not None and end is not None and start >= end:
             self.error(
                 join_key(prefix, "start_date"),
-                f"must be before end_date ({start:%Y-%m-%d %H:%M:%S} is not before {end:%Y-%m-%d %H:%M:%S} UTC).",
+                _("must be before end_date (%(start)s is not before %(end)s UTC).")
+                % {"start": f"{start:%Y-%m-%d %H:%M:%S}", "end": f"{end:%Y-%m-%d %H:%M:%S}"},
             )
 
     def text_list(self, m: dict, key: str, prefix: str) -> list[str]:
@@ -299,13 +340,14 @@ class ConfigReader:
         if not isinstance(value, list):
             self.error(
                 path,
-                f"must be a list (one item per line, each starting with '- '), not {kind(value)}.",
+                _("must be a list (one item per line, each starting with '- '), not %(kind)s.")
+                % {"kind": kind(value)},
             )
             return []
         result = []
         for i, item in enumerate(value):
             if isinstance(item, bool) or not isinstance(item, str | int | float):
-                self.error(f"{path}[{i}]", f"must be text, not {kind(item)}.")
+                self.error(f"{path}[{i}]", _("must be text, not %(kind)s.") % {"kind": kind(item)})
                 continue
             result.append(str(item))
         return result
@@ -318,17 +360,24 @@ class ConfigReader:
         value = m.get(key)
         if value is None or value == []:
             if required:
-                self.error(path, f"is required: list at least one item under `{key}:`.")
+                self.error(
+                    path, _("is required: list at least one item under `%(key)s:`.") % {"key": key}
+                )
             return []
         if not isinstance(value, list):
-            how = " (start each item with '- ')" if isinstance(value, dict) else ""
-            self.error(path, f"must be a list{how}, not {kind(value)}.")
+            if isinstance(value, dict):
+                message = _("must be a list (start each item with '- '), not %(kind)s.")
+            else:
+                message = _("must be a list, not %(kind)s.")
+            self.error(path, message % {"kind": kind(value)})
             return []
         result = []
         for i, item in enumerate(value):
             if not isinstance(item, dict):
                 self.error(
-                    f"{path}[{i}]", f"must be a mapping of keys (like `id: 1`), not {kind(item)}."
+                    f"{path}[{i}]",
+                    _("must be a mapping of keys (like `id: 1`), not %(kind)s.")
+                    % {"kind": kind(item)},
                 )
                 continue
             result.append((f"{path}[{i}]", item))
@@ -345,40 +394,44 @@ class ConfigReader:
             if name in evalai:
                 self.warning(
                     path,
-                    f"'{name}' is an EvalAI setting this platform does not use; it is kept and ignored.",
+                    _(
+                        "'%(name)s' is an EvalAI setting this platform does not use; it is kept "
+                        "and ignored."
+                    )
+                    % {"name": name},
                 )
             else:
                 close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
-                self.warning(path, f"Unknown key '{name}': kept, but not used.{hint}")
+                if close:
+                    message = _(
+                        "Unknown key '%(name)s': kept, but not used. Did you mean '%(key)s'?"
+                    )
+                else:
+                    message = _("Unknown key '%(name)s': kept, but not used.")
+                self.warning(path, message % {"name": name, "key": close[0] if close else ""})
         return extra
 
     # -- files in the bundle -------------------------------------------------------
 
-    def file_ref(
-        self, m: dict, key: str, prefix: str, *, missing: Severity, what: str = "file"
-    ) -> str | None:
+    def file_ref(self, m: dict, key: str, prefix: str, *, missing: Severity) -> str | None:
         """A path in the config that must name a file of the bundle: normalised, or None."""
         path = join_key(prefix, key)
         value = m.get(key)
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip():
-            self.error(path, f"must be the path of a {what} in the bundle, not {kind(value)}.")
+            self.error(
+                path,
+                _("must be the path of a file in the bundle, not %(kind)s.")
+                % {"kind": kind(value)},
+            )
             return None
         rel = normalise_relative(value)
         if rel is None:
-            self.error(
-                path,
-                f"must be a path inside the bundle, relative to the config file, not {short(value)}.",
-            )
+            self.error(path, _outside(value))
             return None
         if not self.folder.is_file(rel):
-            self.report(
-                missing,
-                path,
-                f"names {short(value)}, which is not in the zip{self.folder.hint(rel)}.",
-            )
+            self.report(missing, path, not_in_zip(value, self.folder.hint(rel)))
             return None
         return rel
 
@@ -391,39 +444,39 @@ class ConfigReader:
         if value is None:
             return ""
         if not isinstance(value, str):
-            self.error(path, f"must be the path of an HTML file in the bundle, not {kind(value)}.")
+            self.error(
+                path,
+                _("must be the path of an HTML file in the bundle, not %(kind)s.")
+                % {"kind": kind(value)},
+            )
             return ""
         rel = normalise_relative(value)
         if rel is not None and self.folder.is_file(rel):
             if not inline and not rel.lower().endswith((".html", ".htm")):
                 self.warning(
                     path,
-                    f"names {short(value)}, which is not an .html file; it is shown as it is.",
+                    _("names %(value)s, which is not an .html file; it is shown as it is.")
+                    % {"value": short(value)},
                 )
             return self.read_text(rel, path)
         if inline or not re.fullmatch(r"[^\s<>]+\.[A-Za-z0-9]{1,6}", value.strip()):
             if not inline:
                 self.warning(
                     path,
-                    "is not the path of a file in the bundle; its text is used as the content.",
+                    _("is not the path of a file in the bundle; its text is used as the content."),
                 )
             return value
         if rel is None:
-            self.error(
-                path,
-                f"must be a path inside the bundle, relative to the config file, not {short(value)}.",
-            )
+            self.error(path, _outside(value))
             return ""
-        self.report(
-            missing, path, f"names {short(value)}, which is not in the zip{self.folder.hint(rel)}."
-        )
+        self.report(missing, path, not_in_zip(value, self.folder.hint(rel)))
         return ""
 
     def read_text(self, rel: str, path: str) -> str:
         try:
             data = self.folder.read(rel, self.limits.max_text_file_bytes)
         except MemberError as exc:
-            self.error(path, f"{exc}.")
+            self.error(path, str(exc))
             return ""
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             return data.decode("utf-16", errors="replace")
@@ -432,18 +485,22 @@ class ConfigReader:
         except UnicodeDecodeError:
             self.warning(
                 path,
-                "The file is not UTF-8; it was read as Windows-1252. Save it as UTF-8 so that "
-                "every character shows as intended.",
+                _(
+                    "The file is not UTF-8; it was read as Windows-1252. Save it as UTF-8 so "
+                    "that every character shows as intended."
+                ),
                 file=self.folder.where(rel),
             )
             return data.decode("cp1252", errors="replace")
 
-    def unique(self, seen: dict, value: Any, path: str, what: str) -> None:
+    def unique(self, seen: dict, value: Any, path: str) -> None:
         if value is None:
             return
         if value in seen:
             self.error(
-                path, f"{what} {value!r} is already used by {seen[value]}; it must be unique."
+                path,
+                _("%(value)s is already used by %(other)s; it must be unique.")
+                % {"value": repr(value), "other": seen[value]},
             )
         else:
             seen[value] = path.rsplit(".", 1)[0]

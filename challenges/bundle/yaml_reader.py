@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from django.utils.translation import gettext as _
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -78,8 +79,10 @@ def decode(data: bytes) -> str:
                 return data.decode(encoding)
             except UnicodeDecodeError as exc:
                 raise YamlProblem(
-                    f"The file starts with a {encoding.upper()} byte-order mark but is not valid "
-                    f"{encoding.upper()} (byte offset {exc.start}). Save it as UTF-8."
+                    _(
+                        "The file starts with a %(encoding)s byte-order mark but is not valid %(encoding)s (byte offset %(start)s). Save it as UTF-8."
+                    )
+                    % {"encoding": encoding.upper(), "start": exc.start}
                 ) from exc
     return _decode_utf8(data, offset=0)
 
@@ -93,10 +96,18 @@ def _decode_utf8(data: bytes, *, offset: int) -> str:
         column = start - (data.rfind(b"\n", 0, start) + 1) + 1
         hint = ""
         if b"\x00" in data[:64]:
-            hint = " It looks like UTF-16 without a byte-order mark."
+            hint = " " + _("It looks like UTF-16 without a byte-order mark.")
         raise YamlProblem(
-            f"The file is not UTF-8: byte 0x{data[start]:02X} at byte offset {start + offset} "
-            f"(line {line}, column {column}) is not valid UTF-8.{hint} Save the file as UTF-8.",
+            _(
+                "The file is not UTF-8: byte 0x%(byte)s at byte offset %(offset)s (line %(line)s, column %(column)s) is not valid UTF-8.%(hint)s Save the file as UTF-8."
+            )
+            % {
+                "byte": format(data[start], "02X"),
+                "offset": start + offset,
+                "line": line,
+                "column": column,
+                "hint": hint,
+            },
             line,
             column,
         ) from exc
@@ -115,12 +126,12 @@ def parse(text: str, *, max_nodes: int, max_depth: int) -> ParsedYaml:
     except yaml.YAMLError as exc:
         raise _syntax_problem(exc, text) from exc
     except RecursionError as exc:
-        raise YamlProblem("The YAML is nested too deeply to be read.") from exc
+        raise YamlProblem(_("The YAML is nested too deeply to be read.")) from exc
     finally:
         loader.dispose()
     if node is None:
         raise YamlProblem(
-            "The config file is empty. Start from EvalAI-Starters' challenge_config.yaml."
+            _("The config file is empty. Start from EvalAI-Starters' challenge_config.yaml.")
         )
     _measure(node, max_nodes=max_nodes, max_depth=max_depth)
     positions, duplicates = _positions(node)
@@ -129,7 +140,9 @@ def parse(text: str, *, max_nodes: int, max_depth: int) -> ParsedYaml:
     except yaml.YAMLError as exc:
         raise _syntax_problem(exc, text) from exc
     except (ValueError, TypeError, OverflowError) as exc:
-        raise YamlProblem(f"A value in the YAML could not be read: {exc}.") from exc
+        raise YamlProblem(
+            _("A value in the YAML could not be read: %(exc)s.") % {"exc": exc}
+        ) from exc
     return ParsedYaml(data, positions, duplicates)
 
 
@@ -152,7 +165,8 @@ def _syntax_problem(exc: yaml.YAMLError, text: str) -> YamlProblem:
         line = text.count("\n", 0, position) + 1
         column = position - (text.rfind("\n", 0, position) + 1) + 1
         return YamlProblem(
-            f"YAML syntax error: character #x{exc.character:04X} is not allowed in YAML ({exc.reason}).",
+            _("YAML syntax error: character #x%(character)s is not allowed in YAML (%(reason)s).")
+            % {"character": format(exc.character, "04X"), "reason": exc.reason},
             line,
             column,
         )
@@ -160,25 +174,30 @@ def _syntax_problem(exc: yaml.YAMLError, text: str) -> YamlProblem:
     problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
     if isinstance(exc, yaml.composer.ComposerError) and "single document" in str(exc.context):
         return YamlProblem(
-            "The file holds more than one YAML document (a second '---'); keep only one.",
+            _("The file holds more than one YAML document (a second '---'); keep only one."),
             *((mark.line + 1, mark.column + 1) if mark else ()),
         )
-    kind = "YAML error" if isinstance(exc, ConstructorError) else "YAML syntax error"
-    message = f"{kind}: {problem}"
+    # PyYAML's own words (problem, context) stay as it wrote them: they quote the YAML.
+    if isinstance(exc, ConstructorError):
+        message = _("YAML error: %(problem)s") % {"problem": problem}
+    else:
+        message = _("YAML syntax error: %(problem)s") % {"problem": problem}
     context = getattr(exc, "context", None)
     context_mark = getattr(exc, "context_mark", None)
-    if context:
-        message += f" ({context}"
-        if context_mark is not None and context_mark is not mark:
-            message += (
-                f" that starts at line {context_mark.line + 1}, column {context_mark.column + 1}"
-            )
-        message += ")"
+    if context and context_mark is not None and context_mark is not mark:
+        message += " " + _("(%(context)s that starts at line %(line)s, column %(column)s)") % {
+            "context": context,
+            "line": context_mark.line + 1,
+            "column": context_mark.column + 1,
+        }
+    elif context:
+        message += f" ({context})"
+    message += "."
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
-        message += ". YAML does not allow tabs for indentation: use spaces"
+        message += " " + _("YAML does not allow tabs for indentation: use spaces.")
     if mark is None:
-        return YamlProblem(message + ".")
-    return YamlProblem(message + ".", mark.line + 1, mark.column + 1)
+        return YamlProblem(message)
+    return YamlProblem(message, mark.line + 1, mark.column + 1)
 
 
 def _children(node: Node) -> list[Node]:
@@ -210,8 +229,9 @@ def _measure(root: Node, *, max_nodes: int, max_depth: int) -> None:
             for child in children:
                 if id(child) in on_path:
                     raise YamlProblem(
-                        "The YAML contains an alias that refers to itself (a recursive structure); "
-                        "that cannot be loaded.",
+                        _(
+                            "The YAML contains an alias that refers to itself (a recursive structure); that cannot be loaded."
+                        ),
                         child.start_mark.line + 1,
                         child.start_mark.column + 1,
                     )
@@ -224,15 +244,17 @@ def _measure(root: Node, *, max_nodes: int, max_depth: int) -> None:
         on_path.discard(key)
         if count > max_nodes:
             raise YamlProblem(
-                f"The YAML holds more than {max_nodes:,} values, counting every expansion of its "
-                "aliases (*name); far more than a challenge config needs, so it is refused as an "
-                "alias bomb.",
+                _(
+                    "The YAML holds more than %(max_nodes)s values, counting every expansion of its aliases (*name); far more than a challenge config needs, so it is refused as an alias bomb."
+                )
+                % {"max_nodes": format(max_nodes, ",")},
                 node.start_mark.line + 1,
                 node.start_mark.column + 1,
             )
         if depth > max_depth:
             raise YamlProblem(
-                f"The YAML is nested more than {max_depth} levels deep.",
+                _("The YAML is nested more than %(max_depth)s levels deep.")
+                % {"max_depth": max_depth},
                 node.start_mark.line + 1,
                 node.start_mark.column + 1,
             )

@@ -9,8 +9,17 @@ from challenges.models.challenge import (
     HostTeamMember,
     Leaderboard,
 )
+from challenges.models.discussion import Post, Thread, ThreadFollow
 from challenges.models.identity import BreakGlassAdmin, ExternalIdentity
 from challenges.models.leaderboard import LeaderboardEntry
+from challenges.models.notifications import (
+    ChatHook,
+    LeaderWatch,
+    Notification,
+    NotificationEvent,
+    NotificationPreference,
+    OutboxMessage,
+)
 from challenges.models.participation import (
     ChallengeParticipation,
     ParticipantTeam,
@@ -27,6 +36,7 @@ __all__ = [
     "AuditEvent",
     "BreakGlassAdmin",
     "Challenge",
+    "ChatHook",
     "ChallengeParticipation",
     "ChallengePhase",
     "ChallengePhaseSplit",
@@ -37,14 +47,22 @@ __all__ = [
     "HostTeamMember",
     "Leaderboard",
     "LeaderboardEntry",
+    "LeaderWatch",
+    "Notification",
+    "NotificationEvent",
+    "NotificationPreference",
+    "OutboxMessage",
     "ParticipantTeam",
     "ParticipantTeamMember",
+    "Post",
     "ResumableUpload",
     "Round",
     "RoundSubmission",
     "Submission",
     "SubmissionResult",
     "TeamMerge",
+    "Thread",
+    "ThreadFollow",
     "Tournament",
     "TournamentModel",
     "UserProfile",

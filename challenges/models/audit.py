@@ -26,6 +26,10 @@ class AuditEvent(models.Model):
         USER_UNBAN = "user.unban", "User reactivated"
         TOKEN_REVOKE = "token.revoke", "API token revoked"
         TOKEN_ROTATE = "token.rotate", "API token rotated"
+        THREAD_PIN = "thread.pin", "Thread pinned or unpinned"
+        THREAD_LOCK = "thread.lock", "Thread locked or unlocked"
+        THREAD_HIDE = "thread.hide", "Thread hidden or shown"
+        POST_HIDE = "post.hide", "Post hidden or shown"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Tournament(models.Model):
@@ -30,6 +31,15 @@ class Tournament(models.Model):
     # A round opened without an explicit close time closes this long after it opened.
     round_hours = models.FloatField(default=48.0)
     rank_by = models.CharField(max_length=20, choices=RankBy.choices, default=RankBy.CORR_MEAN)
+    # Validation data (bundle: tournament.validation_features, with `era` and `target`
+    # columns, and optional example predictions): every new model runs on it at upload and
+    # gets diagnostics (DESIGN section 16).
+    validation_features = models.FileField(upload_to="validation/", blank=True, max_length=300)
+    validation_features_sha256 = models.CharField(max_length=64, blank=True)
+    example_predictions = models.FileField(upload_to="validation/", blank=True, max_length=300)
+    example_predictions_sha256 = models.CharField(max_length=64, blank=True)
+    # Feature-neutral correlation costs a regression per era; the host opts in.
+    feature_neutral = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"tournament of {self.phase}"
@@ -52,6 +62,35 @@ class TournamentModel(models.Model):
     sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField()
     is_current = models.BooleanField(default=False)
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        VALIDATING = "validating", _("Validating")
+        SUCCESS = "success", _("Success")
+        ERROR = "error", _("Error (the platform's fault)")
+        FAILED = "failed", _("Failed")
+
+    class Cause(models.TextChoices):
+        VERSION_MISMATCH = "version_mismatch", _("version mismatch")
+        INVALID_SUBMISSION = "invalid_submission", _("invalid submission")
+        OUT_OF_MEMORY = "out_of_memory", _("out of memory")
+        TIMEOUT = "timeout", _("timeout")
+        EXCEPTION = "exception", _("predict() raised an exception")
+        PLATFORM = "platform", _("platform error")
+
+    # The upload's own run (DESIGN section 16): on the open round and the validation data.
+    python_version = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    failure_cause = models.CharField(max_length=20, choices=Cause.choices, blank=True)
+    failure_message = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # Diagnostics of the validation predictions (workers.diagnostics); the predictions
+    # themselves: the model's own run, or a bot's upload (Numerai's diagnostics upload).
+    validation_predictions = models.FileField(
+        upload_to="validation-predictions/", blank=True, max_length=300
+    )
+    diagnostics = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-uploaded_at", "-pk"]
@@ -130,11 +169,12 @@ class RoundSubmission(models.Model):
     class Meta:
         ordering = ["-submitted_at", "-pk"]
         constraints = [
-            # One model run per team and round: opening a round twice queues nothing twice.
+            # One run per model and round: opening a round twice queues nothing twice, and
+            # a model uploaded while the round is open runs on it once more.
             models.UniqueConstraint(
-                fields=["round", "team"],
+                fields=["round", "model"],
                 condition=Q(source="model"),
-                name="round_one_model_run_per_team",
+                name="round_one_run_per_model",
             )
         ]
         indexes = [

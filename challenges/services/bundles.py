@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -84,10 +84,16 @@ def bundle_limits() -> Limits:
     )
 
 
+def bundle_images() -> dict[str, Any]:
+    """The operator's stand-ins for CodaLab/Codabench docker images (docs/codalab.md)."""
+    images = {k.strip(): v.strip() for k, v in settings.CODALAB_IMAGE_MAP.items()}
+    return {"images": images, "default_image": settings.CODALAB_DEFAULT_IMAGE}
+
+
 def bundle_validate(*, source: str | Path | IO[bytes]) -> list[Problem]:
     """Every problem of a bundle (errors and warnings); an empty list means clean."""
     try:
-        with load_bundle(source, limits=bundle_limits()) as bundle:
+        with load_bundle(source, limits=bundle_limits(), **bundle_images()) as bundle:
             return list(bundle.warnings)
     except BundleError as exc:
         return list(exc.problems)
@@ -115,7 +121,7 @@ def challenge_load_bundle(
     require_challenge_of_host_team(challenge, host_team)
 
     written: list[str] = []
-    with load_bundle(source, limits=bundle_limits()) as bundle:
+    with load_bundle(source, limits=bundle_limits(), **bundle_images()) as bundle:
         if challenge is None and not new_challenge:
             _refuse_same_title(host_team, bundle.spec.title)
         try:
@@ -139,7 +145,11 @@ def challenge_load_bundle(
         except IntegrityError as exc:
             delete_quietly(written)
             raise BundleError(
-                [Problem(f"The bundle conflicts with the stored challenge: {exc}")]
+                [
+                    Problem(
+                        _("The bundle conflicts with the stored challenge: %(exc)s") % {"exc": exc}
+                    )
+                ]
             ) from exc
         except BaseException:
             # The rows are rolled back; remove the files written for them too.
@@ -187,8 +197,10 @@ def _apply(
     for phase in stale:
         warnings.append(
             Problem(
-                f"Phase {phase.codename!r} is no longer in the bundle; it is kept because "
-                "submissions may refer to it.",
+                _(
+                    "Phase %(codename)s is no longer in the bundle; it is kept because submissions may refer to it."
+                )
+                % {"codename": repr(phase.codename)},
                 file=spec.config_file,
                 key="challenge_phases",
                 severity="warning",
@@ -275,7 +287,7 @@ def _sync_leaderboards(
         schema.setdefault("default_order_by", lb.default_order_by)
         if lb.metadata:
             schema.setdefault("metadata", lb.metadata)
-        result[lb.id], _ = Leaderboard.objects.update_or_create(
+        result[lb.id], _created = Leaderboard.objects.update_or_create(
             challenge=challenge, bundle_id=lb.id, defaults={"schema": _jsonable(schema)}
         )
     return result
@@ -286,7 +298,7 @@ def _sync_splits(
 ) -> dict[int, DatasetSplit]:
     result = {}
     for split in spec.dataset_splits:
-        result[split.id], _ = DatasetSplit.objects.update_or_create(
+        result[split.id], _created = DatasetSplit.objects.update_or_create(
             challenge=challenge,
             bundle_id=split.id,
             defaults={"name": split.name, "codename": split.codename},
@@ -324,15 +336,20 @@ _PHASE_FIELDS = (
 )
 
 
-def _sync_tournament(phase: ChallengePhase, ps: PhaseSpec) -> None:
-    """The phase's tournament settings; a phase that stops being a tournament keeps its
-    rounds (and their submissions) but its settings row goes."""
+def _sync_tournament(phase: ChallengePhase, ps: PhaseSpec, store) -> None:
+    """The phase's tournament settings and validation files; a phase that stops being a
+    tournament keeps its rounds (and their submissions) but its settings row goes."""
     from challenges.models import Tournament
 
     if ps.tournament is None:
         Tournament.objects.filter(phase=phase).delete()
         return
-    Tournament.objects.update_or_create(phase=phase, defaults=dict(ps.tournament))
+    settings = dict(ps.tournament)
+    for key in ("validation_features", "example_predictions"):
+        rel = settings.pop(key, None)
+        path, sha = (store(rel, "validation")[:2]) if rel else ("", "")
+        settings[key], settings[f"{key}_sha256"] = path, sha
+    Tournament.objects.update_or_create(phase=phase, defaults=settings)
 
 
 def _sync_phase(
@@ -382,7 +399,7 @@ def _sync_phase(
         )
     phase.public_data = public
     phase.save()
-    _sync_tournament(phase, ps)
+    _sync_tournament(phase, ps, store)
     return phase
 
 

@@ -7,6 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from challenges.models import AuditEvent, Challenge
+from challenges.models.notifications import Kind
+from challenges.notifications.events import event_record
 from challenges.services.audit import audit_record
 from challenges.services.scripts import challenge_prepare_environments
 
@@ -46,6 +48,10 @@ def _challenge_review(*, challenge, reviewer, note: str, review: str) -> Challen
             challenge=challenge,
             target=f"challenge {challenge.pk}",
             note=note,
+        )
+        # The hosts hear of the verdict (site, email, chat) once this commits.
+        event_record(
+            kind=Kind.CHALLENGE_REVIEW, challenge_id=challenge.pk, approved=approved, note=note
         )
     challenge.refresh_from_db()
     return challenge

@@ -44,7 +44,7 @@ def host_participation_for(
     submissions stay off the public ranking unless marked as baselines. `is_host`: the
     caller's answer of `user_is_challenge_host`, when it has one.
     """
-    require_challenge_host(user, challenge, "submit as the host team", is_host=is_host)
+    require_challenge_host(user, challenge, _("submit as the host team"), is_host=is_host)
     with transaction.atomic():
         # One host team per challenge even when two hosts submit at once.
         Challenge.objects.select_for_update().filter(pk=challenge.pk).exists()
@@ -67,11 +67,15 @@ def phase_split_set_visibility(
 ) -> ChallengePhaseSplit:
     """Hosts flip a split between host only (1), host and the submitting team (2) and
     public (3) at any time. Entries of every scope are kept, so nothing is recomputed."""
-    require_challenge_host(user, phase_split.phase.challenge, "change a leaderboard's visibility")
+    require_challenge_host(
+        user, phase_split.phase.challenge, _("change a leaderboard's visibility")
+    )
     if visibility not in ChallengePhaseSplit.Visibility.values:
         raise ParticipationError(
-            f"visibility must be 1 (host only), 2 (host and the submitting team) or "
-            f"3 (public), not {visibility!r}."
+            _(
+                "visibility must be 1 (host only), 2 (host and the submitting team) or 3 (public), not %(visibility)s."
+            )
+            % {"visibility": repr(visibility)}
         )
     with transaction.atomic():
         before = phase_split.visibility

@@ -38,6 +38,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import require_challenge_host
 from challenges.models import (
@@ -121,8 +122,10 @@ def resumable_upload_create(
     hard_limit = settings.RESUMABLE_UPLOAD_MAX_BYTES
     if length > hard_limit:
         raise FileTooLarge(
-            f"Upload-Length {length} passes the server's limit of {hard_limit} bytes per "
-            "upload (RESUMABLE_UPLOAD_MAX_BYTES).",
+            _(
+                "Upload-Length %(length)s passes the server's limit of %(hard_limit)s bytes per upload (RESUMABLE_UPLOAD_MAX_BYTES)."
+            )
+            % {"length": length, "hard_limit": hard_limit},
             field="Upload-Length",
         )
     name = safe_basename(file_name or "", default="upload")
@@ -156,8 +159,10 @@ def resumable_upload_create(
         limit = settings.BUNDLE_MAX_UPLOAD_BYTES
         if length > limit:
             raise FileTooLarge(
-                f"The bundle is {length} bytes; the server accepts bundles of at most {limit} "
-                "bytes (BUNDLE_MAX_UPLOAD_BYTES).",
+                _(
+                    "The bundle is %(length)s bytes; the server accepts bundles of at most %(limit)s bytes (BUNDLE_MAX_UPLOAD_BYTES)."
+                )
+                % {"length": length, "limit": limit},
                 field="Upload-Length",
             )
         if not name.lower().endswith(".zip"):
@@ -167,7 +172,7 @@ def resumable_upload_create(
     elif target.kind == Kind.PUBLIC_DATA:
         phase = target.phase
         assert phase is not None
-        require_challenge_host(user, phase.challenge, "add public data")
+        require_challenge_host(user, phase.challenge, _("add public data"))
         row.challenge_id, row.phase = phase.challenge_id, phase
     else:
         raise UploadRefused(
@@ -332,7 +337,7 @@ def resumable_upload_finish(
     the upload's phase already (the submit page)."""
     if upload.kind == Kind.PUBLIC_DATA and upload.phase_id:
         # The host may have lost the role since creating the upload.
-        require_challenge_host(user, upload.phase.challenge, "add public data")
+        require_challenge_host(user, upload.phase.challenge, _("add public data"))
     if upload.finished_at is not None:
         return upload.result
     if not upload.complete:
@@ -450,7 +455,7 @@ def resumable_uploads_sweep(*, now: dt.datetime | None = None) -> SweepReport:
         "pk", "part_names"
     ):
         # Claimed by deleting the row only if still stale: an upload resumed meanwhile stays.
-        deleted, _ = ResumableUpload.objects.filter(pk=pk, updated_at__lt=cutoff).delete()
+        deleted, _counts = ResumableUpload.objects.filter(pk=pk, updated_at__lt=cutoff).delete()
         if deleted:
             delete_quietly(parts)
             report.uploads += 1

@@ -40,13 +40,15 @@ def _toggle(submission: Submission, **flags: bool) -> None:
 def submission_set_public(*, submission: Submission, user, is_public: bool) -> Submission:
     """Show a submission on the leaderboard or hide it (the submitting team decides)."""
     require_submitting_team(
-        user, submission, "choose whether this submission shows on the leaderboard"
+        user, submission, _("choose whether this submission shows on the leaderboard")
     )
     phase = submission.phase
     if visibility_is_locked(phase) and not is_public:
         raise SubmissionRefused(
-            f"Phase {phase.codename!r} shows every submission on its leaderboard "
-            "(is_submission_public); submissions cannot be hidden.",
+            _(
+                "Phase %(codename)s shows every submission on its leaderboard (is_submission_public); submissions cannot be hidden."
+            )
+            % {"codename": repr(phase.codename)},
             field="is_public",
         )
     with transaction.atomic():
@@ -62,18 +64,19 @@ def submission_set_public(*, submission: Submission, user, is_public: bool) -> S
 
 def submission_set_final(*, submission: Submission, user, is_final: bool) -> Submission:
     """Pick a finished submission as one of the team's final ones, or unpick it."""
-    require_submitting_team(user, submission, "pick its final submissions")
+    require_submitting_team(user, submission, _("pick its final submissions"))
     phase = submission.phase
     cap = phase.max_final_submissions
     if not cap:
         raise SubmissionRefused(
-            f"Phase {phase.codename!r} has no final picks (max_final_submissions is not set).",
+            _("Phase %(codename)s has no final picks (max_final_submissions is not set).")
+            % {"codename": repr(phase.codename)},
             field="is_final",
         )
     if is_final and submission.status not in RANKED_STATUSES:
         raise SubmissionRefused(
-            f"Submission {submission.pk} is {submission.status}; only finished submissions "
-            "can be final picks.",
+            _("Submission %(pk)s is %(status)s; only finished submissions can be final picks.")
+            % {"pk": submission.pk, "status": submission.status},
             field="is_final",
         )
     if is_final and submission.is_late:
@@ -95,9 +98,15 @@ def submission_set_final(*, submission: Submission, user, is_final: bool) -> Sub
             )
             if len(picked) >= cap:
                 raise SubmissionRefused(
-                    f"Your team has already picked {len(picked)} final submission(s) in phase "
-                    f"{phase.codename!r}, the most allowed ({cap}): unpick one of "
-                    f"{', '.join(map(str, sorted(picked)))} first.",
+                    _(
+                        "Your team has already picked %(count)s final submission(s) in phase %(codename)s, the most allowed (%(cap)s): unpick one of %(names)s first."
+                    )
+                    % {
+                        "count": len(picked),
+                        "codename": repr(phase.codename),
+                        "cap": cap,
+                        "names": ", ".join(map(str, sorted(picked))),
+                    },
                     field="is_final",
                 )
         _toggle(submission, is_final=is_final)
@@ -107,7 +116,7 @@ def submission_set_final(*, submission: Submission, user, is_final: bool) -> Sub
 
 def submission_set_baseline(*, submission: Submission, user, is_baseline: bool) -> Submission:
     """Hosts mark a submission as a baseline: it always shows, marked, without a rank."""
-    require_challenge_host(user, submission.phase.challenge, "mark baselines")
+    require_challenge_host(user, submission.phase.challenge, _("mark baselines"))
     with transaction.atomic():
         _toggle(submission, is_baseline=is_baseline)
     submission.refresh_from_db()

@@ -22,6 +22,7 @@ import logging
 
 from celery import current_app
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from challenges.models import ChallengePhase, RoundSubmission, Tournament
 from challenges.services import state_machine
@@ -75,7 +76,9 @@ def round_submission_transition(
 def tournament_of(phase: ChallengePhase) -> Tournament:
     tournament = Tournament.objects.filter(phase=phase).first()
     if tournament is None:
-        raise TournamentRefused(f"Phase {phase.codename!r} is not a tournament phase.")
+        raise TournamentRefused(
+            _("Phase %(codename)s is not a tournament phase.") % {"codename": repr(phase.codename)}
+        )
     return tournament
 
 

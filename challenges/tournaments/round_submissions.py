@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import NOT_TAKING_PART, require_not_banned, require_participation
 from challenges.models import (
@@ -20,6 +21,7 @@ from challenges.models import (
 )
 from challenges.services.storage import delete_quietly, open_stored, store_stream
 from challenges.services.submissions import max_upload_bytes
+from challenges.services.submissions.errors import reader_time
 from challenges.tournaments.core import (
     RoundClosed,
     Source,
@@ -50,16 +52,20 @@ def round_submission_create(
     if round.closes_at is None or now >= round.closes_at:
         closed = round.closes_at or round.opened_at
         raise RoundClosed(
-            f"Round {round.number} closed at {closed:%Y-%m-%d %H:%M:%S} UTC; "
-            "submit to the current round instead.",
+            _("Round %(number)s closed at %(closed)s; submit to the current round instead.")
+            % {"number": round.number, "closed": reader_time(closed)},
             closes_at=closed,
         )
     if now < round.opened_at:
-        raise TournamentRefused(f"Round {round.number} has not opened yet.")
+        raise TournamentRefused(
+            _("Round %(number)s has not opened yet.") % {"number": round.number}
+        )
     limit = max_upload_bytes(round.phase)
     if upload.size is not None and upload.size > limit:
         raise TournamentRefused(
-            f"The file is {upload.size} bytes; this phase accepts at most {limit}.", field="file"
+            _("The file is %(size)s bytes; this phase accepts at most %(limit)s.")
+            % {"size": upload.size, "limit": limit},
+            field="file",
         )
     _check_upload_count(round, participation.team_id)
     with open_stored(round.live_features.name) as features:
@@ -99,8 +105,13 @@ def _check_upload_count(round: Round, team_id: int) -> None:
     if uploads.count() >= settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND:
         # Every upload is kept (and scored): a runaway bot must not fill the storage.
         raise TournamentRefused(
-            f"Your team has uploaded {settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND} prediction "
-            f"files to round {round.number}, the most allowed; the last one counts.",
+            _(
+                "Your team has uploaded %(limit)s prediction files to round %(number)s, the most allowed; the last one counts."
+            )
+            % {
+                "limit": settings.TOURNAMENT_MAX_UPLOADS_PER_ROUND,
+                "number": round.number,
+            },
             field="file",
         )
 

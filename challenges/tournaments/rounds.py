@@ -11,6 +11,7 @@ from typing import IO
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import require_challenge_host
 from challenges.models import (
@@ -22,7 +23,7 @@ from challenges.models import (
 )
 from challenges.services import state_machine
 from challenges.services.storage import delete_quietly, store_stream
-from challenges.services.submissions.errors import check_approved
+from challenges.services.submissions.errors import check_approved, reader_time
 from challenges.services.webhooks import round_notify_teams
 from challenges.tournaments import core
 from challenges.tournaments.core import (
@@ -53,21 +54,23 @@ def round_open(
     queue one model run per team that has a model in the phase. `user` None: the beat
     schedule opening rounds from a folder."""
     if user is not None:
-        require_challenge_host(user, phase.challenge, "open a round")
+        require_challenge_host(user, phase.challenge, _("open a round"))
     tournament = tournament_of(phase)
     # Opening runs participants' models and, later, the host's unreviewed script.
     check_approved(phase.challenge, opens="rounds", refusal=TournamentRefused)
     now = now or timezone.now()
     closes_at = closes_at or now + dt.timedelta(hours=tournament.round_hours)
     if closes_at <= now:
-        raise TournamentRefused("The round's close time must be in the future.")
+        raise TournamentRefused(_("The round's close time must be in the future."))
     try:
         ids = live_feature_ids(live_features)
         live_features.seek(0)
     except (InvalidRoundPredictions, UnicodeDecodeError) as exc:
-        raise TournamentRefused(f"The live features are not a readable CSV file: {exc}") from None
+        raise TournamentRefused(
+            _("The live features are not a readable CSV file: %(exc)s") % {"exc": exc}
+        ) from None
     if not ids:
-        raise TournamentRefused("The live features file has no rows.")
+        raise TournamentRefused(_("The live features file has no rows."))
     folder = f"rounds/{phase.challenge_id}/{phase.pk}/{uuid.uuid4().hex[:12]}"
     path, sha, _size = store_stream(folder=folder, name="live_features.csv", stream=live_features)
     try:
@@ -77,8 +80,13 @@ def round_open(
             still_open = phase.rounds.filter(closes_at__gt=now).order_by("-number").first()
             if still_open is not None:
                 raise TournamentRefused(
-                    f"Round {still_open.number} is open until "
-                    f"{still_open.closes_at:%Y-%m-%d %H:%M:%S} UTC; open the next one after it closes."
+                    _(
+                        "Round %(number)s is open until %(closes_at)s; open the next one after it closes."
+                    )
+                    % {
+                        "number": still_open.number,
+                        "closes_at": reader_time(still_open.closes_at),
+                    }
                 )
             number = (phase.rounds.aggregate(n=Max("number"))["n"] or 0) + 1
             opened = Round.objects.create(
@@ -150,13 +158,13 @@ def round_targets_upload(
     """The round's targets arrive (again): every valid submission of the round is scored
     against them. Returns how many were queued for scoring."""
     if user is not None:
-        require_challenge_host(user, round.phase.challenge, "upload a round's targets")
+        require_challenge_host(user, round.phase.challenge, _("upload a round's targets"))
     tournament_of(round.phase)
     now = now or timezone.now()
     if round.closes_at and now < round.closes_at:
         raise TournamentRefused(
-            f"Round {round.number} is open until {round.closes_at:%Y-%m-%d %H:%M:%S} UTC; "
-            "upload its targets after it closes."
+            _("Round %(number)s is open until %(closes_at)s; upload its targets after it closes.")
+            % {"number": round.number, "closes_at": reader_time(round.closes_at)}
         )
     folder = f"rounds/{round.phase.challenge_id}/{round.phase_id}/{uuid.uuid4().hex[:12]}"
     path, sha, _size = store_stream(folder=folder, name="targets.csv", stream=targets)

@@ -14,9 +14,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from challenges.models import Round, RoundSubmission, Webhook, WebhookDelivery
+from challenges.models import Round, RoundSubmission, Tournament, Webhook, WebhookDelivery
 from challenges.services.webhooks import DELIVER_TASK
-from challenges.tournaments import core
+from challenges.tournaments import core, model_runs
 from challenges.tournaments.core import SCORE_TASK, Status, round_submission_transition
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,30 @@ def round_run_record(*, run: RoundSubmission, record: RunRecord) -> bool:
             return False
         if to == Status.FAILED:
             _tell_team_of_failure(run, opened, record)
+            if run.model_id:
+                model_runs.model_run_failed(
+                    run.model,
+                    kind=record.failure_kind,
+                    message=record.failure_message,
+                    opened=opened,
+                )
         elif to == Status.SCORING:
             version = opened.targets_version
             transaction.on_commit(lambda: core.send(SCORE_TASK, run.pk, version))
+        if to != Status.FAILED and run.model_id and not _has_validation(opened):
+            model_runs.model_round_run_succeeded(run.model_id)
     return True
+
+
+def _has_validation(opened: Round) -> bool:
+    return (
+        Tournament.objects.filter(phase_id=opened.phase_id).exclude(validation_features="").exists()
+    )
 
 
 def _tell_team_of_failure(run: RoundSubmission, opened: Round, record: RunRecord) -> None:
     phase = opened.phase
+    status, cause = model_runs.failure_cause(record.failure_kind)
     for webhook in Webhook.objects.filter(
         team_id=run.team_id, challenge_id=phase.challenge_id, is_active=True
     ):
@@ -117,6 +133,8 @@ def _tell_team_of_failure(run: RoundSubmission, opened: Round, record: RunRecord
                 "phase": phase.codename,
                 "submission": run.pk,
                 "failureKind": record.failure_kind,
+                "status": status,
+                "failureCause": cause,
                 "failureMessage": record.failure_message[:2000],
             },
             next_attempt_at=timezone.now(),

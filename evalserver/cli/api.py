@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +22,12 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+def _quoted(name: str) -> str:
+    """A file name in a multipart header, UTF-8 as browsers send it (HTML's form
+    encoding: quotes and line breaks percent-encoded), so 提出.csv arrives as 提出.csv."""
+    return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def config_path() -> Path:
@@ -89,7 +96,7 @@ class _Multipart:
         )
         head += (
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            f'filename="{_quoted(file.name)}"\r\nContent-Type: application/octet-stream\r\n\r\n'
         ).encode()
         self.parts: list[bytes | Path] = [head, file, f"\r\n--{boundary}--\r\n".encode()]
         self.size = file.stat().st_size
@@ -142,12 +149,30 @@ def _progress_bar(enabled: bool):
     return show
 
 
+def display_width(text: str) -> int:
+    """Columns `text` takes in a terminal: East Asian wide and full-width characters
+    (漢字, かな, Ｆｕｌｌ, most emoji) take two, combining marks and joiners none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(width - display_width(text), 0)
+
+
 def _print_table(rows: list[dict], columns: list[str]) -> None:
     shown = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in shown)]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    widths = [
+        max([display_width(c), *(display_width(r[i]) for r in shown)])
+        for i, c in enumerate(columns)
+    ]
+    print("  ".join(pad(c, w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for r in shown:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        print("  ".join(pad(v, w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
 def _cell(value: Any) -> str:

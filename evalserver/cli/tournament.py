@@ -3,7 +3,10 @@ when its webhook fires, and how a team uploads its model.
 
     evalserver-cli round 3 rounds --live live.csv          # the open round, its live data
     evalserver-cli round-submit 3 rounds predictions.csv   # for the open round (or --round N)
-    evalserver-cli model 3 rounds model.pkl --current      # runs from the next round on
+    evalserver-cli model 3 rounds model.pkl --python 3.12  # runs now (open round, validation)
+    evalserver-cli models 3 rounds                         # your models: status and cause
+    evalserver-cli diagnostics 12 [--csv d.csv] [--upload validation_predictions.csv]
+    evalserver-cli runtime                                 # Python and package versions offered
     evalserver-cli tournament 3 rounds [--round N]         # cumulative (or one round's) ranking
 """
 
@@ -54,8 +57,64 @@ def cmd_round_submit(args, api: Api) -> int:
 
 def cmd_model(args, api: Api) -> int:
     fields = {"current": "true" if args.current else "false"}
+    if args.python:
+        fields["python_version"] = args.python
     created = _upload(api, _base(args) + "models/", Path(args.file), fields, args)
-    print(f"model {created['id']} uploaded{' (current)' if created['is_current'] else ''}")
+    print(
+        f"model {created['id']} uploaded{' (current)' if created['is_current'] else ''}, "
+        f"Python {created['python_version']}: {created['status']} "
+        f"(evalserver-cli diagnostics {created['id']})"
+    )
+    return 0
+
+
+def _status(model: dict) -> str:
+    cause = model.get("failure_cause")
+    return f"{model['status']}: {cause.replace('_', ' ')}" if cause else model["status"]
+
+
+def cmd_models(args, api: Api) -> int:
+    rows = [
+        {**m, "status": _status(m), "current": "yes" if m["is_current"] else ""}
+        for m in api.get(_base(args) + "models/")
+    ]
+    _print_table(rows, ["id", "file_name", "python_version", "status", "current", "uploaded_at"])
+    for m in rows:
+        if m.get("failure_message"):
+            print(f"model {m['id']}: {m['failure_message']}")
+    return 0
+
+
+def cmd_diagnostics(args, api: Api) -> int:
+    path = f"tournament-models/{args.model}/diagnostics/"
+    if args.upload:
+        body = _upload(api, path, Path(args.upload), {}, args)
+        print(f"model {body['model']}: {body['status']}")
+        return 0
+    body = api.get(path)
+    print(f"model {body['model']} (Python {body['python_version']}): {_status(body)}")
+    if body.get("failure_message"):
+        print(body["failure_message"])
+    for key, value in body["summary"].items():
+        print(f"{key}: {value}")
+    if args.csv:
+        response = api.call("GET", f"tournament-models/{args.model}/diagnostics.csv")
+        Path(args.csv).write_bytes(response.content)
+        print(f"{args.csv}: per-era diagnostics")
+    else:
+        _print_table(
+            body["per_era"], ["era", "rows", "corr", "cumulative_corr", "feature_exposure"]
+        )
+    return 0 if body["status"] not in ("failed", "error") else 1
+
+
+def cmd_runtime(args, api: Api) -> int:
+    body = api.get("tournament-runtimes/")
+    for runtime in body["runtimes"]:
+        default = " (default)" if runtime["version"] == body["default"] else ""
+        print(f"Python {runtime['python'] or runtime['version']}{default}")
+        for name, version in runtime["packages"].items():
+            print(f"  {name} {version or '-'}")
     return 0
 
 
@@ -91,7 +150,20 @@ def add_parsers(sub) -> None:
             c.add_argument("--round", type=int, help="default: the open round")
         else:
             c.add_argument("--current", action="store_true", help="run it even after newer uploads")
+            c.add_argument("--python", help="the Python version it was pickled with (3.12)")
         c.set_defaults(run=run)
+    c = sub.add_parser("models", help="your team's models: status, cause, Python version")
+    c.add_argument("challenge", type=int)
+    c.add_argument("phase")
+    c.set_defaults(run=cmd_models)
+    c = sub.add_parser("diagnostics", help="a model's diagnostics on the validation data")
+    c.add_argument("model", type=int)
+    c.add_argument("--csv", metavar="FILE", help="write the per-era diagnostics here")
+    c.add_argument("--upload", metavar="FILE", help="your bot's validation predictions")
+    c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    c.set_defaults(run=cmd_diagnostics)
+    c = sub.add_parser("runtime", help="the Python and package versions models run under")
+    c.set_defaults(run=cmd_runtime)
     c = sub.add_parser("tournament", help="a tournament's ranking (cumulative, or --round N)")
     c.add_argument("challenge", type=int)
     c.add_argument("phase")

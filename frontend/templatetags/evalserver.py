@@ -60,3 +60,11 @@ def as_rows(value) -> list[tuple[str, str]]:
 
     walk([], value)
     return rows
+
+
+@register.filter
+def markdown(text: str) -> str:
+    """A forum post's Markdown as sanitised HTML (challenges.discussion.markdown)."""
+    from challenges.discussion.markdown import render_markdown
+
+    return mark_safe(render_markdown(text or ""))  # noqa: S308  (sanitised by challenges.html_safe)

@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from challenges.access import access_challenge_as_host
+from challenges.attachments import EXCEL_BOM, content_disposition, wants_excel
 from challenges.bundle import BundleError
 from challenges.csv_safe import csv_writer
 from challenges.models import Challenge, ChallengePhaseSplit, HostTeam, Submission
@@ -225,7 +226,7 @@ def submissions(request, challenge_id: int):
         if filters.cleaned_data["team"]:
             qs = qs.filter(team__name__icontains=filters.cleaned_data["team"])
     if request.GET.get("format") == "csv":
-        return _csv(challenge, qs)
+        return _csv(challenge, qs, excel=wants_excel(request))
     return render(
         request,
         "frontend/host/submissions.html",
@@ -239,11 +240,13 @@ def submissions(request, challenge_id: int):
     )
 
 
-def _csv(challenge: Challenge, qs) -> HttpResponse:
+def _csv(challenge: Challenge, qs, *, excel: bool) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="challenge-{challenge.pk}-submissions.csv"'
+    response["Content-Disposition"] = content_disposition(
+        f"challenge-{challenge.pk}-submissions.csv"
     )
+    if excel:
+        response.write(EXCEL_BOM)
     writer = csv_writer(response)
     # Times are the reader's, as on the page; the header names the zone and each value
     # carries its offset, so a spreadsheet and a script both read them right.

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from challenges import leaderboard_rules as rules
 from challenges.access import access_challenge, access_challenge_as_host, user_is_challenge_host
+from challenges.discussion.selectors import writeups_by_team_name
 from challenges.leaderboard_access import Scope, access_leaderboard, may_reveal, splits_listed_to
 from challenges.models import ChallengePhaseSplit
 from challenges.selectors.leaderboards import (
@@ -62,8 +63,12 @@ def leaderboard(request, challenge_id: int, codename: str, split: str):
         if any(r["is_own_team"] for r in board.rows)
         else leaderboard_own_rows(view, ordering).rows
     )
+    # Solution write-ups of this phase, by team name (one query): linked from the team's row
+    # wherever the board names the team.
+    writeups = writeups_by_team_name(view.phase)
     for row in [*board.rows, *own]:
         row["submitted"] = dt.datetime.fromisoformat(row["submitted_at"])
+        row["writeup_id"] = writeups.get(row["team"]) if row["team"] else None
     index = labels.index(ordering.label)
     baselines = [
         (row["method_name"] or row["team"] or "baseline", row["scores"][index])

@@ -19,6 +19,7 @@ from challenges.access import (
     phases_listed_to,
     user_is_challenge_host,
 )
+from challenges.discussion.selectors import writeup_may_open, writeups_by_submission
 from challenges.leaderboard_access import results_shown_to
 from challenges.leaderboard_rules import visibility_is_locked
 from challenges.models import ChallengePhase, Submission
@@ -282,6 +283,8 @@ def submission_detail(request, submission_id: int):
             "submission": view.submission,
             "challenge": view.submission.phase.challenge,
             "results": view.visible_results(),
+            "writeup_id": writeups_by_submission([submission_id]).get(submission_id),
+            "writeup_open": writeup_may_open(view.submission),
         },
     )
 

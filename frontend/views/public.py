@@ -13,6 +13,7 @@ from challenges.access import (
     user_is_challenge_host,
 )
 from challenges.deadlines import entry_closed, merger_deadline
+from challenges.discussion.selectors import announcements_of
 from challenges.leaderboard_access import is_revealed, splits_listed_to
 from challenges.runtime import code_runtime
 from challenges.selectors import participation_for_user, teams_of_user
@@ -80,5 +81,6 @@ def challenge_detail(request, challenge_id: int):
             "final_deadline": challenge.final_submission_deadline,
             "prizes": [p for p in challenge.prizes or [] if isinstance(p, dict)],
             "runtime": code_runtime() if any(p.submission_type == "code" for p in phases) else None,
+            "announcements": announcements_of(challenge),
         },
     )

@@ -34,6 +34,7 @@ from challenges.tournaments.round_leaderboards import (
     round_leaderboard,
     team_scores_by_round,
 )
+from challenges.tournaments.runtimes import runtime_default, runtimes_describe
 from frontend.tournament_charts import score_by_round_svg
 from frontend.views.common import int_param, page
 
@@ -93,6 +94,8 @@ def tournament(request, challenge_id: int, codename: str):
             "own_subs": own_subs,
             "is_host": user_is_challenge_host(request.user, challenge),
             "base": base,
+            "runtimes": runtimes_describe() if participation is not None else [],
+            "default_runtime": runtime_default(),
         },
     )
 
@@ -171,11 +174,18 @@ def upload_model(request, challenge_id: int, codename: str):
             participation=participation_for_user(request.user, phase.challenge),
             upload=upload,
             make_current=bool(request.POST.get("current")),
+            python_version=request.POST.get("python_version"),
         )
     except SubmissionRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Model uploaded: it runs on every round from the next one on."))
+        messages.success(
+            request,
+            _(
+                "Model uploaded: it runs now on the open round and the validation data, "
+                "and on every round from the next one on."
+            ),
+        )
     return redirect(_back(challenge_id, codename))
 
 

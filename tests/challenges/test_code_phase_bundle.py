@@ -116,3 +116,27 @@ def test_the_loader_stores_a_code_phases_inputs_where_no_other_user_can_read_the
         assert not mode & (stat.S_IROTH | stat.S_IWOTH), (stored, oct(mode))
         parent = os.stat(os.path.dirname(stored)).st_mode
         assert not parent & stat.S_IXOTH, oct(parent)
+
+
+def test_a_tournament_names_its_validation_data_or_is_told_what_is_missing():
+    tournament = {
+        "validation_features": "validation/features.parquet",
+        "example_predictions": "validation/example.csv",
+        "feature_neutral": True,
+    }
+    data = code_bundle(
+        {"validation/features.parquet": PARQUET_HEAD, "validation/example.csv": "id,prediction\n"},
+        tournament=tournament,
+    )
+    with load_bundle(io.BytesIO(data)) as bundle:
+        (phase,) = [p for p in bundle.spec.phases if p.tournament]
+    assert phase.tournament["validation_features"] == "validation/features.parquet"
+    assert phase.tournament["example_predictions"] == "validation/example.csv"
+    assert phase.tournament["feature_neutral"] is True
+    missing = problems(code_bundle(tournament={"validation_features": "validation/none.csv"}))
+    assert any(
+        key.endswith("tournament.validation_features") and "not in the zip" in message
+        for _severity, key, message in missing
+    )
+    told = warnings_of(code_bundle(tournament={"validation_rows": 3}))
+    assert any(key.endswith("tournament.validation_rows") for key, _m in told)

@@ -208,4 +208,7 @@ def test_a_script_environment_is_built_by_a_worker_of_the_challenge_s_queue(
     challenge.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         challenge_approve(challenge=challenge, reviewer=users["admin"])
-    assert published == [("workers.build_environment", [challenge.scripts.get().pk], "gpu")]
+    # (The hosts' notification of the approval goes to the default queue: any worker.)
+    builds = [p for p in published if p[0] != "workers.fan_out_notification_event"]
+    assert builds == [("workers.build_environment", [challenge.scripts.get().pk], "gpu")]
+    assert ("workers.fan_out_notification_event", None) in [(p[0], p[2]) for p in published]

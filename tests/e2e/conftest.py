@@ -63,6 +63,7 @@ def start_web_server(pipeline_env, root: Path, port: int | None = None, **extra:
         SESSION_COOKIE_SECURE="false",
         CSRF_COOKIE_SECURE="false",
         STATIC_ROOT=str(root / "static"),
+        METRICS_TOKEN="e2e-metrics-token",
     )
     collect = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],

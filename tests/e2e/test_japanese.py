@@ -170,8 +170,13 @@ def test_a_japanese_reader_signs_up_takes_part_submits_and_reads_the_leaderboard
 def test_a_japanese_host_reads_a_broken_zips_problems_in_a_japanese_page(
     e2e, users, host_teams, tmp_path
 ):
+    codename = {}
+
     def break_it(config):
-        config["challenge_phases"][1]["codename"] = config["challenge_phases"][0]["codename"]
+        codename["taken"] = config["challenge_phases"][0]["codename"]
+        config["challenge_phases"][1]["codename"] = codename["taken"]
+        config["challenge_phases"][0]["max_submissions_per_day"] = "many"
+        config["titel"] = "typo"  # a warning, with "did you mean"
 
     bad = tmp_path / "bad.zip"
     bad.write_bytes(bf.with_config(break_it))
@@ -188,9 +193,12 @@ def test_a_japanese_host_reads_a_broken_zips_problems_in_a_japanese_page(
     problems = page.locator("#upload-result .problems")
     expect(problems).to_contain_text("zip ファイルを読み込めませんでした")
     expect(problems).to_contain_text("challenge_phases[1].codename")
-    assert problems.locator("tr.problem.error").count() >= 1
-    # The problems' own messages come from the bundle checker (challenges/bundle*), whose
-    # texts are marked in a later pass: everything around them is Japanese already.
-    messages = problems.locator("tr.problem td:last-child").all_inner_texts()
-    assert_japanese(page, ["Alice Labs", "alice", *messages])
+    assert problems.locator("tr.problem.error").count() >= 2
+    assert problems.locator("tr.problem.warning").count() >= 1
+    # The problems' messages are Japanese too; what is left of the Latin script is data:
+    # key paths and values quoted from the config.
+    messages = " ".join(problems.locator("tr.problem td:last-child").all_inner_texts())
+    assert "すでに" in messages and "整数" in messages and "誤りではありませんか" in messages
+    data = ["Alice Labs", "alice", "challenge_phases[0]", f"'{codename['taken']}'", "'many'"]
+    assert_japanese(page, [*data, "'titel'", "'title'"])
     assert not Challenge.objects.exists()

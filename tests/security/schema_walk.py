@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from challenges.models import ResumableUpload, TeamMerge, Webhook
+from challenges.models import ChatHook, Post, ResumableUpload, TeamMerge, Thread, Webhook
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,27 @@ def path_values(world, users) -> dict[str, str]:
             "requested_by": users["dave"],
         },
     )
+    # charlie's thread in the forum, its first post (his), and the hosts' chat hook.
+    thread = Thread.objects.filter(challenge=world.challenge, author=users["charlie"]).first()
+    if thread is None:
+        thread = Thread.objects.create(
+            challenge=world.challenge, title="How are ties broken?", author=users["charlie"]
+        )
+        Post.objects.create(thread=thread, author=users["charlie"], body="Asking for a friend.")
+    post = thread.posts.order_by("pk").first()
+    hook, _ = ChatHook.objects.get_or_create(
+        challenge=world.challenge,
+        defaults={
+            "flavour": ChatHook.Flavour.SLACK,
+            "url": "https://hooks.example.org/x",
+            "events": ["announcement"],
+            "created_by": users["alice"],
+        },
+    )
     return {
+        "thread_id": str(thread.pk),
+        "post_id": str(post.pk),
+        "hook_id": str(hook.pk),
         "token_id": token.key[:8],
         "merge_id": str(merge.pk),
         "challenge_id": str(world.challenge.pk),

@@ -14,12 +14,15 @@ or `{"ok": False, "kind": ..., "error": ..., "traceback": ...}`.
 
 from __future__ import annotations
 
+import dis
 import errno
+import os
 import platform
 import socket
 import sys
 import time
 import traceback
+import types
 from importlib import metadata
 
 import cloudpickle  # noqa: F401 - preloaded: models are cloudpickle files
@@ -38,6 +41,7 @@ PREDICTION = "prediction"
 ID_COLUMN = "id"
 RUNTIME_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "cloudpickle", "pyarrow")
 MAX_EXAMPLES = 5
+SMALL_PICKLE = 64 * 1024 * 1024
 
 
 class InvalidPredictions(ValueError):
@@ -171,6 +175,32 @@ def _exception_kind(exc: BaseException) -> str:
     return "exception"
 
 
+def _module_version(module: str) -> str:
+    """The runtime's version of the distribution that provides `module` ("sklearn" ->
+    scikit-learn 1.7.2), or that it has none."""
+    top = (module or "").split(".")[0]
+    try:
+        names = metadata.packages_distributions().get(top) or [top]
+    except Exception:
+        names = [top]
+    for name in names:
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return f"no {top}" if top else "unknown"
+
+
+def _mismatch(what: str, exc: BaseException) -> str:
+    # "version mismatch: <what> (this runtime: <version>)": the participant sees which
+    # module or pickle feature did not load and what the runtime has instead.
+    return (
+        f"version mismatch: {what} did not load ({type(exc).__name__}: {exc}); this runtime "
+        f"has {runtime_summary()}. Pickle the model under the same versions, or choose the "
+        "Python version it was pickled with."
+    )
+
+
 def load_model(path: str):
     """The participant's function; raises _ModelError (kind, message) when it is unusable."""
     try:
@@ -179,24 +209,47 @@ def load_model(path: str):
     except ModuleNotFoundError as exc:
         raise _ModelError(
             "environment",
-            f"Unpickling the model needs the module {exc.name!r}, which this runtime does not "
-            f"have ({runtime_summary()}). Build the model with only these packages, or ask the "
-            "hosts to add it.",
+            _mismatch(f"the module {exc.name!r} ({_module_version(exc.name or '')})", exc),
         ) from exc
-    except (AttributeError, ImportError) as exc:
+    except ImportError as exc:
+        name = getattr(exc, "name", None) or ""
         raise _ModelError(
-            "environment",
-            f"Unpickling the model failed: {type(exc).__name__}: {exc}. It was probably pickled "
-            f"with other package versions than this runtime's ({runtime_summary()}).",
+            "environment", _mismatch(f"the module {name!r} ({_module_version(name)})", exc)
         ) from exc
-    except MemoryError:
-        raise
+    except AttributeError as exc:
+        # "module 'sklearn.x' has no attribute 'Y'" / "Can't get attribute 'Y' on <module 'x'>"
+        name = getattr(getattr(exc, "obj", None), "__name__", "") or getattr(exc, "name", "")
+        what = f"{name!r} ({_module_version(name)})" if name else "an attribute"
+        raise _ModelError("environment", _mismatch(what, exc)) from exc
+    except MemoryError as exc:
+        if os.path.getsize(path) > SMALL_PICKLE:
+            raise
+        # A small file cannot need the memory limit: a function's bytecode pickled under
+        # another Python is read with shifted fields (a stack size of gigabytes).
+        raise _ModelError(
+            "environment", _mismatch(f"the pickle (Python {platform.python_version()} here)", exc)
+        ) from exc
+    except (ValueError, TypeError, SystemError, EOFError, KeyError) as exc:
+        text = str(exc)
+        if "pickle protocol" in text or "code" in text or isinstance(exc, (TypeError, SystemError)):
+            # A newer pickle protocol, or a function's bytecode from another Python
+            # (cloudpickle pickles code objects, which change between minor versions).
+            raise _ModelError(
+                "environment",
+                _mismatch(f"the pickle (Python {platform.python_version()} here)", exc),
+            ) from exc
+        raise _ModelError(
+            "exception",
+            f"The model file could not be unpickled ({type(exc).__name__}: {exc}); upload a "
+            "file written with cloudpickle.dump(predict, f).",
+        ) from exc
     except Exception as exc:
         raise _ModelError(
             "exception",
             f"The model file could not be unpickled ({type(exc).__name__}: {exc}); upload a "
             "file written with cloudpickle.dump(predict, f).",
         ) from exc
+    _check_bytecode(model)
     if not callable(model):
         raise _ModelError(
             "invalid_output",
@@ -204,6 +257,33 @@ def load_model(path: str):
             "pickle a function that calls your model and returns a DataFrame.",
         )
     return model
+
+
+def _check_bytecode(model) -> None:
+    """cloudpickle pickles a function's bytecode, which changes between Python minor
+    versions and loads without complaint under the wrong one (then crashes when called):
+    read it with this Python's `dis` first, and name the mismatch."""
+    call = vars(type(model)).get("__call__")
+    code = getattr(model, "__code__", None) or getattr(call, "__code__", None)
+    pending = [code] if code is not None else []
+    seen = 0
+    while pending and seen < 1000:
+        current = pending.pop()
+        seen += 1
+        try:
+            for instruction in dis.get_instructions(current):
+                if instruction.opname.startswith("<"):
+                    raise ValueError(f"unknown opcode {instruction.opcode}")
+        except Exception as exc:
+            raise _ModelError(
+                "environment",
+                _mismatch(
+                    f"the bytecode of {getattr(current, 'co_name', '?')}() "
+                    f"(Python {platform.python_version()} here)",
+                    exc,
+                ),
+            ) from exc
+        pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
 
 
 class _ModelError(Exception):

@@ -100,6 +100,7 @@ def confine_filesystem(
     writable: list[str],
     tmp_mb: int | None,
     hide: list[str] = (),
+    app: bool = False,
 ) -> dict[str, list[str]]:
     """The child's own mount namespace (root in its user namespace; before dropping the uid):
 
@@ -179,7 +180,78 @@ def confine_filesystem(
     finally:
         for fd in fds.values():
             os.close(fd)
-    return {"covered": sorted(covers), "bound": bound}
+    made: dict[str, list[str]] = {"covered": sorted(covers), "bound": bound}
+    if app:
+        try:
+            _app_folder(tmp_mb, [p for p in needed if _under(p, "/app") and p != "/app"])
+            made["app"] = ["/app"]
+        except OSError as exc:
+            # Not fatal: the programs still get their folders through the command's
+            # words (codalab_runtime.substitute); only hard-coded /app paths miss.
+            made["app_error"] = [f"cannot set up /app: {exc}"]
+    return made
+
+
+def _app_folder(tmp_mb: int | None, needed: list[str]) -> None:
+    """An empty, writable /app of the child's own (Codabench programs use the fixed
+    /app/program, /app/input, /app/output; challenges.bundle.codalab_runtime links them).
+
+    Where /app exists (the worker image's), a tmpfs covers it and the paths the child
+    needs under it are bound back. Where it does not, nothing on the machine is made:
+    the child gets a root of its own on its private /tmp, every top-level folder bound
+    in (with what is mounted under it: the covers and read-only binds made above), /app
+    added, and chroots into it."""
+    size = f"size={tmp_mb or 64}m,mode=1777"
+    if os.path.isdir("/app"):
+        # Opened before the cover, as above: what was bound under /app (the interpreter,
+        # when the platform lives there) is bound back, read-only.
+        # So is what the child needs from there without a mount of its own (the platform's
+        # checkout is /app in the worker image: a script cache or environment under it).
+        fds = {
+            p: os.open(p, os.O_PATH | os.O_CLOEXEC)
+            for p in {*_mounts_under("/app"), *needed}
+            if os.path.exists(p)
+        }
+        try:
+            directories = {p for p in fds if os.path.isdir(p)}
+            _mount("tmpfs", "/app", "tmpfs", MS_NOSUID | MS_NODEV, size)
+            for path in sorted(fds, key=len):
+                _mount_point(path, directory=path in directories)
+                _mount(f"/proc/self/fd/{fds[path]}", path, "", MS_BIND | MS_REC)
+                _mount("none", path, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        return
+    root = "/tmp/.evalserver-root"
+    os.makedirs(root, mode=0o755, exist_ok=True)
+    for name in sorted(os.listdir("/")):
+        source = "/" + name
+        if name in ("app",) or os.path.islink(source):
+            if os.path.islink(source):  # /bin -> usr/bin on merged-/usr systems
+                os.symlink(os.readlink(source), os.path.join(root, name))
+            continue
+        target = os.path.join(root, name)
+        directory = os.path.isdir(source)
+        if directory:
+            os.makedirs(target, mode=0o755, exist_ok=True)
+        else:
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+        _mount(source, target, "", MS_BIND | MS_REC)
+    os.makedirs(os.path.join(root, "app"), mode=0o755)
+    _mount("tmpfs", os.path.join(root, "app"), "tmpfs", MS_NOSUID | MS_NODEV, size)
+    os.chroot(root)
+    os.chdir("/")
+
+
+def _mounts_under(folder: str) -> list[str]:
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4]
+            if _under(point, folder) and point != folder:
+                found.append(point)
+    return found
 
 
 def _mount_point(path: str, *, directory: bool) -> None:

@@ -161,6 +161,7 @@ def _confine(msg: dict, uid: int | None, roots: list[str]) -> dict:
             writable=[msg["work"]] if msg["work"] else [],
             tmp_mb=msg.get("tmp_mb"),
             hide=msg.get("hide", ()),
+            app=bool(msg.get("app")),
         )
     except OSError as exc:
         # The worker's self-check (workers.sandbox.selfcheck) refuses to start when this leaves

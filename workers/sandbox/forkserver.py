@@ -153,7 +153,7 @@ class WarmEvaluator:
             limits=limits,
             uid=uid,
             work=None,
-            expose=[str(annotation_file), str(submission_file)],
+            expose=[str(annotation_file), str(submission_file), *runner.mapped_interpreter_roots()],
             writable_tmp=True,
             learn=True,
             cancelled=cancelled,
@@ -229,6 +229,8 @@ class WarmEvaluator:
             "expose": [str(p) for p in expose],
             "tmp_mb": TMP_MB if writable_tmp else None,
             "learn": learn,
+            # CodaLab/Codabench programs (challenges.bundle.codalab): an /app of their own.
+            "app": (Path(self.script_root) / runner.SCRIPT_PACKAGE / "codalab.json").is_file(),
             "hide": hidden_folders(),
             "strict": strict,
         }

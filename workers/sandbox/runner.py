@@ -109,6 +109,22 @@ def capped_text(text: str, *, truncated: bool, cap: int) -> str:
     return text
 
 
+def mapped_interpreter_roots() -> list[str]:
+    """The installation folders of the interpreters operators map CodaLab images to
+    (CODALAB_IMAGE_MAP): bound read-only into each child like the default interpreter's,
+    so a pyenv 2.7 under /root (0700) runs as the sandbox uid too."""
+    roots = []
+    for value in dict(django_setting("CODALAB_IMAGE_MAP", {}) or {}).values():
+        value = str(value).strip()
+        found = value if os.sep in value else shutil.which(value)
+        if not found or not os.path.exists(found):
+            continue
+        prefix = os.path.dirname(os.path.dirname(os.path.realpath(found)))
+        if prefix not in ("/", "/usr", "/usr/local") and os.path.isdir(prefix):
+            roots.append(prefix)
+    return sorted(set(roots))
+
+
 def phase_limits(resources: dict[str, Any] | None) -> Limits:
     """One evaluate()'s limits: the operator's settings, then the phase's `resources`. The
     worker and `evaluate_local` both ask here, so a host's local run is limited alike."""

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ObjectDoesNotExist
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, permissions, status
 from rest_framework.authentication import (
     BaseAuthentication,
@@ -43,11 +44,11 @@ class EvalAITokenAuthentication(BaseAuthentication):
         if not parts or parts[0].lower() not in self.keywords:
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Invalid token")
+            raise exceptions.AuthenticationFailed(_("Invalid token"))
         try:
             key = parts[1].decode()
         except UnicodeError:
-            raise exceptions.AuthenticationFailed("Invalid token") from None
+            raise exceptions.AuthenticationFailed(_("Invalid token")) from None
         return _token_authenticator().authenticate_credentials(key)
 
     def authenticate_header(self, request) -> str:

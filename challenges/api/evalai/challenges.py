@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import permissions, status
 from rest_framework.response import Response
 
@@ -48,7 +49,10 @@ class ChallengeList(EvalAIView):
         time, now = time.lower(), timezone.now()
         if time not in TIMES:
             return Response(
-                {"error": f"{time!r} is not one of: all, present, past, future."},
+                {
+                    "error": _("%(time)s is not one of: all, present, past, future.")
+                    % {"time": repr(time)}
+                },
                 status=status.HTTP_406_NOT_ACCEPTABLE,
             )
         qs = challenges_visible_to(request.user).select_related("host_team__created_by")
@@ -128,7 +132,7 @@ class Participate(EvalAIView):
         challenge = access_challenge(request.user, challenge_pk)
         team = ParticipantTeam.objects.get(pk=team_pk)
         if ChallengeParticipation.objects.filter(challenge=challenge, team=team).exists():
-            return Response({"error": "Team already exists"}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({"error": _("Team already exists")}, status=status.HTTP_400_BAD_REQUEST)
         challenge_participate(challenge=challenge, team=team, user=request.user, accept_terms=True)
         return Response(challenge_shape(request.user, challenge), status=status.HTTP_201_CREATED)
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.core import signing
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import permissions, serializers, status
@@ -20,6 +21,7 @@ from challenges.access import access_phase, user_is_challenge_host
 from challenges.api.evalai import shapes
 from challenges.api.evalai.base import EvalAIView, paginated, read_file_link
 from challenges.api.leaderboards import MAX_OFFSET
+from challenges.attachments import content_disposition
 from challenges.json_limits import json_loads_bounded
 from challenges.leaderboard_access import access_leaderboard
 from challenges.models import ChallengePhase, ChallengePhaseSplit, Submission
@@ -58,7 +60,7 @@ class SubmissionFieldsInput(serializers.Serializer):
             return True
         if lowered in ("false", "0"):
             return False
-        raise serializers.ValidationError("must be true or false")
+        raise serializers.ValidationError(_("must be true or false"))
 
     def validate_submission_metadata(self, value: str) -> dict[str, Any]:
         """EvalAI's CLI sends the phase's meta attributes as a JSON list of definitions,
@@ -72,11 +74,11 @@ class SubmissionFieldsInput(serializers.Serializer):
         if isinstance(parsed, dict):
             return parsed
         if not isinstance(parsed, list):
-            raise serializers.ValidationError("must be a JSON list of meta attributes")
+            raise serializers.ValidationError(_("must be a JSON list of meta attributes"))
         meta = {}
         for item in parsed:
             if not isinstance(item, dict) or "name" not in item:
-                raise serializers.ValidationError("each meta attribute needs a name")
+                raise serializers.ValidationError(_("each meta attribute needs a name"))
             picked = item.get("values", item.get("value"))
             if picked not in (None, "", []):
                 meta[str(item["name"])] = picked
@@ -97,7 +99,7 @@ def json_object(request) -> dict:
     """The request's body as the dict every EvalAI route expects: a JSON array or string
     is the client's mistake (400), not our 500."""
     if not isinstance(request.data, dict):
-        raise SubmissionRefused("The request body must be a JSON object or a form.")
+        raise SubmissionRefused(_("The request body must be a JSON object or a form."))
     return request.data
 
 
@@ -135,7 +137,7 @@ class PhaseSubmissions(EvalAIView):
             # Hosts' baselines and trial runs are their team's submissions.
             participation = host_team_participation(phase.challenge)
         if participation is None:
-            raise SubmissionRefused("You haven't participated in the challenge")
+            raise SubmissionRefused(_("You haven't participated in the challenge"))
         qs = (
             Submission.objects.filter(phase=phase, team_id=participation.team_id)
             .select_related("team", "created_by", "phase")
@@ -168,32 +170,36 @@ class SubmissionFile(APIView):
             link = read_file_link(token)
         except signing.BadSignature:
             return JsonResponse(
-                {"error": "This link is not valid or has expired; ask for the submission again."},
+                {
+                    "error": _(
+                        "This link is not valid or has expired; ask for the submission again."
+                    )
+                },
                 status=status.HTTP_403_FORBIDDEN,
             )
         submission = Submission.objects.select_related("phase").get(pk=link["s"])
         kind = link["k"]
         if link.get("a") is not None and link["a"] != submission.attempt:
             return JsonResponse(
-                {"error": "The submission was evaluated again; ask for it again."},
+                {"error": _("The submission was evaluated again; ask for it again.")},
                 status=status.HTTP_403_FORBIDDEN,
             )
         if kind in ("stdout", "stderr") and not link.get("h"):
             phase = submission.phase
             if not phase.show_logs_to_participants or phase.disable_logs:
                 return JsonResponse(
-                    {"error": "The hosts do not show logs."}, status=status.HTTP_403_FORBIDDEN
+                    {"error": _("The hosts do not show logs.")}, status=status.HTTP_403_FORBIDDEN
                 )
         if kind == "input" and submission.input_purged_at is not None:
             return JsonResponse(
-                {"error": "This failed submission's file was removed after its retention."},
+                {"error": _("This failed submission's file was removed after its retention.")},
                 status=status.HTTP_404_NOT_FOUND,
             )
         if kind == "input":
-            response = FileResponse(
-                open_stored(submission.input_file.name),
-                as_attachment=True,
-                filename=safe_basename(submission.file_name, default="submission"),
+            response = FileResponse(open_stored(submission.input_file.name))
+            # The name as typed (提出.csv), with an ASCII fallback for old clients.
+            response["Content-Disposition"] = content_disposition(
+                safe_basename(submission.file_name, default="submission")
             )
             return response
         if kind in ("stdout", "stderr"):
@@ -204,7 +210,7 @@ class SubmissionFile(APIView):
                 {r.phase_split.dataset_split.codename: r.scores} for r in view.visible_results()
             ]
             return HttpResponse(json.dumps(rows), content_type="application/json")
-        return JsonResponse({"error": "Unknown file."}, status=status.HTTP_404_NOT_FOUND)
+        return JsonResponse({"error": _("Unknown file.")}, status=status.HTTP_404_NOT_FOUND)
 
 
 class Leaderboard(EvalAIView):
@@ -228,9 +234,9 @@ class Leaderboard(EvalAIView):
         try:
             number = max(int(request.query_params.get("page", "1")), 1)
         except ValueError:
-            raise SubmissionRefused("page must be a number", field="page") from None
+            raise SubmissionRefused(_("page must be a number"), field="page") from None
         if number > MAX_OFFSET // self.page_size:
-            raise SubmissionRefused("page is too large", field="page")
+            raise SubmissionRefused(_("page is too large"), field="page")
         page = leaderboard_page(
             view, ordering, offset=(number - 1) * self.page_size, limit=self.page_size
         )
@@ -267,7 +273,7 @@ class LargeUploadStart(EvalAIView):
             parts = int(request.data.get("num_file_chunks", 1))
         except (TypeError, ValueError):
             raise SubmissionRefused(
-                "num_file_chunks must be a number.", field="num_file_chunks"
+                _("num_file_chunks must be a number."), field="num_file_chunks"
             ) from None
         data = params.validated_data
         upload = large_upload_start(
@@ -328,4 +334,4 @@ class SendSubmissionMessage(EvalAIView):
         view = access_submission(request.user, submission_pk)
         if str(view.submission.phase_id) != str(phase_pk):
             raise Submission.DoesNotExist
-        return Response({"message": f"Submission {view.submission.pk} is queued"})
+        return Response({"message": _("Submission %(pk)s is queued") % {"pk": view.submission.pk}})

@@ -4,6 +4,7 @@ post its outcome, delete the message. Hosts of the challenge only, with their to
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -65,7 +66,8 @@ class UpdateSubmission(EvalAIView):
             return Response({"success": f"Submission {submission.pk} is running"})
         if wanted not in FINAL:
             raise SubmissionRefused(
-                f"submission_status must be RUNNING, FINISHED or FAILED, not {wanted or 'empty'}.",
+                _("submission_status must be RUNNING, FINISHED or FAILED, not %(value)s.")
+                % {"value": wanted or "empty"},
                 field="submission_status",
             )
         submission = remote_submission_finish(

@@ -8,7 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError
 from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -29,7 +31,9 @@ from challenges.throttles import PerUser, throttle
 
 
 class TeamInput(serializers.Serializer):
-    team_name = serializers.CharField(max_length=200, validators=[NoBidiControls(_("Team name"))])
+    team_name = serializers.CharField(
+        max_length=200, validators=[NoBidiControls(gettext_lazy("Team name"))]
+    )
     team_url = serializers.CharField(required=False, allow_blank=True, max_length=1000)
 
 
@@ -57,7 +61,7 @@ class ParticipantTeams(EvalAIView):
         return Response(shapes.participant_team(team), status=status.HTTP_201_CREATED)
 
 
-INVITED = (
+INVITED = gettext_lazy(
     "If a user has this email address, they have been sent the team's invitation code; "
     "they join the team when they use it."
 )
@@ -88,26 +92,38 @@ class ParticipantTeamInvite(EvalAIView):
         if settings.EVALAI_INVITE_ADDS_MEMBERS:
             if invitee is None:
                 return Response(
-                    {"error": "User does not exist with this email address!"},
+                    {"error": _("User does not exist with this email address!")},
                     status=status.HTTP_406_NOT_ACCEPTABLE,
                 )
             participant_team_join(user=invitee, invitation_code=team.invitation_code)
             return Response(
-                {"message": "User has been successfully added to the team!"},
+                {"message": _("User has been successfully added to the team!")},
                 status=status.HTTP_202_ACCEPTED,
             )
         if invitee is not None and not user_is_team_member(invitee, team):
             teams = request.build_absolute_uri(reverse("teams"))
-            send_mail(
-                f"An invitation to the team {team.name}",
-                f"{request.user.username} invites you to their team {team.name!r} on "
-                f"evalserver. To join it, sign in, open {teams} and enter the invitation "
-                f"code {team.invitation_code} (or run `evalserver-cli` / use the API with "
-                "it). If you do not want to join, there is nothing to do.",
-                settings.DEFAULT_FROM_EMAIL,
-                [invitee.email],
-                fail_silently=True,
-            )
+            # In the invitee's language (their profile's), not the inviter's.
+            profile = getattr(invitee, "profile", None)
+            with translation.override(getattr(profile, "language", "") or None):
+                values = {
+                    "user": request.user.username,
+                    "team": team.name,
+                    "url": teams,
+                    "code": team.invitation_code,
+                }
+                send_mail(
+                    _("An invitation to the team %(team)s") % values,
+                    _(
+                        "%(user)s invites you to their team %(team)s on evalserver. To join it, "
+                        "sign in, open %(url)s and enter the invitation code %(code)s (or run "
+                        "`evalserver-cli` / use the API with it). If you do not want to join, "
+                        "there is nothing to do."
+                    )
+                    % values,
+                    settings.DEFAULT_FROM_EMAIL,
+                    [invitee.email],
+                    fail_silently=True,
+                )
         return Response({"message": INVITED}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+
+def reader_time(moment: dt.datetime) -> str:
+    """A time in a refusal: in the reader's zone, named (the API's fields stay UTC ISO)."""
+    return date_format(timezone.localtime(moment), "Y-m-d H:i T")
 
 
 class SubmissionRefused(Exception):
@@ -24,11 +33,23 @@ class StorageExceeded(SubmissionRefused):
 
     def __init__(self, *, limit: int, used: int, incoming: int):
         super().__init__(
-            f"Your team already stores {used} bytes of submission files in this challenge; "
-            f"this upload of {incoming} bytes would pass the cap of {limit} bytes per team "
-            "(SUBMISSION_TEAM_STORAGE_BYTES). Failed submissions' files are removed after "
-            f"{settings.FAILED_SUBMISSION_RETENTION_DAYS} day(s); ask the hosts or the "
-            "operator if you need more.",
+            ngettext(
+                "Your team already stores %(used)s bytes of submission files in this challenge; "
+                "this upload of %(incoming)s bytes would pass the cap of %(limit)s bytes per "
+                "team (SUBMISSION_TEAM_STORAGE_BYTES). Failed submissions' files are removed "
+                "after %(days)s day; ask the hosts or the operator if you need more.",
+                "Your team already stores %(used)s bytes of submission files in this challenge; "
+                "this upload of %(incoming)s bytes would pass the cap of %(limit)s bytes per "
+                "team (SUBMISSION_TEAM_STORAGE_BYTES). Failed submissions' files are removed "
+                "after %(days)s days; ask the hosts or the operator if you need more.",
+                settings.FAILED_SUBMISSION_RETENTION_DAYS,
+            )
+            % {
+                "used": used,
+                "incoming": incoming,
+                "limit": limit,
+                "days": settings.FAILED_SUBMISSION_RETENTION_DAYS,
+            },
             field="file",
         )
         self.limit, self.used, self.incoming = limit, used, incoming
@@ -56,5 +77,12 @@ def check_approved(
     starts before an admin approves it. `opens` names what approval opens ("submissions",
     "rounds"), for the message; `refusal` is the caller's kind of refusal."""
     if not challenge.approved_by_admin:
-        tail = f"; {opens} open once an admin approves it." if opens else "."
-        raise refusal("This challenge is not approved yet" + tail)
+        if opens == "submissions":
+            raise refusal(
+                _("This challenge is not approved yet; submissions open once an admin approves it.")
+            )
+        if opens == "rounds":
+            raise refusal(
+                _("This challenge is not approved yet; rounds open once an admin approves it.")
+            )
+        raise refusal(_("This challenge is not approved yet."))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.access import require_challenge_host
 from challenges.models import AuditEvent, ChallengePhase, Submission, SubmissionResult
@@ -33,7 +34,8 @@ def submission_cancel(*, submission: Submission, user) -> bool:
     )
     if not done:
         raise SubmissionRefused(
-            f"Submission {submission.pk} has already ended; it cannot be cancelled."
+            _("Submission %(pk)s has already ended; it cannot be cancelled.")
+            % {"pk": submission.pk}
         )
     return True
 
@@ -46,12 +48,16 @@ def submission_rerun(
     `refresh_leaderboard=False` leaves the team's entries to the caller, which must
     rebuild them (`phase_rescore` rebuilds the phase once instead of once per rerun).
     """
-    require_challenge_host(user, submission.phase.challenge, "re-run submissions")
+    require_challenge_host(user, submission.phase.challenge, _("re-run submissions"))
     if submission.input_purged_at is not None:
         raise SubmissionRefused(
-            f"Submission {submission.pk} failed and its file was removed on "
-            f"{submission.input_purged_at:%Y-%m-%d} (FAILED_SUBMISSION_RETENTION_DAYS); "
-            "it cannot run again."
+            _(
+                "Submission %(pk)s failed and its file was removed on %(input_purged_at)s (FAILED_SUBMISSION_RETENTION_DAYS); it cannot run again."
+            )
+            % {
+                "pk": submission.pk,
+                "input_purged_at": format(submission.input_purged_at, "%Y-%m-%d"),
+            }
         )
     with transaction.atomic():
         updated = submission_transition(
@@ -69,7 +75,8 @@ def submission_rerun(
         )
         if not updated:
             raise SubmissionRefused(
-                f"Submission {submission.pk} is still in progress; re-run it when it has ended."
+                _("Submission %(pk)s is still in progress; re-run it when it has ended.")
+                % {"pk": submission.pk}
             )
         SubmissionResult.objects.filter(submission=submission, is_active=True).update(
             is_active=False
@@ -96,7 +103,7 @@ def submission_rerun(
 
 def phase_rescore(*, phase: ChallengePhase, user) -> int:
     """Re-run every ended submission of a phase (after a new script version). Returns how many."""
-    require_challenge_host(user, phase.challenge, "re-score a phase")
+    require_challenge_host(user, phase.challenge, _("re-score a phase"))
     ids = list(
         Submission.objects.filter(
             phase=phase,

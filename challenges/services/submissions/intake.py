@@ -32,6 +32,7 @@ from challenges.services.submissions.errors import (
     FileTooLarge,
     SubmissionRefused,
     check_approved,
+    reader_time,
 )
 from challenges.services.submissions.quotas import (
     _check_quotas,
@@ -61,7 +62,11 @@ def _check_phase_open(phase: ChallengePhase, now: dt.datetime) -> None:
     check_approved(challenge, opens="submissions")
     if phase.start_date and now < phase.start_date:
         raise SubmissionRefused(
-            f"Phase {phase.codename!r} opens at {phase.start_date:%Y-%m-%d %H:%M} UTC."
+            _("Phase %(codename)s opens at %(start_date)s.")
+            % {
+                "codename": repr(phase.codename),
+                "start_date": reader_time(phase.start_date),
+            }
         )
     if submission_is_late(phase, now):
         if phase.is_submission_paused:
@@ -71,13 +76,18 @@ def _check_phase_open(phase: ChallengePhase, now: dt.datetime) -> None:
         return
     if phase.end_date and now >= phase.end_date:
         raise SubmissionRefused(
-            f"Phase {phase.codename!r} closed at {phase.end_date:%Y-%m-%d %H:%M} UTC."
+            _("Phase %(codename)s closed at %(end_date)s.")
+            % {
+                "codename": repr(phase.codename),
+                "end_date": reader_time(phase.end_date),
+            }
         )
     if now >= challenge.end_date:
-        raise SubmissionRefused("The challenge has ended.")
+        raise SubmissionRefused(_("The challenge has ended."))
     if phase.is_submission_paused:
         raise SubmissionRefused(
-            f"The hosts have paused submissions to phase {phase.codename!r}; try again later."
+            _("The hosts have paused submissions to phase %(codename)s; try again later.")
+            % {"codename": repr(phase.codename)}
         )
 
 
@@ -89,8 +99,8 @@ def _check_file_type(phase: ChallengePhase, name: str) -> None:
     allowed = [t.lower() for t in phase.allowed_submission_file_types or []]
     if allowed and not any(name.lower().endswith(ext) for ext in allowed):
         raise SubmissionRefused(
-            f"{safe_basename(name)!r} is not an accepted file type; this phase accepts "
-            f"{', '.join(allowed)}.",
+            _("%(value)s is not an accepted file type; this phase accepts %(names)s.")
+            % {"value": repr(safe_basename(name)), "names": ", ".join(allowed)},
             field="file",
         )
 
@@ -102,13 +112,18 @@ def _check_file(phase: ChallengePhase, upload: UploadedFile) -> None:
     limit = max_upload_bytes(phase)
     if upload.size is not None and upload.size > limit:
         raise SubmissionRefused(
-            f"The file is {upload.size} bytes; this phase accepts at most {limit}.", field="file"
+            _("The file is %(size)s bytes; this phase accepts at most %(limit)s.")
+            % {"size": upload.size, "limit": limit},
+            field="file",
         )
     if upload.size == 0:
-        raise SubmissionRefused("The file is empty.", field="file")
+        raise SubmissionRefused(_("The file is empty."), field="file")
     problem = _sniff(lowered, upload)
     if problem:
-        raise SubmissionRefused(f"{safe_basename(name)!r}: {problem}", field="file")
+        raise SubmissionRefused(
+            _("%(value)s: %(problem)s") % {"value": repr(safe_basename(name)), "problem": problem},
+            field="file",
+        )
 
 
 def _sniff(name: str, upload: UploadedFile) -> str | None:
@@ -150,7 +165,9 @@ def validate_meta_attributes(
     clean: dict[str, Any] = {}
     for name in values:
         if name not in definitions:
-            errors.append(f"{name!r} is not a meta attribute of this phase")
+            errors.append(
+                _("%(name)s is not a meta attribute of this phase") % {"name": repr(name)}
+            )
     for name, definition in definitions.items():
         kind, options = (
             definition.get("type", "text"),
@@ -159,35 +176,44 @@ def validate_meta_attributes(
         required = str(definition.get("required", False)).lower() == "true"
         if name not in values or values[name] in (None, "", []):
             if required:
-                errors.append(f"{name!r} is required")
+                errors.append(_("%(name)s is required") % {"name": repr(name)})
             continue
         value = values[name]
         if kind == "text":
             if not isinstance(value, str) or len(value) > 10000:
-                errors.append(f"{name!r} must be text of at most 10,000 characters")
+                errors.append(
+                    _("%(name)s must be text of at most 10,000 characters") % {"name": repr(name)}
+                )
                 continue
         elif kind == "radio":
             if str(value) not in options:
-                errors.append(f"{name!r} must be one of {', '.join(options)}")
+                errors.append(
+                    _("%(name)s must be one of %(names)s")
+                    % {"name": repr(name), "names": ", ".join(options)}
+                )
                 continue
             value = str(value)
         elif kind == "checkbox":
             chosen = value if isinstance(value, list) else [value]
             bad = [str(v) for v in chosen if str(v) not in options]
             if bad:
-                errors.append(f"{name!r}: {', '.join(bad)} not among {', '.join(options)}")
+                errors.append(
+                    _("%(name)s: %(bad)s not among %(options)s")
+                    % {"name": repr(name), "bad": ", ".join(bad), "options": ", ".join(options)}
+                )
                 continue
             value = [str(v) for v in chosen]
         elif kind == "boolean":
             if isinstance(value, str) and value.lower() in {"true", "false"}:
                 value = value.lower() == "true"
             if not isinstance(value, bool):
-                errors.append(f"{name!r} must be true or false")
+                errors.append(_("%(name)s must be true or false") % {"name": repr(name)})
                 continue
         clean[name] = value
     if errors:
         raise SubmissionRefused(
-            "Meta attributes: " + "; ".join(errors) + ".", field="meta_attributes"
+            _("Meta attributes: %(problems)s.") % {"problems": "; ".join(errors)},
+            field="meta_attributes",
         )
     return clean
 
@@ -242,7 +268,10 @@ def _check_may_submit(
     invited; hosts at any time once the challenge is approved."""
     require_participation(participation, NOT_TAKING_PART)
     if hasattr(phase, "tournament"):
-        raise SubmissionRefused(f"Phase {phase.codename!r} is a tournament: {tournament}")
+        raise SubmissionRefused(
+            _("Phase %(codename)s is a tournament: %(tournament)s")
+            % {"codename": repr(phase.codename), "tournament": tournament}
+        )
     if not is_host:
         _check_phase_open(phase, now)
         require_invited(user, phase)
@@ -274,12 +303,14 @@ def submission_check_before_upload(
     limit = max_upload_bytes(phase)
     if size > limit:
         raise FileTooLarge(
-            f"The file is {size} bytes; phase {phase.codename!r} accepts at most {limit} bytes "
-            "per submission (max_submission_size_bytes, else SUBMISSION_MAX_BYTES).",
+            _(
+                "The file is %(size)s bytes; phase %(codename)s accepts at most %(limit)s bytes per submission (max_submission_size_bytes, else SUBMISSION_MAX_BYTES)."
+            )
+            % {"size": size, "codename": repr(phase.codename), "limit": limit},
             field="file",
         )
     if size <= 0:
-        raise SubmissionRefused("The file is empty.", field="file")
+        raise SubmissionRefused(_("The file is empty."), field="file")
     if not is_host:
         team_storage_check(
             challenge_id=phase.challenge_id,
@@ -313,8 +344,10 @@ def submission_create(
     user, phase, is_host = submitter.user, submitter.phase, submitter.is_host
     participation = submitter_participation(submitter)
     if fields.is_baseline and participation is not None:
-        require_challenge_host(user, phase.challenge, "add baseline submissions", is_host=is_host)
-    # Tournament phases take models and round predictions (challenges.services.tournaments).
+        require_challenge_host(
+            user, phase.challenge, _("add baseline submissions"), is_host=is_host
+        )
+    # Tournament phases take models and round predictions (challenges.tournaments).
     _check_may_submit(
         user,
         phase,
@@ -416,4 +449,7 @@ def submission_reserve_id() -> int:
                     )
                 cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
                 return int(cursor.fetchone()[0])
-    raise SubmissionRefused(f"Reserving submission ids is not supported on {connection.vendor}.")
+    raise SubmissionRefused(
+        _("Reserving submission ids is not supported on %(vendor)s.")
+        % {"vendor": connection.vendor}
+    )

@@ -10,6 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import ngettext
 
 from challenges.models import ChallengePhase, Submission
 from challenges.services.submissions.errors import QuotaExceeded, StorageExceeded
@@ -117,28 +119,64 @@ def quota_state(
     return _quota_states(phase, _counts(rows, phase_id=phase.pk, now=now), now)
 
 
-_QUOTA_TEXT = {
-    "per_day": "the daily limit of {limit} submission(s) (UTC day) is used up; it resets at {resets}",
-    "per_month": "the monthly limit of {limit} submission(s) is used up; it resets at {resets}",
-    "total": "the phase's limit of {limit} submission(s) in total is used up",
-    "concurrent": "{limit} submission(s) are already waiting or running, the most allowed at once; "
-    "submit again when one finishes",
-    "failed_per_day": "your team's submissions to this phase failed {limit} time(s) today "
-    "(SUBMISSION_MAX_FAILED_PER_DAY, per UTC day), the most the platform keeps; read the "
-    "failures' messages, check your file locally, and submit again after {resets}",
-}
+def _quota_text(quota: str, limit: int, resets: str) -> str:
+    values = {"limit": limit, "resets": resets}
+    if quota == "per_day":
+        text = ngettext(
+            "Quota reached: the daily limit of %(limit)s submission is used up; it resets at "
+            "%(resets)s.",
+            "Quota reached: the daily limit of %(limit)s submissions is used up; it resets at "
+            "%(resets)s.",
+            limit,
+        )
+    elif quota == "per_month":
+        text = ngettext(
+            "Quota reached: the monthly limit of %(limit)s submission is used up; it resets at "
+            "%(resets)s.",
+            "Quota reached: the monthly limit of %(limit)s submissions is used up; it resets "
+            "at %(resets)s.",
+            limit,
+        )
+    elif quota == "total":
+        text = ngettext(
+            "Quota reached: the phase's limit of %(limit)s submission in total is used up.",
+            "Quota reached: the phase's limit of %(limit)s submissions in total is used up.",
+            limit,
+        )
+    elif quota == "concurrent":
+        text = ngettext(
+            "Quota reached: %(limit)s submission is already waiting or running, the most "
+            "allowed at once; submit again when it finishes.",
+            "Quota reached: %(limit)s submissions are already waiting or running, the most "
+            "allowed at once; submit again when one finishes.",
+            limit,
+        )
+    else:
+        text = ngettext(
+            "Quota reached: your team's submissions to this phase failed %(limit)s time today "
+            "(SUBMISSION_MAX_FAILED_PER_DAY, per UTC day), the most the platform keeps; read "
+            "the failures' messages, check your file locally, and submit again after "
+            "%(resets)s.",
+            "Quota reached: your team's submissions to this phase failed %(limit)s times today "
+            "(SUBMISSION_MAX_FAILED_PER_DAY, per UTC day), the most the platform keeps; read "
+            "the failures' messages, check your file locally, and submit again after "
+            "%(resets)s.",
+            limit,
+        )
+    return text % values
 
 
 def _check_quotas(states: list[QuotaState]) -> None:
     for state in states:
         if state.remaining <= 0:
-            resets = state.resets_at.strftime("%Y-%m-%d %H:%M UTC") if state.resets_at else ""
+            # Days are counted in UTC; the reset is shown in the reader's zone, named.
+            resets = (
+                date_format(timezone.localtime(state.resets_at), "Y-m-d H:i T")
+                if state.resets_at
+                else ""
+            )
             raise QuotaExceeded(
-                state.quota,
-                "Quota reached: "
-                + _QUOTA_TEXT[state.quota].format(limit=state.limit, resets=resets)
-                + ".",
-                state.resets_at,
+                state.quota, _quota_text(state.quota, state.limit, resets), state.resets_at
             )
 
 

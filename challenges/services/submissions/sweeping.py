@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from challenges.models import Submission
 from challenges.services.lost_workers import MAX_LOST, lost_work_recover
@@ -65,8 +66,10 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> SweepReport:
         if submission_fail(
             submission_id=submission_id,
             kind="lost",
-            message=f"The worker evaluating this submission ({worker or 'unknown'}) stopped responding; "
-            "the hosts can re-run it.",
+            message=_(
+                "The worker evaluating this submission (%(value)s) stopped responding; the hosts can re-run it."
+            )
+            % {"value": worker or "unknown"},
         ):
             report.failed += 1
     return report
@@ -90,8 +93,9 @@ def submissions_recover_worker(
         return submission_fail(
             submission_id=row[0],
             kind="lost",
-            message="The worker died while evaluating this submission, twice; "
-            "it was not retried again.",
+            message=_(
+                "The worker died while evaluating this submission, twice; it was not retried again."
+            ),
             lost_count=F("lost_count") + 1,
         )
 

@@ -27,6 +27,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from challenges.models import Challenge, ChallengePhaseSplit, Submission, SubmissionResult
+from challenges.models.notifications import Kind
+from challenges.notifications.events import event_record
 from challenges.services import state_machine
 from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.queues import evaluation_queue
@@ -270,6 +272,8 @@ def submission_record_outcome(
                 submission.attempt,
             )
             return False
+        # The team hears of it (site, email) from the outbox, written with the outcome.
+        _record_final(submission.pk, submission.phase_id, status)
         if record.ok:
             if splits is None:
                 splits = phase_splits_by_codename(submission.phase_id)
@@ -334,14 +338,32 @@ def submission_fail(
 ) -> bool:
     """Fail a submission that is still being evaluated (sweeper, platform errors, a
     worker that died with it)."""
-    return submission_transition(
+    with transaction.atomic():
+        failed = submission_transition(
+            submission_id=submission_id,
+            step="fail",
+            to=Status.FAILED,
+            from_statuses=from_statuses,
+            finished_at=timezone.now(),
+            deadline_at=None,
+            failure_kind=kind,
+            failure_message=message,
+            **fields,
+        )
+        if failed:
+            phase_id = Submission.objects.filter(pk=submission_id).values_list(
+                "phase_id", flat=True
+            )[0]
+            _record_final(submission_id, phase_id, Status.FAILED)
+    return failed
+
+
+def _record_final(submission_id: int, phase_id: int, status: str) -> None:
+    """The outbox event of a submission that reached a final state (the caller's
+    transaction: the event exists exactly when the state does)."""
+    event_record(
+        kind=Kind.SUBMISSION_FAILED if status == Status.FAILED else Kind.SUBMISSION_FINISHED,
         submission_id=submission_id,
-        step="fail",
-        to=Status.FAILED,
-        from_statuses=from_statuses,
-        finished_at=timezone.now(),
-        deadline_at=None,
-        failure_kind=kind,
-        failure_message=message,
-        **fields,
+        phase_id=phase_id,
+        status=str(status),
     )

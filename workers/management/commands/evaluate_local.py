@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from challenges.bundle import BundleError, load_bundle
-from challenges.services.bundles import bundle_limits
+from challenges.services.bundles import bundle_images, bundle_limits
 from workers.sandbox.evaluators import run_evaluation
 from workers.sandbox.runner import phase_limits
 from workers.scripts import sandbox_readable
@@ -23,7 +23,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("zip")
-        parser.add_argument("--phase", required=True, help="Phase codename")
+        parser.add_argument(
+            "--phase", required=True, help="Phase codename, number (1, 2, ...) or name"
+        )
         parser.add_argument("--submission", required=True, help="Submission file")
         parser.add_argument("--json", action="store_true", help="Print only the result as JSON")
 
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         if not submission.is_file():
             raise CommandError(f"Submission file {opts['submission']!r} does not exist.")
         try:
-            bundle = load_bundle(opts["zip"], limits=bundle_limits())
+            bundle = load_bundle(opts["zip"], limits=bundle_limits(), **bundle_images())
         except FileNotFoundError as exc:
             raise CommandError(f"{opts['zip']}: {exc.strerror}") from None
         except BundleError as exc:
@@ -45,7 +47,7 @@ class Command(BaseCommand):
         try:
             with bundle:
                 spec = bundle.spec
-                phase = next((p for p in spec.phases if p.codename == opts["phase"]), None)
+                phase = _find_phase(spec, opts["phase"])
                 if phase is None:
                     known = ", ".join(p.codename for p in spec.phases)
                     raise CommandError(
@@ -151,6 +153,19 @@ class Command(BaseCommand):
         predictions.parent.chmod(0o755)
         predictions.chmod(0o644)
         return predictions
+
+
+def _find_phase(spec, wanted: str):
+    """By codename, then number (CodaLab's phasenumber, Codabench's order), then name."""
+    for match in (
+        lambda p: p.codename == wanted,
+        lambda p: wanted.isdigit() and p.id == int(wanted),
+        lambda p: p.name.strip().lower() == wanted.strip().lower(),
+    ):
+        found = next((p for p in spec.phases if match(p)), None)
+        if found is not None:
+            return found
+    return None
 
 
 def _phase_splits(spec, phase_id: int) -> dict[str, list[str]]:

@@ -1,0 +1,51 @@
+"""Recording that something happened: one row, in the caller's transaction, and after it
+commits a Celery task (by name: challenges never imports workers) fans it out. A lost
+broker message costs only time: the sweeper fans out events nobody took."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+
+from challenges.models import NotificationEvent
+from challenges.models.notifications import Kind
+
+log = logging.getLogger(__name__)
+
+FAN_OUT_TASK = "workers.fan_out_notification_event"
+SEND_TASK = "workers.send_outbox_message"
+
+
+def event_record(
+    *, kind: Kind, challenge_id: int | None = None, dedupe_key: str | None = None, **payload
+) -> NotificationEvent | None:
+    """Record an event of `kind`; None when `dedupe_key` was recorded before."""
+    if dedupe_key is not None:
+        try:
+            with transaction.atomic():
+                event = NotificationEvent.objects.create(
+                    kind=kind, challenge_id=challenge_id, payload=payload, dedupe_key=dedupe_key
+                )
+        except IntegrityError:
+            return None
+    else:
+        event = NotificationEvent.objects.create(
+            kind=kind, challenge_id=challenge_id, payload=payload
+        )
+    transaction.on_commit(lambda: enqueue(FAN_OUT_TASK, event.pk))
+    return event
+
+
+def enqueue(task: str, pk: int) -> None:
+    """Hand an id to the workers; when the broker is down the sweeper finds the row later."""
+    try:
+        current_app.send_task(
+            task,
+            args=[pk],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        )
+    except Exception as exc:
+        log.warning("could not enqueue %s(%s): %s", task, pk, exc)

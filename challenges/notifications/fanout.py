@@ -1,0 +1,130 @@
+"""Turning one event into in-site notifications and outbox messages, exactly once: the
+claim (`fanned_out_at` set by a conditional update) and every row it writes share one
+transaction, so a worker that dies half-way leaves the event unclaimed for the sweeper."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone, translation
+
+from challenges.models import ChatHook, Notification, NotificationEvent, OutboxMessage
+from challenges.models.notifications import Channel, Kind
+from challenges.notifications.channels import chat_payload
+from challenges.notifications.events import SEND_TASK, enqueue
+from challenges.notifications.messages import compose, recipients, user_language
+from challenges.notifications.preferences import enabled_users, unsubscribe_url
+
+
+def event_fan_out(*, event_id: int) -> int:
+    """Fan out one event; how many outbox messages it made (0 when another worker had
+    it already)."""
+    with transaction.atomic():
+        claimed = NotificationEvent.objects.filter(pk=event_id, fanned_out_at__isnull=True).update(
+            fanned_out_at=timezone.now()
+        )
+        if claimed != 1:
+            return 0  # someone else fanned it out, or it is gone
+        event = NotificationEvent.objects.get(pk=event_id)
+        messages = _fan_out(event)
+        if event.kind == Kind.SUBMISSION_FINISHED:
+            from challenges.notifications.leaders import leaders_check
+
+            leaders_check(phase_id=event.payload["phase_id"])
+        ids = [m.pk for m in messages]
+        transaction.on_commit(lambda: [enqueue(SEND_TASK, pk) for pk in ids])
+    return len(ids)
+
+
+def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
+    users = list(
+        get_user_model()
+        .objects.filter(pk__in=recipients(event), is_active=True)
+        .select_related("profile")  # user_language reads it: one query, not one per user
+    )
+    ids = [u.pk for u in users]
+    site = enabled_users(ids, event.kind, Channel.SITE)
+    email = enabled_users(ids, event.kind, Channel.EMAIL)
+    notes, outbox = [], []
+    # One message per language (the digest is per user): an announcement to thousands
+    # costs its reads once, not once per reader.
+    composed: dict[str, object] = {}
+    for user in users:
+        if user.pk not in site and user.pk not in email:
+            continue
+        language = user_language(user)
+        key = f"{language}:{user.pk}" if event.kind == Kind.DIGEST else language
+        if key not in composed:
+            with translation.override(language):
+                composed[key] = compose(event, user.pk)
+        message = composed[key]
+        if user.pk in site:
+            notes.append(
+                Notification(
+                    user=user,
+                    kind=event.kind,
+                    challenge_id=event.challenge_id,
+                    event=event,
+                    title=message.title[:300],
+                    url=message.url,
+                )
+            )
+        if user.pk in email and user.email:
+            outbox.append(_email(event, user, message))
+    Notification.objects.bulk_create(notes, ignore_conflicts=True)
+    outbox.extend(_chat(event))
+    return OutboxMessage.objects.bulk_create(outbox)
+
+
+def _email(event: NotificationEvent, user, message) -> OutboxMessage:
+    unsubscribe = unsubscribe_url(user.pk, event.kind)
+    site = settings.SITE_URL.rstrip("/")
+    with translation.override(user_language(user)):
+        footer = translation.gettext(
+            "You get this email because of your notification settings. "
+            "Stop emails of this kind: %(url)s"
+        ) % {"url": unsubscribe}
+        language = translation.get_language()
+    return OutboxMessage(
+        transport=OutboxMessage.Transport.EMAIL,
+        kind=event.kind,
+        event=event,
+        user=user,
+        message={
+            "to": user.email,
+            "subject": f"[evalserver] {message.title}"[:300],
+            "body": f"{message.body}\n\n{site}{message.url}\n\n-- \n{footer}\n",
+            "language": language,
+            "headers": {
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "Content-Language": language,
+            },
+        },
+    )
+
+
+def _chat(event: NotificationEvent) -> list[OutboxMessage]:
+    if event.challenge_id is None or event.kind == Kind.DIGEST:
+        return []
+    hooks = [
+        h
+        for h in ChatHook.objects.filter(challenge_id=event.challenge_id)
+        if event.kind in h.events
+    ]
+    if not hooks:
+        return []
+    with translation.override(settings.LANGUAGE_CODE):
+        message = compose(event)
+    link = settings.SITE_URL.rstrip("/") + message.url
+    return [
+        OutboxMessage(
+            transport=OutboxMessage.Transport.CHAT,
+            kind=event.kind,
+            event=event,
+            chat_hook=hook,
+            message=chat_payload(hook.flavour, message.title, link),
+        )
+        for hook in hooks
+    ]
