@@ -8,7 +8,6 @@ uses; production and CI set DATABASE_URL and CELERY_BROKER_URL.
 from __future__ import annotations
 
 import ipaddress
-import os
 import shlex
 import zoneinfo
 from pathlib import Path
@@ -16,76 +15,26 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from challenges.identity.oidc_config import oidc_settings
+from evalserver.env import (
+    broker_transport_options,
+    cache_from_url,
+    env,
+    envbool,
+    envfloat,
+    envint,
+    envlist,
+    group_team_pairs,
+    read_dotenv,
+    s3_storage,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DOTENV = BASE_DIR / ".env"
 
 
-def read_dotenv(path: Path) -> None:
-    """NAME=value lines of the checkout's `.env` (written by `make demo`, or copied from
-    .env.example for Compose) as defaults: the real environment wins. So `manage.py ...`
-    works as the README prints it in the checkout where `make demo` ran."""
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.removeprefix("export ").partition("=")
-        name, value = name.strip(), value.strip()
-        if not sep or not name.isidentifier():
-            raise ImproperlyConfigured(f"{path}, line {number}: expected NAME=value, got {raw!r}")
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        os.environ.setdefault(name, value)
-
-
 if DOTENV.is_file():
     read_dotenv(DOTENV)
-
-
-def env(name: str, default: str = "") -> str:
-    """A string setting. `NAME_FILE` (a Docker secret) wins over `NAME`."""
-    file_path = os.environ.get(f"{name}_FILE")
-    if file_path:
-        try:
-            return Path(file_path).read_text().strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={file_path!r} cannot be read: {exc}") from exc
-    return os.environ.get(name, default)
-
-
-def envbool(name: str, default: bool) -> bool:
-    raw = env(name, "")
-    if raw == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use true or false")
-
-
-def envint(name: str, default: int) -> int:
-    raw = env(name, "")
-    if raw == "":
-        return default
-    try:
-        return int(raw.replace("_", ""))
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
-
-
-def envfloat(name: str, default: float) -> float:
-    raw = env(name, "")
-    if raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
-
-
-def envlist(name: str, default: str) -> list[str]:
-    return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
 DEBUG = envbool("DEBUG", False)
@@ -223,30 +172,6 @@ USE_TZ = True
 # this machine by default; an S3-compatible bucket (AWS, MinIO, ...) through django-storages
 # once S3_BUCKET is set, so that workers on other machines need no shared disk. Objects are
 # private (no public ACL, and every URL the storage hands out is presigned and expires).
-def s3_storage() -> dict:
-    """The S3 storage the S3_* variables describe (tests call this after setting them)."""
-    return {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env("S3_BUCKET"),
-            "endpoint_url": env("S3_ENDPOINT_URL") or None,
-            "access_key": env("S3_ACCESS_KEY_ID") or None,
-            "secret_key": env("S3_SECRET_ACCESS_KEY") or None,
-            "region_name": env("S3_REGION") or None,
-            # Everything under this prefix; several sites (or tests) can share a bucket.
-            "location": env("S3_PREFIX").strip("/"),
-            # Our names are unique already (challenges.services.storage); never overwrite.
-            "file_overwrite": False,
-            # Objects are private; stores that refuse ACL headers: S3_DEFAULT_ACL= (empty).
-            "default_acl": env("S3_DEFAULT_ACL", "private") or None,
-            "querystring_auth": True,
-            "querystring_expire": envint("S3_URL_EXPIRE_S", 300),
-            "addressing_style": env("S3_ADDRESSING_STYLE", "path") or None,
-            "signature_version": "s3v4",
-        },
-    }
-
-
 S3_BUCKET = env("S3_BUCKET")
 _default_storage = (
     s3_storage() if S3_BUCKET else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
@@ -280,9 +205,7 @@ BUNDLE_MAX_COMPRESSION_RATIO = envint("BUNDLE_MAX_COMPRESSION_RATIO", 200)
 # bundle's docker_image, "image=interpreter" pairs separated by commas; an interpreter
 # is a name on PATH or an absolute path (e.g. a pyenv 2.7 for codalab-legacy:py27).
 # Unmapped Python images run in the evaluation environment's own Python 3.
-CODALAB_IMAGE_MAP = dict(
-    item.split("=", 1) for item in envlist("CODALAB_IMAGE_MAP", "") if "=" in item
-)
+CODALAB_IMAGE_MAP = dict(i.split("=", 1) for i in envlist("CODALAB_IMAGE_MAP", "") if "=" in i)
 # What a v1 bundle without docker_image ran in on CodaLab.
 CODALAB_DEFAULT_IMAGE = env("CODALAB_DEFAULT_IMAGE", "codalab/codalab-legacy:py37")
 
@@ -290,23 +213,7 @@ CODALAB_DEFAULT_IMAGE = env("CODALAB_DEFAULT_IMAGE", "codalab/codalab-legacy:py3
 # (With a host named, kombu does not warn "No hostname was supplied" at every connection;
 # the on-disk transport ignores it.)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        # kombu's default is ./control, a folder in whatever directory the worker starts.
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)
-    }
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, VAR_DIR / "broker")
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "evalserver")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -323,9 +230,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # Submissions and the pipeline.
-SUBMISSION_MAX_BYTES = envint(
-    "SUBMISSION_MAX_BYTES", 1024**3
-)  # per phase: max_submission_size_bytes
+# Per phase: the bundle's max_submission_size_bytes.
+SUBMISSION_MAX_BYTES = envint("SUBMISSION_MAX_BYTES", 1024**3)
 SUBMISSION_DEADLINE_GRACE_S = envint("SUBMISSION_DEADLINE_GRACE_S", 120)
 SWEEPER_INTERVAL_S = envint("SWEEPER_INTERVAL_S", 30)
 SWEEPER_REQUEUE_AFTER_S = envint("SWEEPER_REQUEUE_AFTER_S", 300)
@@ -497,59 +403,19 @@ THROTTLE_RATES = {
 # address has an account). Off: the user is emailed the team's invitation code and joins
 # by using it, and every invite gets the same answer.
 EVALAI_INVITE_ADDS_MEMBERS = envbool("EVALAI_INVITE_ADDS_MEMBERS", False)
-# Throttle counters (and nothing else yet). Every web process must share them for the
-# limits to hold: redis://... in production (compose); the default, files under VAR_DIR,
-# is shared by every process of one machine (`make demo` runs two gunicorn workers).
-# file:///path puts the files elsewhere; locmem:// counts per process (one-process tools).
+# Throttle counters, which every web process must share for the limits to hold: redis://...
+# in production; the default, files under VAR_DIR, serves every process of one machine
+# (`make demo` runs two gunicorn workers); locmem:// counts per process. evalserver.env.
 CACHE_URL = env("CACHE_URL", "")
-if CACHE_URL.startswith(("redis://", "rediss://")):
-    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-elif CACHE_URL in ("", "file://") or CACHE_URL.startswith("file:///"):
-    _cache = {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": CACHE_URL.removeprefix("file://") or str(VAR_DIR / "throttle-cache"),
-        # Django culls a third of the entries past MAX_ENTRIES; a throttle counter culled
-        # is a budget restarted, so keep room for many addresses and users.
-        "OPTIONS": {"MAX_ENTRIES": envint("CACHE_MAX_ENTRIES", 50_000)},
-    }
-elif CACHE_URL == "locmem://":
-    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-else:
-    raise ImproperlyConfigured(
-        f"CACHE_URL={CACHE_URL!r}: use redis://..., file:///path, locmem:// or leave it empty "
-        "(files under EVALSERVER_VAR_DIR)."
-    )
-CACHES = {"default": _cache}
+CACHES = {"default": cache_from_url(CACHE_URL, VAR_DIR / "throttle-cache")}
 # API tokens expire this many days after they were made; 0 keeps them until revoked.
 TOKEN_TTL_DAYS = envint("TOKEN_TTL_DAYS", 0)
 
-# Sign-in with the organisation's identity provider (docs/deployment.md, "Company sign-in").
-# OpenID Connect through mozilla-django-oidc (authorization code flow with PKCE, nonce,
-# signature, issuer and audience checks); the endpoints come from the provider's discovery
-# document (challenges.identity.oidc). LDAP / Active Directory through django-auth-ldap.
-OIDC_DISCOVERY_URL = env("OIDC_DISCOVERY_URL", "")
-OIDC_ENABLED = bool(OIDC_DISCOVERY_URL)
-OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "") or "single sign-on"
-OIDC_RP_CLIENT_ID = env("OIDC_CLIENT_ID", "")
-OIDC_RP_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", "")
-OIDC_RP_SCOPES = env("OIDC_SCOPES", "openid email profile")
-OIDC_RP_SIGN_ALGO = env("OIDC_SIGN_ALGO", "RS256")
-OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", "preferred_username")
-OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
-OIDC_USE_PKCE = True
-OIDC_USE_NONCE = True
-OIDC_TOKEN_USE_BASIC_AUTH = envbool("OIDC_TOKEN_USE_BASIC_AUTH", False)
-OIDC_TIMEOUT = envint("OIDC_TIMEOUT_S", 10)
-# requests' `verify`: a CA bundle for a provider behind the company's own CA, else true.
-OIDC_VERIFY_SSL: bool | str = env("OIDC_CA_FILE", "") or envbool("OIDC_VERIFY_TLS", True)
-OIDC_DISCOVERY_CACHE_S = envint("OIDC_DISCOVERY_CACHE_S", 3600)
-OIDC_AUTHENTICATION_CALLBACK_URL = "oidc-callback"
-LOGIN_REDIRECT_URL_FAILURE = "login"
-if OIDC_ENABLED and not OIDC_RP_CLIENT_ID:
-    raise ImproperlyConfigured(
-        "OIDC_DISCOVERY_URL is set but OIDC_CLIENT_ID is not: register this site as a client "
-        "at the identity provider (redirect URI: SITE_URL + /oidc/callback/) and set both."
-    )
+# Sign-in with the organisation's identity provider (docs/deployment.md, "Company sign-in"):
+# OpenID Connect through mozilla-django-oidc (challenges.identity.oidc_config), LDAP /
+# Active Directory through django-auth-ldap (challenges.identity.ldap_config).
+OIDC_ENABLED = bool(env("OIDC_DISCOVERY_URL", ""))
+globals().update(oidc_settings(env, envbool, envint))
 
 LDAP_SERVER_URI = env("LDAP_SERVER_URI", "")
 LDAP_ENABLED = bool(LDAP_SERVER_URI)
@@ -565,21 +431,7 @@ if LDAP_ENABLED:
 SSO_ADMIN_GROUPS = envlist("SSO_ADMIN_GROUPS", "")
 
 
-def _group_team_pairs(name: str) -> dict[str, str]:
-    pairs = {}
-    for item in env(name, "").split(";"):
-        if not item.strip():
-            continue
-        group, sep, team = item.partition("=")
-        if not sep or not group.strip() or not team.strip():
-            raise ImproperlyConfigured(
-                f"{name}: expected 'group=Host team name' pairs separated by ';', got {item!r}"
-            )
-        pairs[group.strip()] = team.strip()
-    return pairs
-
-
-SSO_HOST_TEAM_GROUPS = _group_team_pairs("SSO_HOST_TEAM_GROUPS")
+SSO_HOST_TEAM_GROUPS = group_team_pairs("SSO_HOST_TEAM_GROUPS")
 # SSO only: no sign-up, no local passwords, no password reset, except for the break-glass
 # admin that `manage.py create_breakglass_admin` creates.
 SSO_ONLY = envbool("SSO_ONLY", False)

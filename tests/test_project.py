@@ -184,8 +184,11 @@ def test_access_is_refused_only_in_access_modules():
 def test_the_apps_read_settings_not_the_environment():
     """settings.py is the one place that reads the environment. Exempt: workers/sandbox/limits.py
     asks whether Django is configured at all (the warm parent and `python -m
-    workers.predict` run without it) and the warm parent's child (forked.py) sets its own HOME
-    and TMPDIR."""
+    workers.predict` run without it, and `python -m workers.predict --python VERSION` reads
+    PREDICT_PYTHONS there), the warm parent's child (forked.py) sets its own HOME and TMPDIR,
+    and a CodaLab bundle's runtime (codalab_runtime.py), which runs inside that child as the
+    generated evaluation package, hands the child's own environment to the program it
+    starts."""
     readers = sorted(
         f"{name}:{node.lineno}"
         for package in ("challenges", "workers", "frontend")
@@ -195,6 +198,12 @@ def test_the_apps_read_settings_not_the_environment():
         and node.attr in {"environ", "getenv"}
         and isinstance(node.value, ast.Name)
         and node.value.id == "os"
-        and name not in {"workers/sandbox/limits.py", "workers/sandbox/forked.py"}
+        and name
+        not in {
+            "workers/sandbox/limits.py",
+            "workers/sandbox/forked.py",
+            "workers/predict.py",
+            "challenges/bundle/codalab_runtime.py",
+        }
     )
     assert not readers, f"read the environment outside settings.py: {readers}"

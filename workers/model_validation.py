@@ -177,7 +177,7 @@ def run_diagnostics(
         command += ["--example", str(example)]
     if neutral:
         command.append("--neutral")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {"PATH": os.defpath, "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.run(
         command, capture_output=True, text=True, timeout=time_limit_s, env=env, cwd=PROJECT_ROOT
     )

@@ -8,44 +8,18 @@ The sandbox binds each interpreter's folders into the child as it does the worke
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import shutil
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 from django.conf import settings
 
-from workers.scripts import cache_root
+from challenges.tournaments.runtimes import built_python, pinned_packages, runtime_env_folder
 
 
 class RuntimeUnavailable(RuntimeError):
     """The runtime could not be prepared: the platform's fault, not the model's."""
-
-
-def pinned_packages() -> dict[str, str | None]:
-    """The worker's versions of the model packages: every runtime gets the same."""
-    found: dict[str, str | None] = {}
-    for name in settings.PREDICT_RUNTIME_PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
-def _target(version: str, interpreter: str) -> Path:
-    pins = ",".join(f"{k}={v}" for k, v in sorted(pinned_packages().items()))
-    key = hashlib.sha256(f"{interpreter}\n{pins}".encode()).hexdigest()[:16]
-    return cache_root() / "envs" / f"runtime-{version}-{key}"
-
-
-def built_python(version: str, interpreter: str) -> str | None:
-    target = _target(version, interpreter)
-    if (target / ".evalserver-ready").exists():
-        return str(target / "bin" / "python")
-    return None
 
 
 def runtime_python(version: str) -> str:
@@ -65,7 +39,7 @@ def runtime_python(version: str) -> str:
     ready = built_python(version, interpreter)
     if ready:
         return ready
-    target = _target(version, interpreter)
+    target = runtime_env_folder(version, interpreter)
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f"{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another worker process may be building it

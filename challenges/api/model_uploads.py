@@ -16,26 +16,11 @@ from challenges.throttles import submit_throttles
 from challenges.tournaments.access import access_team_model
 from challenges.tournaments.model_runs import (
     DIAGNOSTICS_CSV_COLUMNS,
+    SUMMARY_KEYS,
     model_diagnostics_rows,
     model_diagnostics_upload,
 )
 from challenges.tournaments.runtimes import runtime_default, runtimes_describe
-
-SUMMARY_KEYS = (
-    "rows",
-    "eras",
-    "features",
-    "corr_mean",
-    "corr_std",
-    "corr_sharpe",
-    "max_drawdown",
-    "feature_exposure_max",
-    "feature_exposure_mean",
-    "example_corr_mean",
-    "fnc_mean",
-    "fnc_refused",
-    "peak_mib",
-)
 
 
 class Runtimes(APIView):
@@ -67,7 +52,7 @@ class ModelDiagnostics(APIView):
         rows = model_diagnostics_rows(model)
         if as_csv:
             return _csv_response(
-                rows, list(DIAGNOSTICS_CSV_COLUMNS), f"model-{model.pk}-diagnostics"
+                request, rows, list(DIAGNOSTICS_CSV_COLUMNS), f"model-{model.pk}-diagnostics.csv"
             )
         diagnostics = model.diagnostics or {}
         return Response(

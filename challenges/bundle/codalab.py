@@ -34,6 +34,7 @@ from challenges.bundle.codalab_files import (
     read_program,
     read_tree,
 )
+from challenges.bundle.json_values import jsonable
 from challenges.bundle.spec import (
     ChallengeSpec,
     DatasetSplitSpec,
@@ -43,7 +44,7 @@ from challenges.bundle.spec import (
     PhaseSplitSpec,
     Problem,
 )
-from challenges.bundle.values import jsonable, to_datetime, to_int
+from challenges.bundle.values import to_datetime, to_int
 from challenges.bundle.yaml_reader import ParsedYaml
 
 CONFIG_NAMES = ("competition.yaml", "competition.yml")

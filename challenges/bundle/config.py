@@ -13,6 +13,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from challenges.bundle.archive import Folder
+from challenges.bundle.json_values import jsonable
 from challenges.bundle.phases import PhaseChecker
 from challenges.bundle.script import load_script
 from challenges.bundle.spec import (
@@ -24,7 +25,7 @@ from challenges.bundle.spec import (
     Problem,
     Severity,
 )
-from challenges.bundle.values import jsonable, kind, to_int
+from challenges.bundle.values import kind, to_int
 from challenges.bundle.yaml_reader import ParsedYaml
 from challenges.json_limits import JSONLimitError, json_loads_bounded
 from challenges.text_checks import bidi_problem

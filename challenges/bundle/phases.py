@@ -10,9 +10,10 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from challenges.bundle.json_values import jsonable
 from challenges.bundle.names import normalise_relative
 from challenges.bundle.spec import ChallengeSpec, PhaseSpec
-from challenges.bundle.values import MAX_BIG_INT, ConfigReader, jsonable, kind, short, to_number
+from challenges.bundle.values import MAX_BIG_INT, ConfigReader, kind, short, to_number
 
 # EvalAI's model default plus .npz (numpy archives are common submissions).
 DEFAULT_FILE_TYPES = ".json, .zip, .txt, .tsv, .gz, .csv, .h5, .npy, .npz"

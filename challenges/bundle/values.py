@@ -5,10 +5,8 @@ path and position instead of raising. Part of `challenges.bundle`.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import difflib
-import json
 import math
 import re
 from typing import Any
@@ -41,31 +39,6 @@ def _required(path: str, *, date: bool = False) -> str:
     if date:
         return _("is required. Write it as YYYY-MM-DD HH:MM:SS in UTC, e.g. 2030-12-31 23:59:59.")
     return _("is required.")
-
-
-def jsonable(value: Any) -> Any:
-    """The YAML value as JSON-safe data (dates as ISO strings), for JSON columns."""
-    if isinstance(value, dict):
-        return {_json_key(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # PostgreSQL's jsonb refuses NaN and Infinity
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def _json_key(key: Any) -> str:
-    if isinstance(key, str):
-        return key
-    if isinstance(key, bool) or key is None:
-        return json.dumps(key)
-    return str(jsonable(key))
 
 
 def kind(value: Any) -> str:

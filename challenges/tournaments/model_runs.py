@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from challenges.models import Round, RoundSubmission, TournamentModel, Webhook, WebhookDelivery
 from challenges.services.queues import rounds_queue
+from challenges.services.state_machine import Table, transition
 from challenges.services.webhooks import DELIVER_TASK
 from challenges.tournaments import core
 
@@ -80,21 +81,42 @@ def _send(task: str, model_id: int, challenge_queue: str) -> None:
         core.log.warning("could not enqueue %s for model %s", task, model_id)
 
 
-def model_status_move(model_id: int, *, to: str, frm: tuple[str, ...], **fields) -> bool:
-    """Move a model's status; True when this caller moved it."""
-    return bool(
-        TournamentModel.objects.filter(pk=model_id, status__in=frm).update(
-            status=to, status_changed_at=timezone.now(), **fields
-        )
+_ANY = tuple(ModelStatus.values)
+# A model's run, as a table (challenges.services.state_machine): which step may move a
+# model to which status, from which.
+MODEL_TRANSITIONS: Table = {
+    ("claim", ModelStatus.RUNNING): (ModelStatus.PENDING, ModelStatus.RUNNING),
+    ("fail", ModelStatus.FAILED): (
+        ModelStatus.PENDING,
+        ModelStatus.RUNNING,
+        ModelStatus.VALIDATING,
+    ),
+    ("fail", ModelStatus.ERROR): (ModelStatus.PENDING, ModelStatus.RUNNING, ModelStatus.VALIDATING),
+    ("validated", ModelStatus.VALIDATING): (ModelStatus.RUNNING,),
+    ("diagnosed", ModelStatus.SUCCESS): (ModelStatus.VALIDATING,),
+    ("round_run_succeeded", ModelStatus.SUCCESS): (ModelStatus.RUNNING,),
+    # A bot's own validation predictions are diagnosed whatever the model's last run did.
+    ("predictions_uploaded", ModelStatus.VALIDATING): _ANY,
+}
+
+
+def model_status_move(model_id: int, *, step: str, to: str, **fields) -> bool:
+    """Move a model's status along MODEL_TRANSITIONS; True when this caller moved it."""
+    return transition(
+        TournamentModel,
+        MODEL_TRANSITIONS,
+        pk=model_id,
+        step=step,
+        to=to,
+        status_changed_at=timezone.now(),
+        **fields,
     )
 
 
 def model_run_claim(model_id: int) -> bool:
     """From pending, or running again: the task is acknowledged late, so a worker killed
     mid-run has it delivered again and the run starts over."""
-    return model_status_move(
-        model_id, to=ModelStatus.RUNNING, frm=(ModelStatus.PENDING, ModelStatus.RUNNING)
-    )
+    return model_status_move(model_id, step="claim", to=ModelStatus.RUNNING)
 
 
 def model_run_failed(
@@ -106,8 +128,8 @@ def model_run_failed(
     status, cause = failure_cause(kind)
     moved = model_status_move(
         model.pk,
+        step="fail",
         to=status,
-        frm=(ModelStatus.PENDING, ModelStatus.RUNNING, ModelStatus.VALIDATING),
         failure_cause=cause,
         failure_message=message[:5000],
     )
@@ -119,8 +141,8 @@ def model_run_failed(
 def model_validated(model_id: int, *, predictions_path: str) -> bool:
     return model_status_move(
         model_id,
+        step="validated",
         to=ModelStatus.VALIDATING,
-        frm=(ModelStatus.RUNNING,),
         validation_predictions=predictions_path,
     )
 
@@ -128,8 +150,8 @@ def model_validated(model_id: int, *, predictions_path: str) -> bool:
 def model_diagnostics_record(model_id: int, *, diagnostics: dict) -> bool:
     return model_status_move(
         model_id,
+        step="diagnosed",
         to=ModelStatus.SUCCESS,
-        frm=(ModelStatus.VALIDATING,),
         diagnostics=diagnostics,
         failure_cause="",
         failure_message="",
@@ -138,7 +160,7 @@ def model_diagnostics_record(model_id: int, *, diagnostics: dict) -> bool:
 
 def model_round_run_succeeded(model_id: int) -> None:
     """A phase without validation data: the model's first good run is its success."""
-    model_status_move(model_id, to=ModelStatus.SUCCESS, frm=(ModelStatus.RUNNING,))
+    model_status_move(model_id, step="round_run_succeeded", to=ModelStatus.SUCCESS)
 
 
 def _tell_team(model: TournamentModel, *, status: str, cause: str, message: str) -> None:
@@ -182,9 +204,10 @@ def model_diagnostics_upload(*, user, model: TournamentModel, upload) -> Tournam
         raise core.TournamentRefused(_("The predictions file is empty."), field="file")
     folder = f"validation-predictions/{model.phase.challenge_id}/{model.phase_id}/{model.team_id}"
     path, _sha, _size = store_stream(folder=folder, name="uploaded.csv", stream=upload)
-    TournamentModel.objects.filter(pk=model.pk).update(
-        status=ModelStatus.VALIDATING,
-        status_changed_at=timezone.now(),
+    model_status_move(
+        model.pk,
+        step="predictions_uploaded",
+        to=ModelStatus.VALIDATING,
         validation_predictions=path,
         diagnostics=None,
         failure_cause="",
@@ -196,6 +219,22 @@ def model_diagnostics_upload(*, user, model: TournamentModel, upload) -> Tournam
     return model
 
 
+# The diagnostics' headline figures, in the order the page and the API show them.
+SUMMARY_KEYS = (
+    "rows",
+    "eras",
+    "features",
+    "corr_mean",
+    "corr_std",
+    "corr_sharpe",
+    "max_drawdown",
+    "feature_exposure_max",
+    "feature_exposure_mean",
+    "example_corr_mean",
+    "fnc_mean",
+    "fnc_refused",
+    "peak_mib",
+)
 DIAGNOSTICS_CSV_COLUMNS = ("era", "rows", "corr", "cumulative_corr", "feature_exposure")
 
 

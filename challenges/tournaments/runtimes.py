@@ -6,9 +6,12 @@ names the version at upload and the model runs under it; the operator offers the
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -75,6 +78,32 @@ print(json.dumps({"python": platform.python_version(), "packages": packages}))
 """
 
 
+# Where a worker builds each runtime's environment (it shares EVALUATION_CACHE_DIR with
+# the evaluation environments), and the packages every runtime gets: the worker's versions.
+def pinned_packages() -> dict[str, str | None]:
+    """The worker's versions of the model packages: every runtime gets the same."""
+    found: dict[str, str | None] = {}
+    for name in settings.PREDICT_RUNTIME_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def runtime_env_folder(version: str, interpreter: str) -> Path:
+    pins = ",".join(f"{k}={v}" for k, v in sorted(pinned_packages().items()))
+    key = hashlib.sha256(f"{interpreter}\n{pins}".encode()).hexdigest()[:16]
+    return Path(settings.EVALUATION_CACHE_DIR) / "envs" / f"runtime-{version}-{key}"
+
+
+def built_python(version: str, interpreter: str) -> str | None:
+    target = runtime_env_folder(version, interpreter)
+    if (target / ".evalserver-ready").exists():
+        return str(target / "bin" / "python")
+    return None
+
+
 def runtimes_describe() -> list[dict]:
     """Each runtime's Python version and package versions, for the upload page, the API and
     `evalserver-cli runtime`. A runtime whose environment is not built yet shows the
@@ -84,8 +113,6 @@ def runtimes_describe() -> list[dict]:
 
 @functools.lru_cache(maxsize=16)
 def _describe(version: str, interpreter: str) -> dict:
-    from workers.runtimes import built_python, pinned_packages
-
     python = built_python(version, interpreter) or interpreter
     described = {"version": version, "interpreter": interpreter, "python": "", "packages": {}}
     if version == OWN_VERSION and interpreter == sys.executable:

@@ -8,9 +8,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
-from challenges.api.model_uploads import SUMMARY_KEYS
 from challenges.tournaments.access import access_team_model, access_tournament
-from challenges.tournaments.model_runs import model_diagnostics_rows
+from challenges.tournaments.model_runs import SUMMARY_KEYS, model_diagnostics_rows
 from frontend.tournament_charts import per_era_svg
 from frontend.views.common import page
 
