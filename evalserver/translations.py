@@ -33,6 +33,21 @@ TRANSLATED: tuple[str, ...] = (
     "challenges/services/resumable.py",
     "challenges/services/submission_choices.py",
     "challenges/tournaments",
+    # Teams, their participation and merges, the deadlines they name, webhooks' refusals,
+    # what sign-in, the forum and notifications (mails included) say, analytics' headers.
+    "challenges/services/participation.py",
+    "challenges/services/teams.py",
+    "challenges/services/merges.py",
+    "challenges/deadlines.py",
+    "challenges/services/webhooks.py",
+    "challenges/text_checks.py",
+    "challenges/json_limits.py",
+    "challenges/ids.py",
+    "challenges/identity",
+    "challenges/discussion",
+    "challenges/notifications",
+    "challenges/analytics",
+    "challenges/failure_text.py",
 )
 # Translations kept for each language but English, the source language.
 LANGUAGES: tuple[str, ...] = ("ja",)

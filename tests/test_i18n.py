@@ -132,8 +132,8 @@ def test_the_scope_has_templates_and_python():
         "services/submissions/quotas.py",
     ):
         assert ROOT / "challenges" / translated in python_files()
-    # Being rewritten elsewhere; the lead brings them in.
-    assert ROOT / "challenges" / "failure_text.py" not in python_files()
+    for translated in ("services/participation.py", "discussion/services.py", "failure_text.py"):
+        assert ROOT / "challenges" / translated in python_files()
 
 
 def test_every_template_text_is_inside_a_translate_tag():
@@ -184,6 +184,13 @@ SHOWN_POSITIONS = {
     "QuotaExceeded": 1,
     "TournamentRefused": 0,
     "ParticipationError": 0,
+    "MergeRefused": 0,
+    "WebhookRefused": 0,
+    "ForumRefused": 0,
+    "IdentityRefused": 0,
+    "UnsafeText": 0,
+    "JSONLimitError": 0,
+    "InvalidId": 0,
     "refusal": 0,
     "Problem": 0,
     "YamlProblem": 0,
@@ -346,6 +353,29 @@ def test_the_python_check_covers_refusals_problems_and_api_errors():
     ]
     # Outside the API, a serializer field's help text is shown in a form.
     assert unmarked_strings(source)[-1] == (10, "CharField")
+
+
+def test_the_python_check_covers_team_forum_webhook_and_sign_in_refusals():
+    source = (
+        "raise ParticipationError(f'The team {name!r} is full.')\n"
+        "raise MergeRefused('A team cannot merge with itself.')\n"
+        "raise WebhookRefused('The team does not take part.')\n"
+        "raise ForumRefused('This thread is locked.')\n"
+        "raise IdentityRefused('This site is closed.')\n"
+        "raise JSONLimitError('JSON nested too deeply')\n"
+        "require_team_member(user, team, 'Only members can do this.')\n"
+        "raise MergeRefused(_('A team cannot merge with itself.'))\n"
+        "raise ForumRefused(_('%(n)d posts') % {'n': n})\n"
+    )
+    assert [name for _, name in unmarked_strings(source)] == [
+        "ParticipationError",
+        "MergeRefused",
+        "WebhookRefused",
+        "ForumRefused",
+        "IdentityRefused",
+        "JSONLimitError",
+        "require_team_member",
+    ]
 
 
 def _msgfmt_statistics(po: Path) -> str:

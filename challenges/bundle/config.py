@@ -209,8 +209,14 @@ class _Checker(PhaseChecker):
         if value is not None and spec.end_date is not None and value > spec.end_date:
             self.warning(
                 key,
-                f"{value:%Y-%m-%d %H:%M:%S} is after end_date ({spec.end_date:%Y-%m-%d %H:%M:%S} "
-                "UTC): it never applies, since nothing is entered or merged after the end.",
+                _(
+                    "%(value)s is after end_date (%(end)s UTC): it never applies, since "
+                    "nothing is entered or merged after the end."
+                )
+                % {
+                    "value": f"{value:%Y-%m-%d %H:%M:%S}",
+                    "end": f"{spec.end_date:%Y-%m-%d %H:%M:%S}",
+                },
             )
         return value
 

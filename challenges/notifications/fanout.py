@@ -16,6 +16,9 @@ from challenges.notifications.events import SEND_TASK, enqueue
 from challenges.notifications.messages import compose, recipients, user_language
 from challenges.notifications.preferences import enabled_users, unsubscribe_url
 
+# RFC 8058's fixed header value, which mail clients read, not people.
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
 
 def event_fan_out(*, event_id: int) -> int:
     """Fan out one event; how many outbox messages it made (0 when another worker had
@@ -98,7 +101,7 @@ def _email(event: NotificationEvent, user, message) -> OutboxMessage:
             "language": language,
             "headers": {
                 "List-Unsubscribe": f"<{unsubscribe}>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "List-Unsubscribe-Post": ONE_CLICK,
                 "Content-Language": language,
             },
         },

@@ -95,7 +95,7 @@ def phase_split_set_visibility(
 def phase_split_reveal(*, phase_split: ChallengePhaseSplit, user) -> ChallengePhaseSplit:
     """A host reveals a private split after its phase ended (`private_splits_reveal:
     by_host`): everyone then sees it ranked by final picks, with the shake-up."""
-    require_challenge_host(user, phase_split.phase.challenge, "reveal a private leaderboard")
+    require_challenge_host(user, phase_split.phase.challenge, _("reveal a private leaderboard"))
     if not may_reveal(phase_split):
         raise ParticipationError(
             _(

@@ -11,7 +11,6 @@ a participation of any of their teams).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,13 +44,14 @@ class ParticipationError(ValueError):
 def participant_team_create(*, name: str, creator: AbstractBaseUser) -> ParticipantTeam:
     name = (name or "").strip()
     if not name:
-        raise ParticipationError("A team needs a name.")
+        raise ParticipationError(_("A team needs a name."))
     problem = bidi_problem(name, what=_("Team name"))
     if problem:
         raise ParticipationError(problem)
     if len(name) > TEAM_NAME_MAX_LENGTH:
         raise ParticipationError(
-            f"Team names are at most {TEAM_NAME_MAX_LENGTH} characters; this one has {len(name)}."
+            _("Team names are at most %(limit)d characters; this one has %(length)d.")
+            % {"limit": TEAM_NAME_MAX_LENGTH, "length": len(name)}
         )
     # Case-insensitive, so leaderboards never show two teams that look the same.
     if ParticipantTeam.objects.filter(name__iexact=name).exists():
@@ -106,8 +106,11 @@ def participant_team_rotate_code(
     require_team_member(
         user,
         team,
-        f"You are not a member of the team {team.name!r}; only its members can change "
-        "its invitation code.",
+        _(
+            "You are not a member of the team %(team)r; only its members can change "
+            "its invitation code."
+        )
+        % {"team": team.name},
     )
     team.invitation_code = new_invitation_code()
     team.save(update_fields=["invitation_code"])
@@ -127,8 +130,11 @@ def participant_team_leave(*, team: ParticipantTeam, user: AbstractBaseUser) -> 
         ongoing = _ongoing_challenges_of(team)
         if ongoing:
             raise ParticipationError(
-                f"The team {team.name!r} takes part in {ongoing[0].title!r}, which has not "
-                "ended: its members cannot leave until the challenge ends."
+                _(
+                    "The team %(team)r takes part in %(challenge)r, which has not "
+                    "ended: its members cannot leave until the challenge ends."
+                )
+                % {"team": team.name, "challenge": ongoing[0].title}
             )
         ParticipantTeamMember.objects.filter(team=team, user=user).delete()
         if not team.memberships.exists() and not team.participations.exists():
@@ -158,27 +164,32 @@ def challenge_participate(
         require_team_member(
             user,
             team,
-            f"You are not a member of the team {team.name!r}; only its members can enter it "
-            "in a challenge.",
+            _(
+                "You are not a member of the team %(team)r; only its members can enter it "
+                "in a challenge."
+            )
+            % {"team": team.name},
         )
         existing = ChallengeParticipation.objects.filter(challenge=challenge, team=team).first()
         if existing is not None:
             return existing
         if accept_terms is not True:
             raise ParticipationError(
-                f"To take part in {challenge.title!r} you must accept its terms and conditions: "
-                "read them on the challenge page, then send accept_terms: true."
+                _(
+                    "To take part in %(challenge)r you must accept its terms and conditions: "
+                    "read them on the challenge page, then send accept_terms: true."
+                )
+                % {"challenge": challenge.title}
             )
         if not challenge.is_registration_open:
             raise ParticipationError(
-                f"Registration for {challenge.title!r} is closed: the host is not accepting "
-                "new teams."
+                _("Registration for %(challenge)r is closed: the host is not accepting new teams.")
+                % {"challenge": challenge.title}
             )
         if challenge.end_date <= timezone.now():
             raise ParticipationError(
-                f"{challenge.title!r} ended on {challenge.end_date.astimezone(UTC):%Y-%m-%d %H:%M} UTC; "
-                "it no "
-                "longer accepts teams."
+                _("%(challenge)r ended on %(end)s; it no longer accepts teams.")
+                % {"challenge": challenge.title, "end": when(challenge.end_date)}
             )
         _check_entry_open(challenge)
         members = _lock_users(team.memberships.values_list("user_id", flat=True))
@@ -253,13 +264,19 @@ def _check_team_size(
         return
     if joining:
         raise ParticipationError(
-            f"The team {team.name!r} takes part in {challenge.title!r}, which allows at most "
-            f"{limit} members per team, and is full ({size - 1} members). Join another team "
-            "or create one."
+            _(
+                "The team %(team)r takes part in %(challenge)r, which allows at most "
+                "%(limit)d members per team, and is full (%(size)d members). Join another team "
+                "or create one."
+            )
+            % {"team": team.name, "challenge": challenge.title, "limit": limit, "size": size - 1}
         )
     raise ParticipationError(
-        f"{challenge.title!r} allows at most {limit} members per team; {team.name!r} has "
-        f"{size}. Take part with a smaller team."
+        _(
+            "%(challenge)r allows at most %(limit)d members per team; %(team)r has "
+            "%(size)d. Take part with a smaller team."
+        )
+        % {"challenge": challenge.title, "limit": limit, "team": team.name, "size": size}
     )
 
 
@@ -282,8 +299,22 @@ def _check_one_team_per_challenge(
     if clash is None:
         return
     raise ParticipationError(
-        f"{_who(clash.user, actor)} already in the team {clash.team.name!r}, which takes part in "
-        f"{challenge.title!r}: a user can be in only one team per challenge."
+        (
+            _(
+                "You are already in the team %(team)r, which takes part in %(challenge)r: "
+                "a user can be in only one team per challenge."
+            )
+            if clash.user.pk == actor.pk
+            else _(
+                "Team member %(member)r is already in the team %(team)r, which takes part in "
+                "%(challenge)r: a user can be in only one team per challenge."
+            )
+        )
+        % {
+            "member": clash.user.get_username(),
+            "team": clash.team.name,
+            "challenge": challenge.title,
+        }
     )
 
 
@@ -299,11 +330,20 @@ def _check_members_eligible(
     allowed = [normalise_domain(d) for d in challenge.allowed_email_domains or [] if d]
     blocked = [normalise_domain(d) for d in challenge.blocked_email_domains or [] if d]
     for member in sorted(users, key=lambda u: u.get_username()):
-        who = _who(member, actor)
         if member.pk in hosts:
             raise ParticipationError(
-                f"{who} a host of {challenge.title!r}: hosts cannot take part in their own "
-                "challenge."
+                (
+                    _(
+                        "You are a host of %(challenge)r: hosts cannot take part in their own "
+                        "challenge."
+                    )
+                    if member.pk == actor.pk
+                    else _(
+                        "Team member %(member)r is a host of %(challenge)r: hosts cannot take "
+                        "part in their own challenge."
+                    )
+                )
+                % {"member": member.get_username(), "challenge": challenge.title}
             )
         domain = email_domain(member.email)
         if site_email_refusal(member.email):
@@ -320,14 +360,28 @@ def _check_members_eligible(
             )
         if allowed and not any(domain_matches(domain, rule) for rule in allowed):
             raise ParticipationError(
-                f"{challenge.title!r} is open only to email addresses at {_listed(allowed)} "
-                f"(or their subdomains); {_whose(member, actor)} address is not. "
-                "Change the account's email address or take part with another team."
+                _(
+                    "%(challenge)r is open only to email addresses at %(domains)s "
+                    "(or their subdomains); %(whose)s address is not. "
+                    "Change the account's email address or take part with another team."
+                )
+                % {
+                    "challenge": challenge.title,
+                    "domains": _listed(allowed),
+                    "whose": _whose(member, actor),
+                }
             )
         if any(domain_matches(domain, rule) for rule in blocked):
             raise ParticipationError(
-                f"{challenge.title!r} does not accept email addresses at {_listed(blocked)} "
-                f"(or their subdomains); {_whose(member, actor)} address is at one of them."
+                _(
+                    "%(challenge)r does not accept email addresses at %(domains)s "
+                    "(or their subdomains); %(whose)s address is at one of them."
+                )
+                % {
+                    "challenge": challenge.title,
+                    "domains": _listed(blocked),
+                    "whose": _whose(member, actor),
+                }
             )
 
 
@@ -354,22 +408,24 @@ def _ongoing_challenges_of(team: ParticipantTeam) -> list[Challenge]:
 
 
 def _name_taken(name: str) -> ParticipationError:
-    return ParticipationError(f"A team named {name!r} exists already: choose another name.")
+    return ParticipationError(
+        _("A team named %(name)r exists already: choose another name.") % {"name": name}
+    )
 
 
 def _unknown_code() -> ParticipationError:
     return ParticipationError(
-        "No team has this invitation code. Ask a member of the team for the current code "
-        "(members can change it, which retires the old one)."
+        _(
+            "No team has this invitation code. Ask a member of the team for the current code "
+            "(members can change it, which retires the old one)."
+        )
     )
 
 
-def _who(user: AbstractBaseUser, actor: AbstractBaseUser) -> str:
-    return "You are" if user.pk == actor.pk else f"Team member {user.get_username()!r} is"
-
-
 def _whose(user: AbstractBaseUser, actor: AbstractBaseUser) -> str:
-    return "your" if user.pk == actor.pk else f"team member {user.get_username()!r}'s"
+    if user.pk == actor.pk:
+        return _("your")
+    return _("team member %(member)r's") % {"member": user.get_username()}
 
 
 def _listed(domains: Sequence[str]) -> str:

@@ -182,15 +182,16 @@ def webhook_body(payload: dict) -> bytes:
 
 
 def webhook_create(*, user, team: ParticipantTeam, challenge, url: str) -> Webhook:
-    require_team_member(user, team, "Only members of the team can manage its webhooks.")
+    require_team_member(user, team, _("Only members of the team can manage its webhooks."))
     if not ChallengeParticipation.objects.filter(team=team, challenge=challenge).exists():
-        raise WebhookRefused("The team does not take part in this challenge.")
+        raise WebhookRefused(_("The team does not take part in this challenge."))
     problem = webhook_url_problem(url)
     if problem:
         raise WebhookRefused(problem)
     if Webhook.objects.filter(team=team, challenge=challenge).count() >= MAX_WEBHOOKS_PER_TEAM:
         raise WebhookRefused(
-            f"A team may register at most {MAX_WEBHOOKS_PER_TEAM} webhooks per challenge."
+            _("A team may register at most %(limit)d webhooks per challenge.")
+            % {"limit": MAX_WEBHOOKS_PER_TEAM}
         )
     return Webhook.objects.create(
         team=team, challenge=challenge, url=url, secret=secrets.token_hex(32), created_by=user
@@ -198,13 +199,13 @@ def webhook_create(*, user, team: ParticipantTeam, challenge, url: str) -> Webho
 
 
 def webhook_delete(*, user, webhook: Webhook) -> None:
-    require_team_member(user, webhook.team, "Only members of the team can manage its webhooks.")
+    require_team_member(user, webhook.team, _("Only members of the team can manage its webhooks."))
     webhook.delete()
 
 
 def webhook_send_test(*, user, webhook: Webhook) -> WebhookDelivery:
     """What the "send test" button does: the latest round's payload with isTest true."""
-    require_team_member(user, webhook.team, "Only members of the team can test its webhooks.")
+    require_team_member(user, webhook.team, _("Only members of the team can test its webhooks."))
     latest = (
         Round.objects.filter(phase__challenge_id=webhook.challenge_id)
         .select_related("phase")
@@ -217,12 +218,15 @@ def webhook_send_test(*, user, webhook: Webhook) -> WebhookDelivery:
 
 def round_start(*, user, phase: ChallengePhase, data_version: str = "") -> Round:
     """A host opens the phase's next round; every participating team's webhook is told."""
-    require_challenge_host(user, phase.challenge, "start a round")
+    require_challenge_host(user, phase.challenge, _("start a round"))
     if hasattr(phase, "tournament"):
         # A tournament round needs its live features (challenges.tournaments).
         raise WebhookRefused(
-            f"Phase {phase.codename!r} is a tournament: open its rounds by uploading live "
-            "features (POST .../tournament/rounds/)."
+            _(
+                "Phase %(phase)r is a tournament: open its rounds by uploading live "
+                "features (POST .../tournament/rounds/)."
+            )
+            % {"phase": phase.codename}
         )
     with transaction.atomic():
         # One new number at a time per phase.

@@ -71,7 +71,8 @@ def _check_phase_open(phase: ChallengePhase, now: dt.datetime) -> None:
     if submission_is_late(phase, now):
         if phase.is_submission_paused:
             raise SubmissionRefused(
-                f"The hosts have paused submissions to phase {phase.codename!r}; try again later."
+                _("The hosts have paused submissions to phase %(phase)r; try again later.")
+                % {"phase": phase.codename}
             )
         return
     if phase.end_date and now >= phase.end_date:
