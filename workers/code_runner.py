@@ -261,6 +261,37 @@ def check_predictions(
     return outcome
 
 
+def run_predict_checked(
+    *,
+    model_file: Path | str,
+    features_file: Path | str,
+    output_file: Path | str,
+    limits: Limits,
+    extra_file: Path | str | None = None,
+    prediction_range: tuple[float, float] | None = None,
+    work_root: Path | str | None = None,
+    python: str | None = None,
+) -> PredictOutcome:
+    """`run_predict` then `check_predictions` on what it wrote, for callers with nothing to
+    do in between (a model's validation run, a tournament round's run)."""
+    outcome = run_predict(
+        model_file=model_file,
+        features_file=features_file,
+        extra_file=extra_file,
+        output_file=output_file,
+        limits=limits,
+        prediction_range=prediction_range,
+        work_root=work_root,
+        python=python,
+    )
+    return check_predictions(
+        outcome,
+        predictions_file=output_file,
+        features_file=features_file,
+        prediction_range=prediction_range,
+    )
+
+
 def classify_predict(reply: dict[str, Any], limits: Limits, *, uid, warm_pid) -> PredictOutcome:
     """The warm parent's reply for one model run, as a failure class the participant can
     act on (or success)."""

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from challenges.models import EvaluationScript
 from challenges.services.scripts import script_set_env_status
+from workers.runtimes import pip_install
 from workers.scripts import cache_root
 
 log = logging.getLogger(__name__)
@@ -78,22 +79,7 @@ def _build(target: Path, requirements: str) -> tuple[bool, str]:
     steps: list = [
         [sys.executable, "-m", "venv", "--without-pip", str(target)],
         "link-base",
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(target / "bin" / "python"),
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            # Wheels only: building an sdist would run the host's setup code in the
-            # worker, outside the sandbox. Installing a wheel runs nothing.
-            "--only-binary=:all:",
-            *settings.EVALUATION_PIP_ARGS,
-            "-r",
-            "/dev/stdin",
-        ],
+        [*pip_install(target), "-r", "/dev/stdin"],
     ]
     output = []
     for command in steps:

@@ -99,7 +99,7 @@ def _predict(model: TournamentModel, tournament: Tournament) -> tuple[str, str, 
     """(failure kind, message, "") or ("", "", stored predictions path)."""
     if code_refused():
         return "platform", NO_NETWORK_ISOLATION, ""
-    from workers.code_runner import check_predictions, run_predict
+    from workers.code_runner import run_predict_checked
     from workers.runtimes import RuntimeUnavailable, runtime_python
 
     phase = model.phase
@@ -118,7 +118,7 @@ def _predict(model: TournamentModel, tournament: Tournament) -> tuple[str, str, 
     try:
         output = staging / "validation_predictions.csv"
         with inputs as (model_file, features_file):
-            outcome = run_predict(
+            outcome = run_predict_checked(
                 model_file=model_file,
                 features_file=features_file,
                 output_file=output,
@@ -126,12 +126,6 @@ def _predict(model: TournamentModel, tournament: Tournament) -> tuple[str, str, 
                 prediction_range=prediction_range,
                 work_root=work_root(),
                 python=python,
-            )
-            check_predictions(
-                outcome,
-                predictions_file=output,
-                features_file=features_file,
-                prediction_range=prediction_range,
             )
         if not outcome.ok:
             return outcome.failure, outcome.message, ""

@@ -56,11 +56,10 @@ def runtime_python(version: str) -> str:
     return str(target / "bin" / "python")
 
 
-def _build(target: Path, interpreter: str) -> tuple[bool, str]:
-    shutil.rmtree(target, ignore_errors=True)
-    pins = pinned_packages()
-    pinned = [f"{name}=={v}" if v else name for name, v in pins.items()]
-    install = [
+def pip_install(target: Path) -> list[str]:
+    """The worker's pip installing into the environment at `target` (its packages to add).
+    Shared with workers.environments so both build their environments the same way."""
+    return [
         sys.executable,
         "-m",
         "pip",
@@ -69,9 +68,18 @@ def _build(target: Path, interpreter: str) -> tuple[bool, str]:
         "install",
         "--disable-pip-version-check",
         "--no-input",
-        "--only-binary=:all:",  # installing a wheel runs no code
+        # Wheels only: building an sdist would run the host's setup code in the
+        # worker, outside the sandbox. Installing a wheel runs nothing.
+        "--only-binary=:all:",
         *settings.EVALUATION_PIP_ARGS,
     ]
+
+
+def _build(target: Path, interpreter: str) -> tuple[bool, str]:
+    shutil.rmtree(target, ignore_errors=True)
+    pins = pinned_packages()
+    pinned = [f"{name}=={v}" if v else name for name, v in pins.items()]
+    install = pip_install(target)
     steps = [
         [interpreter, "-m", "venv", "--without-pip", str(target)],
         [*install, *pinned],

@@ -73,7 +73,7 @@ def _predict(run: RoundSubmission, limits) -> RunRecord:
             ok=False, failure_kind="platform", failure_message="The model was deleted."
         )
     # Imported here: pandas stays out of the Celery worker until it runs a model.
-    from workers.code_runner import check_predictions, run_predict
+    from workers.code_runner import run_predict_checked
     from workers.runtimes import RuntimeUnavailable, runtime_python
 
     try:
@@ -98,7 +98,7 @@ def _predict(run: RoundSubmission, limits) -> RunRecord:
     try:
         output = staging / "predictions.csv"
         with inputs as (model_file, features_file, extra_file):
-            outcome = run_predict(
+            outcome = run_predict_checked(
                 model_file=model_file,
                 features_file=features_file,
                 extra_file=extra_file if phase.test_extra else None,
@@ -107,12 +107,6 @@ def _predict(run: RoundSubmission, limits) -> RunRecord:
                 prediction_range=prediction_range,
                 work_root=work_root(),
                 python=python,
-            )
-            check_predictions(
-                outcome,
-                predictions_file=output,
-                features_file=features_file,
-                prediction_range=prediction_range,
             )
         execution = {
             **runtime_versions(),

@@ -182,6 +182,23 @@ def save_screenshots(pages, name: str) -> list[Path]:
     return saved
 
 
+def admin_approves(e2e, challenge) -> None:
+    """The admin logs in to the Django admin in a page of its own and approves `challenge`
+    with the list's action, as a reviewer does after a host's upload."""
+    from playwright.sync_api import expect  # imported where used, as `chromium` does
+
+    admin = e2e.page()
+    admin.goto("/admin/login/")
+    admin.get_by_label("Username").fill("admin")
+    admin.get_by_label("Password").fill(PASSWORDS["admin"])
+    admin.get_by_role("button", name="Log in").click()
+    admin.goto("/admin/challenges/challenge/")
+    admin.locator(f"input[name=_selected_action][value='{challenge.pk}']").check()
+    admin.locator("select[name=action]").select_option("approve")
+    admin.get_by_role("button", name="Go").click()
+    expect(admin.locator(".messagelist")).to_contain_text("Approved 1 challenge.")
+
+
 @pytest.fixture
 def e2e(pipeline, web_server, chromium, users, settings, request):
     """A fresh browser per user: `e2e.page("alice")` is a page of alice's own context."""

@@ -14,7 +14,7 @@ from challenges.models import Challenge, Submission, SubmissionResult
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.challenges import challenge_approve
 from tests.challenges import bundle_factory as bf
-from tests.e2e.conftest import save_screenshots
+from tests.e2e.conftest import admin_approves, save_screenshots
 from tests.frontend.conftest import _finished, _team
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
@@ -36,16 +36,7 @@ def test_host_uploads_admin_approves_participant_submits_and_sees_the_leaderboar
     challenge = Challenge.objects.get()
 
     # An admin approves it in the Django admin.
-    admin = e2e.page()
-    admin.goto("/admin/login/")
-    admin.get_by_label("Username").fill("admin")
-    admin.get_by_label("Password").fill("pw-admin-123")
-    admin.get_by_role("button", name="Log in").click()
-    admin.goto("/admin/challenges/challenge/")
-    admin.locator(f"input[name=_selected_action][value='{challenge.pk}']").check()
-    admin.locator("select[name=action]").select_option("approve")
-    admin.get_by_role("button", name="Go").click()
-    expect(admin.locator(".messagelist")).to_contain_text("Approved 1 challenge.")
+    admin_approves(e2e, challenge)
 
     # A new participant signs up, creates a team and accepts the terms.
     page = e2e.page()

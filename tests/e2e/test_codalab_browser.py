@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from challenges.models import Challenge
 from tests.challenges.codalab_factory import result_zip, v2_bundle
+from tests.e2e.conftest import admin_approves
 from tests.workers.pipeline_helpers import participate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
@@ -28,16 +29,7 @@ def test_a_codabench_bundle_is_uploaded_approved_submitted_to_and_shows_detailed
     expect(host.locator(".flash.success")).to_contain_text("Toy Codabench competition")
     challenge = Challenge.objects.get()
 
-    admin = e2e.page()
-    admin.goto("/admin/login/")
-    admin.get_by_label("Username").fill("admin")
-    admin.get_by_label("Password").fill("pw-admin-123")
-    admin.get_by_role("button", name="Log in").click()
-    admin.goto("/admin/challenges/challenge/")
-    admin.locator(f"input[name=_selected_action][value='{challenge.pk}']").check()
-    admin.locator("select[name=action]").select_option("approve")
-    admin.get_by_role("button", name="Go").click()
-    expect(admin.locator(".messagelist")).to_contain_text("Approved 1 challenge(s).")
+    admin_approves(e2e, challenge)
 
     # Codabench keeps publishing a UI switch, not a yaml key: the host publishes it.
     Challenge.objects.filter(pk=challenge.pk).update(published=True)

@@ -7,7 +7,6 @@ only: loaded by path by warm_parent.py, like child.py.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import resource
@@ -16,16 +15,10 @@ import sys
 
 
 def _sibling(name: str):
-    """A module of this folder, loaded by path as warm_parent.py loads it (the same object
-    when it has loaded it already)."""
-    full = f"_evalserver_{name}"
-    if full not in sys.modules:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-        spec = importlib.util.spec_from_file_location(full, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[full] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    return sys.modules[full]
+    """A module of this folder as warm_parent.py loaded it. Only warm_parent.py loads this
+    module, by path with its _load, and it loads these siblings first: one loader, so each
+    sibling is one object in the warm parent and its children."""
+    return sys.modules[f"_evalserver_{name}"]
 
 
 _child_module = _sibling("child")

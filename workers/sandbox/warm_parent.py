@@ -36,8 +36,9 @@ import traceback
 
 def _load(name: str):
     # By path, under a name no evaluation script will import: -I keeps this folder (with
-    # the project's other modules) off sys.path, and it should stay off. The same object
-    # when forked.py has loaded it already (it loads its siblings the same way).
+    # the project's other modules) off sys.path, and it should stay off. The only loader of
+    # this folder's modules: forked.py takes its siblings from sys.modules, so they are
+    # loaded before it.
     full = f"_evalserver_{name}"
     if full not in sys.modules:
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
@@ -51,8 +52,8 @@ def _load(name: str):
 _child_module = _load("child")
 _confine = _load("confine")
 streams = _load("streams")
-forked = _load("forked")
 Limits = _load("limits").Limits
+forked = _load("forked")
 ScriptError = _child_module.ScriptError
 load_evaluate = _child_module.load_evaluate
 _sys = _confine.sys_call
