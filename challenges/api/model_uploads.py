@@ -45,15 +45,11 @@ class ModelDiagnostics(APIView):
         return [t() for t in submit_throttles()] if self.request.method == "POST" else []
 
     @extend_schema(responses={200: OpenApiResponse(description="diagnostics (or text/csv)")})
-    def get(self, request, model_id: int, as_csv: bool = False):
+    def get(self, request, model_id: int):
         """The model's status, its cause when it failed, and its diagnostics on the
         validation data: the summary and the per-era series."""
         model = access_team_model(request.user, model_id)
         rows = model_diagnostics_rows(model)
-        if as_csv:
-            return _csv_response(
-                request, rows, list(DIAGNOSTICS_CSV_COLUMNS), f"model-{model.pk}-diagnostics.csv"
-            )
         diagnostics = model.diagnostics or {}
         return Response(
             {
@@ -83,6 +79,18 @@ class ModelDiagnostics(APIView):
         )
 
 
+class ModelDiagnosticsCsv(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: OpenApiResponse(description="text/csv, one row per era")})
+    def get(self, request, model_id: int):
+        """The per-era diagnostics of one of your team's models, as CSV."""
+        model = access_team_model(request.user, model_id)
+        rows = model_diagnostics_rows(model)
+        name = f"model-{model.pk}-diagnostics.csv"
+        return _csv_response(request, rows, list(DIAGNOSTICS_CSV_COLUMNS), name)
+
+
 urlpatterns = [
     path("tournament-runtimes/", Runtimes.as_view(), name="api-tournament-runtimes"),
     path(
@@ -92,8 +100,7 @@ urlpatterns = [
     ),
     path(
         "tournament-models/<id:model_id>/diagnostics.csv",
-        ModelDiagnostics.as_view(),
-        {"as_csv": True},
+        ModelDiagnosticsCsv.as_view(),
         name="api-tournament-model-diagnostics-csv",
     ),
 ]

@@ -99,7 +99,9 @@ def test_the_leaderboard_chart_uses_the_metrics_own_scale_and_one_format(e2e, ta
     values, dates = texts[:-2], texts[-2:]
     # One Accuracy of about 0.68: drawn on 0..1, not 0.18..1.18, every tick at one precision.
     assert values == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"], texts
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", d) for d in dates), dates
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d [A-Z+0-9:-]+", d) for d in dates), (
+        dates
+    )  # zone named
     shot(page, "09-leaderboard-chart")
 
 
