@@ -8,7 +8,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import gettext as _
+try:
+    from django.utils.translation import gettext as _
+except ImportError:  # `python -m workers.predict` and the sandbox's runner run without Django
+
+    def _(message: str) -> str:
+        return message
 
 
 class ResultError(ValueError):
