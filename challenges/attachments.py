@@ -8,11 +8,14 @@ name in every browser, and an old client still gets a readable ASCII name.
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 from urllib.parse import quote
 
 from django.http import HttpResponse
+
+from challenges.csv_safe import csv_writer
 
 # Excel reads a CSV without a byte-order mark in the system's code page (cp932 on a
 # Japanese Windows): UTF-8 names turn into mojibake. With the BOM it reads UTF-8.
@@ -56,3 +59,13 @@ def csv_response(text: str, filename: str, *, excel: bool = False) -> HttpRespon
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition(filename)
     return response
+
+
+def rows_csv_response(request, rows: list[dict], columns: list[str], name: str) -> HttpResponse:
+    """Rows as a formula-safe CSV download (challenges.csv_safe), for Excel when asked."""
+    out = io.StringIO()
+    writer = csv_writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(c) for c in columns])
+    return csv_response(out.getvalue(), name, excel=wants_excel(request))

@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from challenges.api.tournaments import _csv_response
+from challenges.attachments import rows_csv_response
 from challenges.throttles import submit_throttles
 from challenges.tournaments.access import access_team_model
 from challenges.tournaments.model_runs import (
@@ -88,7 +88,7 @@ class ModelDiagnosticsCsv(APIView):
         model = access_team_model(request.user, model_id)
         rows = model_diagnostics_rows(model)
         name = f"model-{model.pk}-diagnostics.csv"
-        return _csv_response(request, rows, list(DIAGNOSTICS_CSV_COLUMNS), name)
+        return rows_csv_response(request, rows, list(DIAGNOSTICS_CSV_COLUMNS), name)
 
 
 urlpatterns = [

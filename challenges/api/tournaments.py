@@ -4,9 +4,7 @@ cumulative (JSON and CSV, the same numbers)."""
 
 from __future__ import annotations
 
-import io
-
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -17,8 +15,7 @@ from rest_framework.views import APIView
 
 import evalserver.converters  # noqa: F401  (registers <id:> and <codename:>)
 from challenges.api.errors import exception_handler
-from challenges.attachments import csv_response, wants_excel
-from challenges.csv_safe import csv_writer
+from challenges.attachments import rows_csv_response
 from challenges.failure_text import participant_failure_text
 from challenges.models import Round, RoundSubmission, TournamentModel
 from challenges.selectors import participation_for_user
@@ -318,15 +315,6 @@ class ModelCurrent(APIView):
         return Response(TournamentModelOut(model).data)
 
 
-def _csv_response(request, rows: list[dict], columns: list[str], name: str) -> HttpResponse:
-    out = io.StringIO()
-    writer = csv_writer(out)  # the one formula-safe writer (challenges.csv_safe)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([row.get(c) for c in columns])
-    return csv_response(out.getvalue(), name, excel=wants_excel(request))
-
-
 class RoundLeaderboard(APIView):
     permission_classes = [permissions.AllowAny]
 
@@ -339,7 +327,7 @@ class RoundLeaderboard(APIView):
         rows = [r.as_dict() for r in round_leaderboard(opened=opened, tournament=tournament)]
         if as_csv:
             columns = ["rank", "team", "source", "status", *METRICS]
-            return _csv_response(request, rows, columns, f"round-{number}-{codename}.csv")
+            return rows_csv_response(request, rows, columns, f"round-{number}-{codename}.csv")
         return Response(
             {"round": number, "rank_by": tournament.rank_by, "rows": rows},
         )
@@ -357,7 +345,7 @@ class CumulativeLeaderboard(APIView):
         data = [r.as_dict() for r in rows]
         if as_csv:
             columns = ["rank", "team", "rounds", *METRICS]
-            return _csv_response(request, data, columns, f"tournament-{codename}.csv")
+            return rows_csv_response(request, data, columns, f"tournament-{codename}.csv")
         return Response(
             {
                 "rank_by": tournament.rank_by,
