@@ -71,6 +71,19 @@ def measure_realistic(report, cast, sizes: Sizes, worker: Worker, database: str)
         2,
     )
     report.add(
+        "realistic_fork_child_cpu_ms",
+        real.fork_cpu_ms,
+        "ms",
+        "a plain forked child's CPU, fork to the end of its call (no sandbox)",
+    )
+    report.add(
+        "realistic_child_over_fork_child",
+        child / real.fork_cpu_ms,
+        "x",
+        "sandboxed child p50 / plain forked child: what confinement adds",
+        2,
+    )
+    report.add(
         "realistic_child_wall_ms",
         percentile(real.child_wall_ms, 0.5),
         "ms",
@@ -87,6 +100,20 @@ def measure_realistic(report, cast, sizes: Sizes, worker: Worker, database: str)
         ("bench", "this process: 4 upload clients and the poller"),
     ):
         report.add(f"realistic_cpu_{part}_ms", real.cpu_ms[part], "ms", f"per submission: {what}")
+    platform = real.platform_cpu_ms
+    report.add(
+        "realistic_cpu_children_outside_evaluate_ms",
+        platform["children_outside_evaluate"],
+        "ms",
+        "per submission: the children's CPU outside their evaluate() call (fork, confinement)",
+    )
+    report.add(
+        "realistic_platform_cpu_ms",
+        sum(platform.values()),
+        "ms",
+        "per submission, all but evaluate() and the clients: "
+        + " + ".join(f"{name} {value:.1f}" for name, value in platform.items()),
+    )
     how = f"8 submitters x {sizes.e2e_rounds}, REST upload -> leaderboard row visible"
     report.add("e2e_p50_ms", percentile(real.e2e_ms, 0.5), "ms", how)
     report.add("e2e_p99_ms", percentile(real.e2e_ms, 0.99), "ms", how)

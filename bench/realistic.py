@@ -87,6 +87,7 @@ class Realistic:
     fork_per_s: float  # two loops side by side forking a child per call (no sandbox)
     fork_cpu_ms: float  # one such child's CPU: its call, and what a fresh fork costs it
     child_cpu_ms: list[float]  # per submission, as the worker recorded it
+    evaluate_cpu_ms: list[float]  # of which the evaluate() call's own
     child_wall_ms: list[float]
     e2e_ms: list[float]  # 8 concurrent submitters, REST upload -> leaderboard row visible
     cpu_ms: dict[str, float]  # per submission of the burst, by part of the stack
@@ -94,6 +95,20 @@ class Realistic:
     @property
     def ratio(self) -> float:
         return self.platform_per_s / self.bare_per_s
+
+    @property
+    def platform_cpu_ms(self) -> dict[str, float]:
+        """CPU per submission of the burst outside the children's evaluate() calls, by part:
+        everything the platform spends (the web, the worker's processes, PostgreSQL, Redis,
+        and the children's own confinement and fork) but the evaluation itself and the
+        bench's clients."""
+        parts = {
+            name: self.cpu_ms[name]
+            for name in ("web", "worker_main", "worker_pool", "warm_parents", "postgres", "redis")
+        }
+        evaluate = statistics.fmean(self.evaluate_cpu_ms) if self.evaluate_cpu_ms else 0.0
+        parts["children_outside_evaluate"] = max(self.cpu_ms["children"] - evaluate, 0.0)
+        return parts
 
     @property
     def fork_ratio(self) -> float:
@@ -136,6 +151,7 @@ def measure_realistic(
         platform_per_s = len(ids) / (done - started)
         rows = Submission.objects.filter(pk__in=ids).values_list("execution", flat=True)
         child_cpu = [r["cpu_s"] * 1000 for r in rows]
+        evaluate_cpu = [r.get("evaluate_cpu_s", 0.0) * 1000 for r in rows]
         child_wall = [r["wall_s"] * 1000 for r in rows]
 
         # Latency with 8 submitters each waiting for its own result before the next.
@@ -161,6 +177,7 @@ def measure_realistic(
         fork_per_s=fork[0],
         fork_cpu_ms=fork[1] * 1000,
         child_cpu_ms=child_cpu,
+        evaluate_cpu_ms=evaluate_cpu,
         child_wall_ms=child_wall,
         e2e_ms=e2e,
         cpu_ms=cpu_ms,

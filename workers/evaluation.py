@@ -254,6 +254,7 @@ def _record(outcome: Outcome, submission: Submission, script: EvaluationScript) 
             **runtime_versions(),
             "wall_s": round(outcome.wall_s, 4),
             "cpu_s": round(outcome.cpu_s, 4),
+            "evaluate_cpu_s": round(outcome.evaluate_cpu_s, 4),
             "peak_memory_kb": outcome.max_rss_kb,
             "worker": submission.worker,
             "submission_sha256": submission.input_sha256,

@@ -48,6 +48,7 @@ class Outcome:
     stderr: str = ""
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    evaluate_cpu_s: float = 0.0  # of cpu_s, the evaluate() call's own
     max_rss_kb: int = 0
     sandbox: dict[str, Any] = field(default_factory=dict)
 
@@ -196,6 +197,7 @@ def classify_run(
     outcome = Outcome(ok=False, stdout=stdout, stderr=stderr, wall_s=wall_s, sandbox=sandbox)
     usage = {**(usage or {}), **(report or {})}
     outcome.cpu_s = float(usage.get("cpu_s", 0.0))
+    outcome.evaluate_cpu_s = float(usage.get("evaluate_cpu_s", 0.0))
     outcome.max_rss_kb = int(usage.get("max_rss_kb", 0))
     return _classify(outcome, report, timed_out, returncode, limits, splits, partial_ok)
 
