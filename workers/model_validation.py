@@ -171,7 +171,13 @@ def run_diagnostics(
         command += ["--example", str(example)]
     if neutral:
         command.append("--neutral")
-    env = {"PATH": os.defpath, "PYTHONPATH": str(PROJECT_ROOT)}
+    # Arrow's C++ default pool is chosen once, from the environment, when pyarrow loads:
+    # malloc's (system) gives freed buffers back, mimalloc's keeps them in the child's peak.
+    env = {
+        "PATH": os.defpath,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+    }
     proc = subprocess.run(
         command, capture_output=True, text=True, timeout=time_limit_s, env=env, cwd=PROJECT_ROOT
     )
