@@ -2,20 +2,20 @@
 and 500 int8 features with example predictions, generated here at build time (like the
 Parquet starter), diagnosed by the child the worker runs (`python -m workers.diagnostics`).
 
-diagnostics_s: the child's wall time; diagnostics_peak_mib: its peak RSS, which must stay
-within a quarter of the features loaded whole (rows x features bytes as int8)."""
+The child is started by the worker's own launcher (workers.model_validation.run_diagnostics:
+same command, same environment). diagnostics_s: its wall time; diagnostics_peak_mib: the
+child's own peak RSS over its whole run, VmHWM read by the child itself from
+/proc/self/status at its end and reported as peak_mib (not ru_maxrss, which counts the
+parent's size at the fork), which must stay within a quarter of the features loaded whole
+(rows x features bytes as int8)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 ROWS, ERAS, FEATURES = 1_000_000, 200, 500
 CHUNK = 50_000
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_validation(
@@ -73,26 +73,13 @@ def measure_diagnostics(report, out_dir: Path) -> None:
     t = time.perf_counter()
     features, predictions, example = build_validation(out_dir)
     build_s = time.perf_counter() - t
+    from workers.model_validation import run_diagnostics  # after django.setup()
+
     t = time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workers.diagnostics",
-            str(features),
-            str(predictions),
-            "--example",
-            str(example),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT)},
-    )
+    result = run_diagnostics(features=features, predictions=predictions, example=example)
     wall = time.perf_counter() - t
-    result = json.loads(proc.stdout or "{}")
-    if "error" in result or proc.returncode:
-        raise RuntimeError(f"diagnostics failed: {result.get('error')} {proc.stderr[-2000:]}")
+    if "error" in result or "peak_mib" not in result:
+        raise RuntimeError(f"diagnostics failed: {result.get('error')}")
     whole_mib = ROWS * FEATURES / 1024 / 1024
     report.add(
         "diagnostics_build_s", build_s, "s", f"{ROWS} rows, {ERAS} eras, {FEATURES} int8 features"
@@ -100,7 +87,12 @@ def measure_diagnostics(report, out_dir: Path) -> None:
     report.add(
         "diagnostics_s", wall, "s", "python -m workers.diagnostics, with example predictions"
     )
-    report.add("diagnostics_peak_mib", result["peak_mib"], "MiB", "the child's peak RSS")
+    report.add(
+        "diagnostics_peak_mib",
+        result["peak_mib"],
+        "MiB",
+        "the child's own peak RSS over its run (its VmHWM, which it reports as peak_mib)",
+    )
     report.add(
         "diagnostics_peak_over_features",
         result["peak_mib"] / whole_mib,

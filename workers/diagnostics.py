@@ -35,7 +35,6 @@ import sys
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 ERA, TARGET, ID, PREDICTION = "era", "target", "id", "prediction"
 CSV_BLOCK = 1 << 20  # bytes of CSV per block of rows
@@ -51,9 +50,27 @@ def _is_parquet(path: str) -> bool:
     return str(path).lower().endswith((".parquet", ".pq"))
 
 
+def _parquet(path: str, *, like=None, dictionary: tuple[str, ...] = ()):
+    """pyarrow's own Parquet reader, without pyarrow.parquet: that module imports pyarrow.fs
+    and its cloud filesystems (S3, GCS, Azure, HDFS), about 13 MB of this child's peak, to
+    read a local file. `like`, a reader of the same file, lends its metadata (parsed once:
+    a row group x column footer of hundreds of columns is megabytes); `dictionary` names
+    string columns read as indices into their distinct values (the era)."""
+    from pyarrow._parquet import ParquetReader
+
+    reader = ParquetReader()
+    reader.open(
+        str(path),
+        pre_buffer=False,
+        metadata=like.metadata if like is not None else None,
+        read_dictionary=list(dictionary) or None,
+    )
+    return reader
+
+
 def _columns(path: str) -> list[str]:
     if _is_parquet(path):
-        return list(pq.read_schema(path).names)
+        return list(_parquet(path).schema_arrow.names)
     import pyarrow.csv as pacsv  # only for CSV: its import alone costs memory
 
     reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16))
@@ -73,24 +90,27 @@ def _csv_reader(path: str, names: list[str]):
         path,
         read_options=pacsv.ReadOptions(block_size=CSV_BLOCK, use_threads=False),
         convert_options=pacsv.ConvertOptions(
-            include_columns=names, column_types={ERA: pa.string()} if ERA in names else {}
+            include_columns=names,
+            column_types={ERA: pa.dictionary(pa.int32(), pa.string())} if ERA in names else {},
         ),
     )
 
 
-def _row_blocks(path: str, features: list[str], at_once: int):
+def _row_blocks(path: str, features: list[str], at_once: int, parquet=None):
     """(era column, target, blocks) per block of rows; `blocks()` yields (first feature
-    index, float32 rows x some features): a Parquet row group column group by column group,
+    index, float32 some features x rows): a Parquet row group column group by column group,
     a CSV file block by block. Never more than one block of the features in memory."""
     if _is_parquet(path):
-        parquet = pq.ParquetFile(path, pre_buffer=False)
-        for group in range(parquet.metadata.num_row_groups):
-            head = parquet.read_row_group(group, columns=[ERA, TARGET], use_threads=False)
+        parquet = _parquet(path, like=parquet, dictionary=(ERA,))
+        head_columns = [parquet.column_name_idx(ERA), parquet.column_name_idx(TARGET)]
+        indices = [parquet.column_name_idx(name) for name in features]
+        for group in range(parquet.num_row_groups):
+            head = parquet.read_row_group(group, column_indices=head_columns, use_threads=False)
 
             def blocks(group=group):
                 for first in range(0, len(features), at_once):
-                    names = features[first : first + at_once]
-                    table = parquet.read_row_group(group, columns=names, use_threads=False)
+                    columns = indices[first : first + at_once]
+                    table = parquet.read_row_group(group, column_indices=columns, use_threads=False)
                     yield first, _as_block(table.columns)
                     del table
 
@@ -102,10 +122,11 @@ def _row_blocks(path: str, features: list[str], at_once: int):
 
 
 def _as_block(columns) -> np.ndarray:
+    """Features x rows as float32: each feature's values contiguous."""
     rows = len(columns[0]) if columns else 0
-    block = np.empty((rows, len(columns)), dtype=np.float32)
+    block = np.empty((len(columns), rows), dtype=np.float32)
     for j, column in enumerate(columns):
-        block[:, j] = _numpy(column)
+        block[j] = _numpy(column)
     return block
 
 
@@ -147,9 +168,12 @@ class _Column:
     def __init__(self, path: str, name: str, what: str) -> None:
         self.what = what
         if _is_parquet(path):
-            if name not in _columns(path):
+            parquet = _parquet(path)
+            if name not in parquet.schema_arrow.names:
                 raise DiagnosticsError(f"The {what} have no {name!r} column.")
-            batches = pq.ParquetFile(path).iter_batches(batch_size=65536, columns=[name])
+            batches = parquet.iter_batches(
+                65536, range(parquet.num_row_groups), [parquet.column_name_idx(name)], False
+            )
             self.chunks = (_floats(batch.column(0)) for batch in batches)
         else:
             self.file = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - read to the end
@@ -163,7 +187,7 @@ class _Column:
 
     def _csv_chunks(self, reader, column: int):
         while True:
-            rows = list(itertools.islice(reader, 8192))
+            rows = list(itertools.islice(reader, 2048))
             if not rows:
                 self.file.close()
                 return
@@ -246,7 +270,8 @@ def diagnose(
     example_path: str | None = None,
     neutral: bool = False,
 ) -> dict:
-    names = _columns(features_path)
+    parquet = _parquet(features_path) if _is_parquet(features_path) else None
+    names = list(parquet.schema_arrow.names) if parquet is not None else _columns(features_path)
     for needed in (ERA, TARGET):
         if needed not in names:
             raise DiagnosticsError(f"The validation data has no {needed!r} column.")
@@ -273,7 +298,7 @@ def diagnose(
     rows = 0
     # Feature-neutral correlation needs every feature of a row at once.
     at_once = k if neutral else COLUMNS_AT_ONCE
-    for era_column, target, blocks in _row_blocks(features_path, features, at_once):
+    for era_column, target, blocks in _row_blocks(features_path, features, at_once, parquet):
         size = len(target)
         codes = _codes(era_column, labels)
         eras = len(labels)
@@ -298,21 +323,29 @@ def diagnose(
             else np.argsort(codes, kind="stable")
         )
         c = codes if order is None else codes[order]
-        p32 = (p if order is None else p[order]).astype(np.float32)[:, None]
+        p32 = (p if order is None else p[order]).astype(np.float32)
         t_sorted = target if order is None else target[order]
         starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if size else np.zeros(0, int)
         here = c[starts]
+        # Per era of this block of rows and per feature: sum f, p*f and f^2, one feature
+        # at a time (products in float32 as read, summed in float64) through two buffers
+        # of one column: no allocation per feature (reduceat would copy its input to
+        # float64 each call), so the allocator's heap does not creep.
+        sums = {acc: np.zeros((len(here), k)) for acc in (sf, spf, sff)}
+        product, wide = np.empty(size, dtype=np.float32), np.empty(size)
         for first, block in blocks():
             if order is not None:
-                block = block[order]
-            cols = slice(first, first + block.shape[1])
-            width = np.zeros((len(here), k))
-            for acc, values in ((sf, block), (spf, block * p32), (sff, block * block)):
-                width[:, cols] = np.add.reduceat(values, starts, axis=0, dtype=np.float64)
-                acc.add(eras, here, width)
+                block = block[:, order]
+            for j, column in enumerate(block, start=first):
+                for acc, factor in ((sf, None), (spf, p32), (sff, column)):
+                    wide[:] = column if factor is None else np.multiply(column, factor, product)
+                    np.add.reduceat(wide, starts, out=sums[acc][:, j])
             if neutral:
-                _neutral_block(gram, stf, block, cols, t_sorted, c, starts, here, eras, k)
+                _neutral_block(gram, stf, block, t_sorted, c, starts, here, eras, k)
             del block
+        if size:
+            for acc, values in sums.items():
+                acc.add(eras, here, values)
     predictions.finish()
     if example is not None:
         example.finish()
@@ -387,25 +420,39 @@ def diagnose(
 
 def _codes(era_column, labels: dict[str, int]) -> np.ndarray:
     """Each row's era as a number, in the order eras first appear in the file. (numpy, not
-    pyarrow.compute: importing that costs more memory than a block of rows.)"""
-    values = _numpy(era_column)
-    if values.dtype == object:
-        values = values.astype(str)
-    unique, first, inverse = np.unique(values, return_index=True, return_inverse=True)
-    local = np.zeros(len(unique), dtype=np.int64)
-    for position in np.argsort(first, kind="stable"):
-        local[position] = labels.setdefault(str(unique[position]), len(labels))
-    return local[inverse.ravel()]
+    pyarrow.compute: importing that costs more memory than a block of rows.) Eras come
+    dictionary-encoded (Parquet's own dictionary, the CSV reader's): a few distinct names
+    and an index per row, never a Python string per row."""
+    chunks = era_column.chunks if isinstance(era_column, pa.ChunkedArray) else [era_column]
+    parts = []
+    for chunk in chunks:
+        if pa.types.is_dictionary(chunk.type):
+            if chunk.null_count:
+                raise DiagnosticsError("The data has missing values; fill them before diagnosing.")
+            values, names = _chunk_numpy(chunk.indices), chunk.dictionary.to_pylist()
+        else:
+            values, names = _chunk_numpy(chunk), None
+            if values.dtype == object:
+                values = values.astype(str)
+        unique, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+        local = np.zeros(len(unique), dtype=np.int64)
+        for position in np.argsort(first, kind="stable"):
+            value = unique[position] if names is None else names[unique[position]]
+            local[position] = labels.setdefault(str(value), len(labels))
+        parts.append(local[inverse.ravel()])
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def _neutral_block(gram, stf, block, cols, t, c, starts, here, eras, k):
+def _neutral_block(gram, stf, block, t, c, starts, here, eras, k):
     # X'X needs every feature of a row at once: only CSV blocks and Parquet groups read
     # whole-width (COLUMNS_AT_ONCE >= features) get here with all columns.
-    if block.shape[1] != k:
+    if block.shape[0] != k:
         raise DiagnosticsError("feature-neutral correlation needs all features per block")
     ends = np.r_[starts[1:], len(c)]
     for start, end, era in zip(starts, ends, here, strict=True):
-        x = np.hstack([np.ones((end - start, 1)), block[start:end].astype(np.float64)])
+        x = np.hstack([np.ones((end - start, 1)), block[:, start:end].T.astype(np.float64)])
         gram.add(eras, era, (x.T @ x).ravel())
         stf.add(eras, era, t[start:end] @ x[:, 1:])
 
@@ -449,7 +496,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neutral", action="store_true")
     args = parser.parse_args(argv)
     # malloc's pool gives freed blocks back; mimalloc's keeps them: a child whose peak is
-    # measured wants the former.
+    # measured wants the former. This sets pyarrow's pool; Arrow's C++ Parquet reader also
+    # takes buffers from the process default, which only ARROW_DEFAULT_MEMORY_POOL picks,
+    # before pyarrow loads: run_diagnostics (workers.model_validation) starts this child
+    # with it set to system (about 6 MB of the peak).
     pa.set_memory_pool(pa.system_memory_pool())
     try:
         result = diagnose(

@@ -32,13 +32,19 @@ ModelStatus = TournamentModel.Status
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def validate_model(*, model_id: int) -> None:
-    """Run a new model on the validation data, then diagnose its predictions."""
-    if TournamentModel.objects.filter(pk=model_id, status=ModelStatus.VALIDATING).exists():
+def validate_model(*, model_id: int, token: str = "") -> None:
+    """Run a new model on the validation data, then diagnose its predictions. `token`
+    names this message of the run: the upload's (""), or one the sweeper sent again."""
+    if TournamentModel.objects.filter(
+        pk=model_id, status=ModelStatus.VALIDATING, run_token=token
+    ).exists():
         diagnose_model(model_id=model_id)  # delivered again after its predictions were kept
         return
-    if not _db_retry("claiming a model", lambda: model_runs.model_run_claim(model_id)):
-        return  # another worker has it, or it ran already
+    claimed = _db_retry(
+        "claiming a model", lambda: model_runs.model_run_claim(model_id, token=token)
+    )
+    if not claimed:
+        return  # another message of the run has it, or it ran already
     model = TournamentModel.objects.select_related("phase__challenge").get(pk=model_id)
     tournament = Tournament.objects.filter(phase=model.phase).first()
     if tournament is None or not tournament.validation_features:
@@ -171,7 +177,13 @@ def run_diagnostics(
         command += ["--example", str(example)]
     if neutral:
         command.append("--neutral")
-    env = {"PATH": os.defpath, "PYTHONPATH": str(PROJECT_ROOT)}
+    # Arrow's C++ default pool is chosen once, from the environment, when pyarrow loads:
+    # malloc's (system) gives freed buffers back, mimalloc's keeps them in the child's peak.
+    env = {
+        "PATH": os.defpath,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+    }
     proc = subprocess.run(
         command, capture_output=True, text=True, timeout=time_limit_s, env=env, cwd=PROJECT_ROOT
     )

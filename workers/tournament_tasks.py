@@ -37,10 +37,10 @@ def score_round_submission(submission_id: int, targets_version: int) -> None:
     reject_on_worker_lost=True,
     ignore_result=True,
 )
-def validate_tournament_model(model_id: int) -> None:
+def validate_tournament_model(model_id: int, token: str = "") -> None:
     from workers.model_validation import validate_model
 
-    validate_model(model_id=model_id)
+    validate_model(model_id=model_id, token=token)
 
 
 @shared_task(
@@ -62,7 +62,7 @@ def sweep_tournaments() -> None:
 
     report = tournaments_sweep()
     opened = rounds_from_folder()
-    if report.resent or report.requeued or report.failed or opened:
+    if report.resent or report.requeued or report.failed or report.models_resent or opened:
         log.info("tournaments: %s, opened/resolved %s from the folder", report, opened)
 
 

@@ -85,6 +85,11 @@ class TournamentModel(models.Model):
     failure_cause = models.CharField(max_length=20, choices=Cause.choices, blank=True)
     failure_message = models.TextField(blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # When its run was last sent to the workers (at upload, again by the sweeper while it
+    # stays pending), and the token of the message that claimed it: that message alone
+    # may start it over (delivered again after its worker died); another finds it taken.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    run_token = models.CharField(max_length=32, blank=True)
     # Diagnostics of the validation predictions (workers.diagnostics); the predictions
     # themselves: the model's own run, or a bot's upload (Numerai's diagnostics upload).
     validation_predictions = models.FileField(

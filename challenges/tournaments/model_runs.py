@@ -10,10 +10,13 @@ twice moves nothing twice."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from celery import current_app
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -74,10 +77,12 @@ def model_runs_queue(model: TournamentModel, *, now=None) -> RoundSubmission | N
     return run
 
 
-def _send(task: str, model_id: int, challenge_queue: str) -> None:
+def _send(task: str, model_id: int, challenge_queue: str, *args) -> None:
     try:
-        current_app.send_task(task, args=[model_id], queue=rounds_queue(challenge_queue or ""))
-    except Exception:  # the broker is down: the model stays pending, the page says so
+        current_app.send_task(
+            task, args=[model_id, *args], queue=rounds_queue(challenge_queue or "")
+        )
+    except Exception:  # the broker is down: the model stays pending; the sweeper sends again
         core.log.warning("could not enqueue %s for model %s", task, model_id)
 
 
@@ -86,6 +91,9 @@ _ANY = tuple(ModelStatus.values)
 # model to which status, from which.
 MODEL_TRANSITIONS: Table = {
     ("claim", ModelStatus.RUNNING): (ModelStatus.PENDING, ModelStatus.RUNNING),
+    # The sweeper sends a pending model's run again (its message may have died with the
+    # broker); the status stays, the send is claimed.
+    ("resend", ModelStatus.PENDING): (ModelStatus.PENDING,),
     ("fail", ModelStatus.FAILED): (
         ModelStatus.PENDING,
         ModelStatus.RUNNING,
@@ -113,10 +121,47 @@ def model_status_move(model_id: int, *, step: str, to: str, **fields) -> bool:
     )
 
 
-def model_run_claim(model_id: int) -> bool:
-    """From pending, or running again: the task is acknowledged late, so a worker killed
-    mid-run has it delivered again and the run starts over."""
-    return model_status_move(model_id, step="claim", to=ModelStatus.RUNNING)
+def model_run_claim(model_id: int, *, token: str = "") -> bool:
+    """From pending, by whichever message of the run comes first (the upload's, token "",
+    or one the sweeper sent again), which the model then names; or running again, by that
+    same message only: the task is acknowledged late, so a worker killed mid-run has it
+    delivered again and the run starts over, while the run's other message (the upload's
+    was only slow, not lost) finds it taken and does nothing."""
+    return model_status_move(
+        model_id,
+        step="claim",
+        to=ModelStatus.RUNNING,
+        extra=Q(status=ModelStatus.PENDING) | Q(status=ModelStatus.RUNNING, run_token=token),
+        run_token=token,
+    )
+
+
+def model_runs_resend(*, now: dt.datetime, stale: dt.datetime, limit: int = 1000) -> int:
+    """Send again the runs of models still pending since before `stale`: their message
+    died with the broker (or never left: `_send` found it down). Each send is claimed by a
+    conditional update of the model's enqueued_at, so two sweepers send it once; its new
+    token lets only the first message of the run to arrive start it (model_run_claim).
+    Returns how many were sent."""
+    waiting = (
+        TournamentModel.objects.annotate(since=Coalesce("enqueued_at", "uploaded_at"))
+        .filter(status=ModelStatus.PENDING, since__lt=stale)
+        .values_list("pk", "enqueued_at", "phase__challenge__queue")[:limit]
+    )
+    sent = 0
+    for pk, enqueued_at, queue in waiting:
+        if not transition(
+            TournamentModel,
+            MODEL_TRANSITIONS,
+            pk=pk,
+            step="resend",
+            to=ModelStatus.PENDING,
+            extra=Q(enqueued_at=enqueued_at) if enqueued_at else Q(enqueued_at__isnull=True),
+            enqueued_at=now,
+        ):
+            continue  # claimed meanwhile, or sent again by another sweeper
+        _send(VALIDATE_TASK, pk, queue, uuid.uuid4().hex)
+        sent += 1
+    return sent
 
 
 def model_run_failed(

@@ -1,6 +1,6 @@
-"""Nothing lost in a tournament: the sweeper re-sends model runs and scorings nobody took,
-and model runs whose worker died run again once, then fail (the policy submissions share,
-`challenges.services.lost_workers`)."""
+"""Nothing lost in a tournament: the sweeper re-sends model runs and scorings nobody took
+and the runs of new models still pending, and model runs whose worker died run again once,
+then fail (the policy submissions share, `challenges.services.lost_workers`)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from challenges.models import RoundSubmission
 from challenges.services.lost_workers import lost_work_recover
 from challenges.tournaments import core
 from challenges.tournaments.core import RUN_TASK, SCORE_TASK, Status, round_submission_transition
+from challenges.tournaments.model_runs import model_runs_resend
 
 
 @dataclass
@@ -23,6 +24,7 @@ class TournamentSweep:
     resent: int = 0
     requeued: int = 0
     failed: int = 0
+    models_resent: int = 0
 
 
 def _requeue_or_fail(rows, report: TournamentSweep, now: dt.datetime) -> None:
@@ -75,7 +77,8 @@ def round_runs_recover_worker(*, worker_prefix: str) -> TournamentSweep:
 
 def tournaments_sweep(*, now: dt.datetime | None = None) -> TournamentSweep:
     """Nothing lost: re-send model runs and scorings nobody took (their message died with
-    the broker), and run again model runs whose worker stopped answering."""
+    the broker), and new models' own runs still pending (model_runs_resend), and run again
+    model runs whose worker stopped answering."""
     now = now or timezone.now()
     report = TournamentSweep()
     stale = now - dt.timedelta(seconds=settings.SWEEPER_REQUEUE_AFTER_S)
@@ -91,4 +94,5 @@ def tournaments_sweep(*, now: dt.datetime | None = None) -> TournamentSweep:
         report.resent += 1
     overdue = RoundSubmission.objects.filter(status=Status.PREDICTING, deadline_at__lt=now)
     _requeue_or_fail(overdue, report, now)
+    report.models_resent = model_runs_resend(now=now, stale=stale)
     return report

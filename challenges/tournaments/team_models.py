@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from challenges.access import NOT_TAKING_PART, require_participation, require_team_member
@@ -63,6 +64,7 @@ def tournament_model_upload(
                 size=size,
                 is_current=make_current,
                 python_version=python_version,
+                enqueued_at=timezone.now(),
             )
             model_runs_queue(model)
     except BaseException:

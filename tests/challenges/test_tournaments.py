@@ -34,11 +34,15 @@ def _file(content: str | bytes, name: str = "f.csv") -> io.BytesIO:
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Tasks the services would send to the broker."""
+    """Tasks the services would send to the broker (round work, and new models' runs)."""
     calls = []
     monkeypatch.setattr(
         "challenges.tournaments.core.send",
         lambda task, *args, **_queue: calls.append((task, *args)),
+    )
+    monkeypatch.setattr(
+        "challenges.tournaments.model_runs._send",
+        lambda task, model_id, _queue, *args: calls.append((task, model_id, *args)),
     )
     return calls
 
@@ -248,9 +252,11 @@ def test_the_sweeper_reruns_a_lost_model_run_once_then_fails_it(
     opened = open_round(phase, users)
     (run,) = RoundSubmission.objects.filter(round=opened)
     later = timezone.now() + dt.timedelta(hours=1)
-    # Queued, but its message was lost with the broker: sent again.
-    assert svc.tournaments_sweep(now=later).resent == 1
-    assert sent[-1] == (svc.RUN_TASK, run.pk)
+    # Queued, but its message was lost with the broker: sent again (and the model's own
+    # run at upload, still pending here, with it).
+    report = svc.tournaments_sweep(now=later)
+    assert (report.resent, report.models_resent) == (1, 1)
+    assert (svc.RUN_TASK, run.pk) in sent
     svc.round_run_claim(run_id=run.pk, worker="gone/1#a", time_limit_s=1)
     with django_capture_on_commit_callbacks(execute=True):
         report = svc.tournaments_sweep(now=later)
@@ -264,6 +270,61 @@ def test_the_sweeper_reruns_a_lost_model_run_once_then_fails_it(
     assert svc.round_runs_recover_worker(worker_prefix="gone/").failed == 1
     run.refresh_from_db()
     assert (run.status, run.failure_kind) == (Status.FAILED, "lost")
+
+
+def test_the_sweeper_resends_a_pending_model_s_run_once_and_one_message_of_it_runs(
+    challenge, phase, users, sent, django_capture_on_commit_callbacks
+):
+    """The upload's message died with the broker: the model stays pending until the
+    sweeper sends its run again, once per SWEEPER_REQUEUE_AFTER_S; whichever message of
+    the run arrives first runs it, and only a redelivery of that one may start it over."""
+    from challenges.models import TournamentModel
+    from challenges.tournaments import model_runs
+
+    ModelStatus = TournamentModel.Status
+    with django_capture_on_commit_callbacks(execute=True):
+        model = svc.tournament_model_upload(
+            user=users["charlie"],
+            phase=phase,
+            participation=charlie_participation(challenge, users),
+            upload=_file(b"m", "m.pkl"),
+        )
+    assert sent == [(model_runs.VALIDATE_TASK, model.pk)]  # the upload's message (lost)
+    assert model.enqueued_at is not None
+    # A slow queue is not a lost message: not before SWEEPER_REQUEUE_AFTER_S.
+    assert svc.tournaments_sweep().models_resent == 0
+    later = timezone.now() + dt.timedelta(hours=1)
+    assert svc.tournaments_sweep(now=later).models_resent == 1
+    task, model_id, token = sent[-1]
+    assert (task, model_id, len(token)) == (model_runs.VALIDATE_TASK, model.pk, 32)
+    # Sent once per wait: the send moved the model's enqueued_at.
+    assert svc.tournaments_sweep(now=later).models_resent == 0
+    model.refresh_from_db()
+    assert (model.status, model.enqueued_at) == (ModelStatus.PENDING, later)
+
+    # The sweeper's message arrives first and claims the run; the upload's, only slow,
+    # finds it taken; the sweeper's delivered again (its worker died) starts it over.
+    assert model_runs.model_run_claim(model.pk, token=token)
+    assert not model_runs.model_run_claim(model.pk, token="")
+    assert model_runs.model_run_claim(model.pk, token=token)
+    model.refresh_from_db()
+    assert (model.status, model.run_token) == (ModelStatus.RUNNING, token)
+    # A running model is not sent again, however long it has run.
+    assert svc.tournaments_sweep(now=later + dt.timedelta(hours=1)).models_resent == 0
+
+    # A model of before enqueued_at waits from its upload.
+    with django_capture_on_commit_callbacks(execute=True):
+        older = svc.tournament_model_upload(
+            user=users["charlie"],
+            phase=phase,
+            participation=charlie_participation(challenge, users),
+            upload=_file(b"m", "m.pkl"),
+        )
+    TournamentModel.objects.filter(pk=older.pk).update(
+        enqueued_at=None, uploaded_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    assert svc.tournaments_sweep().models_resent == 1
+    assert sent[-1][:2] == (model_runs.VALIDATE_TASK, older.pk)
 
 
 def test_the_beat_opens_rounds_from_a_folder_and_uploads_their_targets(

@@ -8,10 +8,12 @@ and a platform fault shows error.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from challenges.models import RoundSubmission, Tournament, TournamentModel, WebhookDelivery
@@ -209,3 +211,98 @@ def test_a_model_uploaded_while_a_round_is_open_runs_at_once_with_diagnostics(
     )
     errored = TournamentModel.objects.get(pk=faulted_id)
     assert (errored.status, errored.failure_cause) == (ModelStatus.ERROR, "platform")
+
+
+# th.FOLLOWS, taking its time on the validation data (the rows with targets): its run is
+# still going when another message of it arrives.
+SLOW_ON_VALIDATION = """
+import time
+import pandas as pd
+
+def predict(features):
+    if "target" in features.columns:
+        time.sleep(4)
+    return pd.DataFrame({"prediction": features["f"] / 10.0}, index=features.index)
+"""
+
+
+def test_a_model_uploaded_while_the_broker_is_down_is_run_once_when_the_sweeper_resends_it(
+    pipeline, users, host_teams, api, django_user_model, settings, monkeypatch
+):
+    """The upload's messages (the open round's run and the validation run) never reach the
+    broker: the model stays pending, and its round run queued, until the sweeper sends
+    them again; the upload's message turning up after all (it was only slow) runs nothing
+    twice."""
+    from celery import current_app
+    from kombu.exceptions import OperationalError
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from challenges.services.queues import rounds_queue
+    from challenges.tournaments import tournaments_sweep
+    from challenges.tournaments.model_runs import VALIDATE_TASK
+
+    challenge = load_approved(th.tournament_bundle(validation=True), users, host_teams["alice"])
+    base = BASE.format(c=challenge.pk)
+    erin = django_user_model.objects.create_user("erin", "erin@example.org", "pw-123456")
+    team = participate(erin, challenge, team_name="team-erin").team
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=erin).key}")
+    opened = api("alice").post(
+        base + "rounds/",
+        {
+            "live_features": _file(th.live_features(1), "live.csv"),
+            "closes_at": (timezone.now() + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert opened.status_code == 201, opened.content
+
+    def broker_down(*_args, **_kwargs):
+        raise OperationalError("Error 111 connecting to the broker: Connection refused.")
+
+    with monkeypatch.context() as down:
+        down.setattr(current_app, "send_task", broker_down)
+        uploaded = client.post(
+            base + "models/", {"file": _file(models.model_bytes(SLOW_ON_VALIDATION), "m.pkl")}
+        )
+    assert uploaded.status_code == 201, uploaded.content
+    model_id = uploaded.json()["id"]
+    time.sleep(2)  # a live worker, and nothing for it to do
+    assert TournamentModel.objects.get(pk=model_id).status == ModelStatus.PENDING
+    (run,) = RoundSubmission.objects.filter(model_id=model_id)
+    assert run.status == Status.QUEUED
+
+    # Not before they have waited SWEEPER_REQUEUE_AFTER_S: a slow queue is not a lost one.
+    settings.SWEEPER_REQUEUE_AFTER_S = 300
+    report = tournaments_sweep()
+    assert (report.resent, report.models_resent) == (0, 0)
+    settings.SWEEPER_REQUEUE_AFTER_S = 1
+    report = tournaments_sweep()
+    assert (report.resent, report.models_resent) == (1, 1)
+    # ... and the upload's own message arrives after all, behind the sweeper's, while the
+    # run that message started is still predicting.
+    current_app.send_task(VALIDATE_TASK, args=[model_id], queue=rounds_queue(challenge.queue))
+
+    model = wait_for(
+        lambda: TournamentModel.objects.filter(
+            pk=model_id, status__in=(ModelStatus.SUCCESS, ModelStatus.FAILED, ModelStatus.ERROR)
+        ).first(),
+        "erin's model, sent again",
+    )
+    assert model.status == ModelStatus.SUCCESS, (model.failure_cause, model.failure_message)
+    assert len(model.run_token) == 32  # the sweeper's message ran it
+    corrs, _examples = _hand_diagnostics(lambda f: f / 10)
+    assert [row["corr"] for row in model.diagnostics["per_era"]] == pytest.approx(corrs)
+    wait_for(
+        lambda: RoundSubmission.objects.filter(pk=run.pk, status=Status.PENDING).exists(),
+        "erin's round run, sent again",
+    )
+    # The model predicted on the validation data once: one stored predictions file.
+    folder = f"validation-predictions/{challenge.pk}/{model.phase_id}/{team.pk}"
+    _dirs, files = default_storage.listdir(folder)
+    assert [name for name in files if name.startswith(f"model-{model_id}")] == [
+        f"model-{model_id}.csv"
+    ]
+    assert TournamentModel.objects.get(pk=model_id).status == ModelStatus.SUCCESS
+    report = tournaments_sweep()
+    assert (report.resent, report.models_resent) == (0, 0)
