@@ -68,9 +68,11 @@ class _Counter:
     def __init__(self) -> None:
         self.by_task: dict[str, int] = defaultdict(int)
         self.task = ""
+        self.last: list[tuple[str, str]] = []  # the last submission's, with their task
 
     def __call__(self, execute, sql, params, many, context):
         self.by_task[self.task] += 1
+        self.last.append((self.task, sql))
         return execute(sql, params, many, context)
 
 
@@ -117,6 +119,8 @@ def _run(ids, sent: _Sent, counter: _Counter | None, totals=None):
 
     totals = totals if totals is not None else defaultdict(float)
     for sid in ids:
+        if counter is not None:
+            counter.last = []
         queue = [("workers.evaluate_submission", [sid])]
         while queue:
             name, args = queue.pop(0)
@@ -133,6 +137,7 @@ def main(argv=None) -> int:
     parser.add_argument("-n", type=int, default=200, help="submissions (default 200)")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--warm", type=int, default=10)
+    parser.add_argument("--sql", action="store_true", help="the last submission's statements")
     parser.add_argument("--profile-out", type=Path, help="keep the cProfile stats here")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="profile-worker-"))
@@ -171,6 +176,9 @@ def main(argv=None) -> int:
     for name, count in sorted(counter.by_task.items(), key=lambda kv: -kv[1]):
         print(f"  {name:40s} {count / n:7.2f}")
     print(f"  {'total':40s} {sum(counter.by_task.values()) / n:7.2f}")
+    if args.sql:
+        for task, sql in counter.last:
+            print(f"  [{task.rsplit('.', 1)[-1]}] {sql[:300]}")
 
     # CPU time, as the figures above: waiting for the child or the database costs none.
     profile = cProfile.Profile(time.process_time)

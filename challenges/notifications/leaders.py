@@ -39,8 +39,7 @@ def leaders_check(*, phase_id: int) -> int:
     told = 0
     for split in splits:
         leader = split_leader(split)
-        watch, _ = LeaderWatch.objects.get_or_create(phase_split=split)
-        watch = LeaderWatch.objects.select_for_update().get(pk=watch.pk)
+        watch = _locked_watch(split)
         if leader is None or watch.team_id == leader:
             continue
         first = watch.team_id is None
@@ -56,3 +55,14 @@ def leaders_check(*, phase_id: int) -> int:
         )
         told += 1
     return told
+
+
+def _locked_watch(split: ChallengePhaseSplit) -> LeaderWatch:
+    """The split's watch row, locked: one statement once it exists (every fan-out of a
+    finished submission asks), its creation only the first time."""
+    locked = LeaderWatch.objects.select_for_update()
+    watch = next(iter(locked.filter(phase_split=split)), None)
+    if watch is None:
+        watch, _ = LeaderWatch.objects.get_or_create(phase_split=split)
+        watch = locked.get(pk=watch.pk)
+    return watch

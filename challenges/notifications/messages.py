@@ -3,6 +3,7 @@ recipient language under translation.override), and who hears of it."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -70,13 +71,14 @@ def _can_read_thread(thread: Thread, user_ids: set[int]) -> set[int]:
     return readers
 
 
-def recipients(event: NotificationEvent) -> set[int]:
-    """Who hears of `event` (before their preferences)."""
+def recipients(event: NotificationEvent) -> Collection[int]:
+    """Who hears of `event` (before their preferences): user ids, a set or, for a
+    submission's team, a query the fan-out reads the users with (one statement, not two)."""
     p, kind = event.payload, event.kind
     if kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
         team = Submission.objects.filter(pk=p["submission_id"]).values("team_id")
-        return set(
-            ParticipantTeamMember.objects.filter(team_id__in=team).values_list("user_id", flat=True)
+        return ParticipantTeamMember.objects.filter(team_id__in=team).values_list(
+            "user_id", flat=True
         )
     if kind == Kind.REPLY:
         thread = Thread.objects.filter(pk=p["thread_id"]).first()
@@ -115,9 +117,8 @@ def recipients(event: NotificationEvent) -> set[int]:
 def compose(event: NotificationEvent, user_id: int | None = None) -> Message:
     """The event's message in the active language."""
     p, kind = event.payload, event.kind
-    challenge = Challenge.objects.filter(pk=event.challenge_id).first()
-    title = challenge.title if challenge else ""
     if kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
+        # (The challenge's title through the submission: no read of the challenge row.)
         url = reverse("submission", args=[p["submission_id"]])
         title = (
             Submission.objects.filter(pk=p["submission_id"])
@@ -136,6 +137,10 @@ def compose(event: NotificationEvent, user_id: int | None = None) -> Message:
                 "challenge": title,
             }
         return Message(head, head + ".", url)
+    title = (
+        Challenge.objects.filter(pk=event.challenge_id).values_list("title", flat=True).first()
+        or ""
+    )
     if kind in (Kind.REPLY, Kind.MENTION, Kind.ANNOUNCEMENT):
         thread = Thread.objects.filter(pk=p["thread_id"]).first()
         post = Post.objects.select_related("author").filter(pk=p["post_id"]).first()
