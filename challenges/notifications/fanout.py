@@ -9,12 +9,20 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
-from challenges.models import ChatHook, Notification, NotificationEvent, OutboxMessage
+from challenges.models import (
+    ChatHook,
+    Notification,
+    NotificationEvent,
+    OutboxMessage,
+    ParticipantTeamMember,
+    Submission,
+)
 from challenges.models.notifications import Channel, Kind
 from challenges.notifications.channels import chat_payload
 from challenges.notifications.events import SEND_TASK, enqueue
 from challenges.notifications.messages import compose, recipients, user_language
 from challenges.notifications.preferences import enabled_users_by_channel, unsubscribe_url
+from challenges.prepared import Prepared
 
 # RFC 8058's fixed header value, which mail clients read, not people.
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -57,12 +65,30 @@ def _claim(event_id: int) -> NotificationEvent | None:
     return NotificationEvent.objects.get(pk=event_id) if claimed == 1 else None
 
 
-def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
-    users = list(
+def _users(user_ids):
+    return (
         get_user_model()
-        .objects.filter(pk__in=recipients(event), is_active=True)
+        .objects.filter(pk__in=user_ids, is_active=True)
         .select_related("profile")  # user_language reads it: one query, not one per user
     )
+
+
+# A submission's team, the fan-out of every finished submission (challenges.prepared).
+_TEAM_OF_SUBMISSION = Prepared(
+    lambda submission_id: _users(
+        ParticipantTeamMember.objects.filter(
+            team_id__in=Submission.objects.filter(pk=submission_id).values("team_id")
+        ).values("user_id")
+    ),
+    int,
+)
+
+
+def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
+    if event.kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
+        users = _TEAM_OF_SUBMISSION(event.payload["submission_id"])  # as `recipients` says
+    else:
+        users = list(_users(recipients(event)))
     ids = [u.pk for u in users]
     site, email = enabled_users_by_channel(ids, event.kind, (Channel.SITE, Channel.EMAIL))
     notes, outbox = [], []

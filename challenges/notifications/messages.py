@@ -3,7 +3,6 @@ recipient language under translation.override), and who hears of it."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,6 +24,7 @@ from challenges.models import (
     Thread,
 )
 from challenges.models.notifications import Kind
+from challenges.prepared import Prepared
 
 
 @dataclass
@@ -71,14 +71,14 @@ def _can_read_thread(thread: Thread, user_ids: set[int]) -> set[int]:
     return readers
 
 
-def recipients(event: NotificationEvent) -> Collection[int]:
-    """Who hears of `event` (before their preferences): user ids, a set or, for a
-    submission's team, a query the fan-out reads the users with (one statement, not two)."""
+def recipients(event: NotificationEvent) -> set[int]:
+    """Who hears of `event` (before their preferences). (A submission's team: the fan-out
+    reads its users in the same statement, challenges.notifications.fanout.)"""
     p, kind = event.payload, event.kind
     if kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
         team = Submission.objects.filter(pk=p["submission_id"]).values("team_id")
-        return ParticipantTeamMember.objects.filter(team_id__in=team).values_list(
-            "user_id", flat=True
+        return set(
+            ParticipantTeamMember.objects.filter(team_id__in=team).values_list("user_id", flat=True)
         )
     if kind == Kind.REPLY:
         thread = Thread.objects.filter(pk=p["thread_id"]).first()
@@ -114,18 +114,22 @@ def recipients(event: NotificationEvent) -> Collection[int]:
     return set()
 
 
+# The title of a submission's challenge: every finished submission's message asks.
+_CHALLENGE_TITLE = Prepared(
+    lambda submission_id: Submission.objects.filter(pk=submission_id).values_list(
+        "phase__challenge__title", flat=True
+    )[:1],
+    int,
+)
+
+
 def compose(event: NotificationEvent, user_id: int | None = None) -> Message:
     """The event's message in the active language."""
     p, kind = event.payload, event.kind
     if kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
         # (The challenge's title through the submission: no read of the challenge row.)
         url = reverse("submission", args=[p["submission_id"]])
-        title = (
-            Submission.objects.filter(pk=p["submission_id"])
-            .values_list("phase__challenge__title", flat=True)
-            .first()
-            or ""
-        )
+        title = next(iter(_CHALLENGE_TITLE(p["submission_id"])), "")
         if kind == Kind.SUBMISSION_FINISHED:
             head = _("Your submission %(id)s to %(challenge)s finished") % {
                 "id": p["submission_id"],

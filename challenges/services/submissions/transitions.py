@@ -29,6 +29,7 @@ from django.utils import timezone
 from challenges.models import Challenge, ChallengePhaseSplit, Submission, SubmissionResult
 from challenges.models.notifications import Kind
 from challenges.notifications.events import event_record
+from challenges.prepared import Prepared
 from challenges.services import state_machine
 from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.queues import evaluation_queue
@@ -312,12 +313,16 @@ def submission_record_outcome(
 def phase_splits_by_codename(phase_id: int) -> dict[str, ChallengePhaseSplit]:
     """A phase's splits by their dataset split's codename, with dataset split and
     leaderboard: what results are recorded against."""
-    return {
-        ps.dataset_split.codename: ps
-        for ps in ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related(
-            "dataset_split", "leaderboard"
-        )
-    }
+    return {ps.dataset_split.codename: ps for ps in _PHASE_SPLITS(phase_id)}
+
+
+# Read for every recorded result (challenges.prepared: compiled once per process).
+_PHASE_SPLITS = Prepared(
+    lambda phase_id: ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related(
+        "dataset_split", "leaderboard"
+    ),
+    int,
+)
 
 
 def _json_safe(value: Any) -> Any:
