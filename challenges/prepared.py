@@ -59,6 +59,7 @@ class _Compiled:
             self.model_slice = slice(fields[0], fields[-1] + 1)
             self.init_list = [f[0].target.attname for f in select[self.model_slice]]
             self.model = klass_info["model"]
+            self.annotations = list((self.compiler.annotation_col_map or {}).items())
         elif self.iterable not in (ValuesListIterable, FlatValuesListIterable):
             raise ValueError(f"prepared query: {self.iterable.__name__} is not supported")
 
@@ -77,6 +78,8 @@ class _Compiled:
             obj = self.model.from_db(self.db, self.init_list, row[self.model_slice])
             for populator in populators:
                 populator.populate(row, obj)
+            for name, position in self.annotations:
+                setattr(obj, name, row[position])
             objects.append(obj)
         return objects
 

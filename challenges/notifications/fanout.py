@@ -7,12 +7,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone, translation
 
 from challenges.models import (
     ChatHook,
     Notification,
     NotificationEvent,
+    NotificationPreference,
     OutboxMessage,
     ParticipantTeamMember,
     Submission,
@@ -21,7 +23,11 @@ from challenges.models.notifications import Channel, Kind
 from challenges.notifications.channels import chat_payload
 from challenges.notifications.events import SEND_TASK, enqueue
 from challenges.notifications.messages import compose, recipients, user_language
-from challenges.notifications.preferences import enabled_users_by_channel, unsubscribe_url
+from challenges.notifications.preferences import (
+    default_enabled,
+    enabled_users_by_channel,
+    unsubscribe_url,
+)
 from challenges.prepared import Prepared
 
 # RFC 8058's fixed header value, which mail clients read, not people.
@@ -73,24 +79,47 @@ def _users(user_ids):
     )
 
 
-# A submission's team, the fan-out of every finished submission (challenges.prepared).
+def _chosen(kind: str, channel: str):
+    return Subquery(
+        NotificationPreference.objects.filter(
+            user_id=OuterRef("pk"), kind=kind, channel=channel
+        ).values("enabled")[:1]
+    )
+
+
+# A submission's team, with each member's choices for the event's kind: the fan-out of
+# every finished submission, one statement compiled once (challenges.prepared).
 _TEAM_OF_SUBMISSION = Prepared(
-    lambda submission_id: _users(
+    lambda submission_id, kind: _users(
         ParticipantTeamMember.objects.filter(
             team_id__in=Submission.objects.filter(pk=submission_id).values("team_id")
         ).values("user_id")
+    ).annotate(
+        chose_site=_chosen(kind, Channel.SITE),
+        chose_email=_chosen(kind, Channel.EMAIL),
     ),
     int,
+    str,
 )
+
+
+def _enabled(chose: bool | None, kind: str, channel: str) -> bool:
+    return default_enabled(kind, channel) if chose is None else chose
 
 
 def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
     if event.kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
-        users = _TEAM_OF_SUBMISSION(event.payload["submission_id"])  # as `recipients` says
+        # (Who `recipients` names for these kinds, and their preferences, in one read.)
+        users = _TEAM_OF_SUBMISSION(event.payload["submission_id"], event.kind)
+        site, email = (
+            {u.pk for u in users if _enabled(getattr(u, f"chose_{channel}"), event.kind, channel)}
+            for channel in (Channel.SITE, Channel.EMAIL)
+        )
     else:
         users = list(_users(recipients(event)))
-    ids = [u.pk for u in users]
-    site, email = enabled_users_by_channel(ids, event.kind, (Channel.SITE, Channel.EMAIL))
+        site, email = enabled_users_by_channel(
+            [u.pk for u in users], event.kind, (Channel.SITE, Channel.EMAIL)
+        )
     notes, outbox = [], []
     # One message per language (the digest is per user): an announcement to thousands
     # costs its reads once, not once per reader.

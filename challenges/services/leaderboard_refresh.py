@@ -47,6 +47,7 @@ from challenges.models import (
     Submission,
     SubmissionResult,
 )
+from challenges.prepared import Prepared
 
 Scope = LeaderboardEntry.Scope
 # Only these submissions rank; a partially evaluated one only on the splits it has.
@@ -353,11 +354,8 @@ def leaderboard_add_results(
         )
         existing = {
             (split_id, scope, label): (pk, sid, value, at)
-            for pk, split_id, scope, label, sid, value, at in LeaderboardEntry.objects.filter(
-                phase_split_id__in=list(splits), team_id=team_id, is_baseline=False
-            ).values_list(
-                "pk", "phase_split_id", "scope", "label", "submission_id", "value", "submitted_at"
-            )
+            for pk, split_id, scope, label, sid, value, at in _TEAM_ENTRIES(team_id, phase.pk)
+            if split_id in splits
         }
         stale: list[int] = []
         fresh: list[LeaderboardEntry] = []
@@ -393,6 +391,21 @@ def leaderboard_add_results(
             LeaderboardEntry.objects.filter(pk__in=stale).delete()
         LeaderboardEntry.objects.bulk_create(fresh)
     return len(fresh)
+
+
+# The team's entries on the phase (the splits by their phase: one shape of statement,
+# built and compiled once per process, challenges.prepared).
+_TEAM_ENTRIES = Prepared(
+    lambda team_id, phase_id: LeaderboardEntry.objects.filter(
+        phase_split_id__in=ChallengePhaseSplit.objects.filter(phase_id=phase_id).values("pk"),
+        team_id=team_id,
+        is_baseline=False,
+    ).values_list(
+        "pk", "phase_split_id", "scope", "label", "submission_id", "value", "submitted_at"
+    ),
+    int,
+    int,
+)
 
 
 # The standing read of `leaderboard_add_results`, written out: as an ORM query (Exists and
