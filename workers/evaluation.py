@@ -119,6 +119,8 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
             record=record,
             from_status=from_status,
             splits=phase_splits(submission.phase) if record.ok else None,
+            # The team is told by this task once the outcome commits, not by another.
+            fan_out_here=True,
         ),
     )
     return submission

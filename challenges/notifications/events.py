@@ -19,9 +19,20 @@ SEND_TASK = "workers.send_outbox_message"
 
 
 def event_record(
-    *, kind: Kind, challenge_id: int | None = None, dedupe_key: str | None = None, **payload
+    *,
+    kind: Kind,
+    challenge_id: int | None = None,
+    dedupe_key: str | None = None,
+    fan_out_here: bool = False,
+    **payload,
 ) -> NotificationEvent | None:
-    """Record an event of `kind`; None when `dedupe_key` was recorded before."""
+    """Record an event of `kind`; None when `dedupe_key` was recorded before.
+
+    `fan_out_here`: the caller is a worker's task, which fans the event out itself once
+    its transaction commits, instead of sending a task for it (a broker message, and a
+    task's dispatch in a worker, fewer per finished submission). The fan-out claims the
+    event as the task would; if it fails, the task is sent after all (and the sweeper
+    finds an event nobody claimed)."""
     if dedupe_key is not None:
         try:
             with transaction.atomic():
@@ -34,8 +45,21 @@ def event_record(
         event = NotificationEvent.objects.create(
             kind=kind, challenge_id=challenge_id, payload=payload
         )
-    transaction.on_commit(lambda: enqueue(FAN_OUT_TASK, event.pk))
+    if fan_out_here:
+        transaction.on_commit(lambda: _fan_out_here(event.pk))
+    else:
+        transaction.on_commit(lambda: enqueue(FAN_OUT_TASK, event.pk))
     return event
+
+
+def _fan_out_here(event_id: int) -> None:
+    from challenges.notifications.fanout import event_fan_out  # (it imports this module)
+
+    try:
+        event_fan_out(event_id=event_id)
+    except Exception:
+        log.exception("fanning out event %s; sending it to the workers instead", event_id)
+        enqueue(FAN_OUT_TASK, event_id)
 
 
 def enqueue(task: str, pk: int) -> None:

@@ -231,6 +231,7 @@ def submission_record_outcome(
     record: EvaluationRecord,
     from_status: str = Status.RUNNING,
     splits: dict[str, ChallengePhaseSplit] | None = None,
+    fan_out_here: bool = False,
 ) -> bool:
     """Write an attempt's outcome and its results in one transaction.
 
@@ -238,7 +239,8 @@ def submission_record_outcome(
     cancel, a sweep or a re-run, the update matches no row and nothing is written. A code
     submission whose model failed ends from `predicting` or `validating`. `splits`: the
     phase's splits by codename, with their dataset split and leaderboard, when the caller
-    has them already (the worker read them for evaluate()).
+    has them already (the worker read them for evaluate()). `fan_out_here`: the caller is
+    a worker's task, which tells the team itself after the commit (`event_record`).
     """
     now = timezone.now()
     if record.ok:
@@ -274,7 +276,7 @@ def submission_record_outcome(
             )
             return False
         # The team hears of it (site, email) from the outbox, written with the outcome.
-        _record_final(submission.pk, submission.phase_id, status)
+        _record_final(submission.pk, submission.phase_id, status, fan_out_here=fan_out_here)
         if record.ok:
             if splits is None:
                 splits = phase_splits_by_codename(submission.phase_id)
@@ -363,7 +365,9 @@ def submission_fail(
     return failed
 
 
-def _record_final(submission_id: int, phase_id: int, status: str) -> None:
+def _record_final(
+    submission_id: int, phase_id: int, status: str, *, fan_out_here: bool = False
+) -> None:
     """The outbox event of a submission that reached a final state (the caller's
     transaction: the event exists exactly when the state does)."""
     event_record(
@@ -371,4 +375,5 @@ def _record_final(submission_id: int, phase_id: int, status: str) -> None:
         submission_id=submission_id,
         phase_id=phase_id,
         status=str(status),
+        fan_out_here=fan_out_here,
     )
