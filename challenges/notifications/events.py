@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import logging
 
-from celery import current_app
 from django.db import IntegrityError, transaction
 
 from challenges.models import NotificationEvent
 from challenges.models.notifications import Kind
+from challenges.notifications.dispatch import FAN_OUT_TASK, SEND_TASK, enqueue
+from challenges.notifications.fanout import event_fan_out
 
 log = logging.getLogger(__name__)
 
-FAN_OUT_TASK = "workers.fan_out_notification_event"
-SEND_TASK = "workers.send_outbox_message"
+__all__ = ["FAN_OUT_TASK", "SEND_TASK", "enqueue", "event_record"]
 
 
 def event_record(
@@ -53,23 +53,8 @@ def event_record(
 
 
 def _fan_out_here(event_id: int) -> None:
-    from challenges.notifications.fanout import event_fan_out  # (it imports this module)
-
     try:
         event_fan_out(event_id=event_id)
     except Exception:
         log.exception("fanning out event %s; sending it to the workers instead", event_id)
         enqueue(FAN_OUT_TASK, event_id)
-
-
-def enqueue(task: str, pk: int) -> None:
-    """Hand an id to the workers; when the broker is down the sweeper finds the row later."""
-    try:
-        current_app.send_task(
-            task,
-            args=[pk],
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
-        )
-    except Exception as exc:
-        log.warning("could not enqueue %s(%s): %s", task, pk, exc)

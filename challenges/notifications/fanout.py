@@ -21,7 +21,7 @@ from challenges.models import (
 )
 from challenges.models.notifications import Channel, Kind
 from challenges.notifications.channels import chat_payload
-from challenges.notifications.events import SEND_TASK, enqueue
+from challenges.notifications.dispatch import SEND_TASK, enqueue
 from challenges.notifications.messages import compose, recipients, user_language
 from challenges.notifications.preferences import (
     default_enabled,

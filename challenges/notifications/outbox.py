@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from challenges.models import NotificationEvent, OutboxMessage
 from challenges.notifications.channels import SendFailed, send_chat, send_email
-from challenges.notifications.events import FAN_OUT_TASK, SEND_TASK, enqueue
+from challenges.notifications.dispatch import FAN_OUT_TASK, SEND_TASK, enqueue
 from challenges.prepared import Prepared
 from challenges.services import state_machine
 
