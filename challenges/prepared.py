@@ -53,8 +53,15 @@ class _Compiled:
                 self.slots.append((True, hit))
         if len(found) != len(stand_ins):
             raise ValueError(f"prepared query: values {set(range(len(stand_ins))) - found} unused")
+        # What each call would work out again: the columns' converters, the related
+        # objects' populators (they keep no state between rows).
+        compiler = self.compiler
+        self.converters = compiler.get_converters(
+            [s[0] for s in compiler.select[: compiler.col_count]]
+        )
         if self.iterable is ModelIterable:
             select, klass_info = self.compiler.select, self.compiler.klass_info
+            self.populators = get_related_populators(klass_info, select, self.db)
             fields = klass_info["select_fields"]
             self.model_slice = slice(fields[0], fields[-1] + 1)
             self.init_list = [f[0].target.attname for f in select[self.model_slice]]
@@ -67,16 +74,17 @@ class _Compiled:
         params = [values[v] if is_value else v for is_value, v in self.slots]
         compiler = copy.copy(self.compiler)  # the shared one stays as compiled
         compiler.as_sql = lambda *args, **kwargs: (self.sql, params)
-        rows = list(compiler.results_iter(compiler.execute_sql()))
+        rows = [row for chunk in compiler.execute_sql() for row in chunk]
+        if self.converters:
+            rows = list(compiler.apply_converters(rows, self.converters))
         if self.iterable is FlatValuesListIterable:
             return [row[0] for row in rows]
         if self.iterable is ValuesListIterable:
             return [tuple(row) for row in rows]
-        populators = get_related_populators(self.compiler.klass_info, self.compiler.select, self.db)
         objects = []
         for row in rows:
             obj = self.model.from_db(self.db, self.init_list, row[self.model_slice])
-            for populator in populators:
+            for populator in self.populators:
                 populator.populate(row, obj)
             for name, position in self.annotations:
                 setattr(obj, name, row[position])

@@ -45,9 +45,11 @@ def transition(
 ) -> bool:
     """Move row `pk` of `model` along `table`; True when this caller moved it."""
     statuses = allowed_from(table, step, to, from_statuses)
-    rows = model.objects.filter(pk=pk, status__in=statuses)
-    if extra is not None:
-        rows = rows.filter(extra)
+
+    def rows():
+        selected = model.objects.filter(pk=pk, status__in=statuses)
+        return selected if extra is None else selected.filter(extra)
+
     return _update(rows, model, pk, statuses, extra, {"status": to, **fields}) == 1
 
 
@@ -65,22 +67,23 @@ _PLAIN_LOOKUPS = ("exact", "lt", "lte", "gt", "gte")
 
 
 def _update(rows, model, pk, statuses, extra, values: dict) -> int:
+    """`rows().update(**values)`, with the SQL of its shape compiled once."""
     db = router.db_for_write(model)
     connection = connections[db]
     try:
         key, params = _shape(connection, model, pk, statuses, extra, values)
     except _NotPlain:
-        return rows.update(**values)
+        return rows().update(**values)
     sql = _COMPILED.get(key, "")
     if sql == "":
-        query = rows.query.chain(UpdateQuery)
+        query = rows().query.chain(UpdateQuery)
         query.add_update_values(values)
         sql, compiled = query.get_compiler(db).as_sql()
         same = len(compiled) == len(params) and all(map(_same, compiled, params))
         _COMPILED[key] = sql if same else None
         params = compiled
     elif sql is None:
-        return rows.update(**values)
+        return rows().update(**values)
     with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
