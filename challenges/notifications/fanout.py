@@ -42,7 +42,8 @@ def event_fan_out(*, event_id: int) -> int:
         if event is None:
             return 0  # someone else fanned it out, or it is gone
         messages = _fan_out(event)
-        if event.kind == Kind.SUBMISSION_FINISHED:
+        # (An event recorded before `board_changed` existed is checked.)
+        if event.kind == Kind.SUBMISSION_FINISHED and event.payload.get("board_changed", True):
             from challenges.notifications.leaders import leaders_check
 
             leaders_check(phase_id=event.payload["phase_id"])

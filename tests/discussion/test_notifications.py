@@ -484,3 +484,35 @@ def test_a_fan_out_that_fails_in_the_worker_goes_to_the_fan_out_task(
         )
     assert sent_to_workers == [events.FAN_OUT_TASK]
     assert NotificationEvent.objects.get(kind=Kind.SUBMISSION_FAILED).fanned_out_at is None
+
+
+@pytest.mark.django_db
+def test_a_result_that_changes_no_board_is_not_checked_for_a_new_leader(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from challenges import leaderboard_rules as rules
+    from challenges.notifications import leaders
+    from challenges.services.submissions import phase_splits_by_codename
+
+    monkeypatch.setattr(events, "enqueue", lambda task, pk: None)
+    checked = []
+    monkeypatch.setattr(leaders, "leaders_check", lambda *, phase_id: checked.append(phase_id))
+    first = world.charlie_running
+    splits = phase_splits_by_codename(first.phase_id)
+    scores = {
+        codename: dict.fromkeys(rules.labels_of(split.leaderboard.schema), 0.5)
+        for codename, split in splits.items()
+    }
+    record = EvaluationRecord(ok=True, scores=scores, missing_splits=[])
+    again = Submission.objects.get(pk=first.pk)
+    again.pk = None
+    again.save()  # the same team's next submission, running, to score the same
+    for submission in (first, again):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert submission_record_outcome(
+                submission=submission, record=record, fan_out_here=True
+            )
+    told = NotificationEvent.objects.filter(kind=Kind.SUBMISSION_FINISHED).order_by("pk")
+    assert [e.payload["board_changed"] for e in told] == [True, False]
+    # The first result made the team's entries; the second, no better, changed no board.
+    assert checked == [first.phase_id]

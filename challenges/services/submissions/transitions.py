@@ -275,8 +275,7 @@ def submission_record_outcome(
                 submission.attempt,
             )
             return False
-        # The team hears of it (site, email) from the outbox, written with the outcome.
-        _record_final(submission.pk, submission.phase_id, status, fan_out_here=fan_out_here)
+        written = 0
         if record.ok:
             if splits is None:
                 splits = phase_splits_by_codename(submission.phase_id)
@@ -301,7 +300,7 @@ def submission_record_outcome(
             )
             # The team's standing changes with the result, in the same transaction: a
             # reader never sees a result without its leaderboard entry, or the reverse.
-            leaderboard_refresh(
+            written = leaderboard_refresh(
                 phase=submission.phase,
                 recorded=submission,
                 scores_by_split={
@@ -309,6 +308,16 @@ def submission_record_outcome(
                 },
                 splits=splits.values(),
             )
+        # The team hears of it (site, email) from the outbox, written with the outcome. A
+        # result that wrote no leaderboard entry changed no board: the fan-out need not
+        # look for a new leader (challenges.notifications.leaders).
+        _record_final(
+            submission.pk,
+            submission.phase_id,
+            status,
+            fan_out_here=fan_out_here,
+            board_changed=bool(written),
+        )
     return True
 
 
@@ -366,7 +375,12 @@ def submission_fail(
 
 
 def _record_final(
-    submission_id: int, phase_id: int, status: str, *, fan_out_here: bool = False
+    submission_id: int,
+    phase_id: int,
+    status: str,
+    *,
+    fan_out_here: bool = False,
+    board_changed: bool = True,
 ) -> None:
     """The outbox event of a submission that reached a final state (the caller's
     transaction: the event exists exactly when the state does)."""
@@ -375,5 +389,6 @@ def _record_final(
         submission_id=submission_id,
         phase_id=phase_id,
         status=str(status),
+        board_changed=board_changed,
         fan_out_here=fan_out_here,
     )
