@@ -16,6 +16,7 @@ from pathlib import Path
 from django.db import InterfaceError, OperationalError, connection
 
 from challenges.models import ChallengePhase, ChallengePhaseSplit, EvaluationScript, Submission
+from challenges.prepared import Prepared
 from challenges.services.submissions import (
     EvaluationRecord,
     phase_splits_by_codename,
@@ -118,20 +119,33 @@ def evaluate_submission(*, submission_id: int, worker_node: str) -> Submission |
             record=record,
             from_status=from_status,
             splits=phase_splits(submission.phase) if record.ok else None,
+            # The team is told by this task once the outcome commits, not by another.
+            fan_out_here=True,
         ),
     )
     return submission
 
 
+# get(), not first(): first() would order the one row (Meta.ordering), a sort for
+# PostgreSQL. Compiled once per process (challenges.prepared): this read's 60-odd columns
+# made it the costliest query of the task to build.
+_WAITING = Prepared(
+    lambda pk: Submission.objects.select_related("phase", "team").filter(
+        pk=pk, status__in=[Status.SUBMITTED, Status.QUEUED]
+    ),
+    int,
+)
+_NEWEST_SCRIPT = Prepared(
+    lambda challenge_id: EvaluationScript.objects.filter(challenge_id=challenge_id).order_by(
+        "-version"
+    )[:1],
+    int,
+)
+
+
 def _waiting(submission_id: int) -> Submission | None:
-    # get(), not first(): first() would order the one row (Meta.ordering), a sort for
-    # PostgreSQL and the costliest part of compiling this query after its columns.
-    try:
-        return Submission.objects.select_related("phase", "team").get(
-            pk=submission_id, status__in=[Status.SUBMITTED, Status.QUEUED]
-        )
-    except Submission.DoesNotExist:
-        return None
+    found = _WAITING(submission_id)
+    return found[0] if found else None
 
 
 def _fail(submission_id: int, kind: str, message: str) -> None:
@@ -144,11 +158,7 @@ def _fail(submission_id: int, kind: str, message: str) -> None:
 def phase_script_and_splits(phase: ChallengePhase):
     """The challenge's newest script version, and each of the phase's splits' labels: what
     evaluate() runs with and what its result must name."""
-    script = (
-        EvaluationScript.objects.filter(challenge_id=phase.challenge_id)
-        .order_by("-version")
-        .first()
-    )
+    script = next(iter(_NEWEST_SCRIPT(phase.challenge_id)), None)
     labels = {codename: ps.leaderboard.labels for codename, ps in phase_splits(phase).items()}
     return script, labels
 

@@ -6,15 +6,29 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone, translation
 
-from challenges.models import ChatHook, Notification, NotificationEvent, OutboxMessage
+from challenges.models import (
+    ChatHook,
+    Notification,
+    NotificationEvent,
+    NotificationPreference,
+    OutboxMessage,
+    ParticipantTeamMember,
+    Submission,
+)
 from challenges.models.notifications import Channel, Kind
 from challenges.notifications.channels import chat_payload
-from challenges.notifications.events import SEND_TASK, enqueue
+from challenges.notifications.dispatch import SEND_TASK, enqueue
 from challenges.notifications.messages import compose, recipients, user_language
-from challenges.notifications.preferences import enabled_users, unsubscribe_url
+from challenges.notifications.preferences import (
+    default_enabled,
+    enabled_users_by_channel,
+    unsubscribe_url,
+)
+from challenges.prepared import Prepared
 
 # RFC 8058's fixed header value, which mail clients read, not people.
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -24,14 +38,12 @@ def event_fan_out(*, event_id: int) -> int:
     """Fan out one event; how many outbox messages it made (0 when another worker had
     it already)."""
     with transaction.atomic():
-        claimed = NotificationEvent.objects.filter(pk=event_id, fanned_out_at__isnull=True).update(
-            fanned_out_at=timezone.now()
-        )
-        if claimed != 1:
+        event = _claim(event_id)
+        if event is None:
             return 0  # someone else fanned it out, or it is gone
-        event = NotificationEvent.objects.get(pk=event_id)
         messages = _fan_out(event)
-        if event.kind == Kind.SUBMISSION_FINISHED:
+        # (An event recorded before `board_changed` existed is checked.)
+        if event.kind == Kind.SUBMISSION_FINISHED and event.payload.get("board_changed", True):
             from challenges.notifications.leaders import leaders_check
 
             leaders_check(phase_id=event.payload["phase_id"])
@@ -40,15 +52,75 @@ def event_fan_out(*, event_id: int) -> int:
     return len(ids)
 
 
-def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
-    users = list(
+# The claim and the read in one statement (one per event fanned out; the ORM's update and
+# get were two, each compiled anew). UPDATE ... RETURNING: PostgreSQL, and SQLite >= 3.35.
+_CLAIM_SQL = f"""
+    UPDATE {NotificationEvent._meta.db_table} SET fanned_out_at = %s
+    WHERE id = %s AND fanned_out_at IS NULL
+    RETURNING *
+"""  # noqa: S608 - the table name from the model; values are parameters
+
+
+def _claim(event_id: int) -> NotificationEvent | None:
+    """The event, now claimed by this caller; None when another had it or it is gone."""
+    if connection.features.can_return_columns_from_insert:
+        found = list(NotificationEvent.objects.raw(_CLAIM_SQL, [timezone.now(), event_id]))
+        return found[0] if found else None
+    claimed = NotificationEvent.objects.filter(pk=event_id, fanned_out_at__isnull=True).update(
+        fanned_out_at=timezone.now()
+    )
+    return NotificationEvent.objects.get(pk=event_id) if claimed == 1 else None
+
+
+def _users(user_ids):
+    return (
         get_user_model()
-        .objects.filter(pk__in=recipients(event), is_active=True)
+        .objects.filter(pk__in=user_ids, is_active=True)
         .select_related("profile")  # user_language reads it: one query, not one per user
     )
-    ids = [u.pk for u in users]
-    site = enabled_users(ids, event.kind, Channel.SITE)
-    email = enabled_users(ids, event.kind, Channel.EMAIL)
+
+
+def _chosen(kind: str, channel: str):
+    return Subquery(
+        NotificationPreference.objects.filter(
+            user_id=OuterRef("pk"), kind=kind, channel=channel
+        ).values("enabled")[:1]
+    )
+
+
+# A submission's team, with each member's choices for the event's kind: the fan-out of
+# every finished submission, one statement compiled once (challenges.prepared).
+_TEAM_OF_SUBMISSION = Prepared(
+    lambda submission_id, kind: _users(
+        ParticipantTeamMember.objects.filter(
+            team_id__in=Submission.objects.filter(pk=submission_id).values("team_id")
+        ).values("user_id")
+    ).annotate(
+        chose_site=_chosen(kind, Channel.SITE),
+        chose_email=_chosen(kind, Channel.EMAIL),
+    ),
+    int,
+    str,
+)
+
+
+def _enabled(chose: bool | None, kind: str, channel: str) -> bool:
+    return default_enabled(kind, channel) if chose is None else chose
+
+
+def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
+    if event.kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
+        # (Who `recipients` names for these kinds, and their preferences, in one read.)
+        users = _TEAM_OF_SUBMISSION(event.payload["submission_id"], event.kind)
+        site, email = (
+            {u.pk for u in users if _enabled(getattr(u, f"chose_{channel}"), event.kind, channel)}
+            for channel in (Channel.SITE, Channel.EMAIL)
+        )
+    else:
+        users = list(_users(recipients(event)))
+        site, email = enabled_users_by_channel(
+            [u.pk for u in users], event.kind, (Channel.SITE, Channel.EMAIL)
+        )
     notes, outbox = [], []
     # One message per language (the digest is per user): an announcement to thousands
     # costs its reads once, not once per reader.

@@ -7,6 +7,7 @@ from challenges import leaderboard_rules as rules
 from challenges.models import ChallengePhaseSplit, LeaderboardEntry, LeaderWatch
 from challenges.models.notifications import Kind
 from challenges.notifications.events import event_record
+from challenges.prepared import Prepared
 
 
 def split_leader(split: ChallengePhaseSplit) -> int | None:
@@ -14,33 +15,49 @@ def split_leader(split: ChallengePhaseSplit) -> int | None:
     schema = split.leaderboard.schema
     label = rules.resolve_label(schema, None)
     descending = rules.is_descending(schema, label, split.is_leaderboard_order_descending)
-    entries = LeaderboardEntry.objects.filter(
-        phase_split=split,
-        scope=LeaderboardEntry.Scope.PUBLIC,
-        label=label,
-        is_baseline=False,
-        is_host_team=False,
-        value__isnull=False,
+    return next(iter(_LEADER[descending](split.pk, label)), None)
+
+
+def _leader(order: str) -> Prepared:
+    return Prepared(
+        lambda split_id, label: (
+            LeaderboardEntry.objects.filter(
+                phase_split_id=split_id,
+                scope=LeaderboardEntry.Scope.PUBLIC,
+                label=label,
+                is_baseline=False,
+                is_host_team=False,
+                value__isnull=False,
+            )
+            .order_by(order, "submitted_at", "submission_id")
+            .values_list("team_id", flat=True)[:1]
+        ),
+        int,
+        str,
     )
-    order = "-value" if descending else "value"
-    return (
-        entries.order_by(order, "submitted_at", "submission_id")
-        .values_list("team_id", flat=True)
-        .first()
-    )
+
+
+# Asked at every finished submission's fan-out (challenges.prepared), by direction.
+_LEADER = {True: _leader("-value"), False: _leader("value")}
+_PUBLIC_SPLITS = Prepared(
+    lambda phase_id: ChallengePhaseSplit.objects.filter(
+        phase_id=phase_id, visibility=ChallengePhaseSplit.Visibility.PUBLIC
+    ).select_related("leaderboard", "phase"),
+    int,
+)
+_WATCH = Prepared(
+    lambda split_id: LeaderWatch.objects.select_for_update().filter(phase_split_id=split_id),
+    int,
+)
 
 
 def leaders_check(*, phase_id: int) -> int:
     """Record a NEW_LEADER event for each public split of the phase whose leader changed;
     runs inside the fan-out's transaction (the watch row is locked, so two fan-outs agree)."""
-    splits = ChallengePhaseSplit.objects.filter(
-        phase_id=phase_id, visibility=ChallengePhaseSplit.Visibility.PUBLIC
-    ).select_related("leaderboard", "phase")
     told = 0
-    for split in splits:
+    for split in _PUBLIC_SPLITS(phase_id):
         leader = split_leader(split)
-        watch, _ = LeaderWatch.objects.get_or_create(phase_split=split)
-        watch = LeaderWatch.objects.select_for_update().get(pk=watch.pk)
+        watch = _locked_watch(split)
         if leader is None or watch.team_id == leader:
             continue
         first = watch.team_id is None
@@ -56,3 +73,13 @@ def leaders_check(*, phase_id: int) -> int:
         )
         told += 1
     return told
+
+
+def _locked_watch(split: ChallengePhaseSplit) -> LeaderWatch:
+    """The split's watch row, locked: one statement once it exists (every fan-out of a
+    finished submission asks), its creation only the first time."""
+    watch = next(iter(_WATCH(split.pk)), None)
+    if watch is None:
+        LeaderWatch.objects.get_or_create(phase_split=split)
+        watch = _WATCH(split.pk)[0]
+    return watch

@@ -24,6 +24,7 @@ from challenges.models import (
     Thread,
 )
 from challenges.models.notifications import Kind
+from challenges.prepared import Prepared
 
 
 @dataclass
@@ -71,7 +72,8 @@ def _can_read_thread(thread: Thread, user_ids: set[int]) -> set[int]:
 
 
 def recipients(event: NotificationEvent) -> set[int]:
-    """Who hears of `event` (before their preferences)."""
+    """Who hears of `event` (before their preferences). (A submission's team: the fan-out
+    reads its users in the same statement, challenges.notifications.fanout.)"""
     p, kind = event.payload, event.kind
     if kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
         team = Submission.objects.filter(pk=p["submission_id"]).values("team_id")
@@ -112,19 +114,22 @@ def recipients(event: NotificationEvent) -> set[int]:
     return set()
 
 
+# The title of a submission's challenge: every finished submission's message asks.
+_CHALLENGE_TITLE = Prepared(
+    lambda submission_id: Submission.objects.filter(pk=submission_id).values_list(
+        "phase__challenge__title", flat=True
+    )[:1],
+    int,
+)
+
+
 def compose(event: NotificationEvent, user_id: int | None = None) -> Message:
     """The event's message in the active language."""
     p, kind = event.payload, event.kind
-    challenge = Challenge.objects.filter(pk=event.challenge_id).first()
-    title = challenge.title if challenge else ""
     if kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
+        # (The challenge's title through the submission: no read of the challenge row.)
         url = reverse("submission", args=[p["submission_id"]])
-        title = (
-            Submission.objects.filter(pk=p["submission_id"])
-            .values_list("phase__challenge__title", flat=True)
-            .first()
-            or ""
-        )
+        title = next(iter(_CHALLENGE_TITLE(p["submission_id"])), "")
         if kind == Kind.SUBMISSION_FINISHED:
             head = _("Your submission %(id)s to %(challenge)s finished") % {
                 "id": p["submission_id"],
@@ -136,6 +141,10 @@ def compose(event: NotificationEvent, user_id: int | None = None) -> Message:
                 "challenge": title,
             }
         return Message(head, head + ".", url)
+    title = (
+        Challenge.objects.filter(pk=event.challenge_id).values_list("title", flat=True).first()
+        or ""
+    )
     if kind in (Kind.REPLY, Kind.MENTION, Kind.ANNOUNCEMENT):
         thread = Thread.objects.filter(pk=p["thread_id"]).first()
         post = Post.objects.select_related("author").filter(pk=p["post_id"]).first()

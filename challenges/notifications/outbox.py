@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from challenges.models import NotificationEvent, OutboxMessage
 from challenges.notifications.channels import SendFailed, send_chat, send_email
-from challenges.notifications.events import FAN_OUT_TASK, SEND_TASK, enqueue
+from challenges.notifications.dispatch import FAN_OUT_TASK, SEND_TASK, enqueue
+from challenges.prepared import Prepared
 from challenges.services import state_machine
 
 Status = OutboxMessage.Status
@@ -43,7 +44,11 @@ def outbox_claim(*, message_id: int) -> OutboxMessage | None:
     now = timezone.now()
     if not _move(message_id, "claim", Status.SENDING, Q(next_attempt_at__lte=now), claimed_at=now):
         return None
-    return OutboxMessage.objects.select_related("chat_hook").get(pk=message_id)
+    return _MESSAGE(message_id)[0]
+
+
+# Read for every message sent (challenges.prepared: compiled once per process).
+_MESSAGE = Prepared(lambda pk: OutboxMessage.objects.select_related("chat_hook").filter(pk=pk), int)
 
 
 def outbox_send(*, message_id: int) -> float | None:

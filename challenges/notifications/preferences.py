@@ -39,6 +39,23 @@ def enabled_users(user_ids, kind: str, channel: str) -> set[int]:
     return {pk for pk in user_ids if chosen.get(pk, default)}
 
 
+def enabled_users_by_channel(user_ids, kind: str, channels) -> tuple[set[int], ...]:
+    """`enabled_users` for each of `channels`, in that order, from one query."""
+    user_ids = set(user_ids)
+    if not user_ids:
+        return tuple(set() for _ in channels)
+    rows = NotificationPreference.objects.filter(
+        user_id__in=user_ids, kind=kind, channel__in=list(channels)
+    ).values_list("channel", "user_id", "enabled")
+    chosen: dict[str, dict[int, bool]] = {channel: {} for channel in channels}
+    for channel, user_id, enabled in rows:
+        chosen[channel][user_id] = enabled
+    return tuple(
+        {pk for pk in user_ids if chosen[channel].get(pk, default_enabled(kind, channel))}
+        for channel in channels
+    )
+
+
 def preference_set(*, user, kind: str, channel: str, enabled: bool) -> None:
     if kind not in Kind.values or channel not in Channel.values:
         raise ValueError(f"unknown notification kind or channel: {kind!r}, {channel!r}")

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from challenges import leaderboard_rules as rules
 from challenges.models import (
@@ -47,6 +47,7 @@ from challenges.models import (
     Submission,
     SubmissionResult,
 )
+from challenges.prepared import Prepared
 
 Scope = LeaderboardEntry.Scope
 # Only these submissions rank; a partially evaluated one only on the splits it has.
@@ -322,9 +323,9 @@ def leaderboard_add_results(
     # No savepoint: inside submission_record_outcome's transaction (the hot path), an
     # error here fails the whole outcome anyway; two round trips fewer per result.
     with transaction.atomic(savepoint=False):
-        list(ParticipantTeam.objects.select_for_update().filter(pk=team_id).values_list("pk"))
-        # One read: the row as it is now (the caller's object may predate the outcome or a
-        # toggle), whether the team picked finals, and its flags in the challenge.
+        # One read, which also takes the team's lock (see `_standing`): the row as it is
+        # now (the caller's object may predate the outcome or a toggle), whether the team
+        # picked finals, and its flags in the challenge.
         (
             status,
             is_public,
@@ -353,11 +354,8 @@ def leaderboard_add_results(
         )
         existing = {
             (split_id, scope, label): (pk, sid, value, at)
-            for pk, split_id, scope, label, sid, value, at in LeaderboardEntry.objects.filter(
-                phase_split_id__in=list(splits), team_id=team_id, is_baseline=False
-            ).values_list(
-                "pk", "phase_split_id", "scope", "label", "submission_id", "value", "submitted_at"
-            )
+            for pk, split_id, scope, label, sid, value, at in _TEAM_ENTRIES(team_id, phase.pk)
+            if split_id in splits
         }
         stale: list[int] = []
         fresh: list[LeaderboardEntry] = []
@@ -395,6 +393,21 @@ def leaderboard_add_results(
     return len(fresh)
 
 
+# The team's entries on the phase (the splits by their phase: one shape of statement,
+# built and compiled once per process, challenges.prepared).
+_TEAM_ENTRIES = Prepared(
+    lambda team_id, phase_id: LeaderboardEntry.objects.filter(
+        phase_split_id__in=ChallengePhaseSplit.objects.filter(phase_id=phase_id).values("pk"),
+        team_id=team_id,
+        is_baseline=False,
+    ).values_list(
+        "pk", "phase_split_id", "scope", "label", "submission_id", "value", "submitted_at"
+    ),
+    int,
+    int,
+)
+
+
 # The standing read of `leaderboard_add_results`, written out: as an ORM query (Exists and
 # two Subqueries) it cost ~2 ms of CPU per recorded result to compile, this ~0.3 ms.
 # Through `Submission.objects.raw` the row's columns get the backend's conversions (dates
@@ -412,14 +425,24 @@ _STANDING_SQL = f"""
         ON p.challenge_id = %s AND p.team_id = s.team_id
     WHERE s.id = %s
 """  # noqa: S608 - table names from the models; values are parameters
+# Where the database can lock one table of a join (PostgreSQL), the same read takes the
+# team's row lock, which `leaderboard_refresh_team` takes alone: a statement fewer per
+# recorded result. (The team is the submission's own, `team_id`, read by the caller.)
+_STANDING_LOCKED_SQL = _STANDING_SQL.replace(
+    "WHERE s.id = %s",
+    f"JOIN {ParticipantTeam._meta.db_table} t ON t.id = %s\n    WHERE s.id = %s\n"
+    "    FOR UPDATE OF t",
+)
 
 
 def _standing(*, submission_id: int, phase: ChallengePhase, team_id: int) -> tuple:
-    rows = list(
-        Submission.objects.raw(
-            _STANDING_SQL, [phase.pk, team_id, phase.challenge_id, submission_id]
-        )
-    )
+    """The standing row, with the team's row lock taken."""
+    params = [phase.pk, team_id, phase.challenge_id, submission_id]
+    if connection.features.has_select_for_update_of:
+        rows = list(Submission.objects.raw(_STANDING_LOCKED_SQL, [*params[:3], team_id, params[3]]))
+    else:
+        list(ParticipantTeam.objects.select_for_update().filter(pk=team_id).values_list("pk"))
+        rows = list(Submission.objects.raw(_STANDING_SQL, params))
     if not rows:
         raise Submission.DoesNotExist(f"submission {submission_id} does not exist")
     row = rows[0]

@@ -30,7 +30,11 @@ from challenges.notifications.messages import user_language
 from challenges.notifications.outbox import outbox_send, outbox_sweep
 from challenges.notifications.periodic import digests_record, phase_deadlines_record
 from challenges.notifications.preferences import unsubscribe_url
-from challenges.services.submissions import submission_fail
+from challenges.services.submissions import (
+    EvaluationRecord,
+    submission_fail,
+    submission_record_outcome,
+)
 from tests.mail import HookServer, SmtpServer
 from tests.services import spare_port
 
@@ -444,3 +448,71 @@ def require_postgres():
     from tests.conftest import postgres_in_use, require_service
 
     require_service("postgresql (set DATABASE_URL=postgres://...)", postgres_in_use())
+
+
+@pytest.mark.django_db
+def test_a_worker_tells_the_team_itself_once_the_outcome_commits(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent_to_workers = []
+    monkeypatch.setattr(events, "enqueue", lambda task, pk: sent_to_workers.append(task))
+    record = EvaluationRecord(ok=False, scores={}, missing_splits=[], failure_kind="evaluation")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert submission_record_outcome(
+            submission=world.charlie_running, record=record, fan_out_here=True
+        )
+    event = NotificationEvent.objects.get(kind=Kind.SUBMISSION_FAILED)
+    assert event.fanned_out_at is not None and sent_to_workers == []
+    assert Notification.objects.filter(user__username="charlie", event=event).exists()
+
+
+@pytest.mark.django_db
+def test_a_fan_out_that_fails_in_the_worker_goes_to_the_fan_out_task(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent_to_workers = []
+    monkeypatch.setattr(events, "enqueue", lambda task, pk: sent_to_workers.append(task))
+
+    def broken(event_id):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(events, "event_fan_out", lambda *, event_id: broken(event_id))
+    record = EvaluationRecord(ok=False, scores={}, missing_splits=[], failure_kind="evaluation")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert submission_record_outcome(
+            submission=world.charlie_running, record=record, fan_out_here=True
+        )
+    assert sent_to_workers == [events.FAN_OUT_TASK]
+    assert NotificationEvent.objects.get(kind=Kind.SUBMISSION_FAILED).fanned_out_at is None
+
+
+@pytest.mark.django_db
+def test_a_result_that_changes_no_board_is_not_checked_for_a_new_leader(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from challenges import leaderboard_rules as rules
+    from challenges.notifications import leaders
+    from challenges.services.submissions import phase_splits_by_codename
+
+    monkeypatch.setattr(events, "enqueue", lambda task, pk: None)
+    checked = []
+    monkeypatch.setattr(leaders, "leaders_check", lambda *, phase_id: checked.append(phase_id))
+    first = world.charlie_running
+    splits = phase_splits_by_codename(first.phase_id)
+    scores = {
+        codename: dict.fromkeys(rules.labels_of(split.leaderboard.schema), 0.5)
+        for codename, split in splits.items()
+    }
+    record = EvaluationRecord(ok=True, scores=scores, missing_splits=[])
+    again = Submission.objects.get(pk=first.pk)
+    again.pk = None
+    again.save()  # the same team's next submission, running, to score the same
+    for submission in (first, again):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert submission_record_outcome(
+                submission=submission, record=record, fan_out_here=True
+            )
+    told = NotificationEvent.objects.filter(kind=Kind.SUBMISSION_FINISHED).order_by("pk")
+    assert [e.payload["board_changed"] for e in told] == [True, False]
+    # The first result made the team's entries; the second, no better, changed no board.
+    assert checked == [first.phase_id]

@@ -29,6 +29,7 @@ from django.utils import timezone
 from challenges.models import Challenge, ChallengePhaseSplit, Submission, SubmissionResult
 from challenges.models.notifications import Kind
 from challenges.notifications.events import event_record
+from challenges.prepared import Prepared
 from challenges.services import state_machine
 from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.queues import evaluation_queue
@@ -230,6 +231,7 @@ def submission_record_outcome(
     record: EvaluationRecord,
     from_status: str = Status.RUNNING,
     splits: dict[str, ChallengePhaseSplit] | None = None,
+    fan_out_here: bool = False,
 ) -> bool:
     """Write an attempt's outcome and its results in one transaction.
 
@@ -237,7 +239,8 @@ def submission_record_outcome(
     cancel, a sweep or a re-run, the update matches no row and nothing is written. A code
     submission whose model failed ends from `predicting` or `validating`. `splits`: the
     phase's splits by codename, with their dataset split and leaderboard, when the caller
-    has them already (the worker read them for evaluate()).
+    has them already (the worker read them for evaluate()). `fan_out_here`: the caller is
+    a worker's task, which tells the team itself after the commit (`event_record`).
     """
     now = timezone.now()
     if record.ok:
@@ -272,8 +275,7 @@ def submission_record_outcome(
                 submission.attempt,
             )
             return False
-        # The team hears of it (site, email) from the outbox, written with the outcome.
-        _record_final(submission.pk, submission.phase_id, status)
+        written = 0
         if record.ok:
             if splits is None:
                 splits = phase_splits_by_codename(submission.phase_id)
@@ -298,7 +300,7 @@ def submission_record_outcome(
             )
             # The team's standing changes with the result, in the same transaction: a
             # reader never sees a result without its leaderboard entry, or the reverse.
-            leaderboard_refresh(
+            written = leaderboard_refresh(
                 phase=submission.phase,
                 recorded=submission,
                 scores_by_split={
@@ -306,18 +308,32 @@ def submission_record_outcome(
                 },
                 splits=splits.values(),
             )
+        # The team hears of it (site, email) from the outbox, written with the outcome. A
+        # result that wrote no leaderboard entry changed no board: the fan-out need not
+        # look for a new leader (challenges.notifications.leaders).
+        _record_final(
+            submission.pk,
+            submission.phase_id,
+            status,
+            fan_out_here=fan_out_here,
+            board_changed=bool(written),
+        )
     return True
 
 
 def phase_splits_by_codename(phase_id: int) -> dict[str, ChallengePhaseSplit]:
     """A phase's splits by their dataset split's codename, with dataset split and
     leaderboard: what results are recorded against."""
-    return {
-        ps.dataset_split.codename: ps
-        for ps in ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related(
-            "dataset_split", "leaderboard"
-        )
-    }
+    return {ps.dataset_split.codename: ps for ps in _PHASE_SPLITS(phase_id)}
+
+
+# Read for every recorded result (challenges.prepared: compiled once per process).
+_PHASE_SPLITS = Prepared(
+    lambda phase_id: ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related(
+        "dataset_split", "leaderboard"
+    ),
+    int,
+)
 
 
 def _json_safe(value: Any) -> Any:
@@ -358,7 +374,14 @@ def submission_fail(
     return failed
 
 
-def _record_final(submission_id: int, phase_id: int, status: str) -> None:
+def _record_final(
+    submission_id: int,
+    phase_id: int,
+    status: str,
+    *,
+    fan_out_here: bool = False,
+    board_changed: bool = True,
+) -> None:
     """The outbox event of a submission that reached a final state (the caller's
     transaction: the event exists exactly when the state does)."""
     event_record(
@@ -366,4 +389,6 @@ def _record_final(submission_id: int, phase_id: int, status: str) -> None:
         submission_id=submission_id,
         phase_id=phase_id,
         status=str(status),
+        board_changed=board_changed,
+        fan_out_here=fan_out_here,
     )
