@@ -180,7 +180,7 @@ def access_phase(
             # A signed-in reader who is not staff, as every upload is: compiled once. (Other
             # values, a numeric text or a huge number, take the ORM's way to their answer.)
             prepared = _MEMBER_PHASE_BY_CODENAME if by_codename else _MEMBER_PHASE_BY_ID
-            found = prepared.objects(user_id=user.pk, challenge_id=challenge_id, value=value)
+            found = prepared(user.pk, challenge_id, value)
             if not found:
                 raise ChallengePhase.DoesNotExist
             phase = found[0]  # (challenge, codename) is unique, as the pk is
@@ -229,12 +229,12 @@ def _int_id(value: Any) -> bool:
 
 
 def _member_phase(field: str) -> Prepared:
-    def build(*, user_id, challenge_id, value):
+    def build(user_id, challenge_id, value):
         annotations = _viewer_annotations(user_id, "challenge__")
         public = _public_challenges("challenge__")
         return _visible_phase_rows(annotations, public, challenge_id, {field: value})
 
-    return Prepared(build, user_id=int, challenge_id=int, value=int if field == "pk" else str)
+    return Prepared(build, int, int, int if field == "pk" else str)
 
 
 _MEMBER_PHASE_BY_CODENAME = _member_phase("codename")

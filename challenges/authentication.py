@@ -9,7 +9,7 @@ from rest_framework.authentication import TokenAuthentication
 from challenges.prepared import Prepared
 
 
-def _token_with_user(*, key: str):
+def _token_with_user(key: str):
     from rest_framework.authtoken.models import Token
 
     return Token.objects.select_related("user").filter(key=key)
@@ -17,7 +17,7 @@ def _token_with_user(*, key: str):
 
 # What DRF's TokenAuthentication reads, compiled once: every API request asks
 # (challenges.prepared).
-_TOKEN = Prepared(_token_with_user, key=str)
+_TOKEN = Prepared(_token_with_user, str)
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
@@ -30,7 +30,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         # and so would answer 500) matches no token and need not reach the database.
         if not (isinstance(key, str) and len(key) <= 64 and key.isascii() and key.isalnum()):
             raise exceptions.AuthenticationFailed("Invalid token.")
-        found = _TOKEN.objects(key=key)
+        found = _TOKEN(key)
         if found and found[0].user.is_active:
             token = found[0]
             user = token.user

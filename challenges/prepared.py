@@ -1,145 +1,119 @@
-"""Querysets whose SQL is compiled once per thread and database, then run with new values.
+"""Queries the ORM builds and compiles once per process and connection, then runs with new
+values: for the statements every submission sends (the worker's reads, the fan-out's).
 
-Django builds and compiles a queryset's SQL every time it runs. For the few statements
-every upload runs (the token, the phase with its challenge, the team's participation, the
-quota counts) that costs several times what PostgreSQL spends running them: a profile of
-the upload request (bench/profile_upload.py) found most of its CPU there. A `Prepared`
-builds its queryset once with stand-in values, keeps the SQL and which parameter each
-value fills, and afterwards only executes it and turns the rows into what the queryset
-would have given (models through the same compiler's converters and related populators,
-or rows), so the rule stays written once, in the ORM.
+A profile of the worker found more of its CPU in Django building and compiling SQL
+(filters resolved, columns quoted, joins set up) than in PostgreSQL running it, for the
+same dozen statements each submission, the same text every time but for a few values.
+`Prepared` builds the queryset once with stand-in values, keeps the compiled SQL and the
+compiler (which knows the columns, their converters and the related objects to fill in),
+and puts each call's values where the stand-ins were.
 
-Only for plain lookups: each declared value must reach the SQL as one parameter unchanged
-(`exact`, `gte`, a `Value`): a value Django rewrites (`contains` adds % around it) is found
-nowhere and the first call raises. Statements go through the connection's cursor, so they
-are counted and logged as any other.
+Only for queries whose SQL never depends on the values (no `__in` of a varying list);
+the stand-ins must each reach the parameters (checked when compiling).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model, QuerySet
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.query import (
+    FlatValuesListIterable,
+    ModelIterable,
+    ValuesListIterable,
+    get_related_populators,
+)
 
-# Stand-ins that no real value equals, per kind of value.
-_STAND_IN_INT = -7_319_482_057_000
-_STAND_IN_TIME = dt.datetime(1901, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
+# Stand-ins, per type, that no real value equals and that survive the fields' preparation.
+_STAND_INS: dict[type, Callable[[int], Any]] = {
+    int: lambda i: -(2**30) - 7919 * (i + 1),  # within a 32-bit column's range
+    str: lambda i: f"\u27e8prepared {i}\u27e9",
+    # Reaches the parameters as the database's adaptation of it (SQLite's is text): _adapt.
+    dt.datetime: lambda i: dt.datetime(1901, 2, 3, 4, 5, 6, i + 1, tzinfo=dt.UTC),
+}
 
 
-def _stand_in(kind: type, index: int) -> Any:
-    if kind is int:
-        return _STAND_IN_INT - index
-    if kind is str:
-        return f"\x00prepared-stand-in-{index}"
-    if kind is dt.datetime:
-        return _STAND_IN_TIME + dt.timedelta(microseconds=index + 1)
-    raise TypeError(f"Prepared values are int, str or datetime, not {kind!r}")
+def _adapt(connection, value: Any) -> Any:
+    """A value as the ORM hands it to the database (a datetime: the backend's adaptation)."""
+    if isinstance(value, dt.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 class _Compiled:
-    def __init__(
-        self, queryset: QuerySet, kinds: dict[str, type], stand_ins: dict[str, Any], alias: str
-    ) -> None:
-        connection = connections[alias]
-        self.connection = connection
-        self.adapters: dict[str, Callable[[Any], Any]] = {}
-        for name, kind in kinds.items():
-            if kind is dt.datetime:
-                self.adapters[name] = connection.ops.adapt_datetimefield_value
-        compiler = queryset.query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        adapted = {
-            name: self.adapters[name](value) if name in self.adapters else value
-            for name, value in stand_ins.items()
-        }
-        self.sql = sql
-        # Per parameter: the name of the value it takes, or None and the constant.
-        self.slots: list[tuple[str | None, Any]] = []
-        for param in params:
-            name = next(
-                (n for n, v in adapted.items() if type(param) is type(v) and param == v), None
-            )
-            self.slots.append((name, param))
-        missing = set(kinds) - {name for name, _ in self.slots}
-        if missing:
-            raise ValueError(f"Prepared: {sorted(missing)} reach the SQL changed or not at all")
-        self.compiler = compiler
-        fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
-        self.converters = compiler.get_converters(fields)
-        self.trim = compiler.col_count if compiler.has_extra_select else None
-        self.model_rows = queryset._iterable_class.__name__ == "ModelIterable"
-        if self.model_rows:
-            from django.db.models.query import get_related_populators
-
-            info, select = compiler.klass_info, compiler.select
-            self.model = info["model"]
-            start, end = info["select_fields"][0], info["select_fields"][-1] + 1
-            self.span = (start, end)
-            self.init_list = [f[0].target.attname for f in select[start:end]]
-            self.populators = get_related_populators(info, select, alias)
-            self.annotations = dict(compiler.annotation_col_map or {})
-            self.alias = alias
-
-    def params(self, values: dict[str, Any]) -> list[Any]:
-        out = []
-        for name, constant in self.slots:
-            if name is None:
-                out.append(constant)
+    def __init__(self, queryset: QuerySet, stand_ins: tuple) -> None:
+        self.db = queryset.db
+        self.iterable = queryset._iterable_class
+        self.compiler = queryset.query.get_compiler(using=self.db)
+        self.sql, params = self.compiler.as_sql()
+        stand_ins = tuple(_adapt(self.compiler.connection, s) for s in stand_ins)
+        # Each parameter: the index of the call's value it takes, or its constant value.
+        self.slots: list[tuple[bool, Any]] = []
+        found = set()
+        for value in params:
+            hit = next((i for i, s in enumerate(stand_ins) if value == s), None)
+            if hit is None:
+                self.slots.append((False, value))
             else:
-                value = values[name]
-                adapter = self.adapters.get(name)
-                out.append(adapter(value) if adapter else value)
-        return out
+                found.add(hit)
+                self.slots.append((True, hit))
+        if len(found) != len(stand_ins):
+            raise ValueError(f"prepared query: values {set(range(len(stand_ins))) - found} unused")
+        # Per column, what turns the driver's value into the field's: the same every call.
+        columns = [c[0] for c in self.compiler.select[0 : self.compiler.col_count]]
+        self.converters = self.compiler.get_converters(columns)
+        if self.iterable is ModelIterable:
+            select, klass_info = self.compiler.select, self.compiler.klass_info
+            self.populators = get_related_populators(klass_info, select, self.db)
+            fields = klass_info["select_fields"]
+            self.model_slice = slice(fields[0], fields[-1] + 1)
+            self.init_list = [f[0].target.attname for f in select[self.model_slice]]
+            self.model = klass_info["model"]
+            self.annotations = list((self.compiler.annotation_col_map or {}).items())
+        elif self.iterable not in (ValuesListIterable, FlatValuesListIterable):
+            raise ValueError(f"prepared query: {self.iterable.__name__} is not supported")
 
-    def rows(self, values: dict[str, Any]) -> list[Any]:
-        with self.connection.cursor() as cursor:
-            cursor.execute(self.sql, self.params(values))
-            rows = cursor.fetchall()
-        if self.trim is not None:
-            rows = [r[: self.trim] for r in rows]
-        if self.converters:
-            rows = list(self.compiler.apply_converters(rows, self.converters))
-        return rows
-
-    def objects(self, values: dict[str, Any]) -> list[Model]:
-        start, end = self.span
-        found = []
-        for row in self.rows(values):
-            obj = self.model.from_db(self.alias, self.init_list, row[start:end])
+    def rows(self, values: tuple) -> list:
+        connection = self.compiler.connection
+        params = [_adapt(connection, values[v]) if is_value else v for is_value, v in self.slots]
+        compiler = copy.copy(self.compiler)  # the shared one stays as compiled
+        compiler.as_sql = lambda *args, **kwargs: (self.sql, params)
+        compiler.get_converters = lambda expressions: self.converters
+        rows = list(compiler.results_iter(compiler.execute_sql()))
+        if self.iterable is FlatValuesListIterable:
+            return [row[0] for row in rows]
+        if self.iterable is ValuesListIterable:
+            return [tuple(row) for row in rows]
+        objects = []
+        for row in rows:
+            obj = self.model.from_db(self.db, self.init_list, row[self.model_slice])
             for populator in self.populators:
                 populator.populate(row, obj)
-            for name, position in self.annotations.items():
+            for name, position in self.annotations:
                 setattr(obj, name, row[position])
-            found.append(obj)
-        return found
+            objects.append(obj)
+        return objects
 
 
 class Prepared:
-    """`build(**stand_ins)` -> the queryset; `kinds`: each value's type (int, str,
-    datetime). `objects(**values)`: the models (for a model queryset); `rows(**values)`:
-    the rows (values_list)."""
+    """`build(*values)` -> a queryset (model rows or values_list), compiled on first use
+    per database connection; `prepared(*values)` -> its rows as a list."""
 
-    def __init__(self, build: Callable[..., QuerySet], **kinds: type) -> None:
-        self.build = build
-        self.kinds = kinds
-        # Per thread: a compiler belongs to its thread's connection.
-        self._local = threading.local()
+    def __init__(self, build: Callable[..., QuerySet], *types: type) -> None:
+        self._build = build
+        self._stand_ins = tuple(_STAND_INS[t](i) for i, t in enumerate(types))
+        self._local = threading.local()  # a connection belongs to one thread
 
-    def _compiled(self, alias: str) -> _Compiled:
-        cache = self._local.__dict__.setdefault("by_alias", {})
-        compiled = cache.get(alias)
-        if compiled is None or compiled.connection is not connections[alias]:
-            stand_ins = {n: _stand_in(k, i) for i, (n, k) in enumerate(self.kinds.items())}
-            queryset = self.build(**stand_ins)
-            compiled = cache[alias] = _Compiled(queryset, self.kinds, stand_ins, alias)
-        return compiled
-
-    def objects(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Model]:
-        return self._compiled(using).objects(values)
-
-    def rows(self, *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[Any]:
-        return self._compiled(using).rows(values)
+    def __call__(self, *values: Any) -> list:
+        if len(values) != len(self._stand_ins):
+            raise TypeError(f"prepared query takes {len(self._stand_ins)} values")
+        compiled = getattr(self._local, "compiled", None)
+        if compiled is None or compiled.compiler.connection is not connections[compiled.db]:
+            compiled = _Compiled(self._build(*self._stand_ins), self._stand_ins)
+            self._local.compiled = compiled
+        return compiled.rows(values)

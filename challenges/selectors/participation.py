@@ -26,7 +26,7 @@ def participation_for_user(
         rows = _participations(challenge_id=challenge.pk, user_id=user.pk)
         participation = rows.select_related("team", "accepted_terms_by").first()
     else:
-        found = _PARTICIPATION.objects(challenge_id=challenge.pk, user_id=user.pk)
+        found = _PARTICIPATION(challenge.pk, user.pk)
         participation = found[0] if found else None
     if participation is not None:
         # The caller's row, not the same one joined again (a wide row, read on every upload);
@@ -42,7 +42,11 @@ def _participations(*, challenge_id: int, user_id: int) -> QuerySet[ChallengePar
 
 
 # Compiled once: every upload asks (challenges.prepared).
-_PARTICIPATION = Prepared(lambda **ids: _participations(**ids)[:1], challenge_id=int, user_id=int)
+_PARTICIPATION = Prepared(
+    lambda challenge_id, user_id: _participations(challenge_id=challenge_id, user_id=user_id)[:1],
+    int,
+    int,
+)
 
 
 def host_team_participation(challenge: Challenge) -> ChallengeParticipation | None:

@@ -63,23 +63,21 @@ def test_the_participation_without_joins_is_the_full_row(users, challenge):
 
 def test_a_prepared_query_is_a_counted_statement_with_the_values_of_each_call(challenge):
     titles = Prepared(
-        lambda *, pk, since: Challenge.objects.filter(pk=pk, created_at__gte=since).values_list(
-            "title"
+        lambda pk, since: Challenge.objects.filter(pk=pk, created_at__gte=since).values_list(
+            "title", flat=True
         ),
-        pk=int,
-        since=dt.datetime,
+        int,
+        dt.datetime,
     )
     long_ago = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     with CaptureQueriesContext(connection) as queries:
-        assert [tuple(r) for r in titles.rows(pk=challenge.pk, since=long_ago)] == [
-            (challenge.title,)
-        ]
-        assert titles.rows(pk=challenge.pk + 1, since=long_ago) == []
-        assert titles.rows(pk=challenge.pk, since=dt.datetime.now(dt.UTC)) == []
+        assert titles(challenge.pk, long_ago) == [challenge.title]
+        assert titles(challenge.pk + 1, long_ago) == []
+        assert titles(challenge.pk, dt.datetime.now(dt.UTC)) == []
     assert len(queries.captured_queries) == 3
 
 
 def test_a_value_the_orm_would_rewrite_is_refused_at_once(challenge):
-    contains = Prepared(lambda *, text: Challenge.objects.filter(title__contains=text), text=str)
-    with pytest.raises(ValueError, match="text"):
-        contains.objects(text="Bench")
+    contains = Prepared(lambda text: Challenge.objects.filter(title__contains=text), str)
+    with pytest.raises(ValueError, match="unused"):
+        contains("Bench")

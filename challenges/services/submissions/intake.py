@@ -326,10 +326,12 @@ STORE_BEFORE_CHECKING_BYTES = 1024 * 1024
 
 # The team's lock, taken by every upload: its id only, the SQL compiled once.
 _LOCK_PARTICIPATION = Prepared(
-    lambda *, pk: (
-        ChallengeParticipation.objects.select_for_update().filter(pk=pk).values_list("pk")
+    lambda pk: (
+        ChallengeParticipation.objects.select_for_update()
+        .filter(pk=pk)
+        .values_list("pk", flat=True)
     ),
-    pk=int,
+    int,
 )
 
 
@@ -393,7 +395,7 @@ def submission_create(
         with transaction.atomic():
             # The row lock serialises concurrent submissions of one team: the count and
             # the insert below cannot interleave with another request's.
-            if not _LOCK_PARTICIPATION.rows(pk=participation.pk):
+            if not _LOCK_PARTICIPATION(participation.pk):
                 raise ChallengeParticipation.DoesNotExist(
                     "ChallengeParticipation matching query does not exist."
                 )

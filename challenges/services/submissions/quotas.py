@@ -78,15 +78,15 @@ def _grouped(rows: QuerySet[Submission], *, day: dt.datetime, month: dt.datetime
 # What intake counts under the team's lock on every upload, compiled once
 # (challenges.prepared): the team's rows in the whole challenge, grouped.
 _TEAM_IN_CHALLENGE = Prepared(
-    lambda *, challenge_id, team_id, day, month: _grouped(
+    lambda challenge_id, team_id, day, month: _grouped(
         Submission.objects.filter(phase__challenge_id=challenge_id, team_id=team_id),
         day=day,
         month=month,
     ),
-    challenge_id=int,
-    team_id=int,
-    day=dt.datetime,
-    month=dt.datetime,
+    int,
+    int,
+    dt.datetime,
+    dt.datetime,
 )
 
 
@@ -237,9 +237,7 @@ def quotas_and_storage_check(
     # The team's rows in the whole challenge (what its storage counts); the quotas count
     # those of the phase among them.
     day, _, month, _ = _day_and_month_start(now)
-    grouped = _TEAM_IN_CHALLENGE.rows(
-        challenge_id=phase.challenge_id, team_id=team_id, day=day, month=month
-    )
+    grouped = _TEAM_IN_CHALLENGE(phase.challenge_id, team_id, day, month)
     counts = _tally(grouped, phase_id=phase.pk)
     _check_quotas(_quota_states(phase, counts, now))
     if limit > 0:
