@@ -20,6 +20,7 @@ from challenges.models import (
     ParticipantTeamMember,
     TeamMerge,
 )
+from challenges.prepared import Prepared
 from challenges.selectors import participation_for_user
 
 
@@ -88,13 +89,24 @@ def _challenge_visibility(
     and what everyone else sees (None: staff, who see everything)."""
     if user.is_authenticated and user.is_staff:
         return {}, None
-    public = Q(**{f"{to_challenge}approved_by_admin": True, f"{to_challenge}published": True})
+    public = _public_challenges(to_challenge)
     if not user.is_authenticated:
         return {}, public
+    return _viewer_annotations(user.pk, to_challenge), public
+
+
+def _public_challenges(to_challenge: str) -> Q:
+    return Q(**{f"{to_challenge}approved_by_admin": True, f"{to_challenge}published": True})
+
+
+_VIEWER_ANNOTATIONS = ("viewer_is_host", "viewer_id")
+
+
+def _viewer_annotations(user_id: int, to_challenge: str) -> dict[str, Any]:
     hosts = HostTeamMember.objects.filter(
-        team_id=OuterRef(f"{to_challenge}host_team_id"), user=user
+        team_id=OuterRef(f"{to_challenge}host_team_id"), user_id=user_id
     )
-    return {"viewer_is_host": Exists(hosts), "viewer_id": Value(user.pk)}, public
+    return {"viewer_is_host": Exists(hosts), "viewer_id": Value(user_id)}
 
 
 def challenges_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Challenge]:
@@ -160,10 +172,44 @@ def access_phase(
 ) -> ChallengePhase:
     """A phase of a challenge `user` may see, by codename or id; DoesNotExist otherwise."""
     lookup = {"codename": codename} if phase_id is None else {"pk": phase_id}
-    # The challenge and the phase in one query (every upload asks): the rule of
-    # challenges_visible_to for the challenge, and that of phases_visible_to for the phase
-    # (hidden ones only to hosts, who are staff or the annotation's viewer_is_host).
-    annotations, public = _challenge_visibility(user, "challenge__")
+    by_codename = phase_id is None
+    value = codename if by_codename else phase_id
+    plain = type(value) is str if by_codename else _int_id(value)
+    try:
+        if user.is_authenticated and not user.is_staff and _int_id(challenge_id) and plain:
+            # A signed-in reader who is not staff, as every upload is: compiled once. (Other
+            # values, a numeric text or a huge number, take the ORM's way to their answer.)
+            prepared = _MEMBER_PHASE_BY_CODENAME if by_codename else _MEMBER_PHASE_BY_ID
+            found = prepared(user.pk, challenge_id, value)
+            if not found:
+                raise ChallengePhase.DoesNotExist
+            phase = found[0]  # (challenge, codename) is unique, as the pk is
+            annotated = _VIEWER_ANNOTATIONS
+        else:
+            annotations, public = _challenge_visibility(user, "challenge__")
+            phase = _visible_phase_rows(annotations, public, challenge_id, lookup).get()
+            annotated = tuple(annotations)
+    except ChallengePhase.DoesNotExist:
+        # Which of the two the user may not see decides the exception: read them apart.
+        challenge = access_challenge(user, challenge_id)
+        try:
+            phase = _visible_phases(user, challenge).select_related("tournament").get(**lookup)
+        except ChallengePhase.DoesNotExist:
+            raise unknown_phase(user, challenge, codename or phase_id) from None
+        phase.challenge = challenge
+        return phase
+    for name in annotated:
+        # Where user_is_challenge_host looks for them, as on a row of challenges_visible_to.
+        setattr(phase.challenge, name, phase.__dict__.pop(name))
+    return phase
+
+
+def _visible_phase_rows(
+    annotations: dict[str, Any], public: Q | None, challenge_id: Any, lookup: dict[str, Any]
+) -> QuerySet[ChallengePhase]:
+    """The phase and its challenge in one query (every upload asks): the rule of
+    challenges_visible_to for the challenge, and that of phases_visible_to for the phase
+    (hidden ones only to hosts, who are staff or the annotation's viewer_is_host)."""
     phases = ChallengePhase.objects.select_related("challenge__host_team", "tournament").filter(
         challenge_id=challenge_id, **lookup
     )
@@ -175,21 +221,24 @@ def access_phase(
             phases = phases.annotate(**annotations)
             shown |= Q(viewer_is_host=True)
         phases = phases.filter(shown)
-    try:
-        phase = phases.get()
-    except ChallengePhase.DoesNotExist:
-        # Which of the two the user may not see decides the exception: read them apart.
-        challenge = access_challenge(user, challenge_id)
-        try:
-            phase = _visible_phases(user, challenge).select_related("tournament").get(**lookup)
-        except ChallengePhase.DoesNotExist:
-            raise unknown_phase(user, challenge, codename or phase_id) from None
-        phase.challenge = challenge
-        return phase
-    for name in annotations:
-        # Where user_is_challenge_host looks for them, as on a row of challenges_visible_to.
-        setattr(phase.challenge, name, phase.__dict__.pop(name))
-    return phase
+    return phases.order_by()
+
+
+def _int_id(value: Any) -> bool:
+    return type(value) is int and is_id(value)
+
+
+def _member_phase(field: str) -> Prepared:
+    def build(user_id, challenge_id, value):
+        annotations = _viewer_annotations(user_id, "challenge__")
+        public = _public_challenges("challenge__")
+        return _visible_phase_rows(annotations, public, challenge_id, {field: value})
+
+    return Prepared(build, int, int, int if field == "pk" else str)
+
+
+_MEMBER_PHASE_BY_CODENAME = _member_phase("codename")
+_MEMBER_PHASE_BY_ID = _member_phase("pk")
 
 
 # ---------------------------------------------------------------- decisions that refuse

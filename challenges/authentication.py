@@ -6,6 +6,19 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from challenges.prepared import Prepared
+
+
+def _token_with_user(key: str):
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.select_related("user").filter(key=key)
+
+
+# What DRF's TokenAuthentication reads, compiled once: every API request asks
+# (challenges.prepared).
+_TOKEN = Prepared(_token_with_user, str)
+
 
 class ExpiringTokenAuthentication(TokenAuthentication):
     """DRF's token authentication, refusing tokens older than TOKEN_TTL_DAYS."""
@@ -17,7 +30,13 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         # and so would answer 500) matches no token and need not reach the database.
         if not (isinstance(key, str) and len(key) <= 64 and key.isascii() and key.isalnum()):
             raise exceptions.AuthenticationFailed("Invalid token.")
-        user, token = super().authenticate_credentials(key)
+        found = _TOKEN(key)
+        if found and found[0].user.is_active:
+            token = found[0]
+            user = token.user
+        else:
+            # DRF's own refusal, with its message (an invalid token, an inactive user).
+            user, token = super().authenticate_credentials(key)
         if token_is_expired(token):
             raise exceptions.AuthenticationFailed(
                 "This API token has expired: get a new one at /accounts/tokens/ or "

@@ -15,6 +15,7 @@ the stand-ins must each reach the parameters (checked when compiling).
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,16 @@ from django.db.models.query import (
 _STAND_INS: dict[type, Callable[[int], Any]] = {
     int: lambda i: -(2**30) - 7919 * (i + 1),  # within a 32-bit column's range
     str: lambda i: f"\u27e8prepared {i}\u27e9",
+    # Reaches the parameters as the database's adaptation of it (SQLite's is text): _adapt.
+    dt.datetime: lambda i: dt.datetime(1901, 2, 3, 4, 5, 6, i + 1, tzinfo=dt.UTC),
 }
+
+
+def _adapt(connection, value: Any) -> Any:
+    """A value as the ORM hands it to the database (a datetime: the backend's adaptation)."""
+    if isinstance(value, dt.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 class _Compiled:
@@ -41,6 +51,7 @@ class _Compiled:
         self.iterable = queryset._iterable_class
         self.compiler = queryset.query.get_compiler(using=self.db)
         self.sql, params = self.compiler.as_sql()
+        stand_ins = tuple(_adapt(self.compiler.connection, s) for s in stand_ins)
         # Each parameter: the index of the call's value it takes, or its constant value.
         self.slots: list[tuple[bool, Any]] = []
         found = set()
@@ -71,7 +82,8 @@ class _Compiled:
             raise ValueError(f"prepared query: {self.iterable.__name__} is not supported")
 
     def rows(self, values: tuple) -> list:
-        params = [values[v] if is_value else v for is_value, v in self.slots]
+        connection = self.compiler.connection
+        params = [_adapt(connection, values[v]) if is_value else v for is_value, v in self.slots]
         compiler = copy.copy(self.compiler)  # the shared one stays as compiled
         compiler.as_sql = lambda *args, **kwargs: (self.sql, params)
         rows = [row for chunk in compiler.execute_sql() for row in chunk]

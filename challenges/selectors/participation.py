@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, Q, QuerySet
 
 from challenges.models import Challenge, ChallengeParticipation, ParticipantTeam, TeamMerge
+from challenges.prepared import Prepared
 
 
 def participation_for_user(
@@ -21,15 +22,31 @@ def participation_for_user(
     """
     if not user.is_authenticated:
         return None
-    rows = ChallengeParticipation.objects.filter(challenge=challenge, team__memberships__user=user)
     if related:
-        rows = rows.select_related("team", "accepted_terms_by")
-    participation = rows.order_by("pk").first()
+        rows = _participations(challenge_id=challenge.pk, user_id=user.pk)
+        participation = rows.select_related("team", "accepted_terms_by").first()
+    else:
+        found = _PARTICIPATION(challenge.pk, user.pk)
+        participation = found[0] if found else None
     if participation is not None:
         # The caller's row, not the same one joined again (a wide row, read on every upload);
         # it also keeps what access_challenge read about the user (viewer_is_host).
         participation.challenge = challenge
     return participation
+
+
+def _participations(*, challenge_id: int, user_id: int) -> QuerySet[ChallengeParticipation]:
+    return ChallengeParticipation.objects.filter(
+        challenge_id=challenge_id, team__memberships__user_id=user_id
+    ).order_by("pk")
+
+
+# Compiled once: every upload asks (challenges.prepared).
+_PARTICIPATION = Prepared(
+    lambda challenge_id, user_id: _participations(challenge_id=challenge_id, user_id=user_id)[:1],
+    int,
+    int,
+)
 
 
 def host_team_participation(challenge: Challenge) -> ChallengeParticipation | None:

@@ -25,6 +25,7 @@ from challenges.access import (
 )
 from challenges.leaderboard_rules import initial_is_public
 from challenges.models import ChallengeParticipation, ChallengePhase, Submission
+from challenges.prepared import Prepared
 from challenges.services.hosting import submitter_participation
 from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.storage import safe_basename, sha256_stream
@@ -323,6 +324,16 @@ def submission_check_before_upload(
 
 STORE_BEFORE_CHECKING_BYTES = 1024 * 1024
 
+# The team's lock, taken by every upload: its id only, the SQL compiled once.
+_LOCK_PARTICIPATION = Prepared(
+    lambda pk: (
+        ChallengeParticipation.objects.select_for_update()
+        .filter(pk=pk)
+        .values_list("pk", flat=True)
+    ),
+    int,
+)
+
 
 def submission_create(
     *,
@@ -384,7 +395,10 @@ def submission_create(
         with transaction.atomic():
             # The row lock serialises concurrent submissions of one team: the count and
             # the insert below cannot interleave with another request's.
-            ChallengeParticipation.objects.select_for_update().get(pk=participation.pk)
+            if not _LOCK_PARTICIPATION(participation.pk):
+                raise ChallengeParticipation.DoesNotExist(
+                    "ChallengeParticipation matching query does not exist."
+                )
             if not is_host:
                 quotas_and_storage_check(phase=phase, team_id=team_id, incoming=size, now=now)
             public = initial_is_public(phase, fields.is_public)

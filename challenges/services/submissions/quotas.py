@@ -14,6 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import ngettext
 
 from challenges.models import ChallengePhase, Submission
+from challenges.prepared import Prepared
 from challenges.services.submissions.errors import QuotaExceeded, StorageExceeded
 
 Status = Submission.Status
@@ -58,7 +59,11 @@ def _counts(rows: QuerySet[Submission], *, phase_id: int, now: dt.datetime) -> d
     Read as a row per phase and status, tallied here: six filtered aggregates cost Django
     about three times as much to compile as the query costs to run, on every upload."""
     day, _, month, _ = _day_and_month_start(now)
-    grouped = (
+    return _tally(_grouped(rows, day=day, month=month), phase_id=phase_id)
+
+
+def _grouped(rows: QuerySet[Submission], *, day: dt.datetime, month: dt.datetime):
+    return (
         rows.order_by()
         .values_list("phase_id", "status")
         .annotate(
@@ -68,6 +73,24 @@ def _counts(rows: QuerySet[Submission], *, phase_id: int, now: dt.datetime) -> d
             stored=Sum("input_size", filter=Q(input_purged_at__isnull=True)),
         )
     )
+
+
+# What intake counts under the team's lock on every upload, compiled once
+# (challenges.prepared): the team's rows in the whole challenge, grouped.
+_TEAM_IN_CHALLENGE = Prepared(
+    lambda challenge_id, team_id, day, month: _grouped(
+        Submission.objects.filter(phase__challenge_id=challenge_id, team_id=team_id),
+        day=day,
+        month=month,
+    ),
+    int,
+    int,
+    dt.datetime,
+    dt.datetime,
+)
+
+
+def _tally(grouped, *, phase_id: int) -> dict[str, int]:
     counts = dict.fromkeys(("total", "today", "month", "concurrent", "failed_today", "stored"), 0)
     for row_phase, status, n, today, this_month, stored in grouped:
         counts["stored"] += stored or 0
@@ -213,8 +236,9 @@ def quotas_and_storage_check(
     limit = settings.SUBMISSION_TEAM_STORAGE_BYTES
     # The team's rows in the whole challenge (what its storage counts); the quotas count
     # those of the phase among them.
-    rows = Submission.objects.filter(phase__challenge_id=phase.challenge_id, team_id=team_id)
-    counts = _counts(rows, phase_id=phase.pk, now=now)
+    day, _, month, _ = _day_and_month_start(now)
+    grouped = _TEAM_IN_CHALLENGE(phase.challenge_id, team_id, day, month)
+    counts = _tally(grouped, phase_id=phase.pk)
     _check_quotas(_quota_states(phase, counts, now))
     if limit > 0:
         _check_storage(limit, counts["stored"] or 0, incoming)

@@ -1,0 +1,83 @@
+"""Querysets compiled once (challenges.prepared) answer as the ORM does, are counted as
+statements, and refuse a value that would reach the SQL changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from challenges import access
+from challenges.models import Challenge, ChallengePhase
+from challenges.prepared import Prepared
+from challenges.selectors import participation_for_user
+from tests.workers.pipeline_helpers import GOOD_EVALUATE, load_approved, participate, script_bundle
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def challenge(users, host_teams):
+    challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    return challenge
+
+
+def _fields(obj) -> dict:
+    return {k: v for k, v in obj.__dict__.items() if k != "_state"}
+
+
+def test_the_phase_a_member_asks_for_is_the_one_the_orm_reads(users, challenge):
+    charlie = users["charlie"]
+    phase = access.access_phase(charlie, challenge.pk, codename="probe")
+    annotations, public = access._challenge_visibility(charlie, "challenge__")
+    rows = access._visible_phase_rows(annotations, public, challenge.pk, {"codename": "probe"})
+    expected = rows.get()
+    for name in annotations:
+        setattr(expected.challenge, name, expected.__dict__.pop(name))
+    assert _fields(phase) == _fields(expected)
+    assert _fields(phase.challenge) == _fields(expected.challenge)
+    assert _fields(phase.challenge.host_team) == _fields(expected.challenge.host_team)
+    assert phase._state.fields_cache.keys() == expected._state.fields_cache.keys()
+    assert not access.user_is_challenge_host(charlie, phase.challenge)
+    assert access.access_phase(charlie, challenge.pk, phase_id=phase.pk) == phase
+
+
+def test_a_member_is_refused_the_same_way_whichever_way_the_phase_is_read(users, challenge):
+    # Numeric text and huge ids take the ORM's way; both refuse as before.
+    for asked in ({"codename": "nope"}, {"phase_id": 10**17}, {"phase_id": str(10**15)}):
+        with pytest.raises(ChallengePhase.DoesNotExist):
+            access.access_phase(users["charlie"], challenge.pk, **asked)
+    with pytest.raises(Challenge.DoesNotExist):
+        access.access_phase(users["charlie"], 10**17, codename="probe")
+
+
+def test_the_participation_without_joins_is_the_full_row(users, challenge):
+    plain = participation_for_user(users["charlie"], challenge, related=False)
+    joined = participation_for_user(users["charlie"], challenge)
+    assert _fields(plain) == _fields(joined)
+    assert participation_for_user(users["bob"], challenge, related=False) is None
+
+
+def test_a_prepared_query_is_a_counted_statement_with_the_values_of_each_call(challenge):
+    titles = Prepared(
+        lambda pk, since: Challenge.objects.filter(pk=pk, created_at__gte=since).values_list(
+            "title", flat=True
+        ),
+        int,
+        dt.datetime,
+    )
+    long_ago = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    with CaptureQueriesContext(connection) as queries:
+        assert titles(challenge.pk, long_ago) == [challenge.title]
+        assert titles(challenge.pk + 1, long_ago) == []
+        assert titles(challenge.pk, dt.datetime.now(dt.UTC)) == []
+    assert len(queries.captured_queries) == 3
+
+
+def test_a_value_the_orm_would_rewrite_is_refused_at_once(challenge):
+    contains = Prepared(lambda text: Challenge.objects.filter(title__contains=text), str)
+    with pytest.raises(ValueError, match="unused"):
+        contains("Bench")

@@ -1,0 +1,39 @@
+"""What an upload asks of the database: the same statements for the first upload and the
+tenth, each compiled once (bench/profile_upload.py measures their CPU)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.workers.pipeline_helpers import GOOD_EVALUATE, load_approved, participate, script_bundle
+from tests.workers.pipeline_helpers import submit as api_submit
+
+pytestmark = pytest.mark.django_db
+
+# The token and its user; the phase with its challenge (and whether the reader hosts it);
+# the team's participation; in one transaction: lock it, count its submissions (quotas and
+# storage), insert the submission. (The enqueue's UPDATE runs once the transaction commits,
+# which a test's transaction never does.)
+STATEMENTS = 6
+
+
+def _statements(queries) -> list[str]:
+    # Savepoints and transaction ends differ between the test's transaction and a request's.
+    skipped = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
+    return [q["sql"] for q in queries if not q["sql"].startswith(skipped)]
+
+
+def test_an_upload_takes_a_fixed_set_of_statements(users, host_teams, api):
+    challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    client = api("charlie")
+    seen = []
+    for guess in ("40", "41", "39"):
+        with CaptureQueriesContext(connection) as queries:
+            response = api_submit(client, challenge, "probe", guess, name="guess.txt")
+        assert response.status_code == 201, response.content
+        seen.append(_statements(queries.captured_queries))
+    assert len(seen[-1]) <= STATEMENTS, seen[-1]
+    assert [len(s) for s in seen] == [len(seen[0])] * 3
