@@ -151,6 +151,7 @@ class Server:
         info_r, info_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        pid = -1
         try:
             pid = os.fork()
         except OSError:
@@ -158,7 +159,9 @@ class Server:
                 os.close(fd)
             raise
         finally:
-            if pid_namespace:
+            # Ours only: in the child (PID 1 of the new namespace) the call can only fail,
+            # and a failed call is an exception made and dropped on its path.
+            if pid_namespace and pid != 0:
                 with contextlib.suppress(OSError):
                     _sys("setns", self.own_pid_ns, CLONE_NEWPID)
         if pid == 0:
