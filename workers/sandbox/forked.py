@@ -37,6 +37,26 @@ PR_SET_NO_NEW_PRIVS = _confine_module.PR_SET_NO_NEW_PRIVS
 MAX_LEARNED = 2000  # modules a warm parent imports on its children's behalf, at most
 
 
+class ImportRecorder:
+    """First on the child's sys.meta_path, finding nothing itself: the import system asks
+    it about every module the process does not have yet, so it learns what the evaluation
+    imported without comparing the whole of sys.modules before and after. (That compare
+    touched every module's name, and so copied each page holding one: about 750 pages,
+    2 ms of a child's CPU, for a list that is nearly always empty.)"""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name, path=None, target=None):
+        if len(self.names) < MAX_LEARNED:
+            self.names.append(name)
+        return None  # the next finders do the import
+
+    def imported(self) -> list[str]:
+        """The names asked about that were imported (a failed import is not)."""
+        return [name for name in dict.fromkeys(self.names) if name in sys.modules]
+
+
 def run(
     ctl_r: int, out_w: int, err_w: int, info_w: int, *, evaluate, roots, root, shared_net
 ) -> None:
@@ -128,15 +148,18 @@ def _evaluate(msg: dict, report_fd: int, evaluate, roots: list[str]) -> None:
     if "tempfile" in sys.modules:
         sys.modules["tempfile"].tempdir = None
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    before = set(sys.modules) if msg.get("learn") else None
+    recorder = None
+    if msg.get("learn"):
+        recorder = ImportRecorder()
+        sys.meta_path.insert(0, recorder)
     report = call_evaluate(evaluate, msg["request"])
     if os.getpid() != me:
         os._exit(0)  # a process the script forked came back through here
     report["filesystem"] = filesystem
-    if before is not None:
+    if recorder is not None:
         # What this evaluation imported that the warm parent lacks: it imports those
         # (warm_parent.Server._learn), so the next children start with them.
-        report["imported"] = [name for name in sys.modules if name not in before][:MAX_LEARNED]
+        report["imported"] = recorder.imported()
     # The same report the cold child writes to its file, as one line to the parent.
     streams.write_all(report_fd, finish_report(report) + b"\n")
     os._exit(0)

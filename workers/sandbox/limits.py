@@ -43,8 +43,7 @@ class Limits:
 
     @classmethod
     def from_message(cls, data: dict[str, Any]) -> Limits:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
+        unknown = data.keys() - cls.__dataclass_fields__
         if unknown:
             # Both ends ship in one checkout: a key one side does not know is a bug, not
             # something to drop quietly (a limit that is silently not applied).
