@@ -28,11 +28,15 @@ from django.db.models.query import (
     ValuesListIterable,
     get_related_populators,
 )
+from django.db.transaction import TransactionManagementError
 
-# Stand-ins, per type, that no real value equals and that survive the fields' preparation.
+# Stand-ins, per type, that no real value equals and that a field's preparation would
+# change if it changes values (the str's capitals for a case-insensitive lookup, its % _ \
+# for a LIKE's escaping): a stand-in that does not reach the parameters unchanged is
+# refused when compiling, so such a query is never replayed.
 _STAND_INS: dict[type, Callable[[int], Any]] = {
     int: lambda i: -(2**30) - 7919 * (i + 1),  # within a 32-bit column's range
-    str: lambda i: f"\u27e8prepared {i}\u27e9",
+    str: lambda i: f"\u27e8Prepared %_\\ {i}\u27e9",
     # Reaches the parameters as the database's adaptation of it (SQLite's is text): _adapt.
     dt.datetime: lambda i: dt.datetime(1901, 2, 3, 4, 5, 6, i + 1, tzinfo=dt.UTC),
 }
@@ -56,7 +60,10 @@ class _Compiled:
         self.slots: list[tuple[bool, Any]] = []
         found = set()
         for value in params:
-            hit = next((i for i, s in enumerate(stand_ins) if value == s), None)
+            hit = next(
+                (i for i, s in enumerate(stand_ins) if type(value) is type(s) and value == s),
+                None,
+            )
             if hit is None:
                 self.slots.append((False, value))
             else:
@@ -83,6 +90,11 @@ class _Compiled:
 
     def rows(self, values: tuple) -> list:
         connection = self.compiler.connection
+        if self.compiler.query.select_for_update and connection.get_autocommit():
+            # What the ORM checks when it compiles: a lock outside a transaction is none.
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         params = [_adapt(connection, values[v]) if is_value else v for is_value, v in self.slots]
         compiler = copy.copy(self.compiler)  # the shared one stays as compiled
         compiler.as_sql = lambda *args, **kwargs: (self.sql, params)
@@ -110,12 +122,20 @@ class Prepared:
 
     def __init__(self, build: Callable[..., QuerySet], *types: type) -> None:
         self._build = build
+        self._types = types
         self._stand_ins = tuple(_STAND_INS[t](i) for i, t in enumerate(types))
         self._local = threading.local()  # a connection belongs to one thread
 
     def __call__(self, *values: Any) -> list:
         if len(values) != len(self._stand_ins):
             raise TypeError(f"prepared query takes {len(self._stand_ins)} values")
+        for value, declared in zip(values, self._types, strict=True):
+            # Exactly the declared type: None would need IS NULL, a bool is no integer to
+            # PostgreSQL, a str id is the ORM's to convert (the caller takes that path).
+            if type(value) is not declared:
+                raise TypeError(
+                    f"prepared query: {type(value).__name__} given where {declared.__name__} is declared"
+                )
         compiled = getattr(self._local, "compiled", None)
         if compiled is None or compiled.compiler.connection is not connections[compiled.db]:
             compiled = _Compiled(self._build(*self._stand_ins), self._stand_ins)

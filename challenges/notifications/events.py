@@ -4,16 +4,11 @@ broker message costs only time: the sweeper fans out events nobody took."""
 
 from __future__ import annotations
 
-import logging
-
 from django.db import IntegrityError, transaction
 
 from challenges.models import NotificationEvent
 from challenges.models.notifications import Kind
 from challenges.notifications.dispatch import FAN_OUT_TASK, SEND_TASK, enqueue
-from challenges.notifications.fanout import event_fan_out
-
-log = logging.getLogger(__name__)
 
 __all__ = ["FAN_OUT_TASK", "SEND_TASK", "enqueue", "event_record"]
 
@@ -23,16 +18,13 @@ def event_record(
     kind: Kind,
     challenge_id: int | None = None,
     dedupe_key: str | None = None,
-    fan_out_here: bool = False,
+    send: bool = True,
     **payload,
 ) -> NotificationEvent | None:
     """Record an event of `kind`; None when `dedupe_key` was recorded before.
 
-    `fan_out_here`: the caller is a worker's task, which fans the event out itself once
-    its transaction commits, instead of sending a task for it (a broker message, and a
-    task's dispatch in a worker, fewer per finished submission). The fan-out claims the
-    event as the task would; if it fails, the task is sent after all (and the sweeper
-    finds an event nobody claimed)."""
+    `send=False`: the caller fans the event out itself once its transaction commits
+    (a worker's task: fanout.fan_out_after_commit), instead of a task being sent for it."""
     if dedupe_key is not None:
         try:
             with transaction.atomic():
@@ -45,16 +37,6 @@ def event_record(
         event = NotificationEvent.objects.create(
             kind=kind, challenge_id=challenge_id, payload=payload
         )
-    if fan_out_here:
-        transaction.on_commit(lambda: _fan_out_here(event.pk))
-    else:
+    if send:
         transaction.on_commit(lambda: enqueue(FAN_OUT_TASK, event.pk))
     return event
-
-
-def _fan_out_here(event_id: int) -> None:
-    try:
-        event_fan_out(event_id=event_id)
-    except Exception:
-        log.exception("fanning out event %s; sending it to the workers instead", event_id)
-        enqueue(FAN_OUT_TASK, event_id)

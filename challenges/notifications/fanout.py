@@ -4,6 +4,8 @@ transaction, so a worker that dies half-way leaves the event unclaimed for the s
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -21,7 +23,8 @@ from challenges.models import (
 )
 from challenges.models.notifications import Channel, Kind
 from challenges.notifications.channels import chat_payload
-from challenges.notifications.dispatch import SEND_TASK, enqueue
+from challenges.notifications.dispatch import FAN_OUT_TASK, SEND_TASK, enqueue
+from challenges.notifications.leaders import leaders_check
 from challenges.notifications.messages import compose, recipients, user_language
 from challenges.notifications.preferences import (
     default_enabled,
@@ -30,8 +33,26 @@ from challenges.notifications.preferences import (
 )
 from challenges.prepared import Prepared
 
+log = logging.getLogger(__name__)
+
 # RFC 8058's fixed header value, which mail clients read, not people.
 ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def fan_out_after_commit(event_id: int) -> None:
+    """For a worker's task: fan the event out here once the task's transaction commits,
+    instead of sending a task for it (a broker message, and a task's dispatch in a worker,
+    fewer per finished submission). The fan-out claims the event as the task would; if it
+    fails, the task is sent after all (and the sweeper finds an event nobody claimed)."""
+    transaction.on_commit(lambda: _fan_out_here(event_id))
+
+
+def _fan_out_here(event_id: int) -> None:
+    try:
+        event_fan_out(event_id=event_id)
+    except Exception:
+        log.exception("fanning out event %s; sending it to the workers instead", event_id)
+        enqueue(FAN_OUT_TASK, event_id)
 
 
 def event_fan_out(*, event_id: int) -> int:
@@ -44,8 +65,6 @@ def event_fan_out(*, event_id: int) -> int:
         messages = _fan_out(event)
         # (An event recorded before `board_changed` existed is checked.)
         if event.kind == Kind.SUBMISSION_FINISHED and event.payload.get("board_changed", True):
-            from challenges.notifications.leaders import leaders_check
-
             leaders_check(phase_id=event.payload["phase_id"])
         ids = [m.pk for m in messages]
         transaction.on_commit(lambda: [enqueue(SEND_TASK, pk) for pk in ids])

@@ -1,5 +1,7 @@
-"""A new leader on a public split: checked when a finished submission's event is fanned
-out (off the worker's hot path), against the team last seen leading (LeaderWatch)."""
+"""A new leader on a public split, against the team last seen leading (LeaderWatch):
+checked when a finished submission that wrote an entry is fanned out (off the worker's hot
+path), and after every other rewrite of a board (toggles, bans, merges, rebuilds:
+services.leaderboard_refresh)."""
 
 from __future__ import annotations
 

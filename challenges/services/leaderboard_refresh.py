@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from challenges import leaderboard_rules as rules
 from challenges.models import (
@@ -47,6 +47,7 @@ from challenges.models import (
     Submission,
     SubmissionResult,
 )
+from challenges.notifications.leaders import leaders_check
 from challenges.prepared import Prepared
 
 Scope = LeaderboardEntry.Scope
@@ -274,11 +275,18 @@ def leaderboard_refresh(
         return leaderboard_add_results(
             submission=recorded, scores_by_split=scores_by_split or {}, splits=splits
         )
-    if team_ids is None:
-        return leaderboard_rebuild(phase=phase)
-    return sum(
-        leaderboard_refresh_team(phase=phase, team_id=team_id) for team_id in sorted(set(team_ids))
-    )
+    with transaction.atomic():
+        if team_ids is None:
+            written = leaderboard_rebuild(phase=phase)
+        else:
+            written = sum(
+                leaderboard_refresh_team(phase=phase, team_id=team_id)
+                for team_id in sorted(set(team_ids))
+            )
+        # A toggle, a ban, a merge or a new bundle version may change who leads; a recorded
+        # result that wrote no entry cannot, and its fan-out skips the check.
+        leaders_check(phase_id=phase.pk)
+    return written
 
 
 def leaderboard_refresh_team(*, phase: ChallengePhase, team_id: int) -> int:
@@ -425,24 +433,19 @@ _STANDING_SQL = f"""
         ON p.challenge_id = %s AND p.team_id = s.team_id
     WHERE s.id = %s
 """  # noqa: S608 - table names from the models; values are parameters
-# Where the database can lock one table of a join (PostgreSQL), the same read takes the
-# team's row lock, which `leaderboard_refresh_team` takes alone: a statement fewer per
-# recorded result. (The team is the submission's own, `team_id`, read by the caller.)
-_STANDING_LOCKED_SQL = _STANDING_SQL.replace(
-    "WHERE s.id = %s",
-    f"JOIN {ParticipantTeam._meta.db_table} t ON t.id = %s\n    WHERE s.id = %s\n"
-    "    FOR UPDATE OF t",
+_LOCK_TEAM = Prepared(
+    lambda team: ParticipantTeam.objects.select_for_update().filter(pk=team).values_list("pk"), int
 )
 
 
 def _standing(*, submission_id: int, phase: ChallengePhase, team_id: int) -> tuple:
     """The standing row, with the team's row lock taken."""
+    # The lock first, in a statement of its own: a read that waits for a row lock sees the
+    # other rows of its join as they were before the wait (READ COMMITTED), so a ban or a
+    # final pick committed by the lock's holder would be missed by a joined read.
+    _LOCK_TEAM(team_id)
     params = [phase.pk, team_id, phase.challenge_id, submission_id]
-    if connection.features.has_select_for_update_of:
-        rows = list(Submission.objects.raw(_STANDING_LOCKED_SQL, [*params[:3], team_id, params[3]]))
-    else:
-        list(ParticipantTeam.objects.select_for_update().filter(pk=team_id).values_list("pk"))
-        rows = list(Submission.objects.raw(_STANDING_SQL, params))
+    rows = list(Submission.objects.raw(_STANDING_SQL, params))
     if not rows:
         raise Submission.DoesNotExist(f"submission {submission_id} does not exist")
     row = rows[0]

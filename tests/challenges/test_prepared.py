@@ -81,3 +81,37 @@ def test_a_value_the_orm_would_rewrite_is_refused_at_once(challenge):
     contains = Prepared(lambda text: Challenge.objects.filter(title__contains=text), str)
     with pytest.raises(ValueError, match="unused"):
         contains("Bench")
+
+
+@pytest.mark.parametrize("lookup", ["title__startswith", "title__icontains"])
+def test_a_lookup_that_changes_its_value_is_refused_even_when_the_change_is_invisible(
+    challenge, lookup
+):
+    # LIKE lookups escape % and _ (and SQLite's iexact lowercases): a stand-in of lowercase
+    # letters alone would pass through unchanged, and the escaping be skipped later.
+    rewritten = Prepared(lambda text: Challenge.objects.filter(**{lookup: text}), str)
+    with pytest.raises(ValueError, match="unused"):
+        rewritten("a_b%")
+
+
+@pytest.mark.parametrize("value", [None, True, "1", 1.0])
+def test_a_value_of_another_type_than_declared_is_refused(challenge, value):
+    # None would need IS NULL, a bool is no integer to PostgreSQL, "1" is the ORM's to
+    # convert: none of them may be put where the compiled SQL expects an int.
+    by_pk = Prepared(lambda pk: Challenge.objects.filter(pk=pk).values_list("pk"), int)
+    assert by_pk(challenge.pk) == [(challenge.pk,)]
+    with pytest.raises(TypeError, match="declared"):
+        by_pk(value)
+
+
+def test_a_lock_outside_a_transaction_is_refused_as_the_orm_refuses_it(challenge, transactional_db):
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    lock = Prepared(
+        lambda pk: Challenge.objects.select_for_update().filter(pk=pk).values_list("pk"), int
+    )
+    with transaction.atomic():
+        assert lock(challenge.pk) == [(challenge.pk,)]  # compiled inside a transaction
+    with pytest.raises(TransactionManagementError):
+        lock(challenge.pk)

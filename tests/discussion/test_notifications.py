@@ -472,11 +472,12 @@ def test_a_fan_out_that_fails_in_the_worker_goes_to_the_fan_out_task(
 ):
     sent_to_workers = []
     monkeypatch.setattr(events, "enqueue", lambda task, pk: sent_to_workers.append(task))
+    monkeypatch.setattr(fanout, "enqueue", lambda task, pk: sent_to_workers.append(task))
 
     def broken(event_id):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(events, "event_fan_out", lambda *, event_id: broken(event_id))
+    monkeypatch.setattr(fanout, "event_fan_out", lambda *, event_id: broken(event_id))
     record = EvaluationRecord(ok=False, scores={}, missing_splits=[], failure_kind="evaluation")
     with django_capture_on_commit_callbacks(execute=True):
         assert submission_record_outcome(
@@ -491,12 +492,11 @@ def test_a_result_that_changes_no_board_is_not_checked_for_a_new_leader(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
     from challenges import leaderboard_rules as rules
-    from challenges.notifications import leaders
     from challenges.services.submissions import phase_splits_by_codename
 
     monkeypatch.setattr(events, "enqueue", lambda task, pk: None)
     checked = []
-    monkeypatch.setattr(leaders, "leaders_check", lambda *, phase_id: checked.append(phase_id))
+    monkeypatch.setattr(fanout, "leaders_check", lambda *, phase_id: checked.append(phase_id))
     first = world.charlie_running
     splits = phase_splits_by_codename(first.phase_id)
     scores = {
@@ -516,3 +516,21 @@ def test_a_result_that_changes_no_board_is_not_checked_for_a_new_leader(
     assert [e.payload["board_changed"] for e in told] == [True, False]
     # The first result made the team's entries; the second, no better, changed no board.
     assert checked == [first.phase_id]
+
+
+def test_a_ban_that_changes_who_leads_is_told_without_waiting_for_a_submission(world, users):
+    from challenges.models import ChallengeParticipation
+    from challenges.notifications.leaders import leaders_check
+    from challenges.services.hosting import participation_set_banned
+
+    phase = world.challenge.phases.get(codename="test")
+    assert leaders_check(phase_id=phase.pk) == 0  # the first look notes Dave Team leading
+    dave = ChallengeParticipation.objects.get(challenge=world.challenge, team=world.dave_team)
+    participation_set_banned(participation=dave, banned=True, reason="shared accounts")
+    told = NotificationEvent.objects.filter(kind=Kind.NEW_LEADER)
+    assert [e.payload["team_id"] for e in told] == [world.charlie_team.pk]
+    participation_set_banned(participation=dave, banned=False)
+    assert [e.payload["team_id"] for e in told.order_by("pk")] == [
+        world.charlie_team.pk,
+        world.dave_team.pk,
+    ]

@@ -17,11 +17,11 @@ from workers.evaluation import evaluate_submission
 pytestmark = pytest.mark.django_db
 
 # Read the row; claim it; the script and the splits; record the outcome and the results;
-# read the team's standing, taking its lock, and its entries; delete the entries a better
-# result beats and write its own (neither when it beats none); the outbox event that
-# tells the team (issue 26: one INSERT, fanned out by the task after the commit). Where
-# the database cannot lock one table of a join (SQLite), the lock is a statement of its own.
-STATEMENTS = 11 if connection.features.has_select_for_update_of else 12
+# lock the team, then read its standing (after the lock: a joined read waiting for the lock
+# would miss a ban or a final pick its holder committed) and its entries; delete the
+# entries a better result beats and write its own (neither when it beats none); the outbox
+# event that tells the team (issue 26: one INSERT, fanned out by the task after the commit).
+STATEMENTS = 12
 
 
 def _statements(queries) -> list[str]:

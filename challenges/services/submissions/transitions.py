@@ -29,6 +29,7 @@ from django.utils import timezone
 from challenges.models import Challenge, ChallengePhaseSplit, Submission, SubmissionResult
 from challenges.models.notifications import Kind
 from challenges.notifications.events import event_record
+from challenges.notifications.fanout import fan_out_after_commit
 from challenges.prepared import Prepared
 from challenges.services import state_machine
 from challenges.services.leaderboard_refresh import leaderboard_refresh
@@ -384,11 +385,13 @@ def _record_final(
 ) -> None:
     """The outbox event of a submission that reached a final state (the caller's
     transaction: the event exists exactly when the state does)."""
-    event_record(
+    event = event_record(
         kind=Kind.SUBMISSION_FAILED if status == Status.FAILED else Kind.SUBMISSION_FINISHED,
         submission_id=submission_id,
         phase_id=phase_id,
         status=str(status),
         board_changed=board_changed,
-        fan_out_here=fan_out_here,
+        send=not fan_out_here,
     )
+    if fan_out_here:
+        fan_out_after_commit(event.pk)
