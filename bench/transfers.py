@@ -28,7 +28,7 @@ from bench.upload import (
     gunicorn,
     warm_web_worker,
 )
-from evalserver.cli import tus_metadata
+from evalserver.cli.transfers import tus_metadata
 
 PATCH_BYTES = 256 * CHUNK
 GIB = 1024**3

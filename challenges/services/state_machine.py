@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, router, transaction
 from django.db.models import Model, Q
 from django.db.models.sql import UpdateQuery
@@ -70,9 +71,12 @@ def _update(rows, model, pk, statuses, extra, values: dict) -> int:
     """`rows().update(**values)`, with the SQL of its shape compiled once."""
     db = router.db_for_write(model)
     connection = connections[db]
+    if not statuses:
+        return rows().update(**values)  # no status to start from: the ORM's answer, 0
     try:
         key, params = _shape(connection, model, pk, statuses, extra, values)
-    except _NotPlain:
+    except (_NotPlain, FieldDoesNotExist, TypeError, ValueError):
+        # Whatever this does not know how to prepare is the ORM's to prepare (or refuse).
         return rows().update(**values)
     sql = _COMPILED.get(key, "")
     if sql == "":
@@ -103,7 +107,7 @@ def _shape(connection, model, pk, statuses, extra, values: dict) -> tuple[tuple,
         prepared = meta.get_field(name).get_db_prep_save(value, connection=connection)
         if hasattr(prepared, "as_sql"):
             raise _NotPlain
-        shape.append((name, prepared is None))
+        shape.append((name, prepared is None, type(value)))
         if prepared is not None:
             params.append(prepared)
     params.append(meta.pk.get_db_prep_value(pk, connection, prepared=False))
@@ -120,7 +124,9 @@ def _shape(connection, model, pk, statuses, extra, values: dict) -> tuple[tuple,
                 raise _NotPlain
             if hasattr(value, "resolve_expression"):
                 raise _NotPlain
-            shape.append(lookup)
+            # The value's type too: Django prepares a float for an integer lookup otherwise
+            # than an int, so each type's first update is checked on its own.
+            shape.append((lookup, type(value)))
             params.append(meta.get_field(name).get_db_prep_value(value, connection, prepared=False))
     return tuple(shape), params
 

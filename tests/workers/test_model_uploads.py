@@ -280,7 +280,13 @@ def test_a_model_uploaded_while_the_broker_is_down_is_run_once_when_the_sweeper_
     report = tournaments_sweep()
     assert (report.resent, report.models_resent) == (1, 1)
     # ... and the upload's own message arrives after all, behind the sweeper's, while the
-    # run that message started is still predicting.
+    # run that message started is still predicting (the sweeper's has claimed the model).
+    wait_for(
+        lambda: (
+            TournamentModel.objects.filter(pk=model_id).exclude(status=ModelStatus.PENDING).first()
+        ),
+        "erin's model, claimed by the sweeper's message",
+    )
     current_app.send_task(VALIDATE_TASK, args=[model_id], queue=rounds_queue(challenge.queue))
 
     model = wait_for(

@@ -48,13 +48,16 @@ class ImportRecorder:
         self.names: list[str] = []
 
     def find_spec(self, name, path=None, target=None):
-        if len(self.names) < MAX_LEARNED:
+        # A loose bound: failed lookups (a script probing optional modules) count here,
+        # and must not use up the MAX_LEARNED that imported() keeps of what did import.
+        if len(self.names) < 8 * MAX_LEARNED:
             self.names.append(name)
         return None  # the next finders do the import
 
     def imported(self) -> list[str]:
         """The names asked about that were imported (a failed import is not)."""
-        return [name for name in dict.fromkeys(self.names) if name in sys.modules]
+        found = [name for name in dict.fromkeys(self.names) if name in sys.modules]
+        return found[:MAX_LEARNED]
 
 
 def run(
