@@ -7,7 +7,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.workers.pipeline_helpers import GOOD_EVALUATE, load_approved, participate, script_bundle
+from tests.workers.pipeline_helpers import (
+    GOOD_EVALUATE,
+    load_approved,
+    participate,
+    script_bundle,
+    statements_of,
+)
 from tests.workers.pipeline_helpers import submit as api_submit
 
 pytestmark = pytest.mark.django_db
@@ -19,12 +25,6 @@ pytestmark = pytest.mark.django_db
 STATEMENTS = 6
 
 
-def _statements(queries) -> list[str]:
-    # Savepoints and transaction ends differ between the test's transaction and a request's.
-    skipped = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
-    return [q["sql"] for q in queries if not q["sql"].startswith(skipped)]
-
-
 def test_an_upload_takes_a_fixed_set_of_statements(users, host_teams, api):
     challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
     participate(users["charlie"], challenge)
@@ -34,6 +34,6 @@ def test_an_upload_takes_a_fixed_set_of_statements(users, host_teams, api):
         with CaptureQueriesContext(connection) as queries:
             response = api_submit(client, challenge, "probe", guess, name="guess.txt")
         assert response.status_code == 201, response.content
-        seen.append(_statements(queries.captured_queries))
+        seen.append(statements_of(queries.captured_queries))
     assert len(seen[-1]) <= STATEMENTS, seen[-1]
     assert [len(s) for s in seen] == [len(seen[0])] * 3

@@ -141,3 +141,10 @@ def run_local(zip_path, phase, submission) -> dict:
         stderr=io.StringIO(),
     )
     return json.loads(out.getvalue())
+
+
+def statements_of(queries) -> list[str]:
+    """The SQL of captured queries, without savepoints and transaction ends (they differ
+    between a test's transaction and a request's or a worker's)."""
+    skipped = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
+    return [q["sql"] for q in queries if not q["sql"].startswith(skipped)]

@@ -10,7 +10,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from challenges.models import Submission
-from tests.workers.pipeline_helpers import GOOD_EVALUATE, load_approved, participate, script_bundle
+from tests.workers.pipeline_helpers import (
+    GOOD_EVALUATE,
+    load_approved,
+    participate,
+    script_bundle,
+    statements_of,
+)
 from tests.workers.pipeline_helpers import submit as api_submit
 from workers.evaluation import evaluate_submission
 
@@ -22,12 +28,6 @@ pytestmark = pytest.mark.django_db
 # entries a better result beats and write its own (neither when it beats none); the outbox
 # event that tells the team (issue 26: one INSERT, fanned out by the task after the commit).
 STATEMENTS = 12
-
-
-def _statements(queries) -> list[str]:
-    # Savepoints and transaction ends differ between the test's transaction and a worker's.
-    skipped = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
-    return [q["sql"] for q in queries if not q["sql"].startswith(skipped)]
 
 
 def test_evaluating_a_file_submission_takes_a_fixed_set_of_statements(users, host_teams, api):
@@ -42,7 +42,7 @@ def test_evaluating_a_file_submission_takes_a_fixed_set_of_statements(users, hos
             evaluate_submission(submission_id=sid, worker_node="test")
         submission = Submission.objects.get(pk=sid)
         assert submission.status == Submission.Status.FINISHED, submission.failure_message
-        statements = _statements(queries.captured_queries)
+        statements = statements_of(queries.captured_queries)
         assert not [s for s in statements if '"challenges_challenge"' in s], statements
         counts.append(len(statements))
     assert max(counts) <= STATEMENTS, counts
