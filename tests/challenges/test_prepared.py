@@ -81,3 +81,46 @@ def test_a_value_the_orm_would_rewrite_is_refused_at_once(challenge):
     contains = Prepared(lambda text: Challenge.objects.filter(title__contains=text), str)
     with pytest.raises(ValueError, match="unused"):
         contains("Bench")
+
+
+def test_a_row_inserted_with_the_compiled_insert_is_the_row_the_orm_inserts(users, challenge):
+    from challenges import prepared
+    from challenges.models import Submission
+
+    phase = challenge.phases.get(codename="probe")
+    team_id = participation_for_user(users["charlie"], challenge).team_id
+
+    def row(**given):
+        return Submission(
+            phase=phase,
+            team_id=team_id,
+            created_by=users["charlie"],
+            input_file="submissions/x.csv",
+            file_name="x.csv",
+            input_sha256="ab" * 32,
+            input_size=3,
+            method_name="Forest",
+            meta_attributes={"depth": 3, "note": "\u6728"},
+            submitted_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+            **given,
+        )
+
+    by_orm = row()
+    by_orm.save(force_insert=True)
+    with CaptureQueriesContext(connection) as queries:
+        # Twice: the second row is inserted with the SQL the first one's compiled.
+        ours = [row(), row()]
+        for obj in ours:
+            prepared.insert(obj)
+    assert len(queries.captured_queries) == 2
+    assert prepared._INSERTS[(connection.alias, "challenges.Submission", False)]
+    for obj in ours:
+        assert obj.pk and not obj._state.adding and obj._state.db == connection.alias
+        read = Submission.objects.get(pk=obj.pk)
+        expected = _fields(Submission.objects.get(pk=by_orm.pk)) | {"id": obj.pk}
+        assert _fields(read) == expected
+        assert _fields(obj) | {"id": obj.pk} == _fields(by_orm) | {"id": obj.pk}
+    reserved = max(o.pk for o in ours) + 1000
+    given = row(pk=reserved)
+    prepared.insert(given)
+    assert given.pk == reserved and Submission.objects.filter(pk=reserved).exists()
