@@ -20,6 +20,7 @@ from challenges.access import (
 )
 from challenges.api.downloads import stored_file_response
 from challenges.api.parsers import BoundedJSONParser
+from challenges.api.serializers import PlainInputSerializer
 from challenges.failure_text import participant_failure_text
 from challenges.json_limits import json_loads_bounded
 from challenges.models import Submission
@@ -44,7 +45,7 @@ from challenges.submission_access import SubmissionView, access_submission, acce
 from challenges.throttles import submit_throttles
 
 
-class SubmissionCreateSerializer(serializers.Serializer):
+class SubmissionCreateSerializer(PlainInputSerializer):
     file = serializers.FileField()
     method_name = serializers.CharField(
         required=False, allow_blank=True, max_length=1000, default=""
