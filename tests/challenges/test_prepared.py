@@ -61,6 +61,42 @@ def test_the_participation_without_joins_is_the_full_row(users, challenge):
     assert participation_for_user(users["bob"], challenge, related=False) is None
 
 
+def test_the_phase_and_participation_read_together_are_those_read_apart(users, challenge):
+    from challenges.models import ChallengeParticipation
+
+    # The time as PostgreSQL's JSON gives it back must be the column's, to the microsecond.
+    ChallengeParticipation.objects.filter(challenge=challenge).update(
+        accepted_terms_at=dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
+    )
+    for name in ("charlie", "bob", "alice"):
+        user = users[name]
+        phase, participation = access.access_phase_with_participation(
+            user, challenge.pk, codename="probe"
+        )
+        expected_phase = access.access_phase(user, challenge.pk, codename="probe")
+        expected = participation_for_user(user, expected_phase.challenge, related=False)
+        assert _fields(phase) == _fields(expected_phase)
+        assert _fields(phase.challenge) == _fields(expected_phase.challenge)
+        assert access.user_is_challenge_host(user, phase.challenge) == (name == "alice")
+        if expected is None:
+            assert participation is None, name
+        else:
+            assert _fields(participation) == _fields(expected)
+            assert participation.challenge is phase.challenge
+            assert not participation._state.adding and participation._state.db == "default"
+
+
+def test_the_phase_and_participation_are_refused_as_the_phase_alone(users, challenge):
+    for asked in ("nope", str(10**15)):
+        with pytest.raises(ChallengePhase.DoesNotExist) as together:
+            access.access_phase_with_participation(users["charlie"], challenge.pk, codename=asked)
+        with pytest.raises(ChallengePhase.DoesNotExist) as alone:
+            access.access_phase(users["charlie"], challenge.pk, codename=asked)
+        assert str(together.value) == str(alone.value)
+    with pytest.raises(Challenge.DoesNotExist):
+        access.access_phase_with_participation(users["charlie"], 10**17, codename="probe")
+
+
 def test_a_prepared_query_is_a_counted_statement_with_the_values_of_each_call(challenge):
     titles = Prepared(
         lambda pk, since: Challenge.objects.filter(pk=pk, created_at__gte=since).values_list(
