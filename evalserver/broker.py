@@ -7,13 +7,18 @@ that a sixth of its enqueue. The client is only a front to the channel's connect
 which kombu already keeps; the connections are taken from and returned to the pool per
 command as before, so one client per channel, remade when kombu remakes its pool (after
 a fork, on a reconnect), sends the same commands over the same connections.
-Named by CELERY_BROKER_TRANSPORT in settings for redis:// and rediss:// brokers.
+
+`use_for_redis()` (evalserver.celery, before the app is made) names it in kombu's table of
+transports for redis:// and rediss://: whichever way a broker URL reaches Celery (settings,
+CELERY_BROKER_WRITE_URL, a test switching brokers), a Redis one takes it, and the URL reads
+as it did (Celery's banner, `as_uri()`).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 
+import kombu.transport
 from kombu.transport import redis
 
 
@@ -34,3 +39,8 @@ class Channel(redis.Channel):
 
 class Transport(redis.Transport):
     Channel = Channel
+
+
+def use_for_redis() -> None:
+    for scheme in ("redis", "rediss"):
+        kombu.transport.TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"

@@ -214,9 +214,6 @@ CODALAB_DEFAULT_IMAGE = env("CODALAB_DEFAULT_IMAGE", "codalab/codalab-legacy:py3
 # the on-disk transport ignores it.)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, VAR_DIR / "broker")
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # kombu's Redis transport, without a new client per message (evalserver.broker).
-    CELERY_BROKER_TRANSPORT = "evalserver.broker:Transport"
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "evalserver")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
