@@ -10,7 +10,12 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils.translation import gettext as _
 
-from challenges.access import AccessDenied, user_is_challenge_host, user_is_team_member
+from challenges.access import (
+    AccessDenied,
+    access_phase_with_participation,
+    user_is_challenge_host,
+    user_is_team_member,
+)
 from challenges.failure_text import participant_failure_text
 from challenges.leaderboard_access import results_shown_to
 from challenges.models import ChallengeParticipation, ChallengePhase, Submission, SubmissionResult
@@ -128,6 +133,21 @@ class Submitter:
         if phase.challenge_id != self.phase.challenge_id:
             raise ValueError("A submitter is resolved for one challenge; resolve it again.")
         return dataclasses.replace(self, phase=phase)
+
+
+def access_phase_submitter(
+    user: AbstractBaseUser | AnonymousUser, challenge_id: int, *, codename: str
+) -> Submitter:
+    """`access_submitter(user, access_phase(user, challenge_id, codename=codename),
+    related=False)`, the phase and the participation read in one statement where they can
+    be (access_phase_with_participation): the v1 upload."""
+    phase, participation = access_phase_with_participation(user, challenge_id, codename=codename)
+    return Submitter(
+        user=user,
+        phase=phase,
+        is_host=user_is_challenge_host(user, phase.challenge),
+        participation=participation,
+    )
 
 
 def access_submitter(

@@ -8,7 +8,11 @@ from celery import Celery
 from celery.exceptions import SecurityWarning
 from celery.signals import worker_init
 
+from evalserver.broker import use_for_redis
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalserver.settings")
+# Redis brokers without a new client per published message (evalserver.broker).
+use_for_redis()
 
 app = Celery("evalserver")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -10,6 +12,22 @@ from challenges.leaderboard_access import splits_listed_to
 from challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, HostTeam
 from challenges.runtime import code_runtime
 from challenges.text_checks import NoBidiControls
+
+
+class PlainInputSerializer(serializers.Serializer):
+    """An input serializer of a hot path (every upload makes one): its fields are shallow
+    copies of ones made once per class, not DRF's deep copy of every declared field per
+    instance (each field's arguments deep-copied and the field made again: half the
+    serializer's CPU). Only for fields that, once made, keep nothing they change (plain
+    scalar and file fields, no nested serializers): binding sets attributes on the copy."""
+
+    def get_fields(self):
+        cls = type(self)
+        made = cls.__dict__.get("_made_fields")
+        if made is None:
+            made = copy.deepcopy(self._declared_fields)
+            cls._made_fields = made  # two threads making it at once make equal ones
+        return {name: copy.copy(field) for name, field in made.items()}
 
 
 class HostTeamSerializer(serializers.ModelSerializer):

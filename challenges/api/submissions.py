@@ -20,6 +20,7 @@ from challenges.access import (
 )
 from challenges.api.downloads import stored_file_response
 from challenges.api.parsers import BoundedJSONParser
+from challenges.api.serializers import PlainInputSerializer
 from challenges.failure_text import participant_failure_text
 from challenges.json_limits import json_loads_bounded
 from challenges.models import Submission
@@ -40,11 +41,15 @@ from challenges.services.submissions import (
     submission_rerun,
     team_storage_check,
 )
-from challenges.submission_access import SubmissionView, access_submission, access_submitter
+from challenges.submission_access import (
+    SubmissionView,
+    access_phase_submitter,
+    access_submission,
+)
 from challenges.throttles import submit_throttles
 
 
-class SubmissionCreateSerializer(serializers.Serializer):
+class SubmissionCreateSerializer(PlainInputSerializer):
     file = serializers.FileField()
     method_name = serializers.CharField(
         required=False, allow_blank=True, max_length=1000, default=""
@@ -163,9 +168,10 @@ class PhaseSubmissions(APIView):
     )
     def post(self, request, challenge_id: int, codename: str):
         """Submit a file to a phase. Answers 201 with the id and status; 429 names the quota reached."""
-        phase = access_phase(request.user, challenge_id, codename=codename)
-        # Its ids are all the upload reads of its participation (submission_create too).
-        submitter = access_submitter(request.user, phase, related=False)
+        # The phase and the participation (its ids are all the upload reads of it,
+        # submission_create too), in one statement where they can be.
+        submitter = access_phase_submitter(request.user, challenge_id, codename=codename)
+        phase = submitter.phase
         participation = submitter.participation
         if participation is not None:
             # Before the body is parsed (and spooled to a temporary file): a body larger

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, router, transaction
-from django.db.models import Model, Q
+from django.db.models import F, Model, Q, Value
+from django.db.models.expressions import CombinedExpression
 from django.db.models.sql import UpdateQuery
 
 Table = dict[tuple[str, str], tuple[str, ...]]
@@ -102,6 +103,13 @@ def _shape(connection, model, pk, statuses, extra, values: dict) -> tuple[tuple,
     shape: list = [connection.alias, meta.label, tuple(statuses)]
     params: list = []
     for name, value in values.items():
+        counted = _counter(value)
+        if counted is not None:
+            # F(column) + a constant (a counter: enqueue_count at every enqueue): its
+            # SQL is the shape's, its constant a parameter.
+            shape.append((name, counted[0], "+"))
+            params.append(counted[1])
+            continue
         if hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save"):
             raise _NotPlain
         prepared = meta.get_field(name).get_db_prep_save(value, connection=connection)
@@ -129,6 +137,16 @@ def _shape(connection, model, pk, statuses, extra, values: dict) -> tuple[tuple,
             shape.append((lookup, type(value)))
             params.append(meta.get_field(name).get_db_prep_value(value, connection, prepared=False))
     return tuple(shape), params
+
+
+def _counter(value) -> tuple[str, int] | None:
+    """(column, n) for `F(column) + n`, n an int; else None."""
+    if not isinstance(value, CombinedExpression) or value.connector != CombinedExpression.ADD:
+        return None
+    lhs, rhs = value.lhs, value.rhs
+    if type(lhs) is not F or type(rhs) is not Value or type(rhs.value) is not int:
+        return None
+    return lhs.name, rhs.value
 
 
 def _same(compiled, ours) -> bool:

@@ -61,6 +61,42 @@ def test_the_participation_without_joins_is_the_full_row(users, challenge):
     assert participation_for_user(users["bob"], challenge, related=False) is None
 
 
+def test_the_phase_and_participation_read_together_are_those_read_apart(users, challenge):
+    from challenges.models import ChallengeParticipation
+
+    # The time as PostgreSQL's JSON gives it back must be the column's, to the microsecond.
+    ChallengeParticipation.objects.filter(challenge=challenge).update(
+        accepted_terms_at=dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
+    )
+    for name in ("charlie", "bob", "alice"):
+        user = users[name]
+        phase, participation = access.access_phase_with_participation(
+            user, challenge.pk, codename="probe"
+        )
+        expected_phase = access.access_phase(user, challenge.pk, codename="probe")
+        expected = participation_for_user(user, expected_phase.challenge, related=False)
+        assert _fields(phase) == _fields(expected_phase)
+        assert _fields(phase.challenge) == _fields(expected_phase.challenge)
+        assert access.user_is_challenge_host(user, phase.challenge) == (name == "alice")
+        if expected is None:
+            assert participation is None, name
+        else:
+            assert _fields(participation) == _fields(expected)
+            assert participation.challenge is phase.challenge
+            assert not participation._state.adding and participation._state.db == "default"
+
+
+def test_the_phase_and_participation_are_refused_as_the_phase_alone(users, challenge):
+    for asked in ("nope", str(10**15)):
+        with pytest.raises(ChallengePhase.DoesNotExist) as together:
+            access.access_phase_with_participation(users["charlie"], challenge.pk, codename=asked)
+        with pytest.raises(ChallengePhase.DoesNotExist) as alone:
+            access.access_phase(users["charlie"], challenge.pk, codename=asked)
+        assert str(together.value) == str(alone.value)
+    with pytest.raises(Challenge.DoesNotExist):
+        access.access_phase_with_participation(users["charlie"], 10**17, codename="probe")
+
+
 def test_a_prepared_query_is_a_counted_statement_with_the_values_of_each_call(challenge):
     titles = Prepared(
         lambda pk, since: Challenge.objects.filter(pk=pk, created_at__gte=since).values_list(
@@ -115,3 +151,46 @@ def test_a_lock_outside_a_transaction_is_refused_as_the_orm_refuses_it(challenge
         assert lock(challenge.pk) == [(challenge.pk,)]  # compiled inside a transaction
     with pytest.raises(TransactionManagementError):
         lock(challenge.pk)
+
+
+def test_a_row_inserted_with_the_compiled_insert_is_the_row_the_orm_inserts(users, challenge):
+    from challenges import prepared
+    from challenges.models import Submission
+
+    phase = challenge.phases.get(codename="probe")
+    team_id = participation_for_user(users["charlie"], challenge).team_id
+
+    def row(**given):
+        return Submission(
+            phase=phase,
+            team_id=team_id,
+            created_by=users["charlie"],
+            input_file="submissions/x.csv",
+            file_name="x.csv",
+            input_sha256="ab" * 32,
+            input_size=3,
+            method_name="Forest",
+            meta_attributes={"depth": 3, "note": "\u6728"},
+            submitted_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+            **given,
+        )
+
+    by_orm = row()
+    by_orm.save(force_insert=True)
+    with CaptureQueriesContext(connection) as queries:
+        # Twice: the second row is inserted with the SQL the first one's compiled.
+        ours = [row(), row()]
+        for obj in ours:
+            prepared.insert(obj)
+    assert len(queries.captured_queries) == 2
+    assert prepared._INSERTS[(connection.alias, "challenges.Submission", False)]
+    for obj in ours:
+        assert obj.pk and not obj._state.adding and obj._state.db == connection.alias
+        read = Submission.objects.get(pk=obj.pk)
+        expected = _fields(Submission.objects.get(pk=by_orm.pk)) | {"id": obj.pk}
+        assert _fields(read) == expected
+        assert _fields(obj) | {"id": obj.pk} == _fields(by_orm) | {"id": obj.pk}
+    reserved = max(o.pk for o in ours) + 1000
+    given = row(pk=reserved)
+    prepared.insert(given)
+    assert given.pk == reserved and Submission.objects.filter(pk=reserved).exists()

@@ -80,3 +80,25 @@ def test_fields_are_written_with_the_status_and_only_then(row):
         submission_id=submission.pk, step="cancel", to=Status.CANCELLED, failure_message="again"
     )
     assert Submission.objects.get(pk=submission.pk).failure_message == "Cancelled."
+
+
+def test_a_counter_is_added_to_by_the_compiled_update_as_by_the_orm(row):
+    from django.db.models import F
+
+    from challenges.services import state_machine
+
+    counted = F("enqueue_count") + 1
+    # Twice: the second submission's update runs the shape the first one's compiled.
+    for _ in range(2):
+        submission = row()
+        Submission.objects.filter(pk=submission.pk).update(status=Status.SUBMITTED)
+        assert submission_transition(
+            submission_id=submission.pk, step="enqueue", to=Status.QUEUED, enqueue_count=counted
+        )
+        assert not submission_transition(
+            submission_id=submission.pk, step="enqueue", to=Status.QUEUED, enqueue_count=counted
+        )
+        submission.refresh_from_db()
+        assert (submission.status, submission.enqueue_count) == (Status.QUEUED, 1)
+    shapes = [k for k in state_machine._COMPILED if ("enqueue_count", "enqueue_count", "+") in k]
+    assert shapes and all(state_machine._COMPILED[k] for k in shapes)

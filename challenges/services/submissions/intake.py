@@ -25,7 +25,7 @@ from challenges.access import (
 )
 from challenges.leaderboard_rules import initial_is_public
 from challenges.models import ChallengeParticipation, ChallengePhase, Submission
-from challenges.prepared import Prepared
+from challenges.prepared import Prepared, insert
 from challenges.services.hosting import submitter_participation
 from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.storage import safe_basename, sha256_stream
@@ -407,7 +407,7 @@ def submission_create(
                 Submission.objects.filter(phase=phase, team_id=team_id, is_public=True).update(
                     is_public=False
                 )
-            submission = Submission.objects.create(
+            submission = Submission(
                 pk=pk,
                 phase=phase,
                 team_id=team_id,
@@ -426,6 +426,7 @@ def submission_create(
                 is_late=not is_host and submission_is_late(phase, now),
                 submitted_at=now,
             )
+            insert(submission)  # Submission.objects.create(), its SQL compiled once
             if public and phase.is_restricted_to_select_one_submission:
                 leaderboard_refresh(phase=phase, team_ids=[team_id])
             challenge = phase.challenge
