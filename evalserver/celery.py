@@ -7,8 +7,13 @@ import warnings
 from celery import Celery
 from celery.exceptions import SecurityWarning
 from celery.signals import worker_init
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalserver.settings")
+# Redis: kombu's transport with one client per channel, not one per call (evalserver.broker).
+# (Sentinel keeps its own.)
+for _scheme in ("redis", "rediss"):
+    TRANSPORT_ALIASES[_scheme] = "evalserver.broker:Transport"
 
 app = Celery("evalserver")
 app.config_from_object("django.conf:settings", namespace="CELERY")
