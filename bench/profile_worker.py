@@ -164,8 +164,23 @@ def main(argv=None) -> int:
 
     _run(warm, sent, None)
     counter = _Counter()
+    # Explicit transactions (psycopg sends BEGIN and COMMIT around each, neither seen by
+    # execute_wrapper): counted where Django commits and rolls back.
+    ends: dict[str, int] = defaultdict(int)
+    real_commit, real_rollback = connection._commit, connection._rollback
+
+    def commit():
+        ends[counter.task] += 1
+        return real_commit()
+
+    def rollback():
+        ends[counter.task] += 1
+        return real_rollback()
+
+    connection._commit, connection._rollback = commit, rollback
     with connection.execute_wrapper(counter):
         totals = _run(plain, sent, counter)
+    connection._commit, connection._rollback = real_commit, real_rollback
     n = len(plain)
     print(f"submissions measured: {n} (after {len(warm)} to warm up), DB {connection.vendor}")
     print("CPU ms per submission in this process (the sandboxed child not counted):")
@@ -176,6 +191,9 @@ def main(argv=None) -> int:
     for name, count in sorted(counter.by_task.items(), key=lambda kv: -kv[1]):
         print(f"  {name:40s} {count / n:7.2f}")
     print(f"  {'total':40s} {sum(counter.by_task.values()) / n:7.2f}")
+    print("explicit transactions (BEGIN ... COMMIT, each two more round trips) per submission:")
+    for name, count in sorted(ends.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:40s} {count / n:7.2f}")
     if args.sql:
         for task, sql in counter.last:
             print(f"  [{task.rsplit('.', 1)[-1]}] {sql[:300]}")

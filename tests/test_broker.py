@@ -1,42 +1,67 @@
-"""The Redis broker's transport (evalserver.broker): one client per channel for what it
-sends, the messages as kombu's own transport sends them."""
+"""The Redis transport the worker and the web use (evalserver.broker): kombu's, with one
+synchronous client per channel, and messages that go round as before."""
 
 from __future__ import annotations
 
 import uuid
 
-import kombu
+import pytest
+import redis
+from kombu import Connection
 
-from evalserver.broker import Channel
+from evalserver import broker
 from tests.conftest import broker_url_for_tests, port_open, require_service
 
 
-def test_a_redis_broker_publishes_through_one_client_per_channel_and_loses_no_message():
+@pytest.fixture
+def connection():
     require_service("redis on 127.0.0.1:6379", port_open("127.0.0.1", 6379))
-    import evalserver.celery  # noqa: F401  (names the transport for redis://)
+    with Connection(broker_url_for_tests()) as conn:
+        yield conn
 
-    name = f"evalserver-test-broker-{uuid.uuid4().hex[:8]}"
-    with kombu.Connection(broker_url_for_tests()) as connection:
-        channel = connection.default_channel
-        assert isinstance(channel, Channel)
-        queue = kombu.Queue(name, routing_key=name)
-        producer = connection.Producer()
-        clients = set()
-        try:
-            for n in range(3):
-                producer.publish({"n": n}, routing_key=name, declare=[queue])
-                clients.add(id(channel._sync_client))
-            assert len(clients) == 1
-            # kombu remakes its pool (after a fork, a reconnect): the client goes with it.
-            kept = channel._sync_client
-            channel._disconnect_pools()
-            producer.publish({"n": 3}, routing_key=name, declare=[queue])
-            assert channel._sync_client is not kept
-            assert channel._sync_client.connection_pool is channel.pool
-            got = []
-            for _ in range(4):
-                message = queue(channel).get(no_ack=True)
-                got.append(message.payload["n"])
-            assert sorted(got) == [0, 1, 2, 3]
-        finally:
-            queue(channel).delete()
+
+def test_a_channel_builds_one_client_for_its_calls_not_one_per_call(connection, monkeypatch):
+    built = []
+    real_init = redis.Redis.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+    channel = connection.default_channel
+    queue = connection.SimpleQueue(f"test-broker-{uuid.uuid4().hex}")
+    try:
+        for n in range(20):
+            queue.put({"n": n})
+        got = []
+        for _ in range(20):
+            message = queue.get(timeout=5)
+            got.append(message.payload["n"])
+            message.ack()  # late acks: the unacked copy is removed through the same client
+        assert got == list(range(20))
+        with channel.conn_or_acquire() as a, channel.conn_or_acquire() as b:
+            assert a is b
+        assert len(built) <= 3, f"{len(built)} clients for 40 calls"
+    finally:
+        queue.queue.delete()
+        queue.close()
+
+
+def test_a_new_pool_gets_a_new_client(connection):
+    channel = connection.default_channel
+    with channel.conn_or_acquire() as first:
+        first.ping()
+    channel._disconnect_pools()  # as kombu does when the connection is lost
+    with channel.conn_or_acquire() as second:
+        assert second is not first and second.connection_pool is channel.pool
+        assert second.ping()
+
+
+def test_redis_urls_name_it_and_read_as_before(connection):
+    from evalserver.celery import app
+
+    assert type(connection.transport) is broker.Transport
+    assert connection.as_uri().startswith("redis://")
+    if app.conf.broker_url.startswith("redis://"):
+        assert type(app.connection_for_write().transport) is broker.Transport

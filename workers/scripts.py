@@ -131,10 +131,13 @@ def staged(*paths: Path | str) -> Iterator[list[Path]]:
     read-only hard link (or copy) in the staging folder, named `<nonce>-<name>` (so the
     extension stays), removed afterwards."""
     made: list[Path] = []
+    # A cached file is in the root-only blob folder (0700): never readable as it is, and
+    # no need to look (a stat of every folder on its way, per file, per evaluation).
+    blobs = cache_root() / "blobs"
     try:
         readable = []
         for path in map(Path, paths):
-            if _world_readable(path):
+            if path.parent != blobs and _world_readable(path):
                 readable.append(path)
                 continue
             target = _staging_folder() / f"{uuid.uuid4().hex[:12]}-{path.name}"

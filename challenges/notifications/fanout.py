@@ -107,8 +107,9 @@ def _chosen(kind: str, channel: str):
     )
 
 
-# A submission's team, with each member's choices for the event's kind: the fan-out of
-# every finished submission, one statement compiled once (challenges.prepared).
+# A submission's team, with each member's choices for the event's kind and the title of
+# the submission's challenge (which the message names; an uncorrelated subquery, run once):
+# the fan-out of every finished submission, one statement compiled once (challenges.prepared).
 _TEAM_OF_SUBMISSION = Prepared(
     lambda submission_id, kind: _users(
         ParticipantTeamMember.objects.filter(
@@ -117,6 +118,9 @@ _TEAM_OF_SUBMISSION = Prepared(
     ).annotate(
         chose_site=_chosen(kind, Channel.SITE),
         chose_email=_chosen(kind, Channel.EMAIL),
+        challenge_title=Subquery(
+            Submission.objects.filter(pk=submission_id).values("phase__challenge__title")[:1]
+        ),
     ),
     int,
     str,
@@ -135,8 +139,10 @@ def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
             {u.pk for u in users if _enabled(getattr(u, f"chose_{channel}"), event.kind, channel)}
             for channel in (Channel.SITE, Channel.EMAIL)
         )
+        title = {"challenge_title": users[0].challenge_title or ""} if users else {}
     else:
         users = list(_users(recipients(event)))
+        title = {}
         site, email = enabled_users_by_channel(
             [u.pk for u in users], event.kind, (Channel.SITE, Channel.EMAIL)
         )
@@ -151,7 +157,7 @@ def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
         key = f"{language}:{user.pk}" if event.kind == Kind.DIGEST else language
         if key not in composed:
             with translation.override(language):
-                composed[key] = compose(event, user.pk)
+                composed[key] = compose(event, user.pk, **title)
         message = composed[key]
         if user.pk in site:
             notes.append(

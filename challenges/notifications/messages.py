@@ -123,13 +123,18 @@ _CHALLENGE_TITLE = Prepared(
 )
 
 
-def compose(event: NotificationEvent, user_id: int | None = None) -> Message:
-    """The event's message in the active language."""
+def compose(
+    event: NotificationEvent, user_id: int | None = None, *, challenge_title: str | None = None
+) -> Message:
+    """The event's message in the active language. `challenge_title`: a submission's
+    challenge's, when the caller read it already (the fan-out, with the team)."""
     p, kind = event.payload, event.kind
     if kind in (Kind.SUBMISSION_FINISHED, Kind.SUBMISSION_FAILED):
         # (The challenge's title through the submission: no read of the challenge row.)
         url = reverse("submission", args=[p["submission_id"]])
-        title = next(iter(_CHALLENGE_TITLE(p["submission_id"])), "")
+        title = challenge_title
+        if title is None:
+            title = next(iter(_CHALLENGE_TITLE(p["submission_id"])), "")
         if kind == Kind.SUBMISSION_FINISHED:
             head = _("Your submission %(id)s to %(challenge)s finished") % {
                 "id": p["submission_id"],

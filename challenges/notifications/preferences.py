@@ -10,8 +10,14 @@ from challenges.models import NotificationPreference
 from challenges.models.notifications import Channel, Kind
 
 UNSUBSCRIBE_SALT = "evalserver.notifications.unsubscribe"
-# Opt-in: off until the user turns it on.
-OFF_BY_DEFAULT = {(Kind.DIGEST, Channel.SITE), (Kind.DIGEST, Channel.EMAIL)}
+# Opt-in: off until the user turns it on. An email per scored submission is opt-in too: the
+# site shows the score (as Kaggle does, which sends none), and a team's bot submitting many
+# times a day would flood its members' inboxes. A failed submission still emails by default.
+OFF_BY_DEFAULT = {
+    (Kind.DIGEST, Channel.SITE),
+    (Kind.DIGEST, Channel.EMAIL),
+    (Kind.SUBMISSION_FINISHED, Channel.EMAIL),
+}
 
 
 def default_enabled(kind: str, channel: str) -> bool:

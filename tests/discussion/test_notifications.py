@@ -534,3 +534,37 @@ def test_a_ban_that_changes_who_leads_is_told_without_waiting_for_a_submission(w
         world.charlie_team.pk,
         world.dave_team.pk,
     ]
+
+
+@pytest.mark.django_db
+def test_a_scored_submission_emails_only_those_who_opted_in(world, api, fan_out, monkeypatch):
+    from challenges import leaderboard_rules as rules
+    from challenges.services.submissions import phase_splits_by_codename
+
+    # The site shows the score: an email per scored submission (a bot's many a day) is
+    # opt-in, unlike a failure's.
+    monkeypatch.setattr(events, "enqueue", lambda task, pk: None)
+    charlie = world.charlie_running.created_by
+    splits = phase_splits_by_codename(world.charlie_running.phase_id)
+    scores = {
+        codename: dict.fromkeys(rules.labels_of(split.leaderboard.schema), 0.5)
+        for codename, split in splits.items()
+    }
+    record = EvaluationRecord(ok=True, scores=scores, missing_splits=[])
+    again = Submission.objects.get(pk=world.charlie_running.pk)
+    again.pk = None
+    again.save()
+    assert submission_record_outcome(submission=world.charlie_running, record=record)
+    fan_out()
+    assert Notification.objects.filter(kind=Kind.SUBMISSION_FINISHED, user=charlie).count() == 1
+    assert not OutboxMessage.objects.filter(transport="email", user=charlie).exists()
+    answer = api("charlie").put(
+        "/api/v1/notifications/preferences/",
+        {"preferences": [{"kind": "submission_finished", "channel": "email", "enabled": True}]},
+        format="json",
+    )
+    assert answer.status_code == 200
+    assert submission_record_outcome(submission=again, record=record)
+    fan_out()
+    emails = OutboxMessage.objects.filter(transport="email", user=charlie)
+    assert [m.kind for m in emails] == [Kind.SUBMISSION_FINISHED]
