@@ -95,9 +95,9 @@ def measure_realistic(report, cast, sizes: Sizes, worker: Worker, database: str)
         ("worker_pool", "pool processes: Django, claims, staging, outcome, leaderboard"),
         ("warm_parents", "warm parents: forking a child per submission"),
         ("children", "sandboxed children: confinement and evaluate()"),
-        ("postgres", "PostgreSQL backends of the bench database"),
+        ("postgres", "PostgreSQL backends of the bench database but the poller's"),
         ("redis", "Redis"),
-        ("bench", "this process: 4 upload clients and the poller"),
+        ("bench", "this process: 4 upload clients, the poller and its PostgreSQL backend"),
     ):
         report.add(f"realistic_cpu_{part}_ms", real.cpu_ms[part], "ms", f"per submission: {what}")
     platform = real.platform_cpu_ms

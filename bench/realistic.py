@@ -97,7 +97,9 @@ def measure_realistic(
         poller.wait_all(ids, interval=0.01, timeout=300)
 
         # Throughput: `burst` uploads from 4 client threads, first accepted -> last row.
-        shares = CpuShares(web=web, worker=worker_pid, database=database)
+        shares = CpuShares(
+            web=web, worker=worker_pid, database=database, own_backend=_own_backend()
+        )
         shares.start()
         ids, started = _burst(url + path, tokens, submission_bytes, count=burst)
         done = poller.wait_all(ids, interval=0.02, timeout=burst + 120)
@@ -137,6 +139,15 @@ def measure_realistic(
         e2e_ms=e2e,
         cpu_ms=cpu_ms,
     )
+
+
+def _own_backend() -> int:
+    """The PID of the PostgreSQL backend serving this process's connection (the poller)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
 
 
 def _arena(cast: Cast):

@@ -249,9 +249,10 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def postgres_cpu_seconds(database: str) -> float:
+def postgres_cpu_seconds(database: str, *, leave_out: int | None = None) -> float:
     """CPU seconds used so far by the PostgreSQL backends serving `database` on this
-    machine (their process title names it). Backends that ended are not counted."""
+    machine (their process title names it), but the backend `leave_out`. Backends that
+    ended are not counted."""
     total = 0.0
     for entry in Path("/proc").iterdir() if Path("/proc").exists() else []:
         if not entry.name.isdigit():
@@ -260,7 +261,8 @@ def postgres_cpu_seconds(database: str) -> float:
             title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if title.startswith("postgres: ") and f" {database} " in title:
+        mine = title.startswith("postgres: ") and f" {database} " in title
+        if mine and int(entry.name) != leave_out:
             total += _cpu_and_children(int(entry.name))[0]
     return total
 
@@ -282,10 +284,15 @@ def redis_cpu_seconds() -> float:
 class CpuShares:
     """CPU seconds each part of the stack used between `start()` and `stop()`: the web
     server's tree, the worker's tree by part (`worker_cpu_parts`), the PostgreSQL backends
-    of `database`, Redis, and this process (the clients and poller)."""
+    of `database`, Redis, and this process (the clients and poller) with the backend of
+    its own connection, `own_backend` (the poller's queries are the bench's, not the
+    platform's)."""
 
-    def __init__(self, *, web: int, worker: int, database: str) -> None:
+    def __init__(
+        self, *, web: int, worker: int, database: str, own_backend: int | None = None
+    ) -> None:
         self.web, self.worker, self.database = web, worker, database
+        self.own_backend = own_backend
         self.before: dict[str, float] = {}
         self.used: dict[str, float] = {}
 
@@ -294,9 +301,11 @@ class CpuShares:
         return {
             "web": tree_cpu_seconds(self.web),
             **worker_cpu_parts(self.worker),
-            "postgres": postgres_cpu_seconds(self.database),
+            "postgres": postgres_cpu_seconds(self.database, leave_out=self.own_backend),
             "redis": redis_cpu_seconds(),
-            "bench": own.ru_utime + own.ru_stime,
+            "bench": own.ru_utime
+            + own.ru_stime
+            + (_cpu_and_children(self.own_backend)[0] if self.own_backend else 0.0),
         }
 
     def start(self) -> None:
