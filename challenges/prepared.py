@@ -192,7 +192,7 @@ def insert(obj: Model) -> None:
         compiler = query.get_compiler(using=db)
         compiler.returning_fields = meta.db_returning_fields
         [(sql, compiled)] = compiler.as_sql()
-        same = len(compiled) == len(params) and all(map(_same, compiled, params))
+        same = same_parameters(compiled, params)
         _INSERTS[key] = sql if same else None
         if not same:
             obj.save(force_insert=True, using=db)
@@ -206,6 +206,12 @@ def insert(obj: Model) -> None:
     setattr(obj, meta.pk.attname, meta.pk.to_python(returned[0]))
     obj._state.adding = False
     obj._state.db = db
+
+
+def same_parameters(compiled: list, ours: list) -> bool:
+    """Whether the values prepared here are the parameters Django compiled, one for one:
+    the check on a shape's first use before its SQL is replayed with other values."""
+    return len(compiled) == len(ours) and all(map(_same, compiled, ours))
 
 
 def _same(compiled, ours) -> bool:

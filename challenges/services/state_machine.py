@@ -17,6 +17,8 @@ from django.db.models import F, Model, Q, Value
 from django.db.models.expressions import CombinedExpression
 from django.db.models.sql import UpdateQuery
 
+from challenges.prepared import same_parameters
+
 Table = dict[tuple[str, str], tuple[str, ...]]
 
 
@@ -84,7 +86,7 @@ def _update(rows, model, pk, statuses, extra, values: dict) -> int:
         query = rows().query.chain(UpdateQuery)
         query.add_update_values(values)
         sql, compiled = query.get_compiler(db).as_sql()
-        same = len(compiled) == len(params) and all(map(_same, compiled, params))
+        same = same_parameters(compiled, params)
         _COMPILED[key] = sql if same else None
         params = compiled
     elif sql is None:
@@ -147,17 +149,6 @@ def _counter(value) -> tuple[str, int] | None:
     if type(lhs) is not F or type(rhs) is not Value or type(rhs.value) is not int:
         return None
     return lhs.name, rhs.value
-
-
-def _same(compiled, ours) -> bool:
-    if compiled == ours:
-        return True
-    # psycopg2's Json adapters compare by identity; what they adapt is what matters.
-    return (
-        type(compiled) is type(ours)
-        and hasattr(ours, "adapted")
-        and (compiled.adapted == ours.adapted)
-    )
 
 
 def transition_many(
