@@ -236,15 +236,8 @@ class ChallengeParticipationAdmin(admin.ModelAdmin):
         )
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the log is written by services, never edited, never deleted here."""
-
-    list_display = ["at", "actor_name", "action", "challenge", "target"]
-    list_filter = ["action"]
-    search_fields = ["actor_name", "target"]
-    date_hierarchy = "at"
-    readonly_fields = ["at", "actor", "actor_name", "action", "challenge", "target", "details"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows made by services only: shown in the admin, never added, changed or deleted."""
 
     def has_add_permission(self, request):
         return False
@@ -256,8 +249,19 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """Read-only: the log is written by services, never edited, never deleted here."""
+
+    list_display = ["at", "actor_name", "action", "challenge", "target"]
+    list_filter = ["action"]
+    search_fields = ["actor_name", "target"]
+    date_hierarchy = "at"
+    readonly_fields = ["at", "actor", "actor_name", "action", "challenge", "target", "details"]
+
+
 @admin.register(TeamMerge)
-class TeamMergeAdmin(admin.ModelAdmin):
+class TeamMergeAdmin(ReadOnlyAdmin):
     """Read-only: merges are made by challenges.services.merges, which checks their rules."""
 
     list_display = [
@@ -270,15 +274,6 @@ class TeamMergeAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status"]
     search_fields = ["requesting_team_name", "receiving_team_name"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AuditedUserAdmin(UserAdmin):
