@@ -44,7 +44,7 @@ from challenges.bundle.spec import (
     PhaseSplitSpec,
     Problem,
 )
-from challenges.bundle.values import to_datetime, to_int
+from challenges.bundle.values import config_problem, to_datetime, to_int
 from challenges.bundle.yaml_reader import ParsedYaml
 
 CONFIG_NAMES = ("competition.yaml", "competition.yml")
@@ -104,18 +104,9 @@ class _Translator(ColumnReader):
         self._add("warning", key, message, None, None)
 
     def _add(self, severity, key, message, file, line) -> None:
-        if file is None:
-            line, column = self.parsed.position(key)
-        else:
-            column = None
         self.problems.append(
-            Problem(
-                message,
-                file=file or self.config_file,
-                key=key,
-                line=line,
-                column=column,
-                severity=severity,
+            config_problem(
+                self.parsed, self.config_file, severity, key, message, file=file, line=line
             )
         )
 

@@ -156,6 +156,26 @@ def to_number(value: Any) -> float | int | None:
     return None
 
 
+def config_problem(
+    parsed: ParsedYaml,
+    config_file: str,
+    severity: Severity,
+    key: str,
+    message: str,
+    *,
+    file: str | None = None,
+    line: int | None = None,
+) -> Problem:
+    """A problem of the config at `key` (its line and column in the config), or of another
+    `file` (at `line`, when known)."""
+    column = None
+    if file is None:
+        line, column = parsed.position(key)
+    return Problem(
+        message, file=file or config_file, key=key, line=line, column=column, severity=severity
+    )
+
+
 class ConfigReader:
     """Typed access to the config; every problem is collected, none raised."""
 
@@ -178,16 +198,8 @@ class ConfigReader:
     def report(
         self, severity: Severity, key: str, message: str, *, file: str | None = None
     ) -> None:
-        line, column = self.parsed.position(key) if file is None else (None, None)
         self.problems.append(
-            Problem(
-                message,
-                file=file or self.config_file,
-                key=key,
-                line=line,
-                column=column,
-                severity=severity,
-            )
+            config_problem(self.parsed, self.config_file, severity, key, message, file=file)
         )
 
     def error(self, key: str, message: str, **kw: Any) -> None:
