@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.conf import settings
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Model, QuerySet, signals
 from django.db.models.query import (
     FlatValuesListIterable,
@@ -98,8 +101,13 @@ class _Compiled:
             )
         params = [_adapt(connection, values[v]) if is_value else v for is_value, v in self.slots]
         compiler = copy.copy(self.compiler)  # the shared one stays as compiled
-        compiler.as_sql = lambda *args, **kwargs: (self.sql, params)
-        rows = [row for chunk in compiler.execute_sql() for row in chunk]
+        sql = server_sql(connection, self.sql, len(params))
+        compiler.as_sql = lambda *args, **kwargs: (sql, params)
+        try:
+            rows = [row for chunk in compiler.execute_sql() for row in chunk]
+        except DatabaseError as exc:
+            forget_plans_on(connection, exc)
+            raise
         if self.converters:
             rows = list(compiler.apply_converters(rows, self.converters))
         if self.iterable is FlatValuesListIterable:
@@ -201,7 +209,7 @@ def insert(obj: Model) -> None:
         obj.save(force_insert=True, using=db)
         return
     with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(connection, cursor, sql, params)
         returned = connection.ops.fetch_returned_insert_columns(cursor, ())
     setattr(obj, meta.pk.attname, meta.pk.to_python(returned[0]))
     obj._state.adding = False
@@ -223,3 +231,127 @@ def _same(compiled, ours) -> bool:
         and hasattr(ours, "adapted")
         and (compiled.adapted == ours.adapted)
     )
+
+
+# ---------------------------------------------------------------- plans kept by PostgreSQL
+# psycopg2 sends each statement as text with its values written in, so PostgreSQL parses
+# and plans the same dozen statements again for every submission: for the worker's claim
+# (a three-table join of ~80 columns) or the fan-out's read of a team (three subqueries),
+# planning was about two thirds of the backend's CPU per statement. The statements above
+# (and the few written out by hand on the same path) are prepared once per connection
+# (`PREPARE`) and then sent as `EXECUTE name(values)`: the same SQL and values, without
+# the parse and, once PostgreSQL settles on a generic plan, without the planning.
+#
+# Off with DB_SERVER_PREPARED=false: a pooler in transaction mode (PgBouncer) hands a
+# client another server connection per transaction, where the plan does not exist.
+
+_NAMES = itertools.count(1)
+_TEXTS: dict[str, str] = {}  # name -> the SQL it was prepared from (statement_text)
+_LOST_PLAN = ("26000", "0A000")  # no such prepared statement; its result type changed
+
+
+def server_sql(connection, sql: str, count: int) -> str:
+    """What to send for `sql` (Django's `%s` placeholders, `count` of them) on this
+    connection: `EXECUTE name(%s, ...)` of the plan PostgreSQL keeps for it, prepared on
+    first use; `sql` itself on another database, when turned off, or when PostgreSQL could
+    not prepare it (a value whose type it cannot infer)."""
+    if connection.vendor != "postgresql" or not getattr(settings, "DB_SERVER_PREPARED", True):
+        return sql
+    connection.ensure_connection()
+    plans = _plans(connection)
+    execute = plans.get(sql, "")
+    if execute == "":
+        execute = plans[sql] = _prepare(connection, sql, count)
+    return execute or sql
+
+
+def execute(connection, cursor, sql: str, params: list) -> None:
+    """`cursor.execute(sql, params)` through the connection's plan for `sql`."""
+    try:
+        cursor.execute(server_sql(connection, sql, len(params)), params)
+    except DatabaseError as exc:
+        forget_plans_on(connection, exc)
+        raise
+
+
+def raw_rows(model: type[Model], sql: str, params: list) -> list:
+    """`list(model.objects.raw(sql, params))` through the connection's plan for `sql`."""
+    connection = connections[router.db_for_read(model)]
+    try:
+        return list(model.objects.raw(server_sql(connection, sql, len(params)), params))
+    except DatabaseError as exc:
+        forget_plans_on(connection, exc)
+        raise
+
+
+def forget_plans_on(connection, error: BaseException) -> None:
+    """After a statement failed: when PostgreSQL no longer has a plan this connection
+    relies on (deallocated, or made stale by a migration), prepare everything anew."""
+    if getattr(getattr(error, "__cause__", None), "pgcode", None) in _LOST_PLAN or (
+        getattr(error, "pgcode", None) in _LOST_PLAN
+    ):
+        connection._evalserver_plans = None
+
+
+def statement_text(sql: str) -> str:
+    """The SQL an `EXECUTE name(...)` runs (its placeholders as `$n`); other SQL as it is:
+    for tests and logs that read statements."""
+    name = sql[len("EXECUTE ") :].split("(", 1)[0] if sql.startswith("EXECUTE es") else ""
+    return _TEXTS.get(name, sql)
+
+
+def _plans(connection) -> dict[str, str | None]:
+    """This connection's prepared statements, by SQL; new when the connection is."""
+    raw = connection.connection
+    state = getattr(connection, "_evalserver_plans", None)
+    if state is None or state[0] is not raw:
+        state = connection._evalserver_plans = (raw, {})
+    return state[1]
+
+
+def _prepare(connection, sql: str, count: int) -> str | None:
+    numbered, found = _numbered(sql)
+    if found != count:
+        return None
+    name = f"es{next(_NAMES)}"
+    # On the driver's own cursor: a step of the connection's, not a statement of the
+    # caller's (no execute wrapper counts it, no debug log lists it). Inside a transaction
+    # a savepoint keeps a refusal from aborting it.
+    in_transaction = not connection.get_autocommit()
+    with connection.connection.cursor() as cursor:
+        try:
+            if in_transaction:
+                cursor.execute("SAVEPOINT evalserver_prepare")
+            cursor.execute(f"PREPARE {name} AS {numbered}")
+        except connection.Database.Error:
+            if in_transaction:
+                try:
+                    cursor.execute("ROLLBACK TO SAVEPOINT evalserver_prepare")
+                    cursor.execute("RELEASE SAVEPOINT evalserver_prepare")
+                except connection.Database.Error:
+                    pass  # the transaction had failed before: its own statement says so
+            return None
+        if in_transaction:
+            cursor.execute("RELEASE SAVEPOINT evalserver_prepare")
+    _TEXTS[name] = numbered
+    return f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+
+
+def _numbered(sql: str) -> tuple[str, int]:
+    """Django's `%s` placeholders as PostgreSQL's `$1, $2, ...` and `%%` as `%`; the count.
+    Any other `%` sequence is not Django's and leaves the statement unprepared."""
+    count = 0
+
+    def one(match: re.Match) -> str:
+        nonlocal count
+        if match.group() == "%%":
+            return "%"
+        if match.group() != "%s":
+            raise ValueError(match.group())
+        count += 1
+        return f"${count}"
+
+    try:
+        return re.sub(r"%.", one, sql, flags=re.DOTALL), count
+    except ValueError:
+        return sql, -1

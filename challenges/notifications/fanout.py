@@ -31,7 +31,7 @@ from challenges.notifications.preferences import (
     enabled_users_by_channel,
     unsubscribe_url,
 )
-from challenges.prepared import Prepared
+from challenges.prepared import Prepared, raw_rows
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ _CLAIM_SQL = f"""
 def _claim(event_id: int) -> NotificationEvent | None:
     """The event, now claimed by this caller; None when another had it or it is gone."""
     if connection.features.can_return_columns_from_insert:
-        found = list(NotificationEvent.objects.raw(_CLAIM_SQL, [timezone.now(), event_id]))
+        found = raw_rows(NotificationEvent, _CLAIM_SQL, [timezone.now(), event_id])
         return found[0] if found else None
     claimed = NotificationEvent.objects.filter(pk=event_id, fanned_out_at__isnull=True).update(
         fanned_out_at=timezone.now()

@@ -48,7 +48,7 @@ from challenges.models import (
     SubmissionResult,
 )
 from challenges.notifications.leaders import leaders_check
-from challenges.prepared import Prepared
+from challenges.prepared import Prepared, raw_rows
 
 Scope = LeaderboardEntry.Scope
 # Only these submissions rank; a partially evaluated one only on the splits it has.
@@ -445,7 +445,7 @@ def _standing(*, submission_id: int, phase: ChallengePhase, team_id: int) -> tup
     # final pick committed by the lock's holder would be missed by a joined read.
     _LOCK_TEAM(team_id)
     params = [phase.pk, team_id, phase.challenge_id, submission_id]
-    rows = list(Submission.objects.raw(_STANDING_SQL, params))
+    rows = raw_rows(Submission, _STANDING_SQL, params)
     if not rows:
         raise Submission.DoesNotExist(f"submission {submission_id} does not exist")
     row = rows[0]

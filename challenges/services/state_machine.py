@@ -17,7 +17,7 @@ from django.db.models import F, Model, Q, Value
 from django.db.models.expressions import CombinedExpression
 from django.db.models.sql import UpdateQuery
 
-from challenges.prepared import same_parameters
+from challenges.prepared import execute, same_parameters
 
 Table = dict[tuple[str, str], tuple[str, ...]]
 
@@ -92,7 +92,7 @@ def _update(rows, model, pk, statuses, extra, values: dict) -> int:
     elif sql is None:
         return rows().update(**values)
     with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(connection, cursor, sql, params)
         return cursor.rowcount
 
 

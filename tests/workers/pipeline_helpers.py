@@ -17,6 +17,7 @@ from challenges.models import (
     ParticipantTeamMember,
     Submission,
 )
+from challenges.prepared import statement_text
 from challenges.services.bundles import challenge_load_bundle
 from challenges.services.challenges import challenge_approve
 from evalserver.testing import one_phase_config, script_bundle_zip
@@ -145,6 +146,7 @@ def run_local(zip_path, phase, submission) -> dict:
 
 def statements_of(queries) -> list[str]:
     """The SQL of captured queries, without savepoints and transaction ends (they differ
-    between a test's transaction and a request's or a worker's)."""
+    between a test's transaction and a request's or a worker's); a statement sent as
+    `EXECUTE` of a prepared plan as the SQL it was prepared from."""
     skipped = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
-    return [q["sql"] for q in queries if not q["sql"].startswith(skipped)]
+    return [statement_text(q["sql"]) for q in queries if not q["sql"].startswith(skipped)]

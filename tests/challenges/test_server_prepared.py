@@ -1,0 +1,94 @@
+"""The hot path's statements run as plans PostgreSQL keeps per connection
+(challenges.prepared.server_sql): the same rows as the text, prepared once per connection,
+prepared anew when the server lost them, and plain text wherever a plan cannot be had."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from challenges import access
+from challenges.prepared import _numbered, server_sql, statement_text
+from tests.conftest import require_service
+from tests.workers.pipeline_helpers import GOOD_EVALUATE, load_approved, participate, script_bundle
+
+
+@pytest.fixture
+def challenge(users, host_teams):
+    require_service("postgresql", connection.vendor == "postgresql")
+    challenge = load_approved(script_bundle(GOOD_EVALUATE), users, host_teams["alice"])
+    participate(users["charlie"], challenge)
+    return challenge
+
+
+def _server_plans() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _read_phase(users, challenge):
+    with CaptureQueriesContext(connection) as queries:
+        phase = access.access_phase(users["charlie"], challenge.pk, codename="probe")
+    return phase, [q["sql"] for q in queries.captured_queries]
+
+
+@pytest.mark.django_db
+def test_a_hot_statement_is_prepared_once_and_answers_as_the_text_does(users, challenge, settings):
+    phase, sent = _read_phase(users, challenge)
+    assert len(sent) == 1 and sent[0].startswith("EXECUTE es"), sent
+    prepared_from = statement_text(sent[0])
+    assert "$1" in prepared_from and '"challenges_challengephase"' in prepared_from
+    assert any(prepared_from in plan for plan in _server_plans())
+
+    again, sent_again = _read_phase(users, challenge)
+    assert sent_again == sent  # the same plan, not a second PREPARE
+    assert again == phase
+
+    settings.DB_SERVER_PREPARED = False
+    as_text, sent_as_text = _read_phase(users, challenge)
+    assert not sent_as_text[0].startswith("EXECUTE"), sent_as_text
+    assert as_text.__dict__.keys() == phase.__dict__.keys()
+    assert {k: v for k, v in as_text.__dict__.items() if k != "_state"} == {
+        k: v for k, v in phase.__dict__.items() if k != "_state"
+    }
+
+
+@pytest.mark.django_db
+def test_a_statement_postgres_cannot_prepare_runs_as_text_without_spoiling_the_transaction(
+    challenge,
+):
+    with transaction.atomic():
+        # PostgreSQL cannot tell which `+` two untyped parameters mean: PREPARE fails.
+        assert server_sql(connection, "SELECT %s + %s", 2) == "SELECT %s + %s"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")  # the transaction is not aborted
+            assert cursor.fetchone() == (1,)
+    # A placeholder count that does not match, or a `%` that is not Django's: not prepared.
+    assert server_sql(connection, "SELECT 1 WHERE 1 = %s", 2) == "SELECT 1 WHERE 1 = %s"
+    assert _numbered("SELECT '%%' || %s") == ("SELECT '%' || $1", 1)
+    assert _numbered("SELECT '%d' || %s")[1] == -1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_plans_the_server_lost_or_a_new_connection_lacks_are_prepared_anew(users, challenge):
+    phase, sent = _read_phase(users, challenge)
+    assert sent[0].startswith("EXECUTE es")
+
+    # A pooler's reset, an operator, a restart: the server no longer has the plan. The
+    # statement that finds out fails once, with the server's own error; the next works.
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError, match="does not exist"):
+        access.access_phase(users["charlie"], challenge.pk, codename="probe")
+    again, sent_again = _read_phase(users, challenge)
+    assert again == phase and sent_again[0].startswith("EXECUTE es")
+    assert sent_again != sent  # a plan of its own name, prepared on this connection
+
+    # A new connection starts without plans and prepares its own.
+    connection.close()
+    after, sent_after = _read_phase(users, challenge)
+    assert after == phase and sent_after[0].startswith("EXECUTE es")
+    assert statement_text(sent_after[0]) == statement_text(sent[0])
+    assert len([p for p in _server_plans() if statement_text(sent[0]) in p]) == 1
