@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from challenges.models import NotificationEvent
 from challenges.models.notifications import Kind
 from challenges.notifications.dispatch import FAN_OUT_TASK, SEND_TASK, enqueue
+from challenges.prepared import insert
 
 __all__ = ["FAN_OUT_TASK", "SEND_TASK", "enqueue", "event_record"]
 
@@ -28,15 +29,15 @@ def event_record(
     if dedupe_key is not None:
         try:
             with transaction.atomic():
-                event = NotificationEvent.objects.create(
+                event = NotificationEvent(
                     kind=kind, challenge_id=challenge_id, payload=payload, dedupe_key=dedupe_key
                 )
+                insert(event)
         except IntegrityError:
             return None
     else:
-        event = NotificationEvent.objects.create(
-            kind=kind, challenge_id=challenge_id, payload=payload
-        )
+        event = NotificationEvent(kind=kind, challenge_id=challenge_id, payload=payload)
+        insert(event)  # NotificationEvent.objects.create(), its SQL compiled once
     if send:
         transaction.on_commit(lambda: enqueue(FAN_OUT_TASK, event.pk))
     return event
