@@ -116,7 +116,8 @@ def cache_from_url(url: str, default_folder: Path) -> dict:
     """The throttle cache CACHE_URL names: redis://..., file:///path, locmem://, or files
     under `default_folder` when empty (shared by every process of one machine)."""
     if url.startswith(("redis://", "rediss://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        # Django's, with one client per pool instead of one per command (evalserver.cache).
+        return {"BACKEND": "evalserver.cache.RedisCache", "LOCATION": url}
     if url in ("", "file://") or url.startswith("file:///"):
         return {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
