@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             # What bench.upload.gunicorn runs the web process with.
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
+            # bench.services.bench_environment's: throttle counters in Redis, as in compose.
+            "CACHE_URL": os.environ["CELERY_BROKER_URL"],
             "DEBUG": os.environ.get("DEBUG", "false"),
             "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
             # One backend for the whole run, so its CPU is read from one /proc entry.

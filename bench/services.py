@@ -162,6 +162,9 @@ def bench_environment(
     return {
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker,
+        # The throttle counters in Redis, as docker-compose.yml keeps them (CACHE_URL), not
+        # in the files a checkout without CACHE_URL falls back to.
+        "CACHE_URL": broker,
         "CELERY_QUEUE": queue,
         "MEDIA_ROOT": str(folders.media),
         "EVALSERVER_VAR_DIR": str(folders.var),
