@@ -65,3 +65,24 @@ def test_redis_urls_name_it_and_read_as_before(connection):
     assert connection.as_uri().startswith("redis://")
     if app.conf.broker_url.startswith("redis://"):
         assert type(app.connection_for_write().transport) is broker.Transport
+
+
+def test_a_task_sent_without_declaring_its_queue_reaches_it(connection):
+    """submission_enqueue publishes with declare=[]: the default exchange routes by the
+    queue's name, so a queue no one has declared yet still gets the message."""
+    from celery import current_app
+
+    from challenges.services.submissions.transitions import EVALUATE_TASK
+
+    name = f"test-broker-undeclared-{uuid.uuid4().hex}"
+    with current_app.connection_for_write(connection.as_uri()) as conn:
+        current_app.send_task(EVALUATE_TASK, args=[7], queue=name, declare=[], connection=conn)
+        queue = conn.SimpleQueue(name)
+        try:
+            message = queue.get(timeout=5)
+            assert message.headers["task"] == EVALUATE_TASK
+            assert message.payload[0] == [7]
+            message.ack()
+        finally:
+            queue.queue.delete()
+            queue.close()
