@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gunicorn",
         action="store_true",
-        help="instead: post over HTTP to gunicorn (2 workers x 4 threads, 4 keep-alive "
-        "clients, as `realistic` does) and read its tree's CPU and the database's backends'",
+        help="instead: post over HTTP to gunicorn (run as `realistic` runs it: as "
+        "docker-compose.yml does; 4 clients) and read its tree's CPU and the database's "
+        "backends'",
     )
     args = parser.parse_args(argv)
 
@@ -174,7 +175,7 @@ def _run(args, queue: str) -> int:
 def _over_gunicorn(args, path: str, body: bytes, tokens: list[str]) -> int:
     from django.conf import settings
 
-    from bench.realistic import _burst
+    from bench.realistic import PRODUCTION_WEB, _burst
     from bench.services import postgres_cpu_seconds, tree_cpu_seconds
     from bench.upload import free_port, gunicorn
 
@@ -185,7 +186,7 @@ def _over_gunicorn(args, path: str, body: bytes, tokens: list[str]) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     # The submit throttle (120 a minute per user) would refuse a long run from 4 users.
     os.environ["THROTTLE_SUBMIT_USER"] = "100000/minute"
-    with gunicorn(port, log, workers=2, threads=4) as web:
+    with gunicorn(port, log, **PRODUCTION_WEB) as web:
         _burst(url, tokens, body, count=args.warmup)
         web0, db0, t0 = tree_cpu_seconds(web), postgres_cpu_seconds(database), time.perf_counter()
         ids, _ = _burst(url, tokens, body, count=args.uploads)

@@ -107,7 +107,11 @@ def _post_streamed(conn, url: str, headers: dict, size: int) -> tuple[int, bytes
 
 
 @contextlib.contextmanager
-def gunicorn(port: int, log_path: Path, *, workers: int = 1, threads: int = 1):
+def gunicorn(
+    port: int, log_path: Path, *, workers: int = 1, threads: int = 1, access_log: bool = False
+):
+    """gunicorn serving this checkout; `access_log`: one line per request to its output, as
+    docker-compose.yml and the Dockerfile run it (`--access-logfile -`)."""
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
     command += [
@@ -123,6 +127,8 @@ def gunicorn(port: int, log_path: Path, *, workers: int = 1, threads: int = 1):
         # Not the control socket in the home folder that every gunicorn shares.
         "--no-control-socket",
     ]
+    if access_log:
+        command += ["--access-logfile", "-"]
     with log_path.open("ab") as log:
         # Production settings behind no TLS proxy: plain HTTP on loopback.
         env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false"}
