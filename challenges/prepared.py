@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Model, QuerySet, signals
+from django.db.models.constants import OnConflict
 from django.db.models.query import (
     FlatValuesListIterable,
     ModelIterable,
@@ -163,24 +164,37 @@ class Prepared:
 _INSERTS: dict[tuple, str | None] = {}
 
 
-def insert(obj: Model) -> None:
+def insert(obj: Model, *, ignore_conflicts: bool = False) -> None:
     """`obj.save(force_insert=True)` for a new row: its defaults and `auto_now_add` filled
     in, its id set from the database. Models with parents, save signals' receivers, or
-    ids not returned as one integer column are saved by the ORM as they were."""
+    ids not returned as one integer column are saved by the ORM as they were.
+
+    `ignore_conflicts`: `bulk_create([obj], ignore_conflicts=True)` instead (ON CONFLICT DO
+    NOTHING, no signals): a row a constraint refuses is skipped; the id is not read back."""
     model = type(obj)
     meta = model._meta
     db = router.db_for_write(model, instance=obj)
     connection = connections[db]
+
+    def by_the_orm() -> None:
+        if ignore_conflicts:
+            model._base_manager.using(db).bulk_create([obj], ignore_conflicts=True)
+        else:
+            obj.save(force_insert=True, using=db)
+
     if (
         meta.parents
-        or signals.pre_save.has_listeners(model)
-        or signals.post_save.has_listeners(model)
-        or meta.db_returning_fields != [meta.pk]
-        or meta.auto_field is not meta.pk
         or connection.vendor not in ("postgresql", "sqlite")
-        or not connection.features.can_return_columns_from_insert
+        or not ignore_conflicts
+        and (
+            signals.pre_save.has_listeners(model)
+            or signals.post_save.has_listeners(model)
+            or meta.db_returning_fields != [meta.pk]
+            or meta.auto_field is not meta.pk
+            or not connection.features.can_return_columns_from_insert
+        )
     ):
-        obj.save(force_insert=True, using=db)
+        by_the_orm()
         return
     obj._prepare_related_fields_for_save(operation_name="save")
     pk_given = obj.pk is not None
@@ -189,29 +203,27 @@ def insert(obj: Model) -> None:
     for field in fields:
         value = field.pre_save(obj, add=True)
         if hasattr(value, "resolve_expression"):
-            obj.save(force_insert=True, using=db)
+            by_the_orm()
             return
         params.append(field.get_db_prep_save(value, connection=connection))
-    key = (db, meta.label, pk_given)
+    key = (db, meta.label, pk_given, ignore_conflicts)
     sql = _INSERTS.get(key, "")
     if sql == "":
-        query = InsertQuery(model)
+        query = InsertQuery(model, on_conflict=OnConflict.IGNORE if ignore_conflicts else None)
         query.insert_values(fields, [obj])
         compiler = query.get_compiler(using=db)
-        compiler.returning_fields = meta.db_returning_fields
+        if not ignore_conflicts:
+            compiler.returning_fields = meta.db_returning_fields
         [(sql, compiled)] = compiler.as_sql()
-        same = same_parameters(compiled, params)
-        _INSERTS[key] = sql if same else None
-        if not same:
-            obj.save(force_insert=True, using=db)
-            return
-    elif sql is None:
-        obj.save(force_insert=True, using=db)
+        sql = _INSERTS[key] = sql if same_parameters(compiled, params) else None
+    if sql is None:
+        by_the_orm()
         return
     with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
         execute(connection, cursor, sql, params)
-        returned = connection.ops.fetch_returned_insert_columns(cursor, ())
-    setattr(obj, meta.pk.attname, meta.pk.to_python(returned[0]))
+        if not ignore_conflicts:
+            returned = connection.ops.fetch_returned_insert_columns(cursor, ())
+            setattr(obj, meta.pk.attname, meta.pk.to_python(returned[0]))
     obj._state.adding = False
     obj._state.db = db
 

@@ -183,7 +183,7 @@ def test_a_row_inserted_with_the_compiled_insert_is_the_row_the_orm_inserts(user
         for obj in ours:
             prepared.insert(obj)
     assert len(queries.captured_queries) == 2
-    assert prepared._INSERTS[(connection.alias, "challenges.Submission", False)]
+    assert prepared._INSERTS[(connection.alias, "challenges.Submission", False, False)]
     for obj in ours:
         assert obj.pk and not obj._state.adding and obj._state.db == connection.alias
         read = Submission.objects.get(pk=obj.pk)

@@ -467,6 +467,21 @@ def test_a_worker_tells_the_team_itself_once_the_outcome_commits(
 
 
 @pytest.mark.django_db
+def test_a_fan_out_run_again_tells_no_one_twice(world, monkeypatch):
+    # A worker that died after the notification's INSERT but whose claim a sweeper reset:
+    # the second fan-out's row for the same user and event is skipped, not an error.
+    monkeypatch.setattr(fanout, "enqueue", lambda task, pk: None)
+    fail_running(world)
+    event = NotificationEvent.objects.get(kind=Kind.SUBMISSION_FAILED)
+    for _ in range(2):
+        NotificationEvent.objects.filter(pk=event.pk).update(fanned_out_at=None)
+        fanout.event_fan_out(event_id=event.pk)
+    notes = Notification.objects.filter(event=event)
+    assert [n.user.username for n in notes] == ["charlie"]
+    assert notes[0].title and notes[0].kind == Kind.SUBMISSION_FAILED
+
+
+@pytest.mark.django_db
 def test_a_fan_out_that_fails_in_the_worker_goes_to_the_fan_out_task(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
