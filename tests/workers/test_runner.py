@@ -525,6 +525,44 @@ def test_the_warm_parent_learns_lazy_imports_and_nothing_else_of_a_child(base, a
         evaluator.shutdown()
 
 
+RANDOM_SCRIPT = """
+import random
+
+import numpy
+
+
+def evaluate(annotation_file, submission_file, phase_codename, **kwargs):
+    return {
+        "result": [{"test": {"score": 1.0}}],
+        "submission_result": {"numpy": numpy.random.random(), "python": random.random()},
+    }
+"""
+
+
+def test_every_warm_child_starts_from_a_random_state_of_its_own(base, annotation):
+    """As a fresh interpreter would: numpy's global seed and Python's differ from child to
+    child, though the script (and numpy) was loaded once, by the warm parent."""
+    script = write_script(base / "random", RANDOM_SCRIPT)
+    evaluator = WarmEvaluator(script, key="random")
+    try:
+        drawn = []
+        for _ in range(4):
+            outcome = evaluator.run(
+                annotation_file=annotation,
+                submission_file=annotation,
+                phase_codename="dev",
+                splits=SPLITS,
+                limits=Limits(time_limit_s=20),
+            )
+            assert outcome.ok, (outcome.failure, outcome.message, outcome.traceback)
+            assert outcome.sandbox["warm"]
+            drawn.append(outcome.parsed.submission_result)
+        assert len({d["numpy"] for d in drawn}) == 4, drawn
+        assert len({d["python"] for d in drawn}) == 4, drawn
+    finally:
+        evaluator.shutdown()
+
+
 def test_the_storage_and_the_script_cache_are_hidden_but_for_the_childs_own_files(run, settings):
     """A world-readable file in MEDIA_ROOT or EVALUATION_CACHE_DIR (another challenge's
     annotation, another team's upload) is not even there for a child."""

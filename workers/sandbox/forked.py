@@ -106,11 +106,8 @@ def _evaluate(msg: dict, report_fd: int, evaluate, roots: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-    # A fresh interpreter would have a fresh global seed; the script's copy has the
-    # parent's. (Only if loaded already: a lazy import here is slow, and later fresh.)
-    if "numpy.random" in sys.modules:
-        with contextlib.suppress(Exception):
-            sys.modules["numpy.random"].seed()
+    # numpy's global seed: the warm parent drew a new one just before forking this child
+    # (warm_parent.Server._spawn); Python's `random` reseeds itself in every forked child.
     if limits.cpus:
         _confine_module.pin_cpus(limits.cpus, int(msg.get("cpu_slot") or 0))
     filesystem = _confine(msg, uid, roots)
