@@ -5,11 +5,14 @@ prepared anew when the server lost them, and plain text wherever a plan cannot b
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from challenges import access
-from challenges.prepared import _numbered, server_sql, statement_text
+from challenges.models import NotificationEvent
+from challenges.models.notifications import Kind
+from challenges.prepared import _numbered, raw_rows, server_sql, statement_text
 from tests.conftest import require_service
 from tests.workers.pipeline_helpers import GOOD_EVALUATE, load_approved, participate, script_bundle
 
@@ -49,10 +52,7 @@ def test_a_hot_statement_is_prepared_once_and_answers_as_the_text_does(users, ch
     settings.DB_SERVER_PREPARED = False
     as_text, sent_as_text = _read_phase(users, challenge)
     assert not sent_as_text[0].startswith("EXECUTE"), sent_as_text
-    assert as_text.__dict__.keys() == phase.__dict__.keys()
-    assert {k: v for k, v in as_text.__dict__.items() if k != "_state"} == {
-        k: v for k, v in phase.__dict__.items() if k != "_state"
-    }
+    assert _fields(as_text) == _fields(phase)
 
 
 @pytest.mark.django_db
@@ -92,3 +92,39 @@ def test_plans_the_server_lost_or_a_new_connection_lacks_are_prepared_anew(users
     assert after == phase and sent_after[0].startswith("EXECUTE es")
     assert statement_text(sent_after[0]) == statement_text(sent[0])
     assert len([p for p in _server_plans() if statement_text(sent[0]) in p]) == 1
+
+
+_TABLE = NotificationEvent._meta.db_table
+_EVENT_SQL = f"SELECT * FROM {_TABLE} WHERE id = %s"  # noqa: S608
+_SOME_SQL = f"SELECT id, kind, 41 + %s AS answer FROM {_TABLE} WHERE id = %s"  # noqa: S608
+_NO_ID_SQL = f"SELECT kind FROM {_TABLE}"  # noqa: S608
+
+
+@pytest.mark.django_db
+def test_raw_rows_are_the_instances_the_orms_raw_query_makes(users, challenge):
+    event = NotificationEvent.objects.create(
+        kind=Kind.SUBMISSION_FINISHED, challenge_id=challenge.pk, payload={"board": [1, "二"]}
+    )
+    by_orm = list(NotificationEvent.objects.raw(_EVENT_SQL, [event.pk]))
+    ours = raw_rows(NotificationEvent, _EVENT_SQL, [event.pk])
+    assert [_fields(o) for o in ours] == [_fields(o) for o in by_orm]
+    assert ours[0].payload == {"board": [1, "二"]}  # the JSON column's converter applied
+    assert ours[0].created_at.tzinfo is not None
+
+    # Some of the model's columns and one of its own: the rest deferred, the extra an attribute.
+    [row] = raw_rows(NotificationEvent, _SOME_SQL, [1, event.pk])
+    assert (row.pk, row.kind, row.answer) == (event.pk, event.kind, 42)
+    assert row.get_deferred_fields() == {
+        "challenge_id",
+        "payload",
+        "dedupe_key",
+        "created_at",
+        "fanned_out_at",
+    }
+    assert row.payload == {"board": [1, "二"]}  # read when asked, as Django's deferred fields
+    with pytest.raises(FieldDoesNotExist):
+        raw_rows(NotificationEvent, _NO_ID_SQL, [])
+
+
+def _fields(obj) -> dict:
+    return {k: v for k, v in obj.__dict__.items() if k != "_state"}
