@@ -64,6 +64,23 @@ def require_service(name: str, available: bool) -> None:
     pytest.skip(f"missing service: {name}")
 
 
+@pytest.fixture
+def redis_clients_built(monkeypatch) -> list:
+    """Every redis.Redis client built during the test (evalserver.broker and
+    evalserver.cache keep one per connection pool instead of one per call)."""
+    import redis
+
+    built = []
+    real_init = redis.Redis.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+    return built
+
+
 def port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import redis
 from kombu import Connection
 
 from evalserver import broker
@@ -20,15 +19,10 @@ def connection():
         yield conn
 
 
-def test_a_channel_builds_one_client_for_its_calls_not_one_per_call(connection, monkeypatch):
-    built = []
-    real_init = redis.Redis.__init__
-
-    def counting_init(self, *args, **kwargs):
-        built.append(self)
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+def test_a_channel_builds_one_client_for_its_calls_not_one_per_call(
+    connection, redis_clients_built
+):
+    built = redis_clients_built
     channel = connection.default_channel
     queue = connection.SimpleQueue(f"test-broker-{uuid.uuid4().hex}")
     try:

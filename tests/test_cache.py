@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import redis
 
 from evalserver.cache import RedisCache
 from evalserver.env import cache_from_url
@@ -26,15 +25,8 @@ def test_redis_urls_name_it():
         assert cache_from_url(url, default_folder=None)["BACKEND"] == "evalserver.cache.RedisCache"
 
 
-def test_it_builds_one_client_for_its_calls_not_one_per_call(cache, monkeypatch):
-    built = []
-    real_init = redis.Redis.__init__
-
-    def counting_init(self, *args, **kwargs):
-        built.append(self)
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+def test_it_builds_one_client_for_its_calls_not_one_per_call(cache, redis_clients_built):
+    built = redis_clients_built
     for n in range(20):
         cache.set(f"k{n}", [n, 0.5, "x"], timeout=60)
     assert [cache.get(f"k{n}") for n in range(20)] == [[n, 0.5, "x"] for n in range(20)]

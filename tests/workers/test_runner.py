@@ -500,11 +500,23 @@ def test_the_warm_parent_learns_lazy_imports_and_nothing_else_of_a_child(base, a
     """Children report what they imported; the parent imports those submodules of packages
     it has (so the next child starts warm), never other modules, and no child's state (a
     module global here) reaches the next child. The host's warm_up() ran once, before."""
-    script = write_script(base / "learning", LEARNING_SCRIPT)
-    evaluator = WarmEvaluator(script, key="learning")
+    outcomes = _warm_runs(write_script(base / "learning", LEARNING_SCRIPT), annotation, 3)
+    seen = [outcome.parsed.submission_result for outcome in outcomes]
+    learned = outcomes[-1].sandbox["learned_modules"]
+    assert seen[0]["before"] == {"xml.dom.minidom": False, "wave": False}
+    assert seen[1]["before"] == {"xml.dom.minidom": True, "wave": False}
+    assert seen[2]["before"] == {"xml.dom.minidom": True, "wave": False}
+    assert [s["calls"] for s in seen] == [1, 1, 1]  # each child starts from the parent
+    assert all(s["warmed"] == [True] for s in seen)
+    assert learned >= 1
+
+
+def _warm_runs(script: Path, annotation: Path, times: int) -> list[runner.Outcome]:
+    """`times` evaluations of `script` by one warm parent of its own, each asserted ok."""
+    evaluator = WarmEvaluator(script, key=script.name)
     try:
-        seen = []
-        for _ in range(3):
+        outcomes = []
+        for _ in range(times):
             outcome = evaluator.run(
                 annotation_file=annotation,
                 submission_file=annotation,
@@ -513,14 +525,9 @@ def test_the_warm_parent_learns_lazy_imports_and_nothing_else_of_a_child(base, a
                 limits=Limits(time_limit_s=20),
             )
             assert outcome.ok, (outcome.failure, outcome.message, outcome.traceback)
-            seen.append(outcome.parsed.submission_result)
-            learned = outcome.sandbox["learned_modules"]
-        assert seen[0]["before"] == {"xml.dom.minidom": False, "wave": False}
-        assert seen[1]["before"] == {"xml.dom.minidom": True, "wave": False}
-        assert seen[2]["before"] == {"xml.dom.minidom": True, "wave": False}
-        assert [s["calls"] for s in seen] == [1, 1, 1]  # each child starts from the parent
-        assert all(s["warmed"] == [True] for s in seen)
-        assert learned >= 1
+            assert outcome.sandbox["warm"]
+            outcomes.append(outcome)
+        return outcomes
     finally:
         evaluator.shutdown()
 
@@ -542,25 +549,10 @@ def evaluate(annotation_file, submission_file, phase_codename, **kwargs):
 def test_every_warm_child_starts_from_a_random_state_of_its_own(base, annotation):
     """As a fresh interpreter would: numpy's global seed and Python's differ from child to
     child, though the script (and numpy) was loaded once, by the warm parent."""
-    script = write_script(base / "random", RANDOM_SCRIPT)
-    evaluator = WarmEvaluator(script, key="random")
-    try:
-        drawn = []
-        for _ in range(4):
-            outcome = evaluator.run(
-                annotation_file=annotation,
-                submission_file=annotation,
-                phase_codename="dev",
-                splits=SPLITS,
-                limits=Limits(time_limit_s=20),
-            )
-            assert outcome.ok, (outcome.failure, outcome.message, outcome.traceback)
-            assert outcome.sandbox["warm"]
-            drawn.append(outcome.parsed.submission_result)
-        assert len({d["numpy"] for d in drawn}) == 4, drawn
-        assert len({d["python"] for d in drawn}) == 4, drawn
-    finally:
-        evaluator.shutdown()
+    outcomes = _warm_runs(write_script(base / "random", RANDOM_SCRIPT), annotation, 4)
+    drawn = [outcome.parsed.submission_result for outcome in outcomes]
+    assert len({d["numpy"] for d in drawn}) == 4, drawn
+    assert len({d["python"] for d in drawn}) == 4, drawn
 
 
 def test_the_storage_and_the_script_cache_are_hidden_but_for_the_childs_own_files(run, settings):
