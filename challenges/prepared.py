@@ -10,13 +10,18 @@ and puts each call's values where the stand-ins were.
 
 Only for queries whose SQL never depends on the values (no `__in` of a varying list);
 the stand-ins must each reach the parameters (checked when compiling).
+
+On PostgreSQL these statements (and the INSERTs and raw SQL of the same path, through
+`insert`, `execute` and `raw_rows`) are also kept as server-side plans, prepared once per
+connection: see "plans kept by PostgreSQL" below.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
-import itertools
+import hashlib
 import re
 import threading
 from collections.abc import Callable
@@ -103,13 +108,12 @@ class _Compiled:
             )
         params = [_adapt(connection, values[v]) if is_value else v for is_value, v in self.slots]
         compiler = copy.copy(self.compiler)  # the shared one stays as compiled
-        sql = server_sql(connection, self.sql, len(params))
-        compiler.as_sql = lambda *args, **kwargs: (sql, params)
-        try:
-            rows = [row for chunk in compiler.execute_sql() for row in chunk]
-        except DatabaseError as exc:
-            forget_plans_on(connection, exc)
-            raise
+
+        def run(sent: str) -> list:
+            compiler.as_sql = lambda *args, **kwargs: (sent, params)
+            return [row for chunk in compiler.execute_sql() for row in chunk]
+
+        rows = run_planned(connection, self.sql, len(params), run)
         if self.converters:
             rows = list(compiler.apply_converters(rows, self.converters))
         if self.iterable is FlatValuesListIterable:
@@ -255,10 +259,14 @@ def _same(compiled, ours) -> bool:
 # (`PREPARE`) and then sent as `EXECUTE name(values)`: the same SQL and values, without
 # the parse and, once PostgreSQL settles on a generic plan, without the planning.
 #
+# A statement's name is a hash of its SQL, in every process: one name is one statement
+# wherever it is prepared. A plan the server lost (26000: DEALLOCATE, a pooler's reset) or
+# that a migration made stale (0A000) is prepared again; outside a transaction the
+# statement that found out is sent again, inside one it fails with the server's error.
+#
 # Off with DB_SERVER_PREPARED=false: a pooler in transaction mode (PgBouncer) hands a
 # client another server connection per transaction, where the plan does not exist.
 
-_NAMES = itertools.count(1)
 _TEXTS: dict[str, str] = {}  # name -> the SQL it was prepared from (statement_text)
 _LOST_PLAN = ("26000", "0A000")  # no such prepared statement; its result type changed
 
@@ -274,17 +282,29 @@ def server_sql(connection, sql: str, count: int) -> str:
     plans = _plans(connection)
     execute = plans.get(sql, "")
     if execute == "":
-        execute = plans[sql] = _prepare(connection, sql, count)
+        execute, keep = _prepare(connection, sql, count)
+        if keep:
+            plans[sql] = execute
     return execute or sql
+
+
+def run_planned(connection, sql: str, count: int, run: Callable[[str], Any]) -> Any:
+    """`run(what to send for sql)`; when the connection's plan for it was lost or went
+    stale, prepared anew and, outside a transaction (nothing else was undone), run again."""
+    try:
+        return run(server_sql(connection, sql, count))
+    except DatabaseError as exc:
+        if not _lost_plan(exc):
+            raise
+        connection._evalserver_plans = None
+        if not connection.get_autocommit():
+            raise
+        return run(server_sql(connection, sql, count))
 
 
 def execute(connection, cursor, sql: str, params: list) -> None:
     """`cursor.execute(sql, params)` through the connection's plan for `sql`."""
-    try:
-        cursor.execute(server_sql(connection, sql, len(params)), params)
-    except DatabaseError as exc:
-        forget_plans_on(connection, exc)
-        raise
+    run_planned(connection, sql, len(params), lambda sent: cursor.execute(sent, params))
 
 
 def raw_rows(model: type[Model], sql: str, params: list) -> list:
@@ -293,14 +313,14 @@ def raw_rows(model: type[Model], sql: str, params: list) -> list:
     query: a fifth of the fan-out's claim) is kept per statement."""
     db = router.db_for_read(model)
     connection = connections[db]
-    try:
+    params = [connection.ops.adapt_unknown_value(value) for value in params]  # as raw()
+
+    def run(sent: str) -> tuple:
         with connection.cursor() as cursor:
-            cursor.execute(server_sql(connection, sql, len(params)), params)
-            columns = tuple(column[0] for column in cursor.description)
-            rows = cursor.fetchall()
-    except DatabaseError as exc:
-        forget_plans_on(connection, exc)
-        raise
+            cursor.execute(sent, params)
+            return tuple(column[0] for column in cursor.description), cursor.fetchall()
+
+    columns, rows = run_planned(connection, sql, len(params), run)
     key = (db, model, sql, columns)
     shape = _RAW_SHAPES.get(key) or _RAW_SHAPES.setdefault(key, _RawShape(model, db, columns))
     return shape.instances(rows)
@@ -344,19 +364,20 @@ class _RawShape:
 _RAW_SHAPES: dict[tuple, _RawShape] = {}
 
 
-def forget_plans_on(connection, error: BaseException) -> None:
-    """After a statement failed: when PostgreSQL no longer has a plan this connection
-    relies on (deallocated, or made stale by a migration), prepare everything anew."""
-    if getattr(getattr(error, "__cause__", None), "pgcode", None) in _LOST_PLAN or (
-        getattr(error, "pgcode", None) in _LOST_PLAN
-    ):
-        connection._evalserver_plans = None
+def _lost_plan(error: BaseException) -> bool:
+    """Whether a statement failed because PostgreSQL no longer has the plan it names
+    (deallocated) or cannot use it any more (a migration changed its result's columns)."""
+    return _pgcode(error) in _LOST_PLAN
+
+
+def _pgcode(error: BaseException) -> str:
+    return getattr(error, "pgcode", None) or getattr(error.__cause__, "pgcode", None) or ""
 
 
 def statement_text(sql: str) -> str:
     """The SQL an `EXECUTE name(...)` runs (its placeholders as `$n`); other SQL as it is:
     for tests and logs that read statements."""
-    name = sql[len("EXECUTE ") :].split("(", 1)[0] if sql.startswith("EXECUTE es") else ""
+    name = sql[len("EXECUTE ") :].split("(", 1)[0] if sql.startswith("EXECUTE es_") else ""
     return _TEXTS.get(name, sql)
 
 
@@ -369,32 +390,44 @@ def _plans(connection) -> dict[str, str | None]:
     return state[1]
 
 
-def _prepare(connection, sql: str, count: int) -> str | None:
+def _prepare(connection, sql: str, count: int) -> tuple[str | None, bool]:
+    """(`EXECUTE name(...)`, or None for the text; whether that holds for this connection:
+    not after a refusal that was not about the statement itself, a timeout say)."""
     numbered, found = _numbered(sql)
     if found != count:
-        return None
-    name = f"es{next(_NAMES)}"
+        return None, True
+    name = "es_" + hashlib.blake2b(numbered.encode(), digest_size=10).hexdigest()
     # On the driver's own cursor: a step of the connection's, not a statement of the
     # caller's (no execute wrapper counts it, no debug log lists it). Inside a transaction
     # a savepoint keeps a refusal from aborting it.
     in_transaction = not connection.get_autocommit()
-    with connection.connection.cursor() as cursor:
+    error = connection.Database.Error
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         try:
             if in_transaction:
                 cursor.execute("SAVEPOINT evalserver_prepare")
-            cursor.execute(f"PREPARE {name} AS {numbered}")
-        except connection.Database.Error:
+            try:
+                cursor.execute(f"PREPARE {name} AS {numbered}")
+            except error as exc:
+                if _pgcode(exc) != "42P05":
+                    raise
+                # There already (stale after a migration, or a pooler's server connection
+                # another client prepared it on): the same name is the same SQL, made anew.
+                if in_transaction:
+                    cursor.execute("ROLLBACK TO SAVEPOINT evalserver_prepare")
+                cursor.execute(f"DEALLOCATE {name}")
+                cursor.execute(f"PREPARE {name} AS {numbered}")
+        except error as exc:
             if in_transaction:
-                try:
+                with contextlib.suppress(error):  # the transaction had failed before
                     cursor.execute("ROLLBACK TO SAVEPOINT evalserver_prepare")
                     cursor.execute("RELEASE SAVEPOINT evalserver_prepare")
-                except connection.Database.Error:
-                    pass  # the transaction had failed before: its own statement says so
-            return None
+            # Class 42 (syntax, a type it cannot infer): the statement's own, for good.
+            return None, _pgcode(exc).startswith("42")
         if in_transaction:
             cursor.execute("RELEASE SAVEPOINT evalserver_prepare")
     _TEXTS[name] = numbered
-    return f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+    return (f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"), True
 
 
 def _numbered(sql: str) -> tuple[str, int]:

@@ -80,3 +80,12 @@ def test_a_task_sent_without_declaring_its_queue_reaches_it(connection):
         finally:
             queue.queue.delete()
             queue.close()
+
+
+def test_only_brokers_that_route_by_queue_name_publish_without_declaring():
+    from challenges.services.submissions.transitions import _routes_by_queue_name
+
+    for url in ("redis://127.0.0.1:6379/0", "rediss://cache:6380/1", "filesystem://localhost/"):
+        assert _routes_by_queue_name(url), url
+    for url in ("amqp://guest@127.0.0.1//", "sqs://", "", None):
+        assert not _routes_by_queue_name(url), url

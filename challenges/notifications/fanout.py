@@ -73,11 +73,13 @@ def event_fan_out(*, event_id: int) -> int:
 
 # The claim and the read in one statement (one per event fanned out; the ORM's update and
 # get were two, each compiled anew). UPDATE ... RETURNING: PostgreSQL, and SQLite >= 3.35.
+# The model's columns by name, not `*`: a column a later migration adds leaves the plan
+# PostgreSQL keeps for it (challenges.prepared) as it was.
 _CLAIM_SQL = f"""
     UPDATE {NotificationEvent._meta.db_table} SET fanned_out_at = %s
     WHERE id = %s AND fanned_out_at IS NULL
-    RETURNING *
-"""  # noqa: S608 - the table name from the model; values are parameters
+    RETURNING {", ".join(f'"{f.column}"' for f in NotificationEvent._meta.concrete_fields)}
+"""  # noqa: S608 - the table and column names from the model; values are parameters
 
 
 def _claim(event_id: int) -> NotificationEvent | None:

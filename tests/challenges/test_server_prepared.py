@@ -45,6 +45,11 @@ def test_a_hot_statement_is_prepared_once_and_answers_as_the_text_does(users, ch
     assert "$1" in prepared_from and '"challenges_challengephase"' in prepared_from
     assert any(prepared_from in plan for plan in _server_plans())
 
+    # A value of the statement's own (the viewer, compared with request.user.pk) keeps its
+    # type through EXECUTE: PostgreSQL would take a bare parameter for text.
+    assert phase.challenge.viewer_id == users["charlie"].pk
+    assert not access.user_is_challenge_host(users["charlie"], phase.challenge)
+
     again, sent_again = _read_phase(users, challenge)
     assert sent_again == sent  # the same plan, not a second PREPARE
     assert again == phase
@@ -74,23 +79,30 @@ def test_a_statement_postgres_cannot_prepare_runs_as_text_without_spoiling_the_t
 @pytest.mark.django_db(transaction=True)
 def test_plans_the_server_lost_or_a_new_connection_lacks_are_prepared_anew(users, challenge):
     phase, sent = _read_phase(users, challenge)
-    assert sent[0].startswith("EXECUTE es")
+    assert sent[0].startswith("EXECUTE es_")
 
-    # A pooler's reset, an operator, a restart: the server no longer has the plan. The
-    # statement that finds out fails once, with the server's own error; the next works.
+    # A pooler's reset, an operator, a restart: the server no longer has the plan. Outside
+    # a transaction the statement that finds out is prepared and sent again: no error.
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
-    with pytest.raises(DatabaseError, match="does not exist"):
-        access.access_phase(users["charlie"], challenge.pk, codename="probe")
     again, sent_again = _read_phase(users, challenge)
-    assert again == phase and sent_again[0].startswith("EXECUTE es")
-    assert sent_again != sent  # a plan of its own name, prepared on this connection
+    assert again == phase
+    assert sent_again == [sent[0], sent[0]]  # the one that failed, the one that answered
+    # Inside a transaction nothing can be sent again: the server's own error, once.
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError, match="does not exist"), transaction.atomic():
+        access.access_phase(users["charlie"], challenge.pk, codename="probe")
+    assert _read_phase(users, challenge) == (phase, sent)
 
-    # A new connection starts without plans and prepares its own.
+    # A plan the server has under that name though this connection did not prepare it (a
+    # pooler's server connection, a stale plan forgotten after a migration): made anew.
+    connection._evalserver_plans = None
+    assert _read_phase(users, challenge) == (phase, sent)
+
+    # A new connection starts without plans and prepares its own, under the same name.
     connection.close()
-    after, sent_after = _read_phase(users, challenge)
-    assert after == phase and sent_after[0].startswith("EXECUTE es")
-    assert statement_text(sent_after[0]) == statement_text(sent[0])
+    assert _read_phase(users, challenge) == (phase, sent)
     assert len([p for p in _server_plans() if statement_text(sent[0]) in p]) == 1
 
 

@@ -131,11 +131,12 @@ def submission_enqueue(*, submission_id: int, challenge: Challenge | None = None
             args=[submission_id],
             # The challenge's own queue, if an admin gave it one (challenges.services.queues).
             queue=evaluation_queue(queue),
-            # Celery sends to the default exchange, routed by the queue's name: the message
-            # reaches the queue without a declaration. Declaring it would copy and bind the
-            # queue's entities on every publish only to find it declared (a quarter of the
-            # publish's CPU); the workers declare the queues they consume.
-            declare=[],
+            # Redis and the on-disk broker route the default exchange by the queue's name:
+            # the message reaches the queue without a declaration, which would copy and bind
+            # the queue's entities on every publish only to find it declared (a quarter of
+            # the publish's CPU). Another broker (AMQP) drops a message for a queue nobody
+            # declared yet: declared there, as Celery does by default.
+            declare=[] if _routes_by_queue_name(current_app.conf.broker_url) else None,
             retry=True,
             retry_policy={
                 "max_retries": 2,
@@ -148,6 +149,10 @@ def submission_enqueue(*, submission_id: int, challenge: Challenge | None = None
         log.warning("could not enqueue submission %s: %s", submission_id, exc)
         return False
     return True
+
+
+def _routes_by_queue_name(broker_url: str | None) -> bool:
+    return (broker_url or "").startswith(("redis://", "rediss://", "filesystem://"))
 
 
 def submission_claim(
