@@ -233,6 +233,15 @@ def insert(obj: Model, *, ignore_conflicts: bool = False) -> None:
     obj._state.db = db
 
 
+def insert_rows(model: type[Model], rows: list[Model], *, ignore_conflicts: bool = False) -> None:
+    """`model.objects.bulk_create(rows, ignore_conflicts=...)`; a single row (a phase of one
+    split, a team of one) by `insert`, its SQL compiled once and kept as a plan."""
+    if len(rows) == 1:
+        insert(rows[0], ignore_conflicts=ignore_conflicts)
+    else:
+        model.objects.bulk_create(rows, ignore_conflicts=ignore_conflicts)
+
+
 def same_parameters(compiled: list, ours: list) -> bool:
     """Whether the values prepared here are the parameters Django compiled, one for one:
     the check on a shape's first use before its SQL is replayed with other values."""
@@ -276,7 +285,7 @@ def server_sql(connection, sql: str, count: int) -> str:
     connection: `EXECUTE name(%s, ...)` of the plan PostgreSQL keeps for it, prepared on
     first use; `sql` itself on another database, when turned off, or when PostgreSQL could
     not prepare it (a value whose type it cannot infer)."""
-    if connection.vendor != "postgresql" or not getattr(settings, "DB_SERVER_PREPARED", True):
+    if connection.vendor != "postgresql" or not settings.DB_SERVER_PREPARED:
         return sql
     connection.ensure_connection()
     plans = _plans(connection)

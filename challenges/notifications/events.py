@@ -26,17 +26,16 @@ def event_record(
 
     `send=False`: the caller fans the event out itself once its transaction commits
     (a worker's task: fanout.fan_out_after_commit), instead of a task being sent for it."""
+    event = NotificationEvent(
+        kind=kind, challenge_id=challenge_id, payload=payload, dedupe_key=dedupe_key
+    )
     if dedupe_key is not None:
         try:
             with transaction.atomic():
-                event = NotificationEvent(
-                    kind=kind, challenge_id=challenge_id, payload=payload, dedupe_key=dedupe_key
-                )
                 insert(event)
         except IntegrityError:
             return None
     else:
-        event = NotificationEvent(kind=kind, challenge_id=challenge_id, payload=payload)
         insert(event)  # NotificationEvent.objects.create(), its SQL compiled once
     if send:
         transaction.on_commit(lambda: enqueue(FAN_OUT_TASK, event.pk))

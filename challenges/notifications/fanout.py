@@ -31,7 +31,7 @@ from challenges.notifications.preferences import (
     enabled_users_by_channel,
     unsubscribe_url,
 )
-from challenges.prepared import Prepared, insert, raw_rows
+from challenges.prepared import Prepared, insert_rows, raw_rows
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,7 @@ def _fan_out(event: NotificationEvent) -> list[OutboxMessage]:
         if user.pk in email and user.email:
             outbox.append(_email(event, user, message))
     # A retried fan-out tells no one twice (uniq_notification_event): conflicts skipped.
-    if len(notes) == 1:
-        insert(notes[0], ignore_conflicts=True)  # a team of one: its INSERT compiled once
-    else:
-        Notification.objects.bulk_create(notes, ignore_conflicts=True)
+    insert_rows(Notification, notes, ignore_conflicts=True)
     outbox.extend(_chat(event))
     return OutboxMessage.objects.bulk_create(outbox)
 

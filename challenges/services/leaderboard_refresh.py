@@ -419,7 +419,8 @@ _TEAM_ENTRIES = Prepared(
 # The standing read of `leaderboard_add_results`, written out: as an ORM query (Exists and
 # two Subqueries) it cost ~2 ms of CPU per recorded result to compile, this ~0.3 ms.
 # Through `raw_rows` (Submission.objects.raw's instances) the row's columns get the
-# backend's conversions (dates on SQLite); the participation is unique per (challenge, team), so the join adds no row.
+# backend's conversions (dates on SQLite); the participation is unique per (challenge,
+# team), so the join adds no row.
 _STANDING_SQL = f"""
     SELECT s.id, s.status, s.is_public, s.is_final, s.is_baseline, s.submitted_at,
            s.wall_time_s, s.method_name,

@@ -30,7 +30,7 @@ from challenges.models import Challenge, ChallengePhaseSplit, Submission, Submis
 from challenges.models.notifications import Kind
 from challenges.notifications.events import event_record
 from challenges.notifications.fanout import fan_out_after_commit
-from challenges.prepared import Prepared, insert
+from challenges.prepared import Prepared, insert_rows
 from challenges.services import state_machine
 from challenges.services.leaderboard_refresh import leaderboard_refresh
 from challenges.services.queues import evaluation_queue
@@ -307,10 +307,7 @@ def submission_record_outcome(
                 )
                 for codename, scores in record.scores.items()
             ]
-            if len(results) == 1:
-                insert(results[0])  # the common one split: its INSERT compiled once
-            else:
-                SubmissionResult.objects.bulk_create(results)
+            insert_rows(SubmissionResult, results)
             # The team's standing changes with the result, in the same transaction: a
             # reader never sees a result without its leaderboard entry, or the reverse.
             written = leaderboard_refresh(
